@@ -1,0 +1,102 @@
+package rendezvous
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// bindAttempts bounds the retries when a port-0 UDP port is taken on TCP.
+const bindAttempts = 10
+
+// accept returns the next connection from ln. It retries failures that do
+// not mean the listener is gone (running out of file descriptors, say) with a
+// growing pause, rather than giving up on the listener or spinning, and returns
+// the error once ln is closed or ctx is done.
+func accept(ctx context.Context, ln net.Listener, log *slog.Logger) (net.Conn, error) {
+	var pause time.Duration
+	for {
+		c, err := ln.Accept()
+		if err == nil {
+			return c, nil
+		}
+		if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+			return nil, err
+		}
+		pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+		log.Warn("accept failed, retrying", "addr", ln.Addr(), "pause", pause, "err", err)
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+// parseHostPort splits a "host:port" listen address whose host is an IP
+// literal or empty (all addresses; returned as the invalid Addr).
+func parseHostPort(s string) (netip.Addr, uint16, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return netip.Addr{}, 0, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("bad port %q", port)
+	}
+	if host == "" {
+		return netip.Addr{}, uint16(p), nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("host must be an ip literal: %w", err)
+	}
+	return ip.Unmap(), uint16(p), nil
+}
+
+// listenUDPTCP binds UDP and TCP on the same port of addr ("host:port"). With
+// port 0 it picks a free UDP port and retries when that port is taken on TCP.
+func listenUDPTCP(addr string) (*net.UDPConn, *net.TCPListener, error) {
+	ip, port, err := parseHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	udpNet, tcpNet := "udp", "tcp"
+	switch {
+	case !ip.IsValid() || ip.IsUnspecified():
+	case ip.Is4():
+		udpNet, tcpNet = "udp4", "tcp4"
+	default:
+		udpNet, tcpNet = "udp6", "tcp6"
+	}
+	var ua *net.UDPAddr
+	if ip.IsValid() {
+		ua = net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port))
+	} else {
+		ua = &net.UDPAddr{Port: int(port)}
+	}
+	for range bindAttempts {
+		uc, err := net.ListenUDP(udpNet, ua)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		ta := &net.TCPAddr{IP: ua.IP, Port: uc.LocalAddr().(*net.UDPAddr).Port, Zone: ua.Zone}
+		tl, err := net.ListenTCP(tcpNet, ta)
+		if err == nil {
+			return uc, tl, nil
+		}
+		_ = uc.Close()
+		if port != 0 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", ta, err)
+		}
+	}
+	return nil, nil, fmt.Errorf("listen %s: no port free on both udp and tcp after %d attempts", addr, bindAttempts)
+}

@@ -1,0 +1,210 @@
+// Package rendezvous runs the public-side services of a reachd deployment in
+// one process: an MQTT 3.1.1 broker for signaling (over TCP and, optionally,
+// WebSocket), a STUN server for NAT discovery and a TURN server with TCP
+// allocations (RFC 6062) for relaying.
+//
+// The broker lets anyone connect, publish and subscribe: reachd signs and
+// seals every signaling message end to end, so the broker only forwards. It
+// keeps no retained messages and limits packet size, queues and session
+// lifetimes. TURN uses long-term credentials.
+//
+// It is not a cluster and has no persistence. A deployment that outgrows one
+// process points its nodes at a clustered broker and a pool of TURN servers
+// (coturn) instead.
+package rendezvous
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultMQTTListen = ":1883"
+	DefaultTURNListen = ":3478"
+	DefaultRealm      = "reachd"
+)
+
+// Config configures a rendezvous Server. The zero value serves MQTT on
+// :1883 and STUN/TURN on :3478 (UDP and TCP) with no TURN users.
+type Config struct {
+	// MQTTListen is the broker's TCP address, "host:port". Port 0 picks a
+	// free port (see Server.MQTTAddr). Default DefaultMQTTListen.
+	MQTTListen string
+	// MQTTWSListen is the address of MQTT over WebSocket: any path
+	// upgrades, binary messages, subprotocol "mqtt". Empty disables it.
+	MQTTWSListen string
+	// STUNListen holds one or two STUN addresses (see STUNConfig.Listen;
+	// two make an RFC 5780 server, the second being the "other" address).
+	//
+	// The TURN server answers plain Binding requests on TURNListen. When
+	// STUNListen[0] equals TURNListen (same IP and the same non-zero port),
+	// the two cannot both bind it, so TURN serves that address and the STUN
+	// server gets only STUNListen[1:]. The shared address then answers
+	// without the RFC 5780 attributes (no OTHER-ADDRESS, no CHANGE-REQUEST):
+	// for NAT filtering tests give STUN its own two addresses.
+	//
+	// Empty: no separate STUN server; Binding requests are answered on
+	// TURNListen only.
+	STUNListen []string
+	// TURNListen is the TURN address, served over UDP and TCP on the same
+	// port. The host must be an IP literal or empty (all addresses). Port 0
+	// picks a port free on both (see Server.TURNAddr). Default
+	// DefaultTURNListen.
+	TURNListen string
+	// TURNUsers maps TURN user names to passwords (long-term credentials,
+	// RFC 8489 section 9.2). Empty: every allocation is refused; Binding
+	// requests are still answered.
+	TURNUsers map[string]string
+	// PublicIP is the address TURN relays advertise. Relays are bound on
+	// TURNListen's IP (on 0.0.0.0 when that is unspecified; IPv6 relays then
+	// need an IPv6 TURNListen). Default: TURNListen's IP, or 127.0.0.1 when
+	// it is unspecified, which only serves the local host.
+	PublicIP netip.Addr
+	// Realm is the TURN realm. Default DefaultRealm.
+	Realm string
+	// Logger receives the logs of every part, mochi's and pion's included,
+	// with a "component" attribute ("mqtt", "stun", "turn"). Nil discards
+	// them.
+	Logger *slog.Logger
+}
+
+// Server runs the broker, STUN and TURN until Close.
+type Server struct {
+	cancel context.CancelFunc
+	broker *broker
+	turn   *turnServer
+	stun   *STUNServer // nil when TURN answers Binding requests alone
+	shared bool        // TURN answers on the primary STUN address
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg, binds every listener and serves in the background. On
+// error nothing is left bound or running. Errors caused by cfg itself wrap
+// ErrInvalidConfig.
+func New(cfg Config) (_ *Server, err error) {
+	if cfg.MQTTListen == "" {
+		cfg.MQTTListen = DefaultMQTTListen
+	}
+	if cfg.TURNListen == "" {
+		cfg.TURNListen = DefaultTURNListen
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = DefaultRealm
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	stunListen := cfg.STUNListen
+	shared := len(stunListen) == 0
+	if !shared && sameFixedAddr(stunListen[0], cfg.TURNListen) {
+		shared, stunListen = true, stunListen[1:]
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cancel: cancel, shared: shared}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	if s.turn, err = newTURN(ctx, cfg, cfg.Logger.With("component", "turn")); err != nil {
+		return nil, err
+	}
+	if len(stunListen) > 0 {
+		s.stun, err = NewSTUNServer(STUNConfig{Listen: stunListen, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if s.broker, err = newBroker(ctx, cfg, cfg.Logger.With("component", "mqtt")); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func validate(cfg Config) error {
+	if len(cfg.STUNListen) > 2 {
+		return fmt.Errorf("%w: stun listen: need at most 2 addresses, got %d", ErrInvalidConfig, len(cfg.STUNListen))
+	}
+	if _, _, err := parseHostPort(cfg.TURNListen); err != nil {
+		return fmt.Errorf("%w: turn listen %q: %v", ErrInvalidConfig, cfg.TURNListen, err)
+	}
+	for user := range cfg.TURNUsers {
+		if user == "" {
+			return fmt.Errorf("%w: turn users: empty user name", ErrInvalidConfig)
+		}
+	}
+	return nil
+}
+
+// sameFixedAddr reports whether two listen addresses name the same IP and
+// the same non-zero port (port 0 binds a fresh port each time).
+func sameFixedAddr(a, b string) bool {
+	ipA, portA, errA := parseHostPort(a)
+	ipB, portB, errB := parseHostPort(b)
+	return errA == nil && errB == nil && portA != 0 && portA == portB && ipA == ipB
+}
+
+// MQTTAddr returns the broker's bound TCP address, "host:port"
+// (clients use mqtt://MQTTAddr()).
+func (s *Server) MQTTAddr() string { return s.broker.tcp.Address() }
+
+// MQTTWSAddr returns the bound MQTT-over-WebSocket address, "host:port"
+// (clients use ws://MQTTWSAddr()/mqtt or any other path), or "" when
+// WebSocket is off.
+func (s *Server) MQTTWSAddr() string {
+	if s.broker.ws == nil {
+		return ""
+	}
+	return s.broker.ws.Address()
+}
+
+// STUNAddrs returns the addresses that answer STUN Binding requests over
+// UDP and TCP: the primary first, then the RFC 5780 other address if any.
+// When TURN serves the primary (see Config.STUNListen), the first is
+// TURNAddr.
+func (s *Server) STUNAddrs() []netip.AddrPort {
+	var addrs []netip.AddrPort
+	if s.shared {
+		addrs = append(addrs, s.turn.addr)
+	}
+	if s.stun != nil {
+		addrs = append(addrs, s.stun.Addrs()...)
+	}
+	return addrs
+}
+
+// TURNAddr returns the TURN server's bound address (UDP and TCP).
+func (s *Server) TURNAddr() netip.AddrPort { return s.turn.addr }
+
+// Close stops every service, closes every connection and waits for the
+// goroutines of this package. mochi and pion do not wait for all of their own;
+// Close closes every socket they use, so theirs exit promptly. Close is safe
+// to call more than once and returns the first call's result.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		var errs []error
+		if s.broker != nil {
+			errs = append(errs, s.broker.close())
+		}
+		if s.stun != nil {
+			errs = append(errs, s.stun.Close())
+		}
+		if s.turn != nil {
+			errs = append(errs, s.turn.close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
