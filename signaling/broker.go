@@ -1,0 +1,240 @@
+package signaling
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// subscribeFailed is the SUBACK return code for a refused subscription.
+const subscribeFailed = 0x80
+
+// disconnectQuiesce is how long Close lets a broker connection flush.
+const disconnectQuiesce = 250 // ms
+
+// BrokerStatus is one configured broker's state.
+type BrokerStatus struct {
+	URL       string `json:"url"`
+	Offset    int    `json:"offset"`               // index in Config.Brokers
+	Connected bool   `json:"connected"`            // connected and subscribed to our topic
+	LastError string `json:"last_error,omitempty"` // last connect, subscribe or publish error
+	Connects  uint64 `json:"connects"`             // successful (re)subscriptions
+	In        uint64 `json:"messages_in"`          // messages received on our topic
+	Out       uint64 `json:"messages_out"`         // messages published (acknowledged or not)
+	Drops     uint64 `json:"drops"`                // received messages dropped, any reason
+}
+
+// broker owns one paho client. Paho callbacks never block: OnConnect wakes
+// run, which subscribes; messages go to the Client's bounded queue.
+type broker struct {
+	c      *Client
+	offset int
+	url    string
+	paho   mqtt.Client
+	log    *slog.Logger
+	wake   chan struct{} // capacity 1: a connection came up
+
+	mu        sync.Mutex
+	epoch     uint64 // bumped on every connect and every loss
+	connected bool
+	lastErr   string
+	connects  uint64
+
+	in, out, drops atomic.Uint64
+}
+
+func newBroker(c *Client, offset int, raw string) (*broker, error) {
+	u, err := pahoURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	var rnd [4]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("signaling: client id: %w", err)
+	}
+	b := &broker{
+		c:      c,
+		offset: offset,
+		url:    raw,
+		log:    c.log.With("broker", raw),
+		wake:   make(chan struct{}, 1),
+	}
+	cfg := &c.cfg
+	o := mqtt.NewClientOptions()
+	o.Servers = append(o.Servers, u)
+	// 23 characters, the MQTT 3.1.1 limit every broker accepts; the random
+	// part keeps two processes of one node from taking over each other's session.
+	o.SetClientID("reachd-" + c.id.NodeID()[:8] + hex.EncodeToString(rnd[:]))
+	o.SetCleanSession(true)
+	o.SetResumeSubs(false)
+	o.SetOrderMatters(false)
+	o.SetAutoReconnect(true)
+	o.SetConnectRetry(true)
+	o.SetConnectRetryInterval(cfg.ConnectRetryInterval)
+	o.SetMaxReconnectInterval(cfg.MaxReconnectInterval)
+	o.SetConnectTimeout(cfg.ConnectTimeout)
+	o.SetKeepAlive(cfg.KeepAlive)
+	o.SetPingTimeout(min(cfg.KeepAlive/2, 10*time.Second))
+	o.SetWriteTimeout(cfg.WriteTimeout)
+	o.SetDialer(&net.Dialer{Timeout: cfg.ConnectTimeout})
+	if cfg.TLSConfig != nil {
+		o.SetTLSConfig(cfg.TLSConfig)
+	}
+	o.SetOnConnectHandler(func(mqtt.Client) { b.onConnect() })
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { b.onLost(err) })
+	o.SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {
+		if f, ok := n.(mqtt.ConnectionNotificationFailed); ok {
+			b.setErr(fmt.Errorf("connect: %w", f.Reason))
+		}
+	})
+	b.paho = mqtt.NewClient(o)
+	return b, nil
+}
+
+// run connects, keeps the subscription in place on every (re)connection and
+// disconnects when ctx ends. Paho does the reconnecting.
+func (b *broker) run(ctx context.Context) {
+	b.paho.Connect() // with ConnectRetry the token completes only once connected; not waited on
+	defer func() {
+		b.paho.Disconnect(disconnectQuiesce)
+		b.mu.Lock()
+		b.connected = false
+		b.epoch++
+		b.mu.Unlock()
+		b.c.notify()
+	}()
+
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.wake:
+		case <-retry:
+		}
+		retry = nil
+		if !b.subscribe(ctx) && b.paho.IsConnectionOpen() {
+			t := time.NewTimer(b.c.cfg.ConnectRetryInterval)
+			retry = t.C
+		}
+	}
+}
+
+// subscribe subscribes to our topic on the current connection and reports
+// whether the broker is now usable. The state turns connected only if no
+// connect or loss happened meanwhile.
+func (b *broker) subscribe(ctx context.Context) bool {
+	b.mu.Lock()
+	epoch := b.epoch
+	b.mu.Unlock()
+
+	tok := b.paho.Subscribe(b.c.topic, 1, b.onMessage)
+	t := time.NewTimer(b.c.cfg.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		b.setErr(fmt.Errorf("subscribe %s: no SUBACK within %v", b.c.topic, b.c.cfg.ConnectTimeout))
+		return false
+	case <-tok.Done():
+	}
+	err := tok.Error()
+	if err == nil {
+		if st, ok := tok.(*mqtt.SubscribeToken); ok && st.Result()[b.c.topic] == subscribeFailed {
+			err = fmt.Errorf("refused by broker")
+		}
+	}
+	if err != nil {
+		b.setErr(fmt.Errorf("subscribe %s: %w", b.c.topic, err))
+		return false
+	}
+
+	b.mu.Lock()
+	ok := b.epoch == epoch && b.paho.IsConnectionOpen()
+	if ok {
+		b.connected = true
+		b.connects++
+		b.lastErr = ""
+	}
+	b.mu.Unlock()
+	if ok {
+		b.log.Info("subscribed", "topic", b.c.topic)
+		b.c.notify()
+	}
+	return ok
+}
+
+func (b *broker) onConnect() {
+	b.mu.Lock()
+	b.epoch++
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+func (b *broker) onLost(err error) {
+	b.mu.Lock()
+	b.epoch++
+	was := b.connected
+	b.connected = false
+	if err != nil {
+		b.lastErr = "connection lost: " + err.Error()
+	}
+	b.mu.Unlock()
+	b.log.Info("connection lost", "err", err)
+	if was {
+		b.c.notify()
+	}
+}
+
+// onMessage runs on a paho goroutine; it must not block.
+func (b *broker) onMessage(_ mqtt.Client, m mqtt.Message) {
+	b.in.Add(1)
+	b.c.enqueue(b, m.Payload())
+}
+
+func (b *broker) setErr(err error) {
+	b.mu.Lock()
+	b.lastErr = err.Error()
+	b.mu.Unlock()
+	b.log.Debug("broker error", "err", err)
+}
+
+func (b *broker) isConnected() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.connected
+}
+
+func (b *broker) status() BrokerStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return BrokerStatus{
+		URL:       b.url,
+		Offset:    b.offset,
+		Connected: b.connected,
+		LastError: b.lastErr,
+		Connects:  b.connects,
+		In:        b.in.Load(),
+		Out:       b.out.Load(),
+		Drops:     b.drops.Load(),
+	}
+}
+
+// publish hands payload to the broker for topic at QoS 1 and returns the
+// token that completes on PUBACK.
+func (b *broker) publish(topic string, payload []byte) mqtt.Token {
+	b.out.Add(1)
+	return b.paho.Publish(topic, 1, false, payload)
+}
