@@ -7,11 +7,19 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/transport/v5/reuseport"
 	"github.com/pion/turn/v5"
 )
+
+// turnFirstByteTimeout is how long a new TCP connection to TURN may stay
+// silent. pion has no timeout of its own, so silent connections would pile up
+// for ever; a client sends its Allocate or ConnectionBind request at once.
+// Afterwards the connection may idle (allocations refresh every few minutes,
+// relayed streams idle as long as their ends like).
+var turnFirstByteTimeout = 10 * time.Second
 
 // turnConnectTimeout bounds the relay's outbound connection to a peer (a
 // Connect request). RFC 6062 section 5.2 asks for at least 30 seconds.
@@ -163,15 +171,25 @@ func (l *turnListener) Accept() (net.Conn, error) {
 		l.t.leave()
 		return nil, net.ErrClosed
 	}
+	_ = tc.SetReadDeadline(time.Now().Add(turnFirstByteTimeout))
 	return &turnConn{TCPConn: tc, t: &l.t}, nil
 }
 
 // turnConn is the connection pion gets: a *net.TCPConn, embedded so that
-// every method but Close is the connection's own.
+// every method but Read and Close is the connection's own.
 type turnConn struct {
 	*net.TCPConn
-	t    *tracker
-	once sync.Once
+	t     *tracker
+	once  sync.Once
+	spoke atomic.Bool // the first bytes arrived: the read deadline is lifted
+}
+
+func (c *turnConn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	if n > 0 && !c.spoke.Swap(true) {
+		_ = c.TCPConn.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 func (c *turnConn) Close() error {
