@@ -1,0 +1,209 @@
+// Package natlab builds throwaway IPv4 networks for tests out of Linux network
+// namespaces, veth pairs, bridges and nftables NAT rulesets, so that NAT
+// traversal is tested against real kernels rather than simulations.
+//
+// A Lab has one WAN namespace, the "internet": a bridge carrying
+// 203.0.113.0/24 (TEST-NET-3) with the addresses WANAddrs (203.0.113.1 and
+// 203.0.113.2) on which tests run rendezvous services and NTP. Routers hang off
+// that bridge, each in its own namespace, and hosts hang off a router's LAN
+// bridge. Every router is one of four kinds (see Kind): Public (no NAT),
+// Forwarded (NAT plus port forwards), Easy (endpoint-independent mapping) and
+// Hard (endpoint-dependent mapping).
+//
+// Addressing plan (N is the router's number, 1 for the first router):
+//
+//	WAN bridge "br0" in the WAN namespace  203.0.113.0/24, services on .1 and .2
+//	router N, interface "wan"              203.0.113.(10+N)/24, default via 203.0.113.1
+//	NAT router N (Forwarded, Easy, Hard)   LAN 10.N.0.0/24 on bridge "lan": router .1, hosts .2, .3, ...
+//	k-th Public router                     LAN 198.51.100.(16k)/28 (TEST-NET-2): router .16k+1, hosts .16k+2 ...
+//	host, interface "eth0"                 default via its router's LAN address
+//
+// Public hosts' addresses are routed: the WAN namespace forwards IPv4 and holds
+// a route for every public /28 via that router's WAN address, and the other
+// routers reach public hosts through their default route (the WAN namespace).
+// At most 200 routers per lab, 15 of them Public; 253 hosts per NAT router and
+// 13 per Public router.
+//
+// Namespaces are named Prefix() plus "w" (the WAN), "rN" (router N) or "hN"
+// (the N-th host), where the prefix "nl<pid>-<lab>-" (pid and lab number in
+// base 36) is unique among running processes, e.g. "nl2n9c-1-h3".
+// Interfaces have fixed short names inside their namespaces ("br0", "wan",
+// "lan", "eth0", and "rN"/"hN" for bridge ports), so the 15-byte limit on
+// interface names never depends on the namespace names.
+//
+// A typical test:
+//
+//	lab := natlab.New(t)
+//	a := lab.AddRouter(natlab.Easy).AddHost()
+//	b := lab.AddRouter(natlab.Hard).AddHost()
+//	ntp := lab.StartNTP(t)
+//	lab.WAN().Start(t, "reachd", "rendezvous", "--stun-listen", "203.0.113.1:3478,203.0.113.2:3478")
+//	na := a.Start(t, "reachd", "run", "--ntp", ntp.String(), ...)
+//	out, err := b.Command(ctx, "curl", ...).Output()
+//
+// natlab is for tests only: it needs root, ip(8) and nft(8) (and chronyd(8) for
+// StartNTP). New skips the test when they are missing, or fails it when the
+// environment variable CI is "true". Every namespace, and every process still
+// running in one, is removed by the test's cleanup, also when the test fails or
+// panics. Namespaces left behind by a test binary killed before its cleanups
+// ran are removed by the first New of a later test process.
+//
+// Methods that build the lab (New, AddRouter, AddHost, Forward, Start,
+// StartNTP) report errors with tb.Fatal and so must be called from the
+// goroutine running the test; Host.Do and Host.Command may be used from any
+// goroutine. natlab does not model IPv6, packet loss or latency.
+package natlab
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Kind is how a router treats traffic between its LAN and the WAN.
+type Kind int
+
+const (
+	// Public routes public addresses to its hosts: no NAT, no filtering.
+	Public Kind = iota + 1
+	// Forwarded masquerades like Easy and forwards TCP and UDP ports on its
+	// WAN address to LAN hosts (see Router.Forward), hairpin included.
+	Forwarded
+	// Easy masquerades with endpoint-independent mapping that keeps the
+	// source port when it is free, and port-restricted filtering: only
+	// packets of connections the LAN opened (conntrack established or
+	// related) come in.
+	Easy
+	// Hard masquerades with fully random source ports, a new one for every
+	// connection (endpoint-dependent mapping), and filters like Easy.
+	Hard
+)
+
+// String returns the kind's lowercase name.
+func (k Kind) String() string {
+	switch k {
+	case Public:
+		return "public"
+	case Forwarded:
+		return "forwarded"
+	case Easy:
+		return "easy"
+	case Hard:
+		return "hard"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Lab is one test's network: the WAN namespace and the routers and hosts
+// added to it. Create it with New.
+type Lab struct {
+	tb     testing.TB
+	prefix string
+	wan    *Host
+
+	mu         sync.Mutex
+	namespaces []string // created namespaces, in creation order
+	routers    []*Router
+	hosts      int // hosts created so far, for names
+	public     int // Public routers created so far
+	ntp        netip.AddrPort
+}
+
+// labs numbers the labs of this process, for unique namespace names.
+var labs atomic.Int64
+
+// New builds a lab holding only the WAN namespace and registers its teardown
+// with tb.Cleanup. It skips the test when natlab cannot run here (not Linux,
+// not root, ip or nft missing, namespaces not permitted), or fails it when the
+// environment variable CI is "true".
+func New(tb testing.TB) *Lab {
+	tb.Helper()
+	if reason := missing(runtime.GOOS, os.Geteuid(), exec.LookPath, "ip", "nft"); reason != "" {
+		unavailable(tb, reason)
+	}
+	sweepOnce.Do(sweepStale)
+	l := &Lab{
+		tb: tb,
+		// Unique among live processes: the pid, then the lab's number. The
+		// pid lets a later run sweep namespaces of a dead process.
+		prefix: fmt.Sprintf("nl%s-%s-", strconv.FormatInt(int64(os.Getpid()), 36),
+			strconv.FormatInt(labs.Add(1), 36)),
+	}
+	tb.Cleanup(l.teardown)
+
+	name := l.prefix + "w"
+	if err := addNamespace(name); err != nil {
+		unavailable(tb, fmt.Sprintf("cannot create a network namespace: %v", err))
+	}
+	l.track(name)
+	l.wan = &Host{lab: l, name: name, ip: wanAddrs[0]}
+	if err := l.setupWAN(); err != nil {
+		tb.Fatalf("natlab: wan namespace %s: %v", name, err)
+	}
+	return l
+}
+
+// Prefix returns the prefix of every namespace name in the lab. It ends with
+// "-", so no other lab's names start with it.
+func (l *Lab) Prefix() string { return l.prefix }
+
+// WAN returns the WAN namespace as a Host whose IP is WANAddrs()[0]. Run
+// rendezvous services there.
+func (l *Lab) WAN() *Host { return l.wan }
+
+// WANAddrs returns the WAN namespace's addresses, 203.0.113.1 and
+// 203.0.113.2: two, so that a STUN server can answer from a second IP (RFC
+// 5780).
+func (l *Lab) WANAddrs() []netip.Addr { return append([]netip.Addr(nil), wanAddrs...) }
+
+// Routers returns the routers added so far, in order.
+func (l *Lab) Routers() []*Router {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*Router(nil), l.routers...)
+}
+
+func (l *Lab) track(name string) {
+	l.mu.Lock()
+	l.namespaces = append(l.namespaces, name)
+	l.mu.Unlock()
+}
+
+// teardown kills what still runs in the lab's namespaces and deletes them,
+// newest first.
+func (l *Lab) teardown() {
+	l.mu.Lock()
+	names := l.namespaces
+	l.namespaces = nil
+	l.mu.Unlock()
+	for i := len(names) - 1; i >= 0; i-- {
+		if err := deleteNamespace(names[i]); err != nil {
+			l.tb.Errorf("natlab: teardown: %v", err)
+		}
+	}
+}
+
+func (l *Lab) setupWAN() error {
+	name := l.wan.name
+	// Sysctls first: interfaces copy the "default" settings when created.
+	if err := setSysctls(name, routerSysctls); err != nil {
+		return err
+	}
+	cmds := []string{
+		"link add br0 type bridge",
+		// A fixed MAC: a bridge otherwise takes its ports' lowest MAC, which
+		// changes as routers join and leaves stale ARP entries behind.
+		"link set br0 address 02:00:cb:00:71:01",
+	}
+	for _, a := range wanAddrs {
+		cmds = append(cmds, "addr add "+netip.PrefixFrom(a, wanPrefix.Bits()).String()+" dev br0")
+	}
+	cmds = append(cmds, "link set br0 up")
+	return ipBatch(name, cmds...)
+}

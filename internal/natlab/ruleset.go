@@ -1,0 +1,87 @@
+package natlab
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Interface names inside a router namespace.
+const (
+	wanIface = "wan" // veth to the WAN bridge
+	lanIface = "lan" // bridge of the router's hosts
+)
+
+// forward is one port forward of a Forwarded router: TCP and UDP port Port on
+// the WAN address go to the same port on To.
+type forward struct {
+	Port uint16
+	To   netip.Addr
+}
+
+// rulesetSpec is what a router's nftables ruleset depends on.
+type rulesetSpec struct {
+	Kind     Kind
+	WANIP    netip.Addr
+	LAN      netip.Prefix
+	Forwards []forward
+}
+
+// ruleset renders the nft(8) script that gives a router its kind's
+// behaviour. It replaces the namespace's whole ruleset in one transaction. A
+// Public router needs no rules and gets "".
+//
+// Mapping: plain masquerade keeps the source port when that tuple is free
+// (endpoint-independent, port preserving); masquerade fully-random picks a
+// random port for every new connection (endpoint-dependent). Filtering: from
+// the WAN only packets of known connections (ct state established,related)
+// and forwarded ports pass; new connections are dropped silently, as on
+// consumer routers, so a peer's early SYN is retransmitted rather than reset.
+func ruleset(s rulesetSpec) string {
+	if s.Kind == Public {
+		return ""
+	}
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("flush ruleset")
+	w("table ip natlab {")
+	if s.Kind == Forwarded && len(s.Forwards) > 0 {
+		w("\tchain prerouting {")
+		w("\t\ttype nat hook prerouting priority dstnat; policy accept;")
+		for _, f := range s.Forwards {
+			for _, proto := range []string{"tcp", "udp"} {
+				w("\t\tip daddr %s %s dport %d dnat to %s:%d", s.WANIP, proto, f.Port, f.To, f.Port)
+			}
+		}
+		w("\t}")
+	}
+	w("\tchain postrouting {")
+	w("\t\ttype nat hook postrouting priority srcnat; policy accept;")
+	if s.Kind == Hard {
+		w("\t\toifname %q masquerade fully-random", wanIface)
+	} else {
+		w("\t\toifname %q masquerade", wanIface)
+	}
+	if s.Kind == Forwarded && len(s.Forwards) > 0 {
+		// Hairpin: a LAN host reaching a forward by the WAN address gets
+		// answers through the router, not straight from the LAN peer.
+		w("\t\toifname %q ip saddr %s ct status dnat masquerade", lanIface, s.LAN.Masked())
+	}
+	w("\t}")
+	w("\tchain input {")
+	w("\t\ttype filter hook input priority filter; policy accept;")
+	w("\t\tiifname %q ct state established,related accept", wanIface)
+	w("\t\tiifname %q icmp type echo-request accept", wanIface)
+	w("\t\tiifname %q drop", wanIface)
+	w("\t}")
+	w("\tchain forward {")
+	w("\t\ttype filter hook forward priority filter; policy accept;")
+	w("\t\tiifname %q ct state established,related accept", wanIface)
+	if s.Kind == Forwarded {
+		w("\t\tiifname %q ct status dnat accept", wanIface)
+	}
+	w("\t\tiifname %q drop", wanIface)
+	w("\t}")
+	w("}")
+	return b.String()
+}

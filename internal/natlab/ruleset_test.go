@@ -1,0 +1,86 @@
+package natlab
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestRuleset(t *testing.T) {
+	lan := netip.MustParsePrefix("10.2.0.0/24")
+	wanIP := netip.MustParseAddr("203.0.113.12")
+	host := netip.MustParseAddr("10.2.0.2")
+	tests := []struct {
+		name     string
+		spec     rulesetSpec
+		want     []string // lines that must be present
+		wantNot  []string // lines that must be absent
+		wantNone bool     // no ruleset at all
+	}{
+		{
+			name:     "public",
+			spec:     rulesetSpec{Kind: Public, WANIP: wanIP, LAN: lan},
+			wantNone: true,
+		},
+		{
+			name: "easy",
+			spec: rulesetSpec{Kind: Easy, WANIP: wanIP, LAN: lan},
+			want: []string{
+				"flush ruleset",
+				`oifname "wan" masquerade`,
+				`iifname "wan" ct state established,related accept`,
+				`iifname "wan" drop`,
+			},
+			wantNot: []string{"fully-random", "dnat", "prerouting"},
+		},
+		{
+			name:    "hard",
+			spec:    rulesetSpec{Kind: Hard, WANIP: wanIP, LAN: lan},
+			want:    []string{`oifname "wan" masquerade fully-random`, `iifname "wan" drop`},
+			wantNot: []string{`oifname "wan" masquerade` + "\n", "dnat"},
+		},
+		{
+			name: "forwarded",
+			spec: rulesetSpec{Kind: Forwarded, WANIP: wanIP, LAN: lan, Forwards: []forward{{Port: 4000, To: host}}},
+			want: []string{
+				`oifname "wan" masquerade`,
+				"ip daddr 203.0.113.12 tcp dport 4000 dnat to 10.2.0.2:4000",
+				"ip daddr 203.0.113.12 udp dport 4000 dnat to 10.2.0.2:4000",
+				`oifname "lan" ip saddr 10.2.0.0/24 ct status dnat masquerade`,
+				`iifname "wan" ct status dnat accept`,
+			},
+			wantNot: []string{"fully-random"},
+		},
+		{
+			name:    "forwarded without forwards",
+			spec:    rulesetSpec{Kind: Forwarded, WANIP: wanIP, LAN: lan},
+			want:    []string{`oifname "wan" masquerade`, `iifname "wan" drop`},
+			wantNot: []string{"dnat to", "prerouting"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ruleset(tt.spec)
+			if tt.wantNone {
+				if got != "" {
+					t.Fatalf("got ruleset %q, want none", got)
+				}
+				return
+			}
+			lines := map[string]bool{}
+			for _, l := range strings.Split(got, "\n") {
+				lines[strings.TrimSpace(l)] = true
+			}
+			for _, w := range tt.want {
+				if !lines[w] {
+					t.Errorf("missing line %q in:\n%s", w, got)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(got, w) {
+					t.Errorf("unwanted %q in:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
