@@ -28,7 +28,6 @@ package address
 import (
 	"net/netip"
 	"strconv"
-	"strings"
 )
 
 // MaxInterfaces is the most interfaces an address lists per IP family.
@@ -60,50 +59,49 @@ type Address struct {
 // String encodes a. It does not validate: call [Address.Validate] first on
 // an address built in code, or the result may not parse.
 func (a Address) String() string {
-	var b strings.Builder
-	b.Grow(128)
+	b := make([]byte, 0, 160)
 	for i, o := range a.SignalOffsets {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(strconv.Itoa(o))
+		b = strconv.AppendInt(b, int64(o), 10)
 	}
-	b.WriteByte('-')
-	appendInterfaces(&b, a.IPv4)
-	b.WriteByte('-')
-	appendInterfaces(&b, a.IPv6)
-	b.WriteByte('-')
-	b.WriteString(a.NodeID)
-	b.WriteByte('-')
-	b.WriteString(a.MachineID)
-	return b.String()
+	b = append(b, '-')
+	b = appendInterfaces(b, a.IPv4)
+	b = append(b, '-')
+	b = appendInterfaces(b, a.IPv6)
+	b = append(b, '-')
+	b = append(b, a.NodeID...)
+	b = append(b, '-')
+	b = append(b, a.MachineID...)
+	return string(b)
 }
 
-func appendInterfaces(b *strings.Builder, ifs []Interface) {
+func appendInterfaces(b []byte, ifs []Interface) []byte {
 	if len(ifs) == 0 {
-		b.WriteByte('0')
-		return
+		return append(b, '0')
 	}
 	for i, it := range ifs {
 		if i > 0 {
-			b.WriteByte('|')
+			b = append(b, '|')
 		}
-		b.WriteByte('[')
-		b.WriteString(strconv.Itoa(it.NetIfIndex))
-		b.WriteByte(',')
-		b.WriteString(strconv.Itoa(it.Offset))
-		b.WriteByte(',')
-		b.WriteString(it.ExternalIP.String())
-		b.WriteByte(',')
-		b.WriteString(it.InternalIP.String())
-		b.WriteByte(',')
-		b.WriteString(strconv.Itoa(int(it.ListenPort)))
-		b.WriteByte(',')
-		b.WriteString(strconv.Itoa(int(it.NAT)))
-		b.WriteByte(',')
-		b.WriteString(strconv.Itoa(int(it.Delta)))
-		b.WriteByte(',')
-		b.WriteString(strconv.Itoa(it.DeltaValue))
-		b.WriteByte(']')
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(it.NetIfIndex), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(it.Offset), 10)
+		b = append(b, ',')
+		b = it.ExternalIP.AppendTo(b)
+		b = append(b, ',')
+		b = it.InternalIP.AppendTo(b)
+		b = append(b, ',')
+		b = strconv.AppendUint(b, uint64(it.ListenPort), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(it.NAT), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(it.Delta), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(it.DeltaValue), 10)
+		b = append(b, ']')
 	}
+	return b
 }

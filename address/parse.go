@@ -9,11 +9,12 @@ import (
 
 // Parse parses a peer address. Every error is a *[ParseError].
 func Parse(s string) (Address, error) {
-	parts := strings.Split(s, "-")
-	if len(parts) != 5 {
+	// Count before splitting, so that junk input costs no allocations.
+	if n := strings.Count(s, "-") + 1; n != 5 {
 		return Address{}, &ParseError{Part: PartAddress, Value: s,
-			Reason: fmt.Sprintf("has %d parts separated by '-', want 5", len(parts))}
+			Reason: fmt.Sprintf("has %d parts separated by '-', want 5", n)}
 	}
+	parts := strings.Split(s, "-")
 	var a Address
 	var err error
 	if a.SignalOffsets, err = parseOffsets(parts[0]); err != nil {
@@ -40,21 +41,24 @@ func parseOffsets(s string) ([]int, error) {
 	if s == "" {
 		return nil, &ParseError{Part: PartSignalOffsets, Reason: "empty, want at least one offset"}
 	}
-	fields := strings.Split(s, ",")
-	offs := make([]int, 0, len(fields))
+	var offs []int
 	var seen [256]bool
-	for i, f := range fields {
+	for i := 1; ; i++ {
+		f, rest, more := strings.Cut(s, ",")
 		n, r := fieldSignalOffset.parse(f)
 		if r == "" && seen[n] {
 			r = "duplicate"
 		}
 		if r != "" {
-			return nil, &ParseError{Part: PartSignalOffsets, Field: fmt.Sprintf("offset %d", i+1), Value: f, Reason: r}
+			return nil, &ParseError{Part: PartSignalOffsets, Field: fmt.Sprintf("offset %d", i), Value: f, Reason: r}
 		}
 		seen[n] = true
 		offs = append(offs, n)
+		if !more {
+			return offs, nil
+		}
+		s = rest
 	}
-	return offs, nil
 }
 
 func parseInterfaces(part, s string, v6 bool) ([]Interface, error) {
@@ -64,11 +68,11 @@ func parseInterfaces(part, s string, v6 bool) ([]Interface, error) {
 	case "0":
 		return nil, nil
 	}
-	items := strings.Split(s, "|")
-	if len(items) > MaxInterfaces {
+	if n := strings.Count(s, "|") + 1; n > MaxInterfaces {
 		return nil, &ParseError{Part: part, Field: "items", Value: s,
-			Reason: fmt.Sprintf("has %d items, at most %d allowed", len(items), MaxInterfaces)}
+			Reason: fmt.Sprintf("has %d items, at most %d allowed", n, MaxInterfaces)}
 	}
+	items := strings.Split(s, "|")
 	ifs := make([]Interface, 0, len(items))
 	for i, item := range items {
 		it, err := parseInterface(part, i+1, item, v6)
@@ -85,11 +89,12 @@ func parseInterface(part string, n int, item string, v6 bool) (Interface, error)
 	if len(item) < 2 || item[0] != '[' || item[len(item)-1] != ']' {
 		return Interface{}, &ParseError{Part: part, Field: itemName, Value: item, Reason: "not enclosed in [ ]"}
 	}
-	f := strings.Split(item[1:len(item)-1], ",")
-	if len(f) != 8 {
+	inner := item[1 : len(item)-1]
+	if n := strings.Count(inner, ",") + 1; n != 8 {
 		return Interface{}, &ParseError{Part: part, Field: itemName, Value: item,
-			Reason: fmt.Sprintf("has %d fields, want 8", len(f))}
+			Reason: fmt.Sprintf("has %d fields, want 8", n)}
 	}
+	f := strings.Split(inner, ",")
 
 	// The helpers keep the first error; later fields are not looked at.
 	var err error

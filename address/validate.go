@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/netip"
 	"strconv"
-	"strings"
 )
 
 // Field names used in ParseError.Field after "item N ".
@@ -178,9 +177,7 @@ func (a Address) Validate() error {
 
 func validateInterfaces(part string, ifs []Interface, v6 bool) error {
 	if len(ifs) > MaxInterfaces {
-		var b strings.Builder
-		appendInterfaces(&b, ifs)
-		return &ParseError{Part: part, Field: "items", Value: b.String(),
+		return &ParseError{Part: part, Field: "items", Value: string(appendInterfaces(nil, ifs)),
 			Reason: fmt.Sprintf("has %d items, at most %d allowed", len(ifs), MaxInterfaces)}
 	}
 	for i, it := range ifs {
