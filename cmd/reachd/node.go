@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/reachd/reachd/node"
+	"github.com/reachd/reachd/server"
+)
+
+// nodeFlags are the flags of reachd run, shared with reachd demo's nodes.
+type nodeFlags struct {
+	api      string
+	apiToken string
+	port     uint
+	dataDir  string
+	mqtt     listFlag
+	stun     listFlag
+	turn     listFlag
+	ntp      listFlag
+	logLevel string
+}
+
+func (f *nodeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.api, "api", server.DefaultAddr, "REST API address `host:port`")
+	fs.StringVar(&f.apiToken, "api-token", "", "Bearer `token` for the API; required when --api is not loopback")
+	fs.UintVar(&f.port, "port", 0, "peer listen `port` (default: a stable port derived from the node ID)")
+	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "`dir`ectory of the node key")
+	f.mqtt.validate = validBrokerURL
+	fs.Var(&f.mqtt, "mqtt", "MQTT broker `urls`, comma-separated (mqtt://, mqtts://, ws://, wss://)")
+	f.stun.validate = validHostPort
+	fs.Var(&f.stun, "stun", "STUN servers `host:port`, comma-separated")
+	f.turn.validate = validTURNURL
+	fs.Var(&f.turn, "turn", "TURN servers `turn://user:pass@host:port`, comma-separated")
+	f.ntp.validate = validHostOptionalPort
+	fs.Var(&f.ntp, "ntp", "NTP servers `host[:port]`, comma-separated")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+}
+
+// config turns the flags into the node's and the API server's configs.
+func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, error) {
+	if f.port > 65535 {
+		return node.Config{}, server.Config{}, usagef("--port %d: out of range 1-65535", f.port)
+	}
+	if err := validHostPort(f.api); err != nil {
+		return node.Config{}, server.Config{}, usagef("--api %q: %v", f.api, err)
+	}
+	nc := node.Config{
+		DataDir:    f.dataDir,
+		ListenPort: uint16(f.port),
+		MQTT:       f.mqtt.items,
+		STUN:       f.stun.items,
+		TURN:       f.turn.items,
+		NTP:        f.ntp.items,
+		Logger:     logger,
+	}
+	sc := server.Config{Addr: f.api, Token: f.apiToken, Logger: logger}
+	if err := sc.CheckSecurity(); err != nil {
+		return node.Config{}, server.Config{}, usageError{err}
+	}
+	return nc, sc, nil
+}
+
+func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reachd run", flag.ContinueOnError)
+	var f nodeFlags
+	f.register(fs)
+	if err := parseFlags(fs, args, stderr, false); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
+	nc, sc, err := f.config(logger)
+	if err != nil {
+		return err
+	}
+	n, err := node.New(nc)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	sc.Node = n
+	srv, err := server.New(sc)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	logger.Info("reachd running", "node_id", n.ID(), "api", "http://"+srv.Addr())
+	n.Start()
+	<-ctx.Done()
+	logger.Info("reachd stopping")
+	return nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// defaultDataDir is $XDG_STATE_HOME/reachd, else ~/.local/state/reachd.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "reachd")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "reachd")
+	}
+	return "reachd-data"
+}
+
+func validBrokerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	switch u.Scheme {
+	case "mqtt", "mqtts", "ws", "wss":
+	default:
+		return fmt.Errorf("scheme %q: want mqtt, mqtts, ws or wss", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("missing host")
+	}
+	return nil
+}
+
+func validTURNURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "turn" {
+		return fmt.Errorf("scheme %q: want turn://user:pass@host:port", u.Scheme)
+	}
+	if u.User == nil || u.User.Username() == "" {
+		return errors.New("missing user")
+	}
+	if _, ok := u.User.Password(); !ok {
+		return errors.New("missing password")
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil || host == "" {
+		return errors.New("want host:port")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("bad port %q", port)
+	}
+	if strings.Trim(u.Path, "/") != "" {
+		return fmt.Errorf("unexpected path %q", u.Path)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/reachd/reachd/rendezvous"
+)
+
+func runRendezvous(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reachd rendezvous", flag.ContinueOnError)
+	mqttListen := fs.String("mqtt-listen", ":1883", "MQTT broker TCP `host:port`")
+	mqttWS := fs.String("mqtt-ws-listen", "", "MQTT over WebSocket `host:port` (optional)")
+	stunListen := listFlag{items: []string{":3478"}, validate: validHostPort}
+	fs.Var(&stunListen, "stun-listen", "STUN answer `addrs`, comma-separated; a second one enables the filtering tests")
+	turnListen := fs.String("turn-listen", ":3478", "TURN server `host:port`, UDP and TCP (may equal the first STUN address)")
+	turnUsers := multiFlag{validate: validTURNUser}
+	fs.Var(&turnUsers, "turn-user", "a long-term TURN credential `user:pass` (repeatable)")
+	var publicIP ipFlag
+	fs.Var(&publicIP, "public-ip", "the `IP` TURN relays advertise (default: the TURN listen IP)")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	if err := parseFlags(fs, args, stderr, false); err != nil {
+		return err
+	}
+	for name, v := range map[string]string{"mqtt-listen": *mqttListen, "turn-listen": *turnListen} {
+		if err := validHostPort(v); err != nil {
+			return usagef("--%s %q: %v", name, v, err)
+		}
+	}
+	if *mqttWS != "" {
+		if err := validHostPort(*mqttWS); err != nil {
+			return usagef("--mqtt-ws-listen %q: %v", *mqttWS, err)
+		}
+	}
+	if n := len(stunListen.items); n == 0 || n > 2 {
+		return usagef("--stun-listen: want one or two addresses, got %d", n)
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	users := make(map[string]string, len(turnUsers.items))
+	for _, u := range turnUsers.items {
+		name, pass, _ := strings.Cut(u, ":")
+		users[name] = pass
+	}
+	srv, err := rendezvous.New(rendezvous.Config{
+		MQTTListen:   *mqttListen,
+		MQTTWSListen: *mqttWS,
+		STUNListen:   stunListen.items,
+		TURNListen:   *turnListen,
+		TURNUsers:    users,
+		PublicIP:     publicIP.addr,
+		Logger:       logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	logger.Info("rendezvous running", "mqtt", srv.MQTTAddr(), "mqtt_ws", srv.MQTTWSAddr(),
+		"stun", fmt.Sprint(srv.STUNAddrs()), "turn", srv.TURNAddr().String(), "turn_users", len(users))
+	<-ctx.Done()
+	return nil
+}
+
+func validTURNUser(s string) error {
+	name, pass, ok := strings.Cut(s, ":")
+	if !ok || name == "" || pass == "" {
+		return fmt.Errorf("want user:pass, got %q", s)
+	}
+	return nil
+}

@@ -1,0 +1,241 @@
+// Package node is reachd's orchestrator: it owns the identity, the NAT probe
+// report, the clock and the peer listener, builds the node's peer address,
+// and reports its state. It does not speak HTTP; package server does.
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/reachd/reachd/clock"
+	"github.com/reachd/reachd/identity"
+	"github.com/reachd/reachd/natprobe"
+)
+
+// Defaults used when a Config list is empty. They name public services;
+// tests and private deployments always configure their own.
+var (
+	DefaultSTUN = []string{"stun.l.google.com:19302", "stun.cloudflare.com:3478"}
+	DefaultNTP  = []string{"pool.ntp.org"}
+)
+
+// Config configures a node.
+type Config struct {
+	// DataDir holds the node key. Required.
+	DataDir string
+	// ListenPort is the peer listen port; 0 derives a stable port from the
+	// node ID (see DerivePort), falling back to any free port if it is taken.
+	ListenPort uint16
+	// MQTT lists the signaling broker URLs.
+	MQTT []string
+	// STUN lists STUN servers host:port; empty means DefaultSTUN.
+	STUN []string
+	// TURN lists TURN servers turn://user:pass@host:port.
+	TURN []string
+	// NTP lists NTP servers host[:port]; empty means DefaultNTP.
+	NTP []string
+	// ResyncEvery is how often the clock and the NAT probe are refreshed;
+	// 0 means 10 minutes.
+	ResyncEvery time.Duration
+	// Logger receives the node's logs; nil discards.
+	Logger *slog.Logger
+}
+
+// Node is a running reachd node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	id      *identity.Identity
+	machine string
+	prober  *natprobe.Prober
+	clock   *clock.Clock
+	cert    tls.Certificate
+	ln      net.Listener
+	port    uint16
+	started time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	ready  chan struct{}
+
+	mu         sync.Mutex
+	report     natprobe.Report
+	probed     bool
+	readyAfter time.Duration
+}
+
+// New loads or creates the node's identity and binds its peer listener.
+// Start begins probing and serving.
+func New(cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: no data dir")
+	}
+	if len(cfg.STUN) == 0 {
+		cfg.STUN = DefaultSTUN
+	}
+	if len(cfg.NTP) == 0 {
+		cfg.NTP = DefaultNTP
+	}
+	if cfg.ResyncEvery == 0 {
+		cfg.ResyncEvery = 10 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	started := time.Now()
+	id, err := identity.LoadOrCreate(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	cert, err := id.TLSCertificate()
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	prober, err := natprobe.New(natprobe.Config{STUNServers: cfg.STUN, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	clk, err := clock.New(clock.Config{Servers: cfg.NTP, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "node"),
+		id:      id,
+		machine: identity.MachineID(),
+		cert:    cert,
+		prober:  prober,
+		clock:   clk,
+		started: started,
+		ready:   make(chan struct{}),
+	}
+	if err := n.listen(); err != nil {
+		return nil, err
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	return n, nil
+}
+
+// DerivePort is the default peer listen port of a node: stable for its ID,
+// in 20000-31999, below the usual ephemeral port range.
+func DerivePort(nodeID string) uint16 {
+	h := sha256.Sum256([]byte(nodeID))
+	return 20000 + uint16(binary.BigEndian.Uint32(h[:4])%12000)
+}
+
+func (n *Node) listen() error {
+	port := n.cfg.ListenPort
+	explicit := port != 0
+	if !explicit {
+		port = DerivePort(n.id.NodeID())
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	if err != nil && !explicit {
+		n.log.Warn("derived listen port is taken, using a free one", "port", port, "err", err)
+		ln, err = net.Listen("tcp", ":0")
+	}
+	if err != nil {
+		return fmt.Errorf("node: listen on peer port %d: %w", port, err)
+	}
+	n.ln = ln
+	n.port = uint16(ln.Addr().(*net.TCPAddr).Port)
+	return nil
+}
+
+// ID is the node ID.
+func (n *Node) ID() string { return n.id.NodeID() }
+
+// Ready is closed once the first probe and clock sync have finished.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Start probes the NATs, syncs the clock and serves the peer listener in
+// the background until Close.
+func (n *Node) Start() {
+	n.wg.Add(2)
+	go func() {
+		defer n.wg.Done()
+		n.acceptLoop()
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.maintain()
+	}()
+}
+
+// maintain runs the first probe and clock sync concurrently, marks the node
+// ready, then refreshes both every ResyncEvery.
+func (n *Node) maintain() {
+	for first := true; ; first = false {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			n.probe()
+		}()
+		go func() {
+			defer wg.Done()
+			if _, err := n.clock.Sync(n.ctx); err != nil {
+				n.log.Warn("clock sync failed", "err", err)
+			}
+		}()
+		wg.Wait()
+		if first {
+			n.mu.Lock()
+			n.readyAfter = time.Since(n.started)
+			n.mu.Unlock()
+			close(n.ready)
+			n.log.Info("node ready", "address", n.Address(), "after", n.readyAfter.Round(time.Millisecond))
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(n.cfg.ResyncEvery):
+		}
+	}
+}
+
+func (n *Node) probe() {
+	rep := n.prober.Probe(n.ctx)
+	if n.ctx.Err() != nil {
+		return
+	}
+	n.mu.Lock()
+	n.report = rep
+	n.probed = true
+	n.mu.Unlock()
+}
+
+// acceptLoop accepts peer connections. Until the connection layer exists,
+// an inbound connection is logged and closed.
+func (n *Node) acceptLoop() {
+	for {
+		c, err := n.ln.Accept()
+		if err != nil {
+			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			n.log.Warn("accept", "err", err)
+			continue
+		}
+		n.log.Debug("inbound connection refused: no session", "remote", c.RemoteAddr())
+		c.Close()
+	}
+}
+
+// Close stops the node and waits for its goroutines.
+func (n *Node) Close() error {
+	n.cancel()
+	err := n.ln.Close()
+	n.wg.Wait()
+	return err
+}

@@ -1,0 +1,143 @@
+// Package server is reachd's REST API: a chi router over the node, with
+// RFC 9457 problem errors and Bearer-token authentication. It calls the node
+// only; it holds no state of its own beyond the HTTP server.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/reachd/reachd/node"
+)
+
+// DefaultAddr is where the API listens unless told otherwise: loopback only.
+const DefaultAddr = "127.0.0.1:12333"
+
+// Node is what the API needs of the node.
+type Node interface {
+	Info() node.Info
+}
+
+var _ Node = (*node.Node)(nil)
+
+// Config configures the API server.
+type Config struct {
+	// Addr is the listen address; empty means DefaultAddr. Port 0 picks a
+	// free port (see Server.Addr).
+	Addr string
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every request. It must be set when Addr is not a loopback address.
+	Token string
+	// Node is the node the API serves. Required.
+	Node Node
+	// Logger receives request errors; nil discards.
+	Logger *slog.Logger
+}
+
+// CheckSecurity refuses a non-loopback API address without a token.
+func (c Config) CheckSecurity() error {
+	addr := c.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("api address %q: %w", addr, err)
+	}
+	if c.Token == "" && !isLoopbackHost(host) {
+		return fmt.Errorf("api address %q is not loopback: set an API token (--api-token) to expose it", addr)
+	}
+	return nil
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Server is the running API.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	ln   net.Listener
+	http *http.Server
+	wg   sync.WaitGroup
+}
+
+// New validates cfg, binds the listener and serves in the background.
+func New(cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.Node == nil {
+		return nil, errors.New("server: no node")
+	}
+	if err := cfg.CheckSecurity(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen %s: %w", cfg.Addr, err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), ln: ln}
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the address the API listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server, giving open requests a moment to finish.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		err = s.http.Close()
+	}
+	s.wg.Wait()
+	return err
+}
+
+// Handler is the API's router.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.authenticate)
+	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return problemf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
+	}))
+	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return problemf(http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
+	}))
+	r.Get("/v1/node", s.handle(s.getNode))
+	return r
+}
+
+func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, s.cfg.Node.Info())
+}

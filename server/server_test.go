@@ -1,0 +1,107 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/reachd/reachd/node"
+)
+
+// staticNode answers Info with a fixed value: enough for the API's own rules.
+type staticNode struct{ info node.Info }
+
+func (s staticNode) Info() node.Info { return s.info }
+
+func startServer(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Node == nil {
+		cfg.Node = staticNode{node.Info{NodeID: "n1"}}
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestCheckSecurity(t *testing.T) {
+	tests := []struct {
+		addr, token string
+		ok          bool
+	}{
+		{"", "", true},
+		{"127.0.0.1:12333", "", true},
+		{"[::1]:12333", "", true},
+		{"localhost:12333", "", true},
+		{"0.0.0.0:12333", "", false},
+		{":12333", "", false},
+		{"10.0.0.1:12333", "", false},
+		{"0.0.0.0:12333", "secret", true},
+	}
+	for _, tt := range tests {
+		err := Config{Addr: tt.addr, Token: tt.token}.CheckSecurity()
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckSecurity(%q, token %q) = %v, want ok=%v", tt.addr, tt.token, err, tt.ok)
+		}
+	}
+}
+
+func TestToken(t *testing.T) {
+	s := startServer(t, Config{Token: "s3cret"})
+	for _, tt := range []struct {
+		name, header string
+		status       int
+	}{
+		{"none", "", http.StatusUnauthorized},
+		{"wrong", "Bearer nope", http.StatusUnauthorized},
+		{"not bearer", "Basic s3cret", http.StatusUnauthorized},
+		{"right", "Bearer s3cret", http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/v1/node", nil)
+			if tt.header != "" {
+				req.Header.Set("Authorization", tt.header)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if tt.status == http.StatusUnauthorized {
+				if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+					t.Errorf("content type %q", ct)
+				}
+			}
+		})
+	}
+}
+
+func TestNotFoundIsProblem(t *testing.T) {
+	s := startServer(t, Config{})
+	resp, err := http.Get("http://" + s.Addr() + "/v1/nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var p struct {
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatalf("body %q: %v", body, err)
+	}
+	if resp.StatusCode != 404 || p.Status != 404 || !strings.Contains(p.Detail, "/v1/nothing") {
+		t.Errorf("got %d %+v", resp.StatusCode, p)
+	}
+}
