@@ -67,14 +67,14 @@ func (n *Node) Info() Info {
 	if probed {
 		info.Address = n.buildAddress(rep).String()
 	}
-	st := n.clock.Status()
-	info.Clock = ClockInfo{
-		OffsetMS: float64(st.Offset) / float64(time.Millisecond),
-		Servers:  n.cfg.NTP,
-		Answered: st.Answered,
-		SyncedAt: st.LastSync,
+	info.Clock = ClockInfo{Servers: n.cfg.NTP}
+	if n.clock != nil {
+		st := n.clock.Status()
+		info.Clock.OffsetMS = float64(st.Offset) / float64(time.Millisecond)
+		info.Clock.Answered = st.Answered
+		info.Clock.SyncedAt = st.LastSync
+		info.Clock.Error = st.LastError
 	}
-	info.Clock.Error = st.LastError
 	return info
 }
 

@@ -63,7 +63,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			MQTT:    []string{"mqtt://" + rv.MQTTAddr()},
 			STUN:    stun,
 			TURN:    []string{fmt.Sprintf("turn://%s:%s@%s", demoTURNUser, demoTURNPass, rv.TURNAddr())},
-			NTP:     []string{"127.0.0.1:1"}, // no NTP on loopback: the offset stays 0
+			NTP:     []string{"off"}, // both nodes share this machine's clock
 			Logger:  logger.With("node", name),
 		})
 		if err != nil {

@@ -43,7 +43,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	f.turn.validate = validTURNURL
 	fs.Var(&f.turn, "turn", "TURN servers `turn://user:pass@host:port`, comma-separated")
 	f.ntp.validate = validHostOptionalPort
-	fs.Var(&f.ntp, "ntp", "NTP servers `host[:port]`, comma-separated")
+	fs.Var(&f.ntp, "ntp", "NTP servers `host[:port]`, comma-separated, or \"off\" to trust the local clock")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 }
 
