@@ -76,8 +76,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Prober probes interfaces and NATs. It holds no sockets between probes;
-// Probe may be called again (and concurrently).
+// Prober probes interfaces and NATs. It holds no sockets between probes.
+// Probe may be called again, even concurrently, though concurrent probes
+// through one NAT disturb each other's port-delta samples.
 type Prober struct {
 	cfg Config
 	log *slog.Logger

@@ -143,18 +143,12 @@ func TestProbeLoopback(t *testing.T) {
 }
 
 func TestProbeUnreachable(t *testing.T) {
-	// A UDP socket that never answers and a TCP listener that never
-	// accepts: connections complete in the kernel, answers never come.
-	silentUDP, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silentUDP.Close()
+	// A UDP socket that never answers and a TCP listener on the same port
+	// that never accepts: connections complete in the kernel, answers
+	// never come.
+	silentUDP, silentTCP := listenSilent(t)
 	silentAddr := silentUDP.LocalAddr().(*net.UDPAddr).AddrPort()
-	silentTCP, err := net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(silentAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer silentUDP.Close()
 	defer silentTCP.Close()
 	// A port nobody listens on: UDP goes unanswered, TCP is refused.
 	closed, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -223,6 +217,24 @@ func TestProbeUnreachable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// listenSilent binds UDP and TCP on one free loopback port.
+func listenSilent(t *testing.T) (*net.UDPConn, *net.TCPListener) {
+	t.Helper()
+	for range 10 {
+		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(u.LocalAddr().(*net.UDPAddr).AddrPort()))
+		if err == nil {
+			return u, l
+		}
+		u.Close() // the TCP port was taken; try another
+	}
+	t.Fatal("no loopback port free for both udp and tcp")
+	return nil, nil
 }
 
 func TestProbeInterfacesError(t *testing.T) {

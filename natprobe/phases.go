@@ -2,12 +2,10 @@ package natprobe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/reachd/reachd/address"
@@ -133,57 +131,81 @@ func mappingTests(ctx context.Context, got []reply, ex exchangeFunc, res *Result
 	return ""
 }
 
-// samplePort makes one binding from the given local port to the delta
-// reference server and returns the mapped port. A bind error (the port is
-// taken) makes deltaTests choose another port.
-type samplePort func(ctx context.Context, port uint16) (uint16, error)
+// deltaSocket is a local port held for one port-delta sample.
+type deltaSocket interface {
+	// sample makes one binding from the port to the reference server and
+	// returns the mapped port.
+	sample(ctx context.Context) (uint16, error)
+	close()
+}
+
+// bindPort reserves a local port for a delta sample.
+type bindPort func(port uint16) (deltaSocket, error)
+
+// Delta sample ports come from [deltaPortMin, deltaPortMax): below the
+// default ephemeral ranges of Linux (32768-60999), macOS and Windows
+// (49152-65535), where outgoing connections and their TIME_WAIT remnants
+// would often hold the port.
+const (
+	deltaPortMin = 16384
+	deltaPortMax = 32768
+	deltaTries   = 8
+)
 
 // deltaTests takes the port-delta samples: DeltaSamples bindings from
 // consecutive local ports, then as many from random local ports, one after
-// the other so the NAT allocates in that order.
-func (p *Prober) deltaTests(ctx context.Context, sample samplePort, res *Result) {
+// the other so the NAT allocates in that order. All consecutive ports are
+// reserved before the first sample, so the NAT sees an unbroken run.
+func (p *Prober) deltaTests(ctx context.Context, bind bindPort, res *Result) {
 	n := p.cfg.DeltaSamples
 	lost := 0
 	var base int
-consecutive:
-	for range 3 {
-		base = 1024 + rand.IntN(65536-1024-n)
-		res.DeltaConsecutive = res.DeltaConsecutive[:0]
+	var socks []deltaSocket
+	for range deltaTries {
+		base = deltaPortMin + rand.IntN(deltaPortMax-deltaPortMin-n)
+		socks = socks[:0]
 		for i := range n {
-			if ctx.Err() != nil {
-				break consecutive
-			}
-			port := uint16(base + i)
-			m, err := sample(ctx, port)
-			switch {
-			case isBindError(err):
-				continue consecutive
-			case err != nil:
-				lost++
-			default:
-				res.DeltaConsecutive = append(res.DeltaConsecutive, Binding{Local: port, Mapped: m})
-			}
-		}
-		break
-	}
-	for range n {
-		for range 5 {
-			if ctx.Err() != nil {
+			s, err := bind(uint16(base + i))
+			if err != nil {
 				break
 			}
-			port := 1024 + rand.IntN(65536-1024)
+			socks = append(socks, s)
+		}
+		if len(socks) == n {
+			break
+		}
+		for _, s := range socks {
+			s.close()
+		}
+		socks = nil
+	}
+	if socks == nil {
+		res.note(fmt.Sprintf("port delta: found no %d free consecutive local ports", n))
+	}
+	for i, s := range socks {
+		if m, err := s.sample(ctx); err != nil {
+			lost++
+		} else {
+			res.DeltaConsecutive = append(res.DeltaConsecutive, Binding{Local: uint16(base + i), Mapped: m})
+		}
+		s.close()
+	}
+	for range n {
+		for range deltaTries {
+			port := deltaPortMin + rand.IntN(deltaPortMax-deltaPortMin)
 			if port >= base && port < base+n {
 				continue
 			}
-			m, err := sample(ctx, uint16(port))
-			if isBindError(err) {
+			s, err := bind(uint16(port))
+			if err != nil {
 				continue
 			}
-			if err != nil {
+			if m, err := s.sample(ctx); err != nil {
 				lost++
 			} else {
 				res.DeltaRandom = append(res.DeltaRandom, Binding{Local: uint16(port), Mapped: m})
 			}
+			s.close()
 			break
 		}
 	}
@@ -194,8 +216,4 @@ consecutive:
 	if res.Delta == address.DeltaUnknown {
 		res.note("port delta unknown: too few samples")
 	}
-}
-
-func isBindError(err error) bool {
-	return errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }

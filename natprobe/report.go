@@ -30,9 +30,12 @@ type Interface struct {
 // Result is what probing found for one local address over one protocol.
 //
 // NAT is address.NATUnknown (and Delta address.DeltaUnknown) when the tests
-// could not decide; Reason then says why. Reason is empty when every test
-// that the protocol and servers allow was run; Notes record the limits of
-// the evidence (e.g. "filtering cannot be tested over tcp").
+// could not decide, and address.NATBlocked (Delta address.DeltaNA) for UDP
+// when no server answered over UDP but some did over TCP. Reason says why a
+// result is unknown or blocked, or what else went wrong on the way (servers
+// disagreeing on the external IP); it is empty when all went well. Notes
+// record the limits of the evidence (e.g. "filtering cannot be tested over
+// tcp") and failed individual tests.
 type Result struct {
 	NAT        address.NATType   `json:"nat"`
 	Mapping    Behavior          `json:"mapping"`

@@ -17,7 +17,10 @@ import (
 func (p *Prober) probeTCP(ctx context.Context, la LocalAddr, targets []target, failed []ServerResult) Result {
 	res := Result{Filtering: BehaviorUntested}
 	res.note("filtering cannot be tested over tcp")
-	defer func() { p.log.Debug("tcp probed", "local", la.IP, "result", res) }()
+	defer func() {
+		p.log.Debug("probed", "proto", "tcp", "local", la.IP, "nat", res.NAT, "mapping", res.Mapping,
+			"filtering", res.Filtering, "delta", res.Delta, "delta_value", res.DeltaValue, "reason", res.Reason)
+	}()
 
 	mctx, cancel := context.WithTimeout(ctx, p.cfg.MappingTimeout)
 	defer cancel()
@@ -70,18 +73,38 @@ func (p *Prober) probeTCP(ctx context.Context, la LocalAddr, targets []target, f
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.DeltaTimeout)
 	defer cancel()
 	ref := got[0].dst
-	p.deltaTests(dctx, func(ctx context.Context, port uint16) (uint16, error) {
-		a, c, _, err := p.tcpExchange(ctx, netip.AddrPortFrom(la.IP, port), ref)
-		if c != nil {
-			abort(c)
+	p.deltaTests(dctx, func(port uint16) (deltaSocket, error) {
+		local := netip.AddrPortFrom(la.IP, port)
+		ln, err := lc.Listen(dctx, tcpNetwork(la.IP), local.String())
+		if err != nil {
+			return nil, err
 		}
-		return a.Mapped.Port(), err
+		return tcpDeltaSocket{p, ln, local, ref}, nil
 	}, &res)
 
 	res.NAT = ClassifyTCP(mappedIsLocal, res.Mapping)
 	finishReason(&res, why)
 	return res
 }
+
+// tcpDeltaSocket holds its port with a SO_REUSEPORT listener and takes
+// the sample with a connection from the same port.
+type tcpDeltaSocket struct {
+	p     *Prober
+	ln    net.Listener
+	local netip.AddrPort
+	ref   netip.AddrPort
+}
+
+func (s tcpDeltaSocket) sample(ctx context.Context) (uint16, error) {
+	a, c, _, err := s.p.tcpExchange(ctx, s.local, s.ref)
+	if c != nil {
+		abort(c)
+	}
+	return a.Mapped.Port(), err
+}
+
+func (s tcpDeltaSocket) close() { s.ln.Close() }
 
 func tcpNetwork(ip netip.Addr) string {
 	if ip.Is4() {

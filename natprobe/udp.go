@@ -10,12 +10,17 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/reachd/reachd/address"
 )
 
 // probeUDP runs every UDP test from one local address.
 func (p *Prober) probeUDP(ctx context.Context, la LocalAddr, targets []target, failed []ServerResult) Result {
 	var res Result
-	defer func() { p.log.Debug("udp probed", "local", la.IP, "result", res) }()
+	defer func() {
+		p.log.Debug("probed", "proto", "udp", "local", la.IP, "nat", res.NAT, "mapping", res.Mapping,
+			"filtering", res.Filtering, "delta", res.Delta, "delta_value", res.DeltaValue, "reason", res.Reason)
+	}()
 
 	// Mapping phase: test I, then tests II and III, from one socket.
 	mctx, cancel := context.WithTimeout(ctx, p.cfg.MappingTimeout)
@@ -62,20 +67,31 @@ func (p *Prober) probeUDP(ctx context.Context, la LocalAddr, targets []target, f
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.DeltaTimeout)
 	defer cancel()
 	ref := got[0].dst
-	p.deltaTests(dctx, func(ctx context.Context, port uint16) (uint16, error) {
+	p.deltaTests(dctx, func(port uint16) (deltaSocket, error) {
 		c, err := p.listenUDP(netip.AddrPortFrom(la.IP, port))
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		defer c.close()
-		a, _, _, err := c.do(ctx, ref, change{})
-		return a.Mapped.Port(), err
+		return udpDeltaSocket{c, ref}, nil
 	}, &res)
 
 	res.NAT = ClassifyUDP(mappedIsLocal, res.Mapping, res.Filtering)
 	finishReason(&res, why)
 	return res
 }
+
+// udpDeltaSocket takes a delta sample over its own UDP socket.
+type udpDeltaSocket struct {
+	c   *udpClient
+	ref netip.AddrPort
+}
+
+func (s udpDeltaSocket) sample(ctx context.Context) (uint16, error) {
+	a, _, _, err := s.c.do(ctx, s.ref, change{})
+	return a.Mapped.Port(), err
+}
+
+func (s udpDeltaSocket) close() { s.c.close() }
 
 // filteringTests runs the RFC 5780 filtering tests (section 4.4) against
 // the first server that offers OTHER-ADDRESS: CHANGE-REQUEST for IP and
@@ -151,7 +167,7 @@ func (p *Prober) filteringTests(ctx context.Context, la LocalAddr, got []reply) 
 func finishReason(res *Result, why string) {
 	switch {
 	case why == "":
-	case res.NAT == 0 && res.Reason == "":
+	case res.NAT == address.NATUnknown && res.Reason == "":
 		res.Reason = why
 	default:
 		res.note(why)
