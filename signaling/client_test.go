@@ -218,3 +218,20 @@ func TestStartWithBrokerDown(t *testing.T) {
 	m.Restart()
 	waitBrokers(t, c, 0)
 }
+
+// TestInjectedClock checks that the receiver judges ts by Config.Now: a node
+// whose clock runs a minute behind sees a current message as from the future.
+func TestInjectedClock(t *testing.T) {
+	checkLeaks(t)
+	url := rendezvoustest.MQTTURL(rendezvoustest.Start(t))
+	c1 := startClient(t, newIdentity(t), []string{url})
+	behind := func() time.Time { return time.Now().Add(-time.Minute) }
+	c2 := startClient(t, newIdentity(t), []string{url}, func(cfg *signaling.Config) { cfg.Now = behind })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, _, err := c1.Echo(ctx, signaling.Peer{NodeID: c2.ID(), SignalOffsets: []int{0}}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("echo to a node a minute behind: %v, want no reply", err)
+	}
+	waitDrops(t, c2, signaling.DropFuture, 1)
+}

@@ -124,6 +124,25 @@ func NewID(r io.Reader) (string, error) {
 // JSON. It uses m.Type, ID, Re, To, Sent, TTL and Body; From is self. Nonces
 // come from r (crypto/rand.Reader in production). Seal reads no clock.
 func Seal(self *identity.Identity, m *Message, r io.Reader) ([]byte, error) {
+	return seal(self, m, r, uncachedShared(self))
+}
+
+// sharedKeyFunc returns the NaCl box key shared between self and a peer.
+type sharedKeyFunc func(peer string) (*[32]byte, error)
+
+func uncachedShared(self *identity.Identity) sharedKeyFunc {
+	return func(peer string) (*[32]byte, error) {
+		pub, err := identity.BoxPublicKey(peer)
+		if err != nil {
+			return nil, err
+		}
+		var k [32]byte
+		box.Precompute(&k, pub, self.BoxPrivateKey())
+		return &k, nil
+	}
+}
+
+func seal(self *identity.Identity, m *Message, r io.Reader, shared sharedKeyFunc) ([]byte, error) {
 	if err := checkType(m.Type); err != nil {
 		return nil, fmt.Errorf("signaling: seal: %w", err)
 	}
@@ -142,7 +161,7 @@ func Seal(self *identity.Identity, m *Message, r io.Reader) ([]byte, error) {
 	if ts <= 0 || ts > maxTS {
 		return nil, fmt.Errorf("signaling: seal: send time %v out of range", m.Sent)
 	}
-	peerKey, err := identity.BoxPublicKey(m.To)
+	key, err := shared(m.To)
 	if err != nil {
 		return nil, fmt.Errorf("signaling: seal: recipient %q: %w", m.To, err)
 	}
@@ -150,7 +169,7 @@ func Seal(self *identity.Identity, m *Message, r io.Reader) ([]byte, error) {
 	if _, err := io.ReadFull(r, nonce[:]); err != nil {
 		return nil, fmt.Errorf("signaling: seal: nonce: %w", err)
 	}
-	sealed := box.Seal(nonce[:], m.Body, &nonce, peerKey, self.BoxPrivateKey())
+	sealed := box.SealAfterPrecomputation(nonce[:], m.Body, &nonce, key)
 	e := Envelope{
 		V:     Version,
 		Type:  m.Type,
@@ -190,6 +209,10 @@ type Policy struct {
 // (not_for_us), time (expired, future) and box (undecryptable). Replays are
 // the caller's business (the Client keeps a replay cache). Open reads no clock.
 func Open(self *identity.Identity, data []byte, p Policy) (*Message, error) {
+	return open(self, data, p, uncachedShared(self))
+}
+
+func open(self *identity.Identity, data []byte, p Policy, shared sharedKeyFunc) (*Message, error) {
 	if len(data) > MaxMessageSize {
 		return nil, drop(DropOversized, "%d bytes, limit %d", len(data), MaxMessageSize)
 	}
@@ -233,13 +256,13 @@ func Open(self *identity.Identity, data []byte, p Policy) (*Message, error) {
 	if e.TS > now+skew.Milliseconds() {
 		return nil, drop(DropFuture, "ts %dms ahead, max skew %v", e.TS-now, skew)
 	}
-	fromBox, err := identity.BoxPublicKey(e.From)
+	key, err := shared(e.From)
 	if err != nil {
 		return nil, drop(DropMalformed, "from box key: %w", err)
 	}
 	var nonce [nonceBytes]byte
 	copy(nonce[:], sealed)
-	body, ok := box.Open(nil, sealed[nonceBytes:], &nonce, fromBox, self.BoxPrivateKey())
+	body, ok := box.OpenAfterPrecomputation(nil, sealed[nonceBytes:], &nonce, key)
 	if !ok {
 		return nil, drop(DropUndecryptable, "box from %s", e.From)
 	}

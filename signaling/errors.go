@@ -33,7 +33,7 @@ const (
 	DropNotForUs      DropReason = "not_for_us"    // to is not this node
 	DropExpired       DropReason = "expired"       // ts+ttl_ms lies before now
 	DropFuture        DropReason = "future"        // ts lies more than MaxSkew after now
-	DropReplay        DropReason = "replay"        // (from, id) was already accepted
+	DropReplay        DropReason = "replay"        // (from, id) was already accepted; includes the second copy of every message sent via two brokers
 	DropTooOld        DropReason = "too_old"       // older than the replay cache can prove unseen
 	DropUndecryptable DropReason = "undecryptable" // box does not open with our key and the sender's
 	DropQueueFull     DropReason = "queue_full"    // the receive queue was full

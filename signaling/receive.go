@@ -32,7 +32,7 @@ func (c *Client) work() {
 
 func (c *Client) receive(in inbound) {
 	now := c.cfg.Now()
-	m, err := Open(c.id, in.payload, Policy{Now: now, MaxSkew: c.cfg.MaxSkew, MaxTTL: c.cfg.MaxTTL})
+	m, err := open(c.id, in.payload, Policy{Now: now, MaxSkew: c.cfg.MaxSkew, MaxTTL: c.cfg.MaxTTL}, c.keys.shared)
 	if err != nil {
 		c.dropped(in.b, err, len(in.payload))
 		return

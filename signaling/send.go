@@ -58,7 +58,7 @@ func (c *Client) send(ctx context.Context, peer Peer, typ string, body any, re, 
 		return fmt.Errorf("signaling: send %s: body: %w", typ, err)
 	}
 	m := &Message{Type: typ, ID: id, Re: re, To: peer.NodeID, Sent: c.cfg.Now(), TTL: c.ttl(ctx), Body: raw}
-	data, err := Seal(c.id, m, rand.Reader)
+	data, err := seal(c.id, m, rand.Reader, c.keys.shared)
 	if err != nil {
 		return err
 	}

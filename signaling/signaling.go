@@ -60,6 +60,7 @@ type Client struct {
 	log    *slog.Logger
 	topic  string
 	replay *replayCache
+	keys   *keyCache
 
 	brokers []*broker
 	queue   chan inbound
@@ -109,6 +110,7 @@ func New(cfg Config) (*Client, error) {
 		log:      cfg.Logger.With("component", "signaling"),
 		topic:    Topic(cfg.Identity.NodeID()),
 		replay:   newReplayCache(cfg.ReplayCacheSize, cfg.Now().UnixMilli()),
+		keys:     newKeyCache(cfg.Identity),
 		queue:    make(chan inbound, cfg.QueueSize),
 		ctx:      ctx,
 		cancel:   cancel,
