@@ -5,6 +5,7 @@ import (
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/natprobe"
+	"github.com/reachd/reachd/signaling"
 )
 
 // Info is the node's state as GET /v1/node reports it.
@@ -18,8 +19,10 @@ type Info struct {
 	// results; the address carries the TCP ones.
 	Interfaces []natprobe.Interface `json:"interfaces"`
 	Probe      ProbeInfo            `json:"probe"`
-	Clock      ClockInfo            `json:"clock"`
-	StartedAt  time.Time            `json:"started_at"`
+	// Brokers are the signaling brokers and their state.
+	Brokers   []signaling.BrokerStatus `json:"brokers"`
+	Clock     ClockInfo                `json:"clock"`
+	StartedAt time.Time                `json:"started_at"`
 	// ReadyAfterMS is how long the node took from start to ready.
 	ReadyAfterMS int64 `json:"ready_after_ms,omitempty"`
 }
@@ -52,6 +55,7 @@ func (n *Node) Info() Info {
 		Ready:        n.isReady(),
 		ListenPort:   n.port,
 		Interfaces:   rep.Interfaces,
+		Brokers:      n.sig.Brokers(),
 		StartedAt:    n.started,
 		ReadyAfterMS: readyAfter.Milliseconds(),
 		Probe: ProbeInfo{
@@ -142,15 +146,14 @@ func (n *Node) buildAddress(rep natprobe.Report) address.Address {
 }
 
 // signalOffsets are the indices of the brokers the node is connected to, or
-// of all configured brokers while none is (or "0" with none configured, so
-// the address stays well-formed).
+// of all configured brokers while none is, so peers know where to try.
 func (n *Node) signalOffsets() []int {
-	offs := make([]int, 0, len(n.cfg.MQTT))
-	for i := range n.cfg.MQTT {
-		offs = append(offs, i)
+	if offs := n.sig.ConnectedOffsets(); len(offs) > 0 {
+		return offs
 	}
-	if len(offs) == 0 {
-		offs = append(offs, 0)
+	offs := make([]int, len(n.cfg.MQTT))
+	for i := range offs {
+		offs[i] = i
 	}
 	return offs
 }

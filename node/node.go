@@ -18,6 +18,7 @@ import (
 	"github.com/reachd/reachd/clock"
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/natprobe"
+	"github.com/reachd/reachd/signaling"
 )
 
 // Defaults used when a Config list is empty. They name public services;
@@ -25,6 +26,11 @@ import (
 var (
 	DefaultSTUN = []string{"stun.l.google.com:19302", "stun.cloudflare.com:3478"}
 	DefaultNTP  = []string{"pool.ntp.org"}
+	DefaultMQTT = []string{
+		"mqtt://broker.emqx.io:1883",
+		"mqtt://broker.hivemq.com:1883",
+		"mqtt://test.mosquitto.org:1883",
+	}
 )
 
 // Config configures a node.
@@ -34,7 +40,8 @@ type Config struct {
 	// ListenPort is the peer listen port; 0 derives a stable port from the
 	// node ID (see DerivePort), falling back to any free port if it is taken.
 	ListenPort uint16
-	// MQTT lists the signaling broker URLs.
+	// MQTT lists the signaling broker URLs, in the deployment's shared
+	// order (signal offsets index into it); empty means DefaultMQTT.
 	MQTT []string
 	// STUN lists STUN servers host:port; empty means DefaultSTUN.
 	STUN []string
@@ -57,6 +64,7 @@ type Node struct {
 	id      *identity.Identity
 	machine string
 	prober  *natprobe.Prober
+	sig     *signaling.Client
 	clock   *clock.Clock
 	cert    tls.Certificate
 	ln      net.Listener
@@ -82,6 +90,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if len(cfg.STUN) == 0 {
 		cfg.STUN = DefaultSTUN
+	}
+	if len(cfg.MQTT) == 0 {
+		cfg.MQTT = DefaultMQTT
 	}
 	if len(cfg.NTP) == 0 {
 		cfg.NTP = DefaultNTP
@@ -111,6 +122,15 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: %w", err)
 		}
 	}
+	sig, err := signaling.New(signaling.Config{
+		Identity: id,
+		Brokers:  cfg.MQTT,
+		Now:      clockNow(clk),
+		Logger:   cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	n := &Node{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "node"),
@@ -118,11 +138,13 @@ func New(cfg Config) (*Node, error) {
 		machine: identity.MachineID(),
 		cert:    cert,
 		prober:  prober,
+		sig:     sig,
 		clock:   clk,
 		started: started,
 		ready:   make(chan struct{}),
 	}
 	if err := n.listen(); err != nil {
+		sig.Close()
 		return nil, err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -157,18 +179,22 @@ func (n *Node) listen() error {
 
 func ntpOff(servers []string) bool { return len(servers) == 1 && servers[0] == "off" }
 
-// Now is the NTP-corrected time.
-func (n *Node) Now() time.Time {
-	if n.clock == nil {
-		return time.Now()
+// clockNow is the NTP-corrected clock, or the local one without NTP.
+func clockNow(c *clock.Clock) func() time.Time {
+	if c == nil {
+		return time.Now
 	}
-	return n.clock.Now()
+	return c.Now
 }
+
+// Now is the NTP-corrected time.
+func (n *Node) Now() time.Time { return clockNow(n.clock)() }
 
 // ID is the node ID.
 func (n *Node) ID() string { return n.id.NodeID() }
 
-// Ready is closed once the first probe and clock sync have finished.
+// Ready is closed once the first probe and clock sync have finished and
+// signaling is up (or has had signalingWait to come up).
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
 // Start probes the NATs, syncs the clock and serves the peer listener in
@@ -185,11 +211,27 @@ func (n *Node) Start() {
 	}()
 }
 
-// maintain runs the first probe and clock sync concurrently, marks the node
-// ready, then refreshes both every ResyncEvery.
+// signalingWait is how long the node waits for a first broker before it
+// reports ready anyway (brokers keep being retried in the background).
+const signalingWait = 5 * time.Second
+
+// maintain runs the first probe, clock sync and signaling start
+// concurrently, marks the node ready, then refreshes the probe and the clock
+// every ResyncEvery.
 func (n *Node) maintain() {
 	for first := true; ; first = false {
 		var wg sync.WaitGroup
+		if first {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(n.ctx, signalingWait)
+				defer cancel()
+				if err := n.sig.Start(ctx); err != nil {
+					n.log.Warn("no signaling broker reachable yet; retrying in the background", "err", err)
+				}
+			}()
+		}
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
@@ -250,5 +292,6 @@ func (n *Node) Close() error {
 	n.cancel()
 	err := n.ln.Close()
 	n.wg.Wait()
+	n.sig.Close()
 	return err
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
 )
 
@@ -24,6 +25,7 @@ const DefaultAddr = "127.0.0.1:12333"
 // Node is what the API needs of the node.
 type Node interface {
 	Info() node.Info
+	Echo(ctx context.Context, addr address.Address) (node.EchoResult, error)
 }
 
 var _ Node = (*node.Node)(nil)
@@ -135,6 +137,7 @@ func (s *Server) Handler() http.Handler {
 		return problemf(http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
 	}))
 	r.Get("/v1/node", s.handle(s.getNode))
+	r.Post("/v1/echo", s.handle(s.postEcho))
 	return r
 }
 

@@ -7,13 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reachd/reachd/node"
+	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
-
-// staticNode answers Info with a fixed value: enough for the API's own rules.
-type staticNode struct{ info node.Info }
-
-func (s staticNode) Info() node.Info { return s.info }
 
 func startServer(t *testing.T, cfg Config) *Server {
 	t.Helper()
@@ -21,7 +17,7 @@ func startServer(t *testing.T, cfg Config) *Server {
 		cfg.Addr = "127.0.0.1:0"
 	}
 	if cfg.Node == nil {
-		cfg.Node = staticNode{node.Info{NodeID: "n1"}}
+		cfg.Node = nodetest.Start(t, rendezvoustest.Start(t))
 	}
 	s, err := New(cfg)
 	if err != nil {

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/reachd/reachd/address"
+)
+
+// maxJSONBody caps JSON request bodies.
+const maxJSONBody = 1 << 20
+
+// problemType is the URI of one of the API's problem types, documented in
+// the OpenAPI document.
+func problemType(name string) string { return "https://reachd.dev/problems/" + name }
+
+func badRequest(format string, args ...any) *Problem {
+	p := problemf(http.StatusBadRequest, format, args...)
+	p.Type = problemType("bad-request")
+	return p
+}
+
+// decodeJSON reads one JSON object into v, refusing unknown fields, trailing
+// data and oversized bodies with a message that says what is wrong.
+func decodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return badRequest("content type %q: send application/json", ct)
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxJSONBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.EOF):
+			return badRequest("empty body: send a JSON object")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return badRequest("malformed JSON: the body ends early")
+		case errors.As(err, &syn):
+			return badRequest("malformed JSON at byte %d: %v", syn.Offset, err)
+		case errors.As(err, &typ):
+			return badRequest("field %q: want %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return badRequest("%s", strings.TrimPrefix(err.Error(), "json: "))
+		default:
+			return badRequest("bad JSON body: %v", err)
+		}
+	}
+	if dec.More() {
+		return badRequest("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// parsePeerAddress parses the "address" member of a request.
+func parsePeerAddress(s string) (address.Address, error) {
+	if s == "" {
+		return address.Address{}, badRequest("address: required")
+	}
+	a, err := address.Parse(s)
+	if err != nil {
+		p := badRequest("address: %v", err)
+		var pe *address.ParseError
+		if errors.As(err, &pe) {
+			p.Extra = map[string]any{"part": pe.Part, "field": pe.Field}
+		}
+		return address.Address{}, p
+	}
+	return a, nil
+}
+
+// timeoutParam turns a millisecond count into a duration: 0 means def,
+// negative or above max is refused.
+func timeoutParam(name string, ms int64, def, max time.Duration) (time.Duration, error) {
+	switch {
+	case ms == 0:
+		return def, nil
+	case ms < 0 || time.Duration(ms)*time.Millisecond > max:
+		return 0, badRequest("%s %d: want 1 to %d", name, ms, max.Milliseconds())
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
