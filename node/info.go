@@ -93,13 +93,22 @@ func (n *Node) isReady() bool {
 
 // Address is the node's peer address, or "" before the first probe.
 func (n *Node) Address() string {
+	a, ok := n.selfAddress()
+	if !ok {
+		return ""
+	}
+	return a.String()
+}
+
+// selfAddress is the node's peer address; false before the first probe.
+func (n *Node) selfAddress() (address.Address, bool) {
 	n.mu.Lock()
 	rep, probed := n.report, n.probed
 	n.mu.Unlock()
 	if !probed {
-		return ""
+		return address.Address{}, false
 	}
-	return n.buildAddress(rep).String()
+	return n.buildAddress(rep), true
 }
 
 // buildAddress makes the peer address from a probe report: up to three

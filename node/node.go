@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -76,7 +77,11 @@ type Node struct {
 	wg     sync.WaitGroup
 	ready  chan struct{}
 
+	conns  *registry
+	events *events
+
 	mu         sync.Mutex
+	sessions   map[SessionID]chan net.Conn // reverse connects we wait for
 	report     natprobe.Report
 	probed     bool
 	readyAfter time.Duration
@@ -142,12 +147,17 @@ func New(cfg Config) (*Node, error) {
 		clock:   clk,
 		started: started,
 		ready:   make(chan struct{}),
+
+		conns:    newRegistry(),
+		events:   newEvents(),
+		sessions: make(map[SessionID]chan net.Conn),
 	}
 	if err := n.listen(); err != nil {
 		sig.Close()
 		return nil, err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.handlePeerTasks()
 	return n, nil
 }
 
@@ -200,15 +210,9 @@ func (n *Node) Ready() <-chan struct{} { return n.ready }
 // Start probes the NATs, syncs the clock and serves the peer listener in
 // the background until Close.
 func (n *Node) Start() {
-	n.wg.Add(2)
-	go func() {
-		defer n.wg.Done()
-		n.acceptLoop()
-	}()
-	go func() {
-		defer n.wg.Done()
-		n.maintain()
-	}()
+	n.wg.Go(n.acceptLoop)
+	n.wg.Go(n.maintain)
+	n.wg.Go(n.watchBrokers)
 }
 
 // signalingWait is how long the node waits for a first broker before it
@@ -268,30 +272,39 @@ func (n *Node) probe() {
 	n.report = rep
 	n.probed = true
 	n.mu.Unlock()
-}
-
-// acceptLoop accepts peer connections. Until the connection layer exists,
-// an inbound connection is logged and closed.
-func (n *Node) acceptLoop() {
-	for {
-		c, err := n.ln.Accept()
-		if err != nil {
-			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			n.log.Warn("accept", "err", err)
-			continue
-		}
-		n.log.Debug("inbound connection refused: no session", "remote", c.RemoteAddr())
-		c.Close()
-	}
+	n.emit(Event{Type: EventProbe, Node: ptr(n.Info())})
 }
 
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
 	n.cancel()
 	err := n.ln.Close()
-	n.wg.Wait()
 	n.sig.Close()
+	n.wg.Wait()
+	for _, c := range n.conns.open() {
+		c.Close()
+	}
 	return err
+}
+
+// watchBrokers emits an event whenever a broker goes up or down.
+func (n *Node) watchBrokers() {
+	var last []bool
+	for {
+		changed := n.sig.Changes()
+		brokers := n.sig.Brokers()
+		now := make([]bool, len(brokers))
+		for i, b := range brokers {
+			now[i] = b.Connected
+		}
+		if !slices.Equal(now, last) {
+			n.emit(Event{Type: EventBroker, Brokers: brokers})
+			last = now
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-changed:
+		}
+	}
 }
