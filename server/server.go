@@ -26,6 +26,9 @@ const DefaultAddr = "127.0.0.1:12333"
 type Node interface {
 	Info() node.Info
 	Echo(ctx context.Context, addr address.Address) (node.EchoResult, error)
+	Connect(ctx context.Context, addr address.Address, strategies []string) (*node.Conn, error)
+	Conn(id string) (*node.Conn, bool)
+	Conns() []*node.Conn
 }
 
 var _ Node = (*node.Node)(nil)
@@ -40,6 +43,9 @@ type Config struct {
 	Token string
 	// Node is the node the API serves. Required.
 	Node Node
+	// CORSOrigins are the browser origins allowed to call the API (and open
+	// WebSocket streams) from other sites; empty allows none.
+	CORSOrigins []string
 	// Logger receives request errors; nil discards.
 	Logger *slog.Logger
 }
@@ -138,6 +144,13 @@ func (s *Server) Handler() http.Handler {
 	}))
 	r.Get("/v1/node", s.handle(s.getNode))
 	r.Post("/v1/echo", s.handle(s.postEcho))
+	r.Post("/v1/connections", s.handle(s.postConnection))
+	r.Get("/v1/connections", s.handle(s.listConnections))
+	r.Get("/v1/connections/{id}", s.handle(s.getConnection))
+	r.Delete("/v1/connections/{id}", s.handle(s.deleteConnection))
+	r.Post("/v1/connections/{id}/send", s.handle(s.send))
+	r.Get("/v1/connections/{id}/recv", s.handle(s.recv))
+	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
 	return r
 }
 

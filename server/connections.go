@@ -1,0 +1,177 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/reachd/reachd/node"
+)
+
+// Bounds of the connection routes.
+const (
+	defaultConnectTimeout = 20 * time.Second
+	maxConnectTimeout     = 120 * time.Second
+	defaultRecvTimeout    = time.Second
+	maxRecvTimeout        = 60 * time.Second
+	defaultRecvMax        = 64 << 10
+	maxRecvMax            = 1 << 20
+)
+
+type connectRequest struct {
+	Address    string   `json:"address"`
+	Strategies []string `json:"strategies"`
+	TimeoutMS  int64    `json:"timeout_ms"`
+}
+
+func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
+	var req connectRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	addr, err := parsePeerAddress(req.Address)
+	if err != nil {
+		return err
+	}
+	strategies, err := node.CheckStrategies(req.Strategies)
+	if err != nil {
+		return badRequest("strategies: %v", err)
+	}
+	timeout, err := timeoutParam("timeout_ms", req.TimeoutMS, defaultConnectTimeout, maxConnectTimeout)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	c, err := s.cfg.Node.Connect(ctx, addr, strategies)
+	var ce *node.ConnectError
+	switch {
+	case err == nil:
+		w.Header().Set("Location", "/v1/connections/"+c.ID())
+		return writeJSON(w, http.StatusCreated, c.Info())
+	case errors.Is(err, node.ErrSelf):
+		return badRequest("address: %v", err)
+	case errors.As(err, &ce):
+		return &Problem{Type: problemType("connect-failed"), Title: "No strategy connected", Status: http.StatusBadGateway,
+			Detail: err.Error(), Extra: map[string]any{"attempts": ce.Attempts}, cause: err}
+	default:
+		return err
+	}
+}
+
+func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
+	conns := s.cfg.Node.Conns()
+	out := make([]node.ConnInfo, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, c.Info())
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"connections": out})
+}
+
+// conn finds the connection named by the {id} route parameter.
+func (s *Server) conn(r *http.Request) (*node.Conn, error) {
+	id := chi.URLParam(r, "id")
+	c, ok := s.cfg.Node.Conn(id)
+	if !ok {
+		p := problemf(http.StatusNotFound, "no connection %q", id)
+		p.Type = problemType("no-connection")
+		return nil, p
+	}
+	return c, nil
+}
+
+func gone(c *node.Conn, what string) *Problem {
+	p := problemf(http.StatusGone, "connection %s: %s", c.ID(), what)
+	p.Type = problemType("connection-closed")
+	return p
+}
+
+func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.conn(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c.Info())
+}
+
+func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.conn(r)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	return writeJSON(w, http.StatusOK, c.Info())
+}
+
+// send writes the request body to the peer as it arrives.
+func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.conn(r)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(connWriter{c}, r.Body)
+	if errors.Is(err, node.ErrConnClosed) {
+		if n == 0 {
+			return gone(c, "closed for sending")
+		}
+	} else if err != nil && n == 0 {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]int64{"sent": n})
+}
+
+// connWriter adapts Conn.Write, whose errors name the connection state.
+type connWriter struct{ c *node.Conn }
+
+func (cw connWriter) Write(p []byte) (int, error) { return cw.c.Write(p) }
+
+// recv answers with what the peer sent: 200 with bytes, 204 when nothing
+// came within timeout_ms, 410 at the end of the peer's stream.
+func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.conn(r)
+	if err != nil {
+		return err
+	}
+	max, err := intParam(r, "max", defaultRecvMax, 1, maxRecvMax)
+	if err != nil {
+		return err
+	}
+	ms, err := intParam(r, "timeout_ms", int(defaultRecvTimeout.Milliseconds()), 0, int(maxRecvTimeout.Milliseconds()))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ms)*time.Millisecond)
+	defer cancel()
+	b, err := c.Read(ctx, max)
+	switch {
+	case errors.Is(err, io.EOF):
+		return gone(c, "the peer's stream has ended")
+	case errors.Is(err, context.DeadlineExceeded):
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case err != nil:
+		return err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, err = w.Write(b)
+	return err
+}
+
+// intParam reads an integer query parameter within [min, max].
+func intParam(r *http.Request, name string, def, min, max int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		return 0, badRequest("query parameter %s=%q: want an integer from %d to %d", name, v, min, max)
+	}
+	return n, nil
+}

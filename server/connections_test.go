@@ -1,0 +1,190 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/identity"
+	"github.com/reachd/reachd/node"
+	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/rendezvous/rendezvoustest"
+)
+
+// pair is two live nodes, each with its API.
+type pair struct {
+	a, b       *node.Node
+	apiA, apiB string
+}
+
+func startPair(t *testing.T) pair {
+	rv := rendezvoustest.Start(t)
+	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
+	return pair{a, b, "http://" + startServer(t, Config{Node: a}).Addr(), "http://" + startServer(t, Config{Node: b}).Addr()}
+}
+
+// raw sends a request and returns the status and body bytes.
+func raw(t *testing.T, method, url string, body io.Reader) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// inboundID waits for B to list an inbound connection and returns its ID.
+func inboundID(t *testing.T, api string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		_, m, _ := call(t, "GET", api+"/v1/connections", "")
+		for _, c := range m["connections"].([]any) {
+			c := c.(map[string]any)
+			if c["direction"] == "inbound" && c["state"] == "open" {
+				return c["id"].(string)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no inbound connection listed")
+	return ""
+}
+
+func TestConnectionsAPI(t *testing.T) {
+	p := startPair(t)
+	status, conn, h := call(t, "POST", p.apiA+"/v1/connections", `{"address":"`+p.b.Address()+`","strategies":["direct"]}`)
+	if status != 201 {
+		t.Fatalf("connect: %d %v", status, conn)
+	}
+	id := conn["id"].(string)
+	if h.Get("Location") != "/v1/connections/"+id || conn["peer_id"] != p.b.ID() || conn["strategy"] != "direct" || conn["direction"] != "outbound" {
+		t.Errorf("connection %v, location %q", conn, h.Get("Location"))
+	}
+	inID := inboundID(t, p.apiB)
+	_, in, _ := call(t, "GET", p.apiB+"/v1/connections/"+inID, "")
+	if in["peer_id"] != p.a.ID() || in["strategy"] != "direct" {
+		t.Errorf("inbound %v", in)
+	}
+
+	// Nothing sent yet: 204.
+	if status, _ := raw(t, "GET", p.apiB+"/v1/connections/"+inID+"/recv?timeout_ms=50", nil); status != 204 {
+		t.Errorf("recv with nothing sent: %d, want 204", status)
+	}
+	status, sent, _ := call(t, "POST", p.apiA+"/v1/connections/"+id+"/send", "hello, peer")
+	if status != 200 || sent["sent"] != float64(11) {
+		t.Fatalf("send: %d %v", status, sent)
+	}
+	var got []byte
+	for len(got) < 11 {
+		status, b := raw(t, "GET", p.apiB+"/v1/connections/"+inID+"/recv?timeout_ms=2000", nil)
+		if status != 200 {
+			t.Fatalf("recv: %d %s", status, b)
+		}
+		got = append(got, b...)
+	}
+	if string(got) != "hello, peer" {
+		t.Errorf("received %q", got)
+	}
+
+	// The stream route: bytes both ways over a WebSocket.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, strings.Replace(p.apiB, "http", "ws", 1)+"/v1/connections/"+inID+"/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageBinary, []byte("from the browser")); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for len(got) < 16 {
+		status, b := raw(t, "GET", p.apiA+"/v1/connections/"+id+"/recv?timeout_ms=2000", nil)
+		if status != 200 {
+			t.Fatalf("recv: %d %s", status, b)
+		}
+		got = append(got, b...)
+	}
+	if string(got) != "from the browser" {
+		t.Errorf("received %q", got)
+	}
+	call(t, "POST", p.apiA+"/v1/connections/"+id+"/send", "to the browser")
+	if _, b, err := ws.Read(ctx); err != nil || string(b) != "to the browser" {
+		t.Errorf("websocket read %q, %v", b, err)
+	}
+
+	// Closing on A: the peer's stream ends, so B's WebSocket closes normally
+	// and its recv answers 410.
+	if status, m, _ := call(t, "DELETE", p.apiA+"/v1/connections/"+id, ""); status != 200 || m["state"] != "closed" {
+		t.Fatalf("delete: %d %v", status, m)
+	}
+	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Errorf("websocket after the peer closed: %v, want a normal closure", err)
+	}
+	if status, _ := raw(t, "GET", p.apiB+"/v1/connections/"+inID+"/recv?timeout_ms=2000", nil); status != 410 {
+		t.Errorf("recv after the peer closed: %d, want 410", status)
+	}
+	if status, _ := raw(t, "POST", p.apiA+"/v1/connections/"+id+"/send", strings.NewReader("x")); status != 410 {
+		t.Errorf("send on a closed connection: %d, want 410", status)
+	}
+}
+
+func TestConnectionsAPIErrors(t *testing.T) {
+	p := startPair(t)
+	pub, _, _ := ed25519.GenerateKey(nil)
+	forged, _ := address.Parse(p.b.Address())
+	forged.NodeID = identity.NodeIDFromKey(pub)
+
+	status, m, h := call(t, "POST", p.apiA+"/v1/connections", `{"address":"`+forged.String()+`","strategies":["direct"]}`)
+	if status != 502 || h.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("forged peer: %d %v", status, m)
+	}
+	attempts, _ := m["attempts"].([]any)
+	if len(attempts) != 1 {
+		t.Fatalf("attempts %v, want one", m["attempts"])
+	}
+	if a := attempts[0].(map[string]any); a["strategy"] != "direct" || a["outcome"] != "failed" || !strings.Contains(a["reason"].(string), "another node's key") {
+		t.Errorf("attempt %v", a)
+	}
+
+	for _, tt := range []struct{ name, body, want string }{
+		{"unknown strategy", `{"address":"` + p.b.Address() + `","strategies":["teleport"]}`, `unknown strategy "teleport"`},
+		{"repeated strategy", `{"address":"` + p.b.Address() + `","strategies":["direct","direct"]}`, "twice"},
+		{"self", `{"address":"` + p.a.Address() + `"}`, "own"},
+		{"bad address", `{"address":"0-0-0-x-y"}`, "node id"},
+		{"timeout too long", `{"address":"` + p.b.Address() + `","timeout_ms":999999999}`, "timeout_ms"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, m, _ := call(t, "POST", p.apiA+"/v1/connections", tt.body)
+			if d, _ := m["detail"].(string); status != 400 || !strings.Contains(d, tt.want) {
+				t.Errorf("%d %v, want 400 containing %q", status, m, tt.want)
+			}
+		})
+	}
+	for _, path := range []string{"/v1/connections/nope", "/v1/connections/nope/recv", "/v1/connections/nope/stream"} {
+		if status, _ := raw(t, "GET", p.apiA+path, nil); status != 404 {
+			t.Errorf("GET %s: %d, want 404", path, status)
+		}
+	}
+	if status, _ := raw(t, "DELETE", p.apiA+"/v1/connections/nope", nil); status != 404 {
+		t.Errorf("DELETE unknown: %d, want 404", status)
+	}
+	if status, _ := raw(t, "POST", p.apiA+"/v1/connections/nope/send", bytes.NewReader([]byte("x"))); status != 404 {
+		t.Errorf("send to unknown: %d, want 404", status)
+	}
+	if status, b := raw(t, "GET", p.apiA+"/v1/connections/x/recv?max=0", nil); status != 404 {
+		t.Errorf("recv bad max on unknown: %d %s", status, b)
+	}
+}
