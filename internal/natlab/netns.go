@@ -3,6 +3,8 @@ package natlab
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -55,7 +57,23 @@ func addNamespace(name string) error {
 	if err := run("", "ip", "netns", "add", name); err != nil {
 		return err
 	}
+	if err := writeMachineID(name); err != nil {
+		return err
+	}
 	return ipBatch(name, "link set lo up")
+}
+
+// writeMachineID gives the namespace a machine ID of its own: ip netns exec
+// bind-mounts /etc/netns/NAME/* over /etc, so each lab host is a machine of
+// its own to the programs it runs, as it would be in the world.
+func writeMachineID(name string) error {
+	dir := filepath.Join("/etc/netns", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("machine id of %s: %w", name, err)
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	return os.WriteFile(filepath.Join(dir, "machine-id"), []byte(hex.EncodeToString(id[:])+"\n"), 0o444)
 }
 
 // deleteNamespace kills every process in namespace name and deletes it.
@@ -71,6 +89,7 @@ func deleteNamespace(name string) error {
 			return fmt.Errorf("kill %d in namespace %s: %w", pid, name, err)
 		}
 	}
+	os.RemoveAll(filepath.Join("/etc/netns", name))
 	return run("", "ip", "netns", "delete", name)
 }
 

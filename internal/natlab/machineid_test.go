@@ -1,0 +1,31 @@
+package natlab_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/reachd/reachd/internal/natlab"
+)
+
+// Each lab host is a machine of its own: programs run in it read a
+// /etc/machine-id of its own.
+func TestHostsHaveTheirOwnMachineID(t *testing.T) {
+	lab := natlab.New(t)
+	r := lab.AddRouter(natlab.Easy)
+	ids := map[string]string{}
+	for _, h := range []*natlab.Host{r.AddHost(), r.AddHost(), lab.AddRouter(natlab.Hard).AddHost()} {
+		out, err := h.Command(context.Background(), "cat", "/etc/machine-id").Output()
+		if err != nil {
+			t.Fatalf("%s: %v", h.Name(), err)
+		}
+		id := strings.TrimSpace(string(out))
+		if len(id) != 32 {
+			t.Errorf("%s: machine id %q", h.Name(), id)
+		}
+		if other, dup := ids[id]; dup {
+			t.Errorf("%s and %s share machine id %s", other, h.Name(), id)
+		}
+		ids[id] = h.Name()
+	}
+}
