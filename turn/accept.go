@@ -26,7 +26,7 @@ import (
 // coturn with RST), so protocols on top must not rely on it.
 //
 // A peer connection announced by the server waits for an Accept (up to 10 of
-// them; the server closes one that is not bound within 30 seconds). When the
+// them; the server closes one not bound within 30 seconds). When the
 // data connection cannot be opened the announcement stays queued for the next
 // Accept; when binding fails it is consumed and Accept returns the error.
 // Binding authenticates with the server's latest nonce as seen on the control

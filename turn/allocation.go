@@ -164,7 +164,7 @@ func (a *Allocation) RelayedAddr() netip.AddrPort { return a.relayed }
 // Server returns the server the allocation is on.
 func (a *Allocation) Server() Server { return a.srv }
 
-// Permit installs a permission for each IP address (RFC 8656 section 9), so
+// Permit installs a permission (CreatePermission) for each IP address, so
 // that a peer connecting from it to the relayed address is announced to
 // Accept; connections from other addresses are closed by the server. The
 // port does not matter. The addresses must have the relayed address's family.
@@ -266,7 +266,7 @@ func (a *Allocation) release() error {
 	if a.pa != nil {
 		// Stops pion's refresh timers and sends Refresh with lifetime 0
 		// without waiting for the answer. Closing the control connection
-		// releases the allocation too (RFC 6062 section 5.1).
+		// releases the allocation too (pion and coturn do).
 		if cerr := a.pa.Close(); cerr != nil && !isClosed(a.lost) {
 			err = fmt.Errorf("turn: release allocation %s: %w", a.relayed, cerr)
 		}

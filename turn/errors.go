@@ -3,6 +3,7 @@ package turn
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pion/stun/v4"
 )
@@ -22,11 +23,12 @@ var (
 	ErrClosed = errors.New("turn: allocation closed")
 
 	// ErrControlLost means the control connection to the server failed; the
-	// allocation is gone with it (RFC 6062 section 5.1) and must be closed.
+	// server deletes the allocation with it (pion and coturn do), which ends
+	// the accepted connections too. Close the Allocation.
 	ErrControlLost = errors.New("turn: control connection lost")
 )
 
-// ServerError is a TURN error response (RFC 8656 section 18.5).
+// ServerError is an error response from the TURN server: its ERROR-CODE.
 type ServerError struct {
 	Op     string // the request: "allocate" or "permit"
 	Code   int    // the ERROR-CODE, e.g. 401, 403, 442, 486
@@ -34,6 +36,8 @@ type ServerError struct {
 }
 
 func newServerError(op string, code stun.ErrorCode, reason string) *ServerError {
+	// coturn pads some reason phrases with NUL bytes inside the attribute.
+	reason = strings.TrimSpace(strings.TrimRight(reason, "\x00"))
 	if reason == "" {
 		// pion's server sends codes without a reason phrase; use the
 		// standard one, from pion's table.

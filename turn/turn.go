@@ -13,7 +13,11 @@
 //	// send a.RelayedAddr() to the peer, learn its IP addresses
 //	err = a.Permit(ctx, peerIPs...)
 //	conn, err := a.Accept(ctx) // the peer ran net.Dial("tcp", relayedAddr)
-//	defer a.Close()
+//	a.Close()                  // no more peers; conn keeps the allocation
+//
+// Servers delete a relayed connection with its allocation, so Close, like a
+// net.Listener's, leaves accepted connections working: the allocation is
+// released when the last of them is closed.
 //
 // The package does not do signaling, does not authenticate the peer (the
 // secure channel runs over the returned connection) and does not dial peers

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,6 +37,10 @@ type server struct {
 	authCode int
 	// peerClosed is how A's Read fails after the peer closed.
 	peerClosed error
+	// bothWays is how many bytes the server reliably relays each way at
+	// the same time: TestRelay sends that much concurrently, and 1 MiB
+	// one way after the other when it is less.
+	bothWays int
 }
 
 var servers = []server{
@@ -48,12 +51,19 @@ var servers = []server{
 		},
 		authCode:   400, // pion's server
 		peerClosed: io.EOF,
+		bothWays:   1 << 20,
 	},
 	{
 		name:       "coturn",
 		start:      func(tb testing.TB) string { return turntest.StartCoturn(tb).URL() },
 		authCode:   401,
 		peerClosed: syscall.ECONNRESET,
+		// coturn 4.6.1 stops reading a relayed TCP connection while the
+		// other side's output buffer holds 192 KiB, and when both
+		// directions are congested at once it can stop for good: about
+		// one 1 MiB exchange in 20 (and a few 256 KiB exchanges in 100
+		// under -race) never completes. 64 KiB stays below that buffer.
+		bothWays: 64 << 10,
 	},
 }
 
@@ -151,7 +161,10 @@ func TestRelay(t *testing.T) {
 				t.Errorf("peer's RemoteAddr = %s, want the relayed address %s", got, want)
 			}
 
-			exchange(t, ca, cb, 1<<20)
+			exchange(t, ca, cb, srv.bothWays)
+			if srv.bothWays < 1<<20 {
+				send(t, ca, cb, 1<<20)
+			}
 
 			// The peer closing reaches A as end of stream.
 			if err := cb.Close(); err != nil {
@@ -169,91 +182,52 @@ func TestRelay(t *testing.T) {
 // that both sides receive exactly what the other sent.
 func exchange(tb testing.TB, ca, cb net.Conn, size int) {
 	tb.Helper()
-	type result struct {
-		dir       string
-		sent, got [sha256.Size]byte
-		err       error
-	}
-	pipe := func(dir string, seed uint64, w, r net.Conn, out chan<- result) {
-		data := make([]byte, size)
-		_, _ = rand.NewChaCha8([32]byte{byte(seed)}).Read(data)
-		res := result{dir: dir, sent: sha256.Sum256(data)}
-		werr := make(chan error, 1)
-		go func() {
-			_, err := w.Write(data)
-			werr <- err
-		}()
-		_ = r.SetReadDeadline(time.Now().Add(30 * time.Second))
-		h := sha256.New()
-		_, rerr := io.CopyN(h, r, int64(size))
-		copy(res.got[:], h.Sum(nil))
-		res.err = errors.Join(<-werr, rerr)
-		out <- res
-	}
-	out := make(chan result, 2)
-	go pipe("A->B", 1, ca, cb, out)
-	go pipe("B->A", 2, cb, ca, out)
+	out := make(chan error, 2)
+	go func() { out <- transfer("A->B", 1, ca, cb, size) }()
+	go func() { out <- transfer("B->A", 2, cb, ca, size) }()
 	for range 2 {
-		res := <-out
-		if res.err != nil {
-			tb.Errorf("%s: %v", res.dir, res.err)
-			continue
-		}
-		if res.got != res.sent {
-			tb.Errorf("%s: received sha256 %x, sent %x", res.dir, res.got[:8], res.sent[:8])
+		if err := <-out; err != nil {
+			tb.Error(err)
 		}
 	}
 }
 
-func TestPeerWithoutPermission(t *testing.T) {
-	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) {
-			a := allocate(t, srv.start(t))
-			permit(t, a, loopback2)
-
-			// From 127.0.0.1, which has no permission: the server closes
-			// the TCP connection on the relayed port without a byte.
-			if err := refusedPeer(loopback, a.RelayedAddr()); err != nil {
-				t.Fatal(err)
-			}
-
-			// It was not announced: Accept has nothing to return...
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
-			if c, err := a.Accept(ctx); !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("Accept after a refused peer = %v, %v; want context.DeadlineExceeded", c, err)
-			}
-
-			// ...and the next Accept returns the permitted peer.
-			allowed := dialFrom(t, loopback2, a.RelayedAddr())
-			c := accept(t, a)
-			if got, want := c.RemoteAddr().String(), allowed.LocalAddr().String(); got != want {
-				t.Fatalf("accepted %s, want the permitted peer %s", got, want)
-			}
-			exchange(t, c, allowed, 4096)
-		})
+// send sends size random bytes from A to B, then from B to A, and checks
+// that they arrive intact.
+func send(tb testing.TB, ca, cb net.Conn, size int) {
+	tb.Helper()
+	if err := transfer("A->B", 3, ca, cb, size); err != nil {
+		tb.Error(err)
+	}
+	if err := transfer("B->A", 4, cb, ca, size); err != nil {
+		tb.Error(err)
 	}
 }
 
-// refusedPeer dials addr from the local IP from and checks that the server
-// ends the connection without sending a byte: pion's server accepts it and
-// closes it (the peer reads EOF); coturn resets it, during the handshake or
-// right after.
-func refusedPeer(from netip.Addr, addr netip.AddrPort) error {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: from.AsSlice()}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr.String())
-	if err != nil {
-		if errors.Is(err, syscall.ECONNRESET) {
-			return nil // coturn, most of the time
-		}
-		return fmt.Errorf("peer without permission: dial: %w, want success or connection reset", err)
+// transfer writes size bytes derived from seed to w, reads size bytes from
+// r, and compares their SHA-256. It gives up after 10 seconds.
+func transfer(dir string, seed byte, w, r net.Conn, size int) error {
+	data := make([]byte, size)
+	_, _ = rand.NewChaCha8([32]byte{seed}).Read(data)
+	sent := sha256.Sum256(data)
+	deadline := time.Now().Add(10 * time.Second)
+	_ = w.SetWriteDeadline(deadline)
+	_ = r.SetReadDeadline(deadline)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := w.Write(data)
+		werr <- err
+	}()
+	h := sha256.New()
+	n, rerr := io.CopyN(h, r, int64(size))
+	if err := errors.Join(<-werr, rerr); err != nil {
+		return fmt.Errorf("%s: received %d of %d bytes: %w", dir, n, size, err)
 	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, err := c.Read(make([]byte, 1))
-	if n != 0 || !(err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
-		return fmt.Errorf("peer without permission: Read = %d, %v; want 0 and EOF or connection reset", n, err)
+	if got := h.Sum(nil); !bytes.Equal(got, sent[:]) {
+		return fmt.Errorf("%s: received sha256 %x, sent %x", dir, got[:8], sent[:8])
 	}
+	_ = w.SetWriteDeadline(time.Time{})
+	_ = r.SetReadDeadline(time.Time{})
 	return nil
 }
 
@@ -297,268 +271,20 @@ func TestWrongCredentials(t *testing.T) {
 	}
 }
 
-func TestAcceptEnds(t *testing.T) {
-	url := servers[0].start(t)
-	tests := []struct {
-		name string
-		end  func(a *turn.Allocation, cancel context.CancelFunc)
-		want error
-	}{
-		{"ctx deadline", func(*turn.Allocation, context.CancelFunc) {}, context.DeadlineExceeded},
-		{"ctx cancelled", func(_ *turn.Allocation, cancel context.CancelFunc) { cancel() }, context.Canceled},
-		{"allocation closed", func(a *turn.Allocation, _ context.CancelFunc) { _ = a.Close() }, turn.ErrClosed},
+func TestServerWithoutTCPRelays(t *testing.T) {
+	url := turntest.StartCoturn(t, "no-tcp-relay").URL()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := turn.Allocate(ctx, turn.Config{URL: url})
+	if err == nil {
+		_ = a.Close()
+		t.Fatal("Allocate succeeded on a server without TCP relays")
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			a := allocate(t, url)
-			permit(t, a, loopback)
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			defer cancel()
-			errc := make(chan error, 1)
-			go func() {
-				_, err := a.Accept(ctx)
-				errc <- err
-			}()
-			tc.end(a, cancel)
-			select {
-			case err := <-errc:
-				if !errors.Is(err, tc.want) {
-					t.Fatalf("Accept = %v, want %v", err, tc.want)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Accept did not return")
-			}
-		})
+	var se *turn.ServerError
+	if !errors.As(err, &se) || se.Code != 442 || errors.Is(err, turn.ErrUnauthorized) {
+		t.Fatalf("Allocate = %v, want a *ServerError 442 Unsupported Transport Protocol", err)
 	}
-}
-
-// TestControlConnectionLost cuts the control connection under an allocation
-// with an accepted connection: the server deletes the allocation and, with
-// it, the relayed connection, which is why Close keeps the allocation while
-// accepted connections are open.
-func TestControlConnectionLost(t *testing.T) {
-	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) {
-			url := srv.start(t)
-			ctrl := make(chan net.Conn, 1)
-			dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-				if err == nil {
-					select {
-					case ctrl <- c: // the first connection is the control connection
-					default:
-					}
-				}
-				return c, err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			a, err := turn.Allocate(ctx, turn.Config{URL: url, Dial: dial, Logger: testLogger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
-			permit(t, a, loopback)
-			cb := dialFrom(t, loopback, a.RelayedAddr())
-			ca := accept(t, a)
-			exchange(t, ca, cb, 4096)
-
-			_ = (<-ctrl).Close()
-			if _, err := a.Accept(ctx); !errors.Is(err, turn.ErrControlLost) {
-				t.Errorf("Accept = %v, want ErrControlLost", err)
-			}
-			if err := a.Permit(ctx, loopback); !errors.Is(err, turn.ErrControlLost) {
-				t.Errorf("Permit = %v, want ErrControlLost", err)
-			}
-			_ = cb.SetReadDeadline(time.Now().Add(5 * time.Second))
-			n, err := cb.Read(make([]byte, 1))
-			if n != 0 || !(err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
-				t.Errorf("peer after the allocation was deleted: Read = %d, %v; want EOF or reset", n, err)
-			}
-			t.Logf("peer after the allocation was deleted: %v", err)
-		})
-	}
-}
-
-func TestPermitRejectsBadAddresses(t *testing.T) {
-	a := allocate(t, servers[0].start(t))
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		ips  []netip.Addr
-		want string
-	}{
-		{"none", nil, "no addresses"},
-		{"invalid", []netip.Addr{{}}, "invalid address"},
-		{"other family", []netip.Addr{netip.MustParseAddr("::1")}, "address family differs"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := a.Permit(ctx, tc.ips...)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Permit(%v) = %v, want an error containing %q", tc.ips, err, tc.want)
-			}
-		})
-	}
-}
-
-// TestCloseKeepsAcceptedConns checks what Close leaves behind: accepted
-// connections keep working, nothing else does, and closing the last one
-// releases the allocation and every goroutine.
-func TestCloseKeepsAcceptedConns(t *testing.T) {
-	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) {
-			url := srv.start(t)
-			before := ourGoroutines()
-			if len(before) != 0 {
-				t.Fatalf("goroutines before the test:\n%s", strings.Join(before, "\n\n"))
-			}
-			a, ca, cb := connect(t, url)
-			relayed := a.RelayedAddr()
-
-			if err := a.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			if err := a.Close(); err != nil {
-				t.Fatalf("second Close: %v", err)
-			}
-			if _, err := a.Accept(context.Background()); !errors.Is(err, turn.ErrClosed) {
-				t.Errorf("Accept after Close = %v, want ErrClosed", err)
-			}
-			if err := a.Permit(context.Background(), loopback); !errors.Is(err, turn.ErrClosed) {
-				t.Errorf("Permit after Close = %v, want ErrClosed", err)
-			}
-			exchange(t, ca, cb, 64<<10)
-
-			if err := ca.Close(); err != nil {
-				t.Fatalf("closing the accepted conn: %v", err)
-			}
-			// The allocation is gone: the peer's connection ends and the
-			// relayed port refuses new ones.
-			_ = cb.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if n, err := cb.Read(make([]byte, 1)); n != 0 || !(err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
-				t.Errorf("peer after release: Read = %d, %v; want EOF", n, err)
-			}
-			waitReleased(t, relayed)
-			if left := waitGoroutines(); len(left) != 0 {
-				t.Errorf("goroutines left after release:\n%s", strings.Join(left, "\n\n"))
-			}
-		})
-	}
-}
-
-func TestCloseWithoutConnsReleases(t *testing.T) {
-	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) {
-			url := srv.start(t)
-			a := allocate(t, url)
-			permit(t, a, loopback)
-			if err := a.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-			waitReleased(t, a.RelayedAddr())
-			if left := waitGoroutines(); len(left) != 0 {
-				t.Errorf("goroutines left after Close:\n%s", strings.Join(left, "\n\n"))
-			}
-		})
-	}
-}
-
-// waitReleased waits until the relayed address refuses connections, which
-// servers do once the allocation is deleted.
-func waitReleased(tb testing.TB, relayed netip.AddrPort) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", relayed.String(), time.Second)
-		if err != nil {
-			if !errors.Is(err, syscall.ECONNREFUSED) {
-				tb.Fatalf("dial the released relayed address: %v, want connection refused", err)
-			}
-			return
-		}
-		_ = c.Close()
-		if time.Now().After(deadline) {
-			tb.Fatalf("relayed address %s still accepts connections after release", relayed)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a server's asynchronous teardown
-	}
-}
-
-// ourGoroutines returns the stacks of goroutines started by this package or
-// pion's TURN client.
-func ourGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var ours []string
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		s := string(g)
-		if strings.Contains(s, "reachd/turn.") || strings.Contains(s, "pion/turn/v5/internal/client.") ||
-			strings.Contains(s, "pion/turn/v5.(*Client)") {
-			ours = append(ours, s)
-		}
-	}
-	return ours
-}
-
-// waitGoroutines waits up to 2s for our goroutines to end: pion stops its
-// refresh timers without waiting for their goroutines, which end shortly
-// after.
-func waitGoroutines() []string {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		left := ourGoroutines()
-		if len(left) == 0 || time.Now().After(deadline) {
-			return left
-		}
-		time.Sleep(10 * time.Millisecond) // polling goroutines nobody can join
-	}
-}
-
-// TestHalfCloseEndsRelay documents that neither server relays a half-close:
-// when the peer shuts down its sending side, the server closes the relayed
-// connection both ways, so A reads the end and nothing A sends arrives.
-func TestHalfCloseEndsRelay(t *testing.T) {
-	for _, srv := range servers {
-		t.Run(srv.name, func(t *testing.T) {
-			_, ca, cb := connect(t, srv.start(t))
-			if err := cb.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			_ = ca.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if n, err := ca.Read(make([]byte, 1)); n != 0 || !errors.Is(err, srv.peerClosed) {
-				t.Fatalf("A after the peer's CloseWrite: Read = %d, %v; want 0, %v", n, err, srv.peerClosed)
-			}
-			_, _ = ca.Write([]byte("late")) // may fail: the server has closed
-			_ = cb.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if n, err := cb.Read(make([]byte, 4)); n != 0 || !errors.Is(err, srv.peerClosed) {
-				t.Fatalf("peer after its CloseWrite: Read = %d, %v; want 0, %v", n, err, srv.peerClosed)
-			}
-		})
-	}
-}
-
-// TestPermitAfterStaleNonce lets coturn's nonce expire (stale-nonce=1s):
-// CreatePermission is answered 438 Stale Nonce, pion takes the new nonce and
-// Permit retries.
-func TestPermitAfterStaleNonce(t *testing.T) {
-	t.Parallel() // waits for the server's clock
-	a := allocate(t, turntest.StartCoturn(t, "stale-nonce=1").URL())
-	time.Sleep(2500 * time.Millisecond) // not synchronisation: the server's nonce must age
-	permit(t, a, loopback)
-	cb := dialFrom(t, loopback, a.RelayedAddr())
-	ca := accept(t, a)
-	exchange(t, ca, cb, 4096)
-}
-
-// TestAcceptedConnOutlivesPermission lets coturn's permission expire
-// (permission-lifetime=1s): the accepted connection keeps working, and only
-// new peer connections are refused.
-func TestAcceptedConnOutlivesPermission(t *testing.T) {
-	t.Parallel() // waits for the server's clock
-	a, ca, cb := connect(t, turntest.StartCoturn(t, "permission-lifetime=1").URL())
-	time.Sleep(2500 * time.Millisecond) // not synchronisation: the permission must expire
-	exchange(t, ca, cb, 64<<10)
-	if err := refusedPeer(loopback, a.RelayedAddr()); err != nil {
-		t.Fatalf("after the permission expired: %v", err)
+	if strings.ContainsFunc(se.Reason, func(r rune) bool { return r < ' ' }) {
+		t.Errorf("reason %q has control characters", se.Reason)
 	}
 }
