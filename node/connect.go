@@ -25,9 +25,9 @@ var DefaultStrategies = []string{StrategyDirect, StrategyReverse, StrategyPunch,
 
 // strategyTimeouts bound each strategy's attempt.
 var strategyTimeouts = map[string]time.Duration{
-	StrategyDirect:  3 * time.Second,
-	StrategyReverse: 4 * time.Second,
-	StrategyPunch:   6 * time.Second,
+	StrategyDirect:  2 * time.Second,
+	StrategyReverse: 3 * time.Second,
+	StrategyPunch:   5 * time.Second,
 	StrategyRelay:   8 * time.Second,
 }
 

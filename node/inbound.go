@@ -17,6 +17,10 @@ import (
 // back, punch, dial a relay).
 const peerTaskTimeout = 10 * time.Second
 
+// dialBackTimeout bounds dialing a peer back: shorter than the peer's
+// reverse strategy, so our reason reaches it before it gives up.
+const dialBackTimeout = 2 * time.Second
+
 // expectSession registers a session whose connection will arrive on our
 // listener (reverse connect) and returns where it will be delivered.
 func (n *Node) expectSession(s SessionID) <-chan net.Conn {
@@ -138,7 +142,9 @@ func (n *Node) onConnectBack(ctx context.Context, m *signaling.Message) error {
 	if !ok {
 		return errors.New("own address not known yet")
 	}
-	raw, err := punch.DialDirect(ctx, punch.Candidates(self, peerAddr), nil)
+	dctx, cancel := context.WithTimeout(ctx, dialBackTimeout)
+	raw, err := punch.DialDirect(dctx, punch.Candidates(self, peerAddr), nil)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("dial back: %w", err)
 	}

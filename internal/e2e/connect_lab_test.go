@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/reachd/reachd/internal/natlab"
+)
+
+var labKinds = []natlab.Kind{natlab.Public, natlab.Forwarded, natlab.Easy, natlab.Hard}
+
+// winner is the strategy expected to win, with all strategies enabled in
+// the default order, from an initiator behind one kind to a target behind
+// another: a target anyone can dial is reached directly; a target behind a
+// NAT dials back an initiator anyone can dial; two cone NATs punch; a
+// symmetric NAT facing anything but an open host needs the relay.
+var winner = map[[2]natlab.Kind]string{
+	{natlab.Public, natlab.Public}: "direct", {natlab.Public, natlab.Forwarded}: "direct",
+	{natlab.Public, natlab.Easy}: "reverse", {natlab.Public, natlab.Hard}: "reverse",
+	{natlab.Forwarded, natlab.Public}: "direct", {natlab.Forwarded, natlab.Forwarded}: "direct",
+	{natlab.Forwarded, natlab.Easy}: "reverse", {natlab.Forwarded, natlab.Hard}: "reverse",
+	{natlab.Easy, natlab.Public}: "direct", {natlab.Easy, natlab.Forwarded}: "direct",
+	{natlab.Easy, natlab.Easy}: "punch", {natlab.Easy, natlab.Hard}: "relay",
+	{natlab.Hard, natlab.Public}: "direct", {natlab.Hard, natlab.Forwarded}: "direct",
+	{natlab.Hard, natlab.Easy}: "relay", {natlab.Hard, natlab.Hard}: "relay",
+}
+
+// works says whether one strategy alone connects initiator to target.
+func works(strategy string, from, to natlab.Kind) bool {
+	dialable := func(k natlab.Kind) bool { return k == natlab.Public || k == natlab.Forwarded }
+	switch strategy {
+	case "direct":
+		return dialable(to)
+	case "reverse":
+		return dialable(from)
+	case "punch":
+		// A symmetric NAT's port cannot be predicted; only an open host,
+		// whose punch listener takes the peer's connection from any port,
+		// meets it.
+		if from == natlab.Hard || to == natlab.Hard {
+			return from == natlab.Public || to == natlab.Public
+		}
+		return true
+	case "relay":
+		return true
+	}
+	panic(strategy)
+}
+
+// labMatrix is a lab with two nodes behind routers of each kind (a and b,
+// each behind its own router) and a second host on the first easy router's
+// LAN ("easy-lan").
+func labMatrix(t *testing.T) map[string]*labNode {
+	lab := natlab.New(t)
+	ntp := lab.StartNTP(t)
+	wan := startRendezvous(t, lab)
+	hosts := map[string]*natlab.Host{}
+	for _, k := range labKinds {
+		for _, side := range []string{"a", "b"} {
+			r := lab.AddRouter(k)
+			h := r.AddHost()
+			if k == natlab.Forwarded {
+				r.Forward(h, labPort)
+			}
+			hosts[k.String()+"-"+side] = h
+			if k == natlab.Easy && side == "a" {
+				hosts["easy-lan"] = r.AddHost()
+			}
+		}
+	}
+	return startLabNodes(t, wan, ntp.Addr().String(), hosts)
+}
+
+// TestConnectMatrix connects every pair of NAT kinds, with all strategies
+// and with each strategy alone, and checks which strategy wins and which
+// fail, and that failures say why.
+func TestConnectMatrix(t *testing.T) {
+	nodes := labMatrix(t)
+	type pair struct {
+		from, to natlab.Kind
+	}
+	var pairs []pair
+	for _, f := range labKinds {
+		for _, to := range labKinds {
+			pairs = append(pairs, pair{f, to})
+		}
+	}
+
+	t.Run("all strategies", func(t *testing.T) {
+		for _, p := range pairs {
+			t.Run(p.from.String()+"-to-"+p.to.String(), func(t *testing.T) {
+				t.Parallel()
+				from, to := nodes[p.from.String()+"-a"], nodes[p.to.String()+"-b"]
+				status, c := connect(t, from, to)
+				if status != http.StatusCreated {
+					t.Fatalf("status %d: %s", status, c.Detail)
+				}
+				want := winner[[2]natlab.Kind{p.from, p.to}]
+				if c.Strategy != want {
+					t.Errorf("won by %s, want %s; attempts %+v", c.Strategy, want, c.Attempts)
+				}
+				// Every strategy before the winner failed, with a reason.
+				for _, a := range c.Attempts[:len(c.Attempts)-1] {
+					if a.Outcome != "failed" || a.Reason == "" {
+						t.Errorf("attempt %+v before the winner: want failed with a reason", a)
+					}
+				}
+				t.Logf("%s -> %s: %s; attempts %+v", p.from, p.to, c.Strategy, c.Attempts)
+				in := to.inbound(t, from.info.NodeID, c.Strategy)
+				from.close(t, c.ID)
+				_ = in
+			})
+		}
+	})
+
+	t.Run("same LAN", func(t *testing.T) {
+		from, to := nodes["easy-a"], nodes["easy-lan"]
+		status, c := connect(t, from, to)
+		if status != http.StatusCreated || c.Strategy != "direct" {
+			t.Fatalf("status %d, strategy %q, want direct: %s", status, c.Strategy, c.Detail)
+		}
+		// On the LAN the internal address is used, not the router's.
+		if !strings.HasPrefix(c.RemoteAddr, to.host.IP().String()+":") {
+			t.Errorf("remote address %s, want the peer's internal IP %s", c.RemoteAddr, to.host.IP())
+		}
+		from.close(t, c.ID)
+	})
+
+	t.Run("each strategy alone", func(t *testing.T) {
+		for _, p := range pairs {
+			for _, s := range []string{"direct", "reverse", "punch", "relay"} {
+				t.Run(fmt.Sprintf("%s-to-%s-%s", p.from, p.to, s), func(t *testing.T) {
+					t.Parallel()
+					from, to := nodes[p.from.String()+"-a"], nodes[p.to.String()+"-b"]
+					status, c := connect(t, from, to, s)
+					if !works(s, p.from, p.to) {
+						if status != http.StatusBadGateway || len(c.Attempts) != 1 || c.Attempts[0].Outcome != "failed" || c.Attempts[0].Reason == "" {
+							t.Fatalf("status %d %+v, want 502 with the failed attempt and its reason", status, c)
+						}
+						t.Logf("%s fails as expected: %s", s, c.Attempts[0].Reason)
+						return
+					}
+					if status != http.StatusCreated || c.Strategy != s {
+						t.Fatalf("status %d, strategy %q: %s %+v", status, c.Strategy, c.Detail, c.Attempts)
+					}
+					to.inbound(t, from.info.NodeID, s)
+					from.close(t, c.ID)
+				})
+			}
+		}
+	})
+}
