@@ -40,12 +40,17 @@ type (
 // inbound connection.
 const handshakeTimeout = 5 * time.Second
 
-// keepAlive makes a dead peer show within about Idle + Interval*Count.
+// keepAlive makes a dead peer show within about Idle + Interval*Count on
+// an idle connection; deadPeerTimeout bounds how long sent data may stay
+// unacknowledged (TCP_USER_TIMEOUT), which keepalive does not cover.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}
+
+const deadPeerTimeout = 11 * time.Second
 
 func setKeepAlive(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetKeepAliveConfig(keepAlive)
+		setUserTimeout(tc, deadPeerTimeout)
 	}
 }
 
