@@ -20,7 +20,7 @@ import (
 
 // waitInbound waits until n lists an inbound connection from peer made by
 // strategy.
-func waitInbound(t *testing.T, n *node.Node, peer, strategy string) *node.Conn {
+func waitInbound(t testing.TB, n *node.Node, peer, strategy string) *node.Conn {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -40,7 +40,7 @@ func waitInbound(t *testing.T, n *node.Node, peer, strategy string) *node.Conn {
 }
 
 // readN reads exactly n bytes from c.
-func readN(t *testing.T, c *node.Conn, n int) []byte {
+func readN(t testing.TB, c *node.Conn, n int) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -52,7 +52,7 @@ func works(strategy string, from, to natlab.Kind) bool {
 // labMatrix is a lab with two nodes behind routers of each kind (a and b,
 // each behind its own router) and a second host on the first easy router's
 // LAN ("easy-lan").
-func labMatrix(t *testing.T) map[string]*labNode {
+func labMatrix(t testing.TB) (map[string]*labNode, *natlab.Lab) {
 	lab := natlab.New(t)
 	ntp := lab.StartNTP(t)
 	wan := startRendezvous(t, lab)
@@ -70,14 +70,14 @@ func labMatrix(t *testing.T) map[string]*labNode {
 			}
 		}
 	}
-	return startLabNodes(t, wan, ntp.Addr().String(), hosts)
+	return startLabNodes(t, wan, ntp.Addr().String(), hosts), lab
 }
 
 // TestConnectMatrix connects every pair of NAT kinds, with all strategies
 // and with each strategy alone, and checks which strategy wins and which
 // fail, and that failures say why.
 func TestConnectMatrix(t *testing.T) {
-	nodes := labMatrix(t)
+	nodes, _ := labMatrix(t)
 	type pair struct {
 		from, to natlab.Kind
 	}

@@ -26,7 +26,7 @@ type labNode struct {
 
 // startLabNodes starts reachd on each host concurrently and waits until all
 // are ready.
-func startLabNodes(t *testing.T, wan wanServices, ntp string, hosts map[string]*natlab.Host) map[string]*labNode {
+func startLabNodes(t testing.TB, wan wanServices, ntp string, hosts map[string]*natlab.Host) map[string]*labNode {
 	t.Helper()
 	nodes := map[string]*labNode{}
 	for name, h := range hosts {
@@ -84,7 +84,7 @@ type connection struct {
 }
 
 // connect asks from's API for a connection to to's address.
-func connect(t *testing.T, from, to *labNode, strategies ...string) (int, connection) {
+func connect(t testing.TB, from, to *labNode, strategies ...string) (int, connection) {
 	t.Helper()
 	body := map[string]any{"address": to.info.Address}
 	if len(strategies) > 0 {
@@ -101,7 +101,7 @@ func connect(t *testing.T, from, to *labNode, strategies ...string) (int, connec
 
 // inbound waits until n lists an open inbound connection from peer made by
 // strategy and returns it.
-func (n *labNode) inbound(t *testing.T, peer, strategy string) connection {
+func (n *labNode) inbound(t testing.TB, peer, strategy string) connection {
 	t.Helper()
 	var found connection
 	waitFor(t, fmt.Sprintf("%s lists an inbound %s connection", n.name, strategy), n.proc, 10*time.Second, func() (bool, error) {
@@ -122,7 +122,7 @@ func (n *labNode) inbound(t *testing.T, peer, strategy string) connection {
 	return found
 }
 
-func (n *labNode) close(t *testing.T, id string) {
+func (n *labNode) close(t testing.TB, id string) {
 	t.Helper()
 	if status, err := n.api.do("DELETE", "/v1/connections/"+id, "", nil); err != nil || status != 200 {
 		t.Errorf("%s: close %s: %d %v", n.name, id, status, err)

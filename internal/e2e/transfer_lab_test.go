@@ -19,7 +19,7 @@ import (
 const transferSize = 64 << 20
 
 // stream opens the WebSocket stream of a connection on n's API.
-func (n *labNode) stream(ctx context.Context, t *testing.T, id string) *websocket.Conn {
+func (n *labNode) stream(ctx context.Context, t testing.TB, id string) *websocket.Conn {
 	t.Helper()
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -80,7 +80,7 @@ func pump(ctx context.Context, ws *websocket.Conn, seed uint64, size int) (sent,
 // made by each strategy in the lab, through the API's WebSocket streams, and
 // checks that both sides receive exactly what the other sent.
 func TestTransferEachStrategy(t *testing.T) {
-	nodes := labMatrix(t)
+	nodes, _ := labMatrix(t)
 	for _, tt := range []struct{ strategy, from, to string }{
 		{"direct", "easy-a", "public-b"},
 		{"reverse", "public-a", "easy-b"},
