@@ -213,6 +213,7 @@ func (n *Node) Start() {
 	n.wg.Go(n.acceptLoop)
 	n.wg.Go(n.maintain)
 	n.wg.Go(n.watchBrokers)
+	n.wg.Go(n.reportBytes)
 }
 
 // signalingWait is how long the node waits for a first broker before it
@@ -305,6 +306,38 @@ func (n *Node) watchBrokers() {
 		case <-n.ctx.Done():
 			return
 		case <-changed:
+		}
+	}
+}
+
+// bytesEvery is the most often byte counters are reported as events.
+const bytesEvery = time.Second
+
+// reportBytes emits the byte counters of open connections once a second
+// while they change.
+func (n *Node) reportBytes() {
+	t := time.NewTicker(bytesEvery)
+	defer t.Stop()
+	last := map[string][2]uint64{}
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		var changed []ConnInfo
+		now := map[string][2]uint64{}
+		for _, c := range n.conns.open() {
+			info := c.Info()
+			counts := [2]uint64{info.BytesSent, info.BytesReceived}
+			now[info.ID] = counts
+			if last[info.ID] != counts {
+				changed = append(changed, info)
+			}
+		}
+		last = now
+		if len(changed) > 0 {
+			n.emit(Event{Type: EventBytes, Connections: changed})
 		}
 	}
 }

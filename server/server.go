@@ -29,6 +29,8 @@ type Node interface {
 	Connect(ctx context.Context, addr address.Address, strategies []string) (*node.Conn, error)
 	Conn(id string) (*node.Conn, bool)
 	Conns() []*node.Conn
+	Events(after uint64) ([]node.Event, bool, <-chan struct{})
+	LastEventID() uint64
 }
 
 var _ Node = (*node.Node)(nil)
@@ -151,6 +153,7 @@ func (s *Server) Handler() http.Handler {
 	r.Post("/v1/connections/{id}/send", s.handle(s.send))
 	r.Get("/v1/connections/{id}/recv", s.handle(s.recv))
 	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
+	r.Get("/v1/events", s.handle(s.events))
 	return r
 }
 
