@@ -1,12 +1,10 @@
 package server
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 )
 
 // Problem is an RFC 9457 problem: what the client is told. The cause, if
@@ -78,21 +76,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	_, err = w.Write(append(b, '\n'))
 	return err
-}
-
-// authenticate requires the Bearer token when one is configured.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	if s.cfg.Token == "" {
-		return next
-	}
-	want := []byte("Bearer " + s.cfg.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="reachd"`)
-			writeProblem(w, problemf(http.StatusUnauthorized, "missing or wrong API token: send Authorization: Bearer <token>"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }

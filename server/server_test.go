@@ -49,39 +49,6 @@ func TestCheckSecurity(t *testing.T) {
 	}
 }
 
-func TestToken(t *testing.T) {
-	s := startServer(t, Config{Token: "s3cret"})
-	for _, tt := range []struct {
-		name, header string
-		status       int
-	}{
-		{"none", "", http.StatusUnauthorized},
-		{"wrong", "Bearer nope", http.StatusUnauthorized},
-		{"not bearer", "Basic s3cret", http.StatusUnauthorized},
-		{"right", "Bearer s3cret", http.StatusOK},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/v1/node", nil)
-			if tt.header != "" {
-				req.Header.Set("Authorization", tt.header)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
-			}
-			if tt.status == http.StatusUnauthorized {
-				if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-					t.Errorf("content type %q", ct)
-				}
-			}
-		})
-	}
-}
-
 func TestNotFoundIsProblem(t *testing.T) {
 	s := startServer(t, Config{})
 	resp, err := http.Get("http://" + s.Addr() + "/v1/nothing")

@@ -28,6 +28,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"turn bad scheme", []string{"run", "--turn", "stun://u:p@h:3478"}, nil, `scheme "stun"`},
 		{"api not loopback without token", []string{"run", "--api", "0.0.0.0:12333"}, nil, "--api-token"},
 		{"api bad", []string{"run", "--api", "nope"}, nil, `--api "nope"`},
+		{"bad cors origin", []string{"run", "--api-cors", "app.example.com"}, nil, "want an origin"},
 		{"bad log level", []string{"run", "--log-level", "loud"}, nil, "--log-level"},
 		{"extra argument", []string{"run", "extra"}, nil, `unexpected argument "extra"`},
 		{"bad env", []string{"run"}, map[string]string{"REACHD_PORT": "abc"}, "REACHD_PORT"},

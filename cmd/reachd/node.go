@@ -22,6 +22,7 @@ import (
 type nodeFlags struct {
 	api      string
 	apiToken string
+	apiCORS  listFlag
 	port     uint
 	dataDir  string
 	mqtt     listFlag
@@ -34,6 +35,8 @@ type nodeFlags struct {
 func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.api, "api", server.DefaultAddr, "REST API address `host:port`")
 	fs.StringVar(&f.apiToken, "api-token", "", "Bearer `token` for the API; required when --api is not loopback")
+	f.apiCORS.validate = validOrigin
+	fs.Var(&f.apiCORS, "api-cors", "browser `origins` (scheme://host[:port]) allowed to call the API from other sites, comma-separated")
 	fs.UintVar(&f.port, "port", 0, "peer listen `port` (default: a stable port derived from the node ID)")
 	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "`dir`ectory of the node key")
 	f.mqtt.validate = validBrokerURL
@@ -64,7 +67,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 		NTP:        f.ntp.items,
 		Logger:     logger,
 	}
-	sc := server.Config{Addr: f.api, Token: f.apiToken, Logger: logger}
+	sc := server.Config{Addr: f.api, Token: f.apiToken, CORSOrigins: f.apiCORS.items, Logger: logger}
 	if err := sc.CheckSecurity(); err != nil {
 		return node.Config{}, server.Config{}, usageError{err}
 	}
@@ -162,6 +165,14 @@ func validTURNURL(s string) error {
 	}
 	if strings.Trim(u.Path, "/") != "" {
 		return fmt.Errorf("unexpected path %q", u.Path)
+	}
+	return nil
+}
+
+func validOrigin(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return errors.New("want an origin like https://app.example.com")
 	}
 	return nil
 }

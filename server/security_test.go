@@ -1,0 +1,61 @@
+package server
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestHostOriginAndToken(t *testing.T) {
+	open := startServer(t, Config{CORSOrigins: []string{"https://app.example"}})
+	locked := startServer(t, Config{Token: "s3cret"})
+	tests := []struct {
+		name    string
+		srv     *Server
+		method  string
+		path    string
+		headers map[string]string
+		status  int
+		acao    string // wanted Access-Control-Allow-Origin
+	}{
+		{"loopback IP host", open, "GET", "/v1/node", nil, 200, ""},
+		{"localhost host", open, "GET", "/v1/node", map[string]string{"Host": "localhost:12333"}, 200, ""},
+		{"rebound host refused", open, "GET", "/v1/node", map[string]string{"Host": "evil.example:12333"}, 403, ""},
+		{"other site refused", open, "GET", "/v1/node", map[string]string{"Origin": "https://evil.example"}, 403, ""},
+		{"other site cannot post", open, "POST", "/v1/echo", map[string]string{"Origin": "https://evil.example"}, 403, ""},
+		{"listed origin allowed", open, "GET", "/v1/node", map[string]string{"Origin": "https://app.example"}, 200, "https://app.example"},
+		{"listed origin preflight", open, "OPTIONS", "/v1/connections", map[string]string{
+			"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}, 204, "https://app.example"},
+		{"token: any host with token", locked, "GET", "/v1/node", map[string]string{"Host": "node.example:12333", "Authorization": "Bearer s3cret"}, 200, ""},
+		{"token: missing", locked, "GET", "/v1/node", nil, 401, ""},
+		{"token: wrong", locked, "GET", "/v1/node", map[string]string{"Authorization": "Bearer guess"}, 401, ""},
+		{"token: not bearer", locked, "GET", "/v1/node", map[string]string{"Authorization": "Basic s3cret"}, 401, ""},
+		{"token: query for browsers", locked, "GET", "/v1/node?access_token=s3cret", nil, 200, ""},
+		{"token: wrong query", locked, "GET", "/v1/node?access_token=nope", nil, 401, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, "http://"+tt.srv.Addr()+tt.path, nil)
+			for k, v := range tt.headers {
+				if k == "Host" {
+					req.Host = v
+				} else {
+					req.Header.Set(k, v)
+				}
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tt.acao {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, tt.acao)
+			}
+			if tt.status >= 400 && resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("content type %q, want a problem", resp.Header.Get("Content-Type"))
+			}
+		})
+	}
+}
