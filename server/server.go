@@ -17,6 +17,8 @@ import (
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
+	"github.com/reachd/reachd/openapi"
+	"github.com/reachd/reachd/web"
 )
 
 // DefaultAddr is where the API listens unless told otherwise: loopback only.
@@ -154,6 +156,9 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v1/connections/{id}/recv", s.handle(s.recv))
 	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
 	r.Get("/v1/events", s.handle(s.events))
+	r.Method("GET", "/openapi.json", openapi.Handler())
+	r.Method("GET", "/", web.Handler())
+	r.Method("GET", "/static/*", http.StripPrefix("/static", web.Handler()))
 	return r
 }
 
