@@ -105,6 +105,7 @@ func (n *Node) Connect(ctx context.Context, addr address.Address, strategies []s
 		sctx, cancel := context.WithTimeout(ctx, strategyTimeouts[s])
 		sc, err := n.try(sctx, s, addr)
 		cancel()
+		n.counters.attempt(s, err)
 		a := Attempt{Strategy: s, MS: time.Since(start).Milliseconds()}
 		if err == nil {
 			a.Outcome = "ok"
@@ -146,6 +147,7 @@ func (n *Node) try(ctx context.Context, strategy string, addr address.Address) (
 func (n *Node) register(sc secured, peer string, dir Direction, strategy string, attempts []Attempt) *Conn {
 	c := newConn(sc.tls, sc.raw, peer, dir, strategy, attempts, n.connChanged)
 	n.conns.add(c)
+	n.counters.open(c.Info())
 	n.log.Info("connection open", "id", c.id, "peer", peer, "direction", dir, "strategy", strategy,
 		"remote", sc.raw.RemoteAddr())
 	n.emit(Event{Type: EventConnection, Connection: ptr(c.Info())})
@@ -157,6 +159,7 @@ func (n *Node) connChanged(c *Conn) {
 	info := c.Info()
 	if info.State == StateClosed {
 		n.conns.closedConn(c)
+		n.counters.closed(info)
 		n.log.Info("connection closed", "id", c.id, "peer", c.peer, "reason", info.CloseReason)
 	}
 	n.emit(Event{Type: EventConnection, Connection: &info})

@@ -77,8 +77,9 @@ type Node struct {
 	wg     sync.WaitGroup
 	ready  chan struct{}
 
-	conns  *registry
-	events *events
+	conns    *registry
+	events   *events
+	counters *counters
 
 	mu         sync.Mutex
 	sessions   map[SessionID]chan net.Conn // reverse connects we wait for
@@ -150,6 +151,7 @@ func New(cfg Config) (*Node, error) {
 
 		conns:    newRegistry(),
 		events:   newEvents(),
+		counters: newCounters(),
 		sessions: make(map[SessionID]chan net.Conn),
 	}
 	if err := n.listen(); err != nil {

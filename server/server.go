@@ -33,6 +33,7 @@ type Node interface {
 	Conns() []*node.Conn
 	Events(after uint64) ([]node.Event, bool, <-chan struct{})
 	LastEventID() uint64
+	Metrics() node.Metrics
 }
 
 var _ Node = (*node.Node)(nil)
@@ -156,6 +157,7 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v1/connections/{id}/recv", s.handle(s.recv))
 	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
 	r.Get("/v1/events", s.handle(s.events))
+	r.Get("/metrics", s.handle(s.metrics))
 	r.Method("GET", "/openapi.json", openapi.Handler())
 	r.Method("GET", "/", web.Handler())
 	r.Method("GET", "/static/*", http.StripPrefix("/static", web.Handler()))

@@ -1,0 +1,135 @@
+package node
+
+import (
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/reachd/reachd/signaling"
+)
+
+// Metrics is a snapshot of the node's counters, for /metrics.
+type Metrics struct {
+	Ready         bool
+	ClockOffsetS  float64
+	Connections   map[ConnKey]int          // current connections (open, half-closed)
+	Opened        map[ConnKey]uint64       // connections opened since start
+	Attempts      map[AttemptKey]uint64    // strategy attempts by outcome ok/failed
+	Failures      map[FailureKey]uint64    // failed attempts by reason class
+	BytesSent     uint64                   // all connections, closed ones included
+	BytesReceived uint64                   //
+	Brokers       []signaling.BrokerStatus // per broker: up, messages in/out, drops
+	Drops         map[signaling.DropReason]uint64
+}
+
+// ConnKey labels connections.
+type ConnKey struct {
+	Strategy  string
+	Direction Direction
+	State     State
+}
+
+// AttemptKey labels strategy attempts.
+type AttemptKey struct{ Strategy, Outcome string }
+
+// FailureKey labels failed attempts.
+type FailureKey struct{ Strategy, Reason string }
+
+// counters are the node's cumulative counts.
+type counters struct {
+	mu          sync.Mutex
+	opened      map[ConnKey]uint64
+	attempts    map[AttemptKey]uint64
+	failures    map[FailureKey]uint64
+	closedSent  uint64
+	closedRecvd uint64
+}
+
+func newCounters() *counters {
+	return &counters{
+		opened:   make(map[ConnKey]uint64),
+		attempts: make(map[AttemptKey]uint64),
+		failures: make(map[FailureKey]uint64),
+	}
+}
+
+func (c *counters) attempt(strategy string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil {
+		c.attempts[AttemptKey{strategy, "ok"}]++
+		return
+	}
+	c.attempts[AttemptKey{strategy, "failed"}]++
+	c.failures[FailureKey{strategy, reasonClass(err)}]++
+}
+
+func (c *counters) open(info ConnInfo) {
+	c.mu.Lock()
+	c.opened[ConnKey{info.Strategy, info.Direction, StateOpen}]++
+	c.mu.Unlock()
+}
+
+func (c *counters) closed(info ConnInfo) {
+	c.mu.Lock()
+	c.closedSent += info.BytesSent
+	c.closedRecvd += info.BytesReceived
+	c.mu.Unlock()
+}
+
+// reasonClass sorts a strategy's failure into a few classes, so metrics
+// stay small however the errors are worded.
+func reasonClass(err error) string {
+	var ce interface{ Timeout() bool }
+	msg := err.Error()
+	switch {
+	case errors.Is(err, ErrWrongPeer):
+		return "wrong_peer"
+	case errors.As(err, &ce) && ce.Timeout(), strings.Contains(msg, "deadline exceeded"), strings.Contains(msg, "timed out"):
+		return "timeout"
+	case strings.Contains(msg, "refused"):
+		return "refused"
+	case strings.Contains(msg, "unreachable"), strings.Contains(msg, "no route"):
+		return "unreachable"
+	case strings.Contains(msg, "not configured"), strings.Contains(msg, "no IPv4 interface"), strings.Contains(msg, "not known yet"):
+		return "unavailable"
+	case strings.Contains(msg, "peer could not"), strings.Contains(msg, "peer's"):
+		return "peer_refused"
+	}
+	return "other"
+}
+
+// Metrics reports the node's counters.
+func (n *Node) Metrics() Metrics {
+	m := Metrics{
+		Ready:       n.isReady(),
+		Connections: make(map[ConnKey]int),
+		Opened:      make(map[ConnKey]uint64),
+		Attempts:    make(map[AttemptKey]uint64),
+		Failures:    make(map[FailureKey]uint64),
+		Brokers:     n.sig.Brokers(),
+		Drops:       n.sig.Drops(),
+	}
+	if n.clock != nil {
+		m.ClockOffsetS = n.clock.Offset().Seconds()
+	}
+	n.counters.mu.Lock()
+	for k, v := range n.counters.opened {
+		m.Opened[k] = v
+	}
+	for k, v := range n.counters.attempts {
+		m.Attempts[k] = v
+	}
+	for k, v := range n.counters.failures {
+		m.Failures[k] = v
+	}
+	m.BytesSent, m.BytesReceived = n.counters.closedSent, n.counters.closedRecvd
+	n.counters.mu.Unlock()
+	for _, c := range n.conns.open() {
+		info := c.Info()
+		m.Connections[ConnKey{info.Strategy, info.Direction, info.State}]++
+		m.BytesSent += info.BytesSent
+		m.BytesReceived += info.BytesReceived
+	}
+	return m
+}
