@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/coder/websocket"
 
@@ -22,6 +23,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	}
 	if c.State() == node.StateClosed {
 		return gone(c, "closed")
+	}
+	if !hasToken(r.Header, "Connection", "upgrade") || !hasToken(r.Header, "Upgrade", "websocket") {
+		// Answered here rather than by websocket.Accept, whose error is plain text.
+		w.Header().Set("Upgrade", "websocket")
+		return problemf(http.StatusUpgradeRequired, "this route is a WebSocket: open it with Connection: Upgrade and Upgrade: websocket")
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.CORSOrigins})
 	if err != nil {
@@ -69,4 +75,17 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	cancel()
 	<-done
 	return nil
+}
+
+// hasToken reports whether the comma-separated header name lists token,
+// ignoring case.
+func hasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
