@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/openapi/openapitest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
 
@@ -31,17 +33,34 @@ func startPair(t *testing.T) pair {
 	return pair{a, b, "http://" + startServer(t, Config{Node: a}).Addr(), "http://" + startServer(t, Config{Node: b}).Addr()}
 }
 
-// raw sends a request and returns the status and body bytes.
+// raw sends a request with a body of bytes (application/octet-stream), if
+// any, and returns the status and body bytes. The exchange is checked
+// against the OpenAPI document.
 func raw(t *testing.T, method, url string, body io.Reader) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, body)
-	resp, err := http.DefaultClient.Do(req)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
+}
+
+// sendData posts data to a connection's send route and returns the status
+// and the decoded answer.
+func sendData(t *testing.T, api, id, data string) (int, map[string]any) {
+	t.Helper()
+	status, b := raw(t, "POST", api+"/v1/connections/"+id+"/send", strings.NewReader(data))
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("send: body %q: %v", b, err)
+	}
+	return status, m
 }
 
 // inboundID waits for B to list an inbound connection and returns its ID.
@@ -82,7 +101,7 @@ func TestConnectionsAPI(t *testing.T) {
 	if status, _ := raw(t, "GET", p.apiB+"/v1/connections/"+inID+"/recv?timeout_ms=50", nil); status != 204 {
 		t.Errorf("recv with nothing sent: %d, want 204", status)
 	}
-	status, sent, _ := call(t, "POST", p.apiA+"/v1/connections/"+id+"/send", "hello, peer")
+	status, sent := sendData(t, p.apiA, id, "hello, peer")
 	if status != 200 || sent["sent"] != float64(11) {
 		t.Fatalf("send: %d %v", status, sent)
 	}
@@ -101,7 +120,11 @@ func TestConnectionsAPI(t *testing.T) {
 	// The stream route: bytes both ways over a WebSocket.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, strings.Replace(p.apiB, "http", "ws", 1)+"/v1/connections/"+inID+"/stream", nil)
+	if status, b := raw(t, "GET", p.apiB+"/v1/connections/"+inID+"/stream", nil); status != http.StatusUpgradeRequired {
+		t.Errorf("stream without a WebSocket handshake: %d %s, want 426", status, b)
+	}
+	ws, _, err := websocket.Dial(ctx, strings.Replace(p.apiB, "http", "ws", 1)+"/v1/connections/"+inID+"/stream",
+		&websocket.DialOptions{HTTPClient: openapitest.Client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +143,7 @@ func TestConnectionsAPI(t *testing.T) {
 	if string(got) != "from the browser" {
 		t.Errorf("received %q", got)
 	}
-	call(t, "POST", p.apiA+"/v1/connections/"+id+"/send", "to the browser")
+	sendData(t, p.apiA, id, "to the browser")
 	if _, b, err := ws.Read(ctx); err != nil || string(b) != "to the browser" {
 		t.Errorf("websocket read %q, %v", b, err)
 	}
@@ -138,6 +161,11 @@ func TestConnectionsAPI(t *testing.T) {
 	}
 	if status, _ := raw(t, "POST", p.apiA+"/v1/connections/"+id+"/send", strings.NewReader("x")); status != 410 {
 		t.Errorf("send on a closed connection: %d, want 410", status)
+	}
+	_, _, err = websocket.Dial(ctx, strings.Replace(p.apiA, "http", "ws", 1)+"/v1/connections/"+id+"/stream",
+		&websocket.DialOptions{HTTPClient: openapitest.Client(t)})
+	if err == nil || !strings.Contains(err.Error(), "410") {
+		t.Errorf("stream of a closed connection: %v, want 410", err)
 	}
 }
 

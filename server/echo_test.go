@@ -13,10 +13,12 @@ import (
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/openapi/openapitest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
 
-// call sends a JSON request and decodes the JSON answer into a map.
+// call sends a JSON request and decodes the JSON answer into a map. The
+// exchange is checked against the OpenAPI document.
 func call(t *testing.T, method, url, body string) (int, map[string]any, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
@@ -26,7 +28,7 @@ func call(t *testing.T, method, url, body string) (int, map[string]any, http.Hea
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,21 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/reachd/reachd/node"
+	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/openapi/openapitest"
+	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
 
 // sseEvent is one server-sent event.
 type sseEvent struct {
 	id, typ string
 	data    map[string]any
+	raw     []byte // data as sent
 }
 
 // readEvents reads server-sent events from resp into a channel.
@@ -37,7 +44,8 @@ func readEvents(t *testing.T, resp *http.Response) <-chan sseEvent {
 			case strings.HasPrefix(line, "event: "):
 				ev.typ = line[7:]
 			case strings.HasPrefix(line, "data: "):
-				json.Unmarshal([]byte(line[6:]), &ev.data)
+				ev.raw = []byte(line[6:])
+				json.Unmarshal(ev.raw, &ev.data)
 			}
 		}
 	}()
@@ -52,7 +60,7 @@ func openEvents(t *testing.T, url, lastID string) (*http.Response, <-chan sseEve
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +71,8 @@ func openEvents(t *testing.T, url, lastID string) (*http.Response, <-chan sseEve
 	return resp, readEvents(t, resp)
 }
 
-// next waits for the next event of type typ matching ok.
+// next waits for the next event of type typ matching ok. Each event's data
+// is checked against the OpenAPI document's schemas.
 func next(t *testing.T, ch <-chan sseEvent, typ string, ok func(sseEvent) bool) sseEvent {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
@@ -73,6 +82,13 @@ func next(t *testing.T, ch <-chan sseEvent, typ string, ok func(sseEvent) bool) 
 			if !open {
 				t.Fatalf("event stream ended waiting for %s", typ)
 			}
+			schema := "Event"
+			if ev.typ == "reset" {
+				schema = "ResetEvent"
+			} else if ev.typ != ev.data["type"] {
+				t.Errorf("event %s has data of type %v", ev.typ, ev.data["type"])
+			}
+			openapitest.CheckSchema(t, schema, ev.raw)
 			if ev.typ == typ && (ok == nil || ok(ev)) {
 				return ev
 			}
@@ -104,7 +120,7 @@ func TestEvents(t *testing.T) {
 	opened := next(t, evs, "connection", func(e sseEvent) bool { return e.data["connection"].(map[string]any)["id"] == id })
 
 	// Bytes are reported (at most once a second) while they flow.
-	call(t, "POST", p.apiA+"/v1/connections/"+id+"/send", "some bytes")
+	sendData(t, p.apiA, id, "some bytes")
 	next(t, evs, "bytes", func(e sseEvent) bool {
 		for _, c := range e.data["connections"].([]any) {
 			if c := c.(map[string]any); c["id"] == id && c["bytes_sent"] == float64(10) {
@@ -127,12 +143,45 @@ func TestEvents(t *testing.T) {
 	// A bad Last-Event-ID is a problem, not a stream.
 	req, _ := http.NewRequest("GET", p.apiA+"/v1/events", nil)
 	req.Header.Set("Last-Event-ID", "yesterday")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Errorf("bad Last-Event-ID: %d, want 400", resp.StatusCode)
+	}
+}
+
+// lossyNode is a real node whose event buffer reports, once, that events
+// were dropped.
+type lossyNode struct {
+	*node.Node
+	reported atomic.Bool
+}
+
+func (n *lossyNode) Events(after uint64) ([]node.Event, bool, <-chan struct{}) {
+	evs, _, next := n.Node.Events(after)
+	return evs, !n.reported.Swap(true), next
+}
+
+func TestEventsReset(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	n := &lossyNode{Node: nodetest.Start(t, rv)}
+	api := "http://" + startServer(t, Config{Node: n}).Addr()
+	_, evs := openEvents(t, api+"/v1/events?last_event_id=0", "")
+	first := next(t, evs, "reset", nil) // data checked against ResetEvent
+	if first.id != "" || first.data["reason"] == nil {
+		t.Errorf("reset event id %q, data %v", first.id, first.data)
+	}
+	// Then the buffered events follow, from the first.
+	select {
+	case ev := <-evs:
+		if ev.id != "1" {
+			t.Errorf("first event after the reset: %s %s, want id 1", ev.typ, ev.id)
+		}
+		openapitest.CheckSchema(t, "Event", ev.raw)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event after the reset")
 	}
 }

@@ -3,13 +3,13 @@ package server
 import (
 	"crypto/ed25519"
 	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/identity"
+	"github.com/reachd/reachd/openapi/openapitest"
 )
 
 var sampleLine = regexp.MustCompile(`^[a-z_]+(\{([a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*)\})? [0-9.e+-]+$`)
@@ -20,7 +20,7 @@ func TestMetrics(t *testing.T) {
 	if status != 201 {
 		t.Fatalf("connect: %d %v", status, conn)
 	}
-	call(t, "POST", p.apiA+"/v1/connections/"+conn["id"].(string)+"/send", "12345")
+	sendData(t, p.apiA, conn["id"].(string), "12345")
 	pub, _, _ := ed25519.GenerateKey(nil)
 	forged, _ := address.Parse(p.b.Address())
 	forged.NodeID = identity.NodeIDFromKey(pub)
@@ -28,7 +28,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("forged connect: %d", status)
 	}
 
-	resp, err := http.Get(p.apiA + "/metrics")
+	resp, err := openapitest.Client(t).Get(p.apiA + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 	"testing"
+
+	"github.com/reachd/reachd/openapi/openapitest"
 )
 
 func TestHostOriginAndToken(t *testing.T) {
@@ -42,7 +44,7 @@ func TestHostOriginAndToken(t *testing.T) {
 					req.Header.Set(k, v)
 				}
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := openapitest.Client(t).Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/openapi/openapitest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
 
@@ -51,20 +52,33 @@ func TestCheckSecurity(t *testing.T) {
 
 func TestNotFoundIsProblem(t *testing.T) {
 	s := startServer(t, Config{})
-	resp, err := http.Get("http://" + s.Addr() + "/v1/nothing")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, method, path string
+		status             int
+		detail             string
+	}{
+		{"no route", "GET", "/v1/nothing", 404, "/v1/nothing"},
+		{"wrong method", "PUT", "/v1/connections", 405, "PUT"},
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var p struct {
-		Status int    `json:"status"`
-		Detail string `json:"detail"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil {
-		t.Fatalf("body %q: %v", body, err)
-	}
-	if resp.StatusCode != 404 || p.Status != 404 || !strings.Contains(p.Detail, "/v1/nothing") {
-		t.Errorf("got %d %+v", resp.StatusCode, p)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, "http://"+s.Addr()+tt.path, nil)
+			resp, err := openapitest.Client(t).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			var p struct {
+				Status int    `json:"status"`
+				Detail string `json:"detail"`
+			}
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatalf("body %q: %v", body, err)
+			}
+			if resp.StatusCode != tt.status || p.Status != tt.status || !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("got %d %+v, want %d naming %q", resp.StatusCode, p, tt.status, tt.detail)
+			}
+		})
 	}
 }
