@@ -53,7 +53,7 @@ export interface paths {
         };
         /**
          * All connections
-         * @description Every connection the node holds, inbound and outbound, including closed ones it still keeps.
+         * @description Every connection the node holds, inbound and outbound: the open ones and the last 256 closed ones.
          */
         get: operations["listConnections"];
         put?: never;
@@ -78,7 +78,10 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** One connection */
+        /**
+         * One connection
+         * @description An open connection, or one of the last 256 closed ones; older closed connections are forgotten (404).
+         */
         get: operations["getConnection"];
         put?: never;
         post?: never;
@@ -534,22 +537,16 @@ export interface components {
         ConnectRequest: {
             /** @description The peer's address (its `GET /v1/node` `address`). */
             address: components["schemas"]["PeerAddress"];
-            /** @description The strategies to try, in order; absent or empty: direct, reverse, punch, relay. */
-            strategies?: components["schemas"]["Strategy"][];
-            /**
-             * @description The overall timeout in milliseconds; 0 or absent: 20000.
-             * @default 20000
-             */
-            timeout_ms?: number;
+            /** @description The strategies to try, in order; absent, null or empty: direct, reverse, punch, relay. */
+            strategies?: components["schemas"]["Strategy"][] | null;
+            /** @description The overall timeout in milliseconds; absent, null or 0: 20000. */
+            timeout_ms?: number | null;
         };
         EchoRequest: {
             /** @description The peer's address. */
             address: components["schemas"]["PeerAddress"];
-            /**
-             * @description How long to wait for the reply, in milliseconds; 0 or absent: 5000.
-             * @default 5000
-             */
-            timeout_ms?: number;
+            /** @description How long to wait for the reply, in milliseconds; absent, null or 0: 5000. */
+            timeout_ms?: number | null;
         };
         /**
          * @example {
@@ -1253,7 +1250,7 @@ export interface operations {
             path: {
                 /**
                  * @description The file's name.
-                 * @example index.html
+                 * @example style.css
                  */
                 file: string;
             };
