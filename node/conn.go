@@ -218,15 +218,24 @@ func (c *Conn) Read(ctx context.Context, max int) ([]byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if len(c.pending) == 0 {
+		// What has arrived comes first, even with a context already done.
+		var (
+			chunk []byte
+			ok    bool
+		)
 		select {
-		case chunk, ok := <-c.inbox:
-			if !ok {
-				return nil, io.EOF
+		case chunk, ok = <-c.inbox:
+		default:
+			select {
+			case chunk, ok = <-c.inbox:
+			case <-ctx.Done():
+				return nil, ctx.Err()
 			}
-			c.pending = chunk
-		case <-ctx.Done():
-			return nil, ctx.Err()
 		}
+		if !ok {
+			return nil, io.EOF
+		}
+		c.pending = chunk
 	}
 	n := min(max, len(c.pending))
 	out := c.pending[:n:n]

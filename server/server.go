@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,8 +145,15 @@ func (s *Server) Handler() http.Handler {
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return problemf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
 	}))
-	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		return problemf(http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
+	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, req *http.Request) error {
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
+				allowed = append(allowed, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		return problemf(http.StatusMethodNotAllowed, "method %s not allowed on %s", req.Method, req.URL.Path)
 	}))
 	r.Get("/v1/node", s.handle(s.getNode))
 	r.Post("/v1/echo", s.handle(s.postEcho))

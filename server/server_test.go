@@ -56,9 +56,11 @@ func TestNotFoundIsProblem(t *testing.T) {
 		name, method, path string
 		status             int
 		detail             string
+		allow              string
 	}{
-		{"no route", "GET", "/v1/nothing", 404, "/v1/nothing"},
-		{"wrong method", "PUT", "/v1/connections", 405, "PUT"},
+		{"no route", "GET", "/v1/nothing", 404, "/v1/nothing", ""},
+		{"wrong method", "PUT", "/v1/connections", 405, "PUT", "GET, POST"},
+		{"wrong method on one", "POST", "/v1/connections/c1", 405, "POST", "GET, DELETE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +80,9 @@ func TestNotFoundIsProblem(t *testing.T) {
 			}
 			if resp.StatusCode != tt.status || p.Status != tt.status || !strings.Contains(p.Detail, tt.detail) {
 				t.Errorf("got %d %+v, want %d naming %q", resp.StatusCode, p, tt.status, tt.detail)
+			}
+			if got := resp.Header.Get("Allow"); got != tt.allow {
+				t.Errorf("Allow %q, want %q", got, tt.allow)
 			}
 		})
 	}
