@@ -1,22 +1,16 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -48,51 +42,22 @@ func TestTypeScriptClient(t *testing.T) {
 	}
 
 	// The processes start first: they probe while npm and tsc run.
-	rv := tsStartProc(t, "rendezvous", regexp.MustCompile(`msg="rendezvous running".* mqtt=(\S+) .*stun="?\[([^\] ]+).*\]"? turn=(\S+)`),
-		"rendezvous",
-		"--mqtt-listen", "127.0.0.1:0",
-		"--stun-listen", "127.0.0.1:0",
-		"--turn-listen", "127.0.0.1:0",
-		"--turn-user", "u:p")
-	mqtt, stun, turn := rv.match[1], rv.match[2], rv.match[3]
-	nodes := make([]*tsProc, 2)
-	for i, name := range []string{"a", "b"} {
-		nodes[i] = tsStartProc(t, "node "+name, regexp.MustCompile(`msg="reachd running".* api=(http://\S+)`),
-			"run",
-			"--api", "127.0.0.1:0",
-			"--port", fmt.Sprint(tsFreePort(t)),
-			"--data-dir", t.TempDir(),
-			"--mqtt", "mqtt://"+mqtt,
-			"--stun", stun,
-			"--turn", "turn://u:p@"+turn,
-			"--ntp", "off")
-	}
-	apiA, apiB := nodes[0].match[1], nodes[1].match[1]
+	nodes := startLoopback(t, 2)
+	apiA, apiB := nodes[0].api, nodes[1].api
 
 	tsNpmCI(t, dir)
 	tsCheckGenerated(t, dir)
 	tsRun(t, dir, "npm", "run", "--silent", "build")
 
 	var infoA, infoB tsNodeInfo
-	for i, c := range []struct {
-		api  string
-		info *tsNodeInfo
-	}{{apiA, &infoA}, {apiB, &infoB}} {
-		nodes[i].waitFor(t, "ready", 30*time.Second, func() (bool, error) {
-			status, err := tsGetJSON(c.api+"/v1/node", c.info)
-			if err != nil {
-				return false, err
-			}
-			return status == http.StatusOK && c.info.Ready && c.info.Address != "",
-				fmt.Errorf("status %d, ready %v, address %q", status, c.info.Ready, c.info.Address)
-		})
-	}
+	nodes[0].ready(t, &infoA)
+	nodes[1].ready(t, &infoB)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "dist/examples/connect-send-recv.js")
 	cmd.Dir = dir
-	cmd.Env = append(tsEnv(), "REACHD_API_A="+apiA, "REACHD_API_B="+apiB)
+	cmd.Env = append(cleanEnv(), "REACHD_API_A="+apiA, "REACHD_API_B="+apiB)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -163,7 +128,7 @@ func TestTypeScriptClient(t *testing.T) {
 			BytesSent     uint64 `json:"bytes_sent"`
 			BytesReceived uint64 `json:"bytes_received"`
 		}
-		status, err := tsGetJSON(c.api+"/v1/connections/"+c.id, &got)
+		status, err := getJSONURL(c.api+"/v1/connections/"+c.id, &got)
 		if err != nil || status != http.StatusOK {
 			t.Errorf("GET %s/v1/connections/%s: status %d, %v", c.api, c.id, status, err)
 			continue
@@ -271,148 +236,6 @@ func tsCommand(dir, name string, args ...string) ([]byte, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
-	cmd.Env = tsEnv()
+	cmd.Env = cleanEnv()
 	return cmd.CombinedOutput()
-}
-
-// tsEnv is the environment without REACHD_* variables, which would
-// configure the nodes (and the example) behind the test's back.
-func tsEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "REACHD_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// tsFreePort is a TCP port that was free on 127.0.0.1 a moment ago.
-func tsFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func tsGetJSON(url string, v any) (int, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return resp.StatusCode, fmt.Errorf("decode %s: %w (body %q)", url, err, body)
-	}
-	return resp.StatusCode, nil
-}
-
-// tsProc is a reachd process on loopback whose log is kept for failures.
-type tsProc struct {
-	name  string
-	cmd   *exec.Cmd
-	match []string      // submatches of the startup line
-	done  chan struct{} // closed when the process has exited
-	err   error         // Wait's result, set before done closes
-
-	mu  sync.Mutex
-	log bytes.Buffer
-}
-
-func (p *tsProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
-
-// tsStartProc starts reachd with args and waits for the stderr line that
-// matches started (the process reports the addresses it bound there). The
-// process is interrupted, then killed, in cleanup.
-func tsStartProc(t *testing.T, name string, started *regexp.Regexp, args ...string) *tsProc {
-	t.Helper()
-	p := &tsProc{name: name, done: make(chan struct{})}
-	pr, pw := io.Pipe()
-	p.cmd = exec.Command(reachdBin, args...)
-	p.cmd.Env = tsEnv()
-	p.cmd.Stdout = pw
-	p.cmd.Stderr = pw
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	found := make(chan []string, 1)
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.log.WriteString(line + "\n")
-			p.mu.Unlock()
-			if m := started.FindStringSubmatch(line); m != nil {
-				select {
-				case found <- m:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	go func() {
-		p.err = p.cmd.Wait()
-		pw.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		<-scanned
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.output())
-		}
-	})
-	select {
-	case p.match = <-found:
-	case <-p.done:
-		t.Fatalf("%s exited (%v) before it was running; output:\n%s", name, p.err, p.output())
-	case <-time.After(15 * time.Second):
-		t.Fatalf("%s: no startup line after 15s; output:\n%s", name, p.output())
-	}
-	return p
-}
-
-// waitFor polls cond every 50ms until it holds, the process exits, or the
-// timeout passes.
-func (p *tsProc) waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s %s: process exited (%v)", p.name, what, p.err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s %s: not after %v (last: %v)", p.name, what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

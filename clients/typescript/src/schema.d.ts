@@ -754,6 +754,8 @@ export interface components {
         /** @description The path exists but not with this method (a problem without `type`). Any path and method not listed in this document are answered 404 or 405. */
         MethodNotAllowed: {
             headers: {
+                /** @description The methods the path takes, e.g. `GET, POST`. */
+                Allow?: string;
                 [name: string]: unknown;
             };
             content: {
