@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/rendezvous"
 	"github.com/reachd/reachd/server"
@@ -16,15 +18,27 @@ import (
 // Demo TURN credential of reachd demo's rendezvous.
 const demoTURNUser, demoTURNPass = "demo", "demo"
 
-// runDemo starts a rendezvous and two nodes on loopback, waits until both
-// are ready and prints their dashboard URLs. It runs until interrupted
-// unless --once is given.
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+const demoUsage = `usage: reachd demo [flags]
+
+Starts a rendezvous and two nodes, alice and bob, on loopback, connects
+alice to bob and prints both dashboards' URLs; runs until interrupted.
+
+flags:
+`
+
+// demoTimeout bounds the demo's setup: nodes ready and connected.
+const demoTimeout = 60 * time.Second
+
+// runDemo starts a rendezvous and two nodes on loopback, each with its API
+// and dashboard, connects alice to bob and prints the dashboard URLs and
+// the connection. It runs until interrupted unless --once is given.
+func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reachd demo", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
 	once := fs.Bool("once", false, "exit once the demo is up instead of running until interrupted")
 	dataDir := fs.String("data-dir", "", "`dir`ectory for the demo nodes' keys (default: a temporary one)")
 	logLevel := fs.String("log-level", "warn", "log `level`: debug, info, warn or error")
-	if err := parseFlags(fs, args, stderr, false); err != nil {
+	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
 		return err
 	}
 	logger, err := newLogger(stderr, *logLevel)
@@ -51,12 +65,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("start rendezvous: %w", err)
 	}
 	defer rv.Close()
-	fmt.Fprintf(stdout, "rendezvous: mqtt %s, stun %v, turn %s\n", rv.MQTTAddr(), rv.STUNAddrs(), rv.TURNAddr())
 
 	var stun []string
 	for _, a := range rv.STUNAddrs() {
 		stun = append(stun, a.String())
 	}
+	type demoNode struct {
+		name string
+		n    *node.Node
+		api  string
+	}
+	var nodes []demoNode
 	for _, name := range []string{"alice", "bob"} {
 		n, err := node.New(node.Config{
 			DataDir: filepath.Join(*dataDir, name),
@@ -76,17 +95,76 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		defer srv.Close()
 		n.Start()
+		nodes = append(nodes, demoNode{name, n, srv.Addr()})
+	}
+
+	setup, cancel := context.WithTimeout(ctx, demoTimeout)
+	defer cancel()
+	for _, d := range nodes {
 		select {
-		case <-n.Ready():
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-d.n.Ready():
+		case <-setup.Done():
+			return demoSetupError(ctx, fmt.Sprintf("%s not ready", d.name))
 		}
-		fmt.Fprintf(stdout, "%s: node %s\n  dashboard http://%s/\n  address   %s\n", name, n.ID(), srv.Addr(), n.Address())
+	}
+	alice, bob := nodes[0], nodes[1]
+	fmt.Fprintln(stdout, "reachd demo: a rendezvous and two nodes on this machine")
+	for _, d := range nodes {
+		fmt.Fprintf(stdout, "  %-5s  dashboard http://%s/\n", d.name, d.api)
+	}
+
+	bobAddr, err := address.Parse(bob.n.Address())
+	if err != nil {
+		return fmt.Errorf("bob's address: %w", err)
+	}
+	c, err := alice.n.Connect(setup, bobAddr, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		return fmt.Errorf("connect alice to bob: %w", err)
+	}
+	info := c.Info()
+	ms := int64(0)
+	if len(info.Attempts) > 0 {
+		ms = info.Attempts[len(info.Attempts)-1].MS
+	}
+	fmt.Fprintf(stdout, "alice connected to bob via %s in %dms: connection %s\n", info.Strategy, ms, info.ID)
+	if in, ok := inboundFrom(setup, bob.n, alice.n.ID()); ok {
+		fmt.Fprintf(stdout, "chat through it in two terminals:\n  reachd nc --api %s --id %s\n  reachd nc --api %s --id %s\n",
+			alice.api, info.ID, bob.api, in)
 	}
 	if *once {
 		return nil
 	}
-	fmt.Fprintln(stdout, "demo running; press Ctrl-C to stop")
+	fmt.Fprintln(stdout, "running; press Ctrl-C to stop")
 	<-ctx.Done()
 	return nil
+}
+
+func demoSetupError(ctx context.Context, what string) error {
+	if ctx.Err() != nil {
+		return errInterrupted
+	}
+	return fmt.Errorf("%s after %v", what, demoTimeout)
+}
+
+// inboundFrom waits until n lists an open inbound connection from peer and
+// returns its ID; false if none shows before ctx ends.
+func inboundFrom(ctx context.Context, n *node.Node, peer string) (string, bool) {
+	for {
+		// Take the next-event channel before looking, so no change is missed.
+		_, _, next := n.Events(n.LastEventID())
+		for _, c := range n.Conns() {
+			info := c.Info()
+			if info.PeerID == peer && info.Direction == node.Inbound && info.State != node.StateClosed {
+				return info.ID, true
+			}
+		}
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return "", false
+		}
+	}
 }

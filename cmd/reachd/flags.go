@@ -32,9 +32,10 @@ func envName(flagName string) string {
 }
 
 // parseFlags applies REACHD_* environment variables as defaults, then the
-// command line, so a flag beats its variable. Positional arguments are not
-// accepted unless allowArgs.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, allowArgs bool) error {
+// command line, so a flag beats its variable. Positional arguments may come
+// before, between or after the flags ("--" ends the flags); it returns them,
+// and more than maxArgs of them is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, maxArgs int) ([]string, error) {
 	fs.SetOutput(stderr)
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -47,22 +48,35 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, allowArgs boo
 		}
 	})
 	if envErr != nil {
-		return envErr
+		return nil, envErr
 	}
 	// The flag package prints its own message for bad flags; we add ours.
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fs.Usage()
-			return errHelp
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stderr)
+				fs.Usage()
+				return nil, errHelp
+			}
+			return nil, usageError{err}
 		}
-		return usageError{err}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	if !allowArgs && fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	if len(positional) > maxArgs {
+		return nil, usagef("unexpected argument %q", positional[maxArgs])
 	}
-	return nil
+	return positional, nil
 }
 
 // listFlag is a comma-separated list; each Set replaces the list, so an

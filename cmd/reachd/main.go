@@ -1,7 +1,9 @@
 // Command reachd is the reachd daemon and its command-line clients.
 //
-// It only wires: flags and REACHD_* environment variables into a Config,
-// signal handling, and Run(ctx) of one role.
+// The daemon roles (run, rendezvous, demo) only wire: flags and REACHD_*
+// environment variables into a Config, signal handling, and Run(ctx) of one
+// role. The clients (status, connect, nc) only speak HTTP to a running
+// node's REST API; they share no state with the daemon.
 package main
 
 import (
@@ -17,37 +19,50 @@ import (
 const usage = `reachd: reach any peer, wherever both sit behind NATs
 
 usage:
-  reachd run [flags]          run the node daemon
-  reachd rendezvous [flags]   run the public-side services (MQTT broker, STUN, TURN)
-  reachd demo [flags]         a rendezvous and two nodes on loopback
-  reachd help                 this text
+  reachd run [flags]                run the node daemon (REST API on 127.0.0.1:12333)
+  reachd rendezvous [flags]         run the public-side services (MQTT broker, STUN, TURN)
+  reachd status [--json]            show the running node: NAT, brokers, clock, connections
+  reachd connect [flags] ADDRESS    connect the node to a peer, showing each strategy's progress
+  reachd nc [flags] ADDRESS         connect, then copy stdin to the peer and the peer to stdout
+  reachd nc [flags] --id ID         the same over an existing connection
+  reachd demo [--once]              a rendezvous and two connected nodes on loopback
+  reachd help                       this text
 
-Every flag of run and rendezvous can also be set as REACHD_<NAME>
-(for example --mqtt as REACHD_MQTT, --api-token as REACHD_API_TOKEN).
+status, connect and nc talk to a node's REST API: --api host:port (default
+127.0.0.1:12333) and --api-token T when it has a token.
+
+Every flag can also be set as REACHD_<NAME> (for example --mqtt as
+REACHD_MQTT, --api as REACHD_API, --api-token as REACHD_API_TOKEN).
 Run "reachd <command> -h" for a command's flags.
+
+Exit codes: 0 success, 1 failure, 2 bad input.
 `
 
 type command struct {
 	name string
-	run  func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	run  func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
 }
 
 var commands = []command{
 	{"run", runNode},
 	{"rendezvous", runRendezvous},
+	{"status", runStatus},
+	{"connect", runConnect},
+	{"nc", runNC},
 	{"demo", runDemo},
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run dispatches to a command and maps its error to an exit code:
-// 0 success, 2 usage errors, 1 anything else.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// 0 success, 2 bad input (usage errors, and requests the API refused as
+// bad), 1 anything else.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -61,14 +76,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if c.name != name {
 			continue
 		}
-		err := c.run(ctx, args[1:], stdout, stderr)
+		err := c.run(ctx, args[1:], stdin, stdout, stderr)
 		var ue usageError
+		var ae *apiError
 		switch {
 		case err == nil, errors.Is(err, errHelp):
 			return 0
 		case errors.As(err, &ue):
 			fmt.Fprintf(stderr, "reachd %s: %v\n", name, err)
 			fmt.Fprintf(stderr, "run \"reachd %s -h\" for usage\n", name)
+			return 2
+		case errors.As(err, &ae) && ae.badInput():
+			fmt.Fprintf(stderr, "reachd %s: %v\n", name, err)
 			return 2
 		default:
 			fmt.Fprintf(stderr, "reachd %s: %v\n", name, err)

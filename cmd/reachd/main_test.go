@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBadInputExitsTwo(t *testing.T) {
@@ -36,6 +39,11 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"rendezvous bad turn user", []string{"rendezvous", "--turn-user", "nopass"}, nil, "want user:pass"},
 		{"rendezvous three stun", []string{"rendezvous", "--stun-listen", ":1,:2,:3"}, nil, "one or two addresses"},
 		{"rendezvous bad public ip", []string{"rendezvous", "--public-ip", "x.y"}, nil, "not an IP address"},
+		{"status extra argument", []string{"status", "x"}, nil, `unexpected argument "x"`},
+		{"status bad api", []string{"status", "--api", "http://h:1/path"}, nil, "want host:port or http://host:port"},
+		{"status bad env api", []string{"status"}, map[string]string{"REACHD_API": "nope"}, `--api "nope"`},
+		{"connect bad timeout", []string{"connect", "--timeout", "soon", "A"}, nil, `invalid value "soon" for flag -timeout`},
+		{"nc bad json env", []string{"status"}, map[string]string{"REACHD_JSON": "maybe"}, "REACHD_JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,7 +51,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), tt.args, &stdout, &stderr)
+			code := run(context.Background(), tt.args, strings.NewReader(""), &stdout, &stderr)
 			if code != 2 {
 				t.Fatalf("exit code %d, want 2; stderr: %s", code, stderr.String())
 			}
@@ -59,7 +67,7 @@ func TestFlagBeatsEnv(t *testing.T) {
 	t.Setenv("REACHD_MQTT", "mqtt://a:1,mqtt://b:2")
 	var f nodeFlags
 	fs := newFlagSetForTest(&f)
-	if err := parseFlags(fs, []string{"--port", "4321"}, &bytes.Buffer{}, false); err != nil {
+	if _, err := parseFlags(fs, []string{"--port", "4321"}, &bytes.Buffer{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if f.port != 4321 {
@@ -72,7 +80,7 @@ func TestFlagBeatsEnv(t *testing.T) {
 
 func TestHelpExitsZero(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"run", "-h"}, &stdout, &stderr); code != 0 {
+	if code := run(context.Background(), []string{"run", "-h"}, strings.NewReader(""), &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d, want 0", code)
 	}
 	if !strings.Contains(stderr.String(), "-mqtt") {
@@ -84,4 +92,56 @@ func newFlagSetForTest(f *nodeFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	f.register(fs)
 	return fs
+}
+
+func TestParseFlagsPositional(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		max     int
+		want    []string
+		timeout string
+		err     string
+	}{
+		{"flags after", []string{"ADDR", "--timeout", "5s"}, 1, []string{"ADDR"}, "5s", ""},
+		{"flags around", []string{"--timeout", "5s", "A", "--json", "B"}, 2, []string{"A", "B"}, "5s", ""},
+		{"double dash ends flags", []string{"--", "--timeout", "A"}, 2, []string{"--timeout", "A"}, "1s", ""},
+		{"too many", []string{"A", "B"}, 1, nil, "", `unexpected argument "B"`},
+		{"none allowed", []string{"A"}, 0, nil, "", `unexpected argument "A"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			timeout := fs.Duration("timeout", time.Second, "")
+			fs.Bool("json", false, "")
+			got, err := parseFlags(fs, tt.args, &bytes.Buffer{}, tt.max)
+			if tt.err != "" {
+				var ue usageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want a usage error %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) || timeout.String() != tt.timeout {
+				t.Errorf("got %q, --timeout %v; want %q, %s", got, timeout, tt.want, tt.timeout)
+			}
+		})
+	}
+}
+
+func TestEnvAppliesOnceWithPositionalArgs(t *testing.T) {
+	// An environment default must not come back between positional
+	// arguments and override a flag.
+	t.Setenv("REACHD_TIMEOUT", "9s")
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", time.Second, "")
+	if _, err := parseFlags(fs, []string{"--timeout", "5s", "A", "B"}, &bytes.Buffer{}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if *timeout != 5*time.Second {
+		t.Errorf("--timeout = %v, want the flag's 5s", *timeout)
+	}
 }

@@ -74,11 +74,11 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	return nc, sc, nil
 }
 
-func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runNode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reachd run", flag.ContinueOnError)
 	var f nodeFlags
 	f.register(fs)
-	if err := parseFlags(fs, args, stderr, false); err != nil {
+	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
 		return err
 	}
 	logger, err := newLogger(stderr, f.logLevel)

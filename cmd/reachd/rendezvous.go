@@ -10,7 +10,7 @@ import (
 	"github.com/reachd/reachd/rendezvous"
 )
 
-func runRendezvous(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reachd rendezvous", flag.ContinueOnError)
 	mqttListen := fs.String("mqtt-listen", ":1883", "MQTT broker TCP `host:port`")
 	mqttWS := fs.String("mqtt-ws-listen", "", "MQTT over WebSocket `host:port` (optional)")
@@ -22,7 +22,7 @@ func runRendezvous(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var publicIP ipFlag
 	fs.Var(&publicIP, "public-ip", "the `IP` TURN relays advertise (default: the TURN listen IP)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	if err := parseFlags(fs, args, stderr, false); err != nil {
+	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
 		return err
 	}
 	for name, v := range map[string]string{"mqtt-listen": *mqttListen, "turn-listen": *turnListen} {

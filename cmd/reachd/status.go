@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/reachd/reachd/node"
+)
+
+const statusUsage = `usage: reachd status [flags]
+
+Shows the node behind --api: its ID and readiness, its peer address, each
+interface's NAT type and port delta over TCP and UDP with the external IP,
+its brokers, its clock and how many connections are open.
+
+flags:
+`
+
+// statusTimeout bounds the requests of reachd status.
+const statusTimeout = 10 * time.Second
+
+func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reachd status", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), statusUsage); fs.PrintDefaults() }
+	var af apiFlags
+	af.register(fs)
+	asJSON := fs.Bool("json", false, "print GET /v1/node's JSON as it is")
+	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
+		return err
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	raw, err := c.get(ctx, "/v1/node")
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := stdout.Write(append(bytes.TrimRight(raw, "\n"), '\n'))
+		return err
+	}
+	var info nodeStatus
+	if err := json.Unmarshal(raw, &info); err != nil {
+		return fmt.Errorf("GET /v1/node: decode answer: %w", err)
+	}
+	var conns struct {
+		Connections []node.ConnInfo `json:"connections"`
+	}
+	if err := c.getJSON(ctx, "/v1/connections", &conns); err != nil {
+		return err
+	}
+	writeStatus(stdout, c.base.String(), info, conns.Connections)
+	return nil
+}
+
+// nodeStatus is the part of GET /v1/node that reachd status shows. NAT
+// and delta types stay the API's words.
+type nodeStatus struct {
+	NodeID       string `json:"node_id"`
+	Address      string `json:"address"`
+	Ready        bool   `json:"ready"`
+	ReadyAfterMS int64  `json:"ready_after_ms"`
+	ListenPort   uint16 `json:"listen_port"`
+	Interfaces   []struct {
+		Name string    `json:"name"`
+		IP   string    `json:"ip"`
+		TCP  natStatus `json:"tcp"`
+		UDP  natStatus `json:"udp"`
+	} `json:"interfaces"`
+	Brokers []struct {
+		URL       string `json:"url"`
+		Connected bool   `json:"connected"`
+		LastError string `json:"last_error"`
+	} `json:"brokers"`
+	Clock node.ClockInfo `json:"clock"`
+}
+
+type natStatus struct {
+	NAT        string `json:"nat"`
+	Delta      string `json:"delta"`
+	DeltaValue int    `json:"delta_value"`
+	ExternalIP string `json:"external_ip"`
+	Reason     string `json:"reason"`
+}
+
+func (n natStatus) String() string {
+	s := n.NAT
+	if n.Delta != "" && n.Delta != "na" && n.Delta != "unknown" {
+		s += ", delta " + n.Delta
+		if n.DeltaValue != 0 {
+			s += fmt.Sprintf(" %+d", n.DeltaValue)
+		}
+	}
+	if n.ExternalIP != "" {
+		s += ", external " + n.ExternalIP
+	}
+	if n.Reason != "" {
+		s += " (" + n.Reason + ")"
+	}
+	return s
+}
+
+// writeStatus prints the human summary of reachd status.
+func writeStatus(w io.Writer, api string, info nodeStatus, conns []node.ConnInfo) {
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-12s %s\n", label, fmt.Sprintf(format, args...))
+	}
+	line("node", "%s", info.NodeID)
+	line("api", "%s", api)
+	switch {
+	case info.Ready && info.ReadyAfterMS > 0:
+		line("ready", "yes (after %dms)", info.ReadyAfterMS)
+	case info.Ready:
+		line("ready", "yes")
+	default:
+		line("ready", "no: still probing the NAT or reaching a broker")
+	}
+	if info.Address != "" {
+		line("address", "%s", info.Address)
+	}
+	line("listen port", "%d", info.ListenPort)
+
+	fmt.Fprintln(w, "interfaces")
+	if len(info.Interfaces) == 0 {
+		fmt.Fprintln(w, "  none probed yet")
+	}
+	for _, ifc := range info.Interfaces {
+		fmt.Fprintf(w, "  %s %s\n", ifc.Name, ifc.IP)
+		fmt.Fprintf(w, "    tcp  %s\n", ifc.TCP)
+		fmt.Fprintf(w, "    udp  %s\n", ifc.UDP)
+	}
+
+	fmt.Fprintln(w, "brokers")
+	if len(info.Brokers) == 0 {
+		fmt.Fprintln(w, "  none configured")
+	}
+	for _, b := range info.Brokers {
+		state := "connected"
+		if !b.Connected {
+			state = "not connected"
+			if b.LastError != "" {
+				state += ": " + b.LastError
+			}
+		}
+		fmt.Fprintf(w, "  %s  %s\n", b.URL, state)
+	}
+
+	line("clock", "%s", clockStatus(info.Clock))
+
+	var in, out int
+	for _, c := range conns {
+		if c.State == node.StateClosed {
+			continue
+		}
+		if c.Direction == node.Inbound {
+			in++
+		} else {
+			out++
+		}
+	}
+	if in+out == 0 {
+		line("connections", "none open")
+	} else {
+		line("connections", "%d open (%d outbound, %d inbound)", in+out, out, in)
+	}
+}
+
+func clockStatus(c node.ClockInfo) string {
+	if len(c.Servers) == 1 && c.Servers[0] == "off" {
+		return "the local clock (NTP off)"
+	}
+	var s string
+	if c.SyncedAt.IsZero() {
+		s = "not synced yet"
+	} else {
+		s = fmt.Sprintf("offset %+.1fms (%d of %d NTP servers answered)", c.OffsetMS, c.Answered, len(c.Servers))
+	}
+	if c.Error != "" {
+		s += "; last error: " + strings.TrimSpace(c.Error)
+	}
+	return s
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/reachd/reachd/address"
+)
+
+func TestStatus(t *testing.T) {
+	p := startPair(t, "")
+	bAddr, err := address.Parse(p.b.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.a.Connect(context.Background(), bAddr, []string{"direct"}); err != nil {
+		t.Fatal(err)
+	}
+	info := p.a.Info()
+
+	t.Run("text", func(t *testing.T) {
+		code, out, errOut := reachd(t, nil, "status", "--api", p.apiA)
+		if code != 0 {
+			t.Fatalf("exit code %d; stderr: %s", code, errOut)
+		}
+		want := []string{
+			"node         " + p.a.ID() + "\n",
+			"api          http://" + p.apiA + "\n",
+			"ready        yes",
+			"address      " + p.a.Address() + "\n",
+			"listen port  " + strconv.Itoa(int(info.ListenPort)) + "\n",
+			"interfaces\n",
+			"brokers\n  " + info.Brokers[0].URL + "  connected\n",
+			"clock        the local clock (NTP off)\n",
+			"connections  1 open (1 outbound, 0 inbound)\n",
+		}
+		for _, ifc := range info.Interfaces {
+			want = append(want,
+				"  "+ifc.Name+" "+ifc.IP.String()+"\n",
+				"    tcp  "+ifc.TCP.NAT.String(),
+				"    udp  "+ifc.UDP.NAT.String())
+			if ifc.TCP.ExternalIP.IsValid() {
+				want = append(want, ", external "+ifc.TCP.ExternalIP.String())
+			}
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("status does not show %q:\n%s", w, out)
+			}
+		}
+	})
+
+	t.Run("json", func(t *testing.T) {
+		code, out, errOut := reachd(t, nil, "status", "--json", "--api", p.apiA)
+		if code != 0 {
+			t.Fatalf("exit code %d; stderr: %s", code, errOut)
+		}
+		var got struct {
+			NodeID     string           `json:"node_id"`
+			Ready      bool             `json:"ready"`
+			Interfaces []map[string]any `json:"interfaces"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, out)
+		}
+		if got.NodeID != p.a.ID() || !got.Ready || len(got.Interfaces) != len(info.Interfaces) {
+			t.Errorf("status --json = %+v, want node %s, ready, %d interfaces", got, p.a.ID(), len(info.Interfaces))
+		}
+		if !strings.HasSuffix(out, "}\n") {
+			t.Errorf("output does not end in one newline: %q", out[max(0, len(out)-10):])
+		}
+	})
+}
+
+func TestAPIUnreachable(t *testing.T) {
+	api := closedAddr(t)
+	addr := fakeAddress(t)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"status", []string{"status", "--api", api}},
+		{"connect", []string{"connect", "--api", api, addr}},
+		{"nc", []string{"nc", "--api", api, addr}},
+		{"nc id", []string{"nc", "--api", api, "--id", "c1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := reachd(t, nil, tt.args...)
+			if code != 1 {
+				t.Fatalf("exit code %d, want 1; stderr: %s", code, errOut)
+			}
+			for _, want := range []string{"cannot reach the reachd API at http://" + api, "connection refused", `is "reachd run" running?`} {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr %q does not say %q", errOut, want)
+				}
+			}
+		})
+	}
+}
+
+func TestAPIToken(t *testing.T) {
+	p := startPair(t, "s3cret")
+	tests := []struct {
+		name string
+		args []string
+		env  string // REACHD_API_TOKEN
+		code int
+		want string // in stderr, or stdout when code is 0
+	}{
+		{"no token", []string{"status"}, "", 1, "the API wants a token: pass it with --api-token (or set REACHD_API_TOKEN)"},
+		{"wrong token", []string{"status", "--api-token", "guess"}, "", 1, "the API refused the token: check --api-token"},
+		{"flag", []string{"status", "--api-token", "s3cret"}, "", 0, "node         " + p.a.ID()},
+		{"environment", []string{"status"}, "s3cret", 0, "node         " + p.a.ID()},
+		{"flag beats environment", []string{"status", "--api-token", "s3cret"}, "guess", 0, "node         " + p.a.ID()},
+		{"events and connect", []string{"connect", "--api-token", "s3cret", "--strategies", "direct", p.b.Address()}, "", 0, "direct: trying\ndirect: ok "},
+		{"stream without token", []string{"nc", "--id", "cnone"}, "", 1, "the API wants a token"},
+		{"stream with token", []string{"nc", "--id", "cnone", "--api-token", "s3cret"}, "", 1, `no connection "cnone" (HTTP 404)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("REACHD_API_TOKEN", tt.env)
+			}
+			code, out, errOut := reachd(t, nil, append(tt.args, "--api", p.apiA)...)
+			if code != tt.code {
+				t.Fatalf("exit code %d, want %d; stdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			got := errOut
+			if code == 0 {
+				got = out
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("output %q does not contain %q", got, tt.want)
+			}
+		})
+	}
+}
