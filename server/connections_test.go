@@ -148,10 +148,26 @@ func TestConnectionsAPI(t *testing.T) {
 		t.Errorf("websocket read %q, %v", b, err)
 	}
 
-	// Closing on A: the peer's stream ends, so B's WebSocket closes normally
-	// and its recv answers 410.
+	// Half-close from the WebSocket: an empty message ends B's side; A reads
+	// the end of the stream and can still send.
+	if err := ws.Write(ctx, websocket.MessageBinary, nil); err != nil {
+		t.Fatal(err)
+	}
+	if status, b := raw(t, "GET", p.apiA+"/v1/connections/"+id+"/recv?timeout_ms=5000", nil); status != 410 {
+		t.Errorf("recv after the peer's half-close: %d %s, want 410", status, b)
+	}
+	sendData(t, p.apiA, id, "after your end")
+	if _, b, err := ws.Read(ctx); err != nil || string(b) != "after your end" {
+		t.Errorf("websocket read after half-close %q, %v", b, err)
+	}
+
+	// Closing on A: B's WebSocket gets the end of the peer's stream (an
+	// empty message), then closes normally, and B's recv answers 410.
 	if status, m, _ := call(t, "DELETE", p.apiA+"/v1/connections/"+id, ""); status != 200 || m["state"] != "closed" {
 		t.Fatalf("delete: %d %v", status, m)
+	}
+	if _, b, err := ws.Read(ctx); err != nil || len(b) != 0 {
+		t.Errorf("websocket after the peer closed: %q %v, want the empty end-of-stream message", b, err)
 	}
 	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 		t.Errorf("websocket after the peer closed: %v, want a normal closure", err)

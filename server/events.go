@@ -27,6 +27,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A new client starts at the present unless it asked to resume; the
+	// present is taken before the client can see the stream is open, so
+	// nothing it causes after that is missed.
+	if last == nil {
+		id := s.cfg.Node.LastEventID()
+		last = &id
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -35,11 +42,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	fmt.Fprintf(w, "retry: 2000\n\n")
 	flusher.Flush()
 
-	// A new client starts at the present unless it asked to resume.
-	if last == nil {
-		id := s.cfg.Node.LastEventID()
-		last = &id
-	}
 	after := *last
 	keepAlive := time.NewTicker(sseKeepAlive)
 	defer keepAlive.Stop()

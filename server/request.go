@@ -63,7 +63,7 @@ func parsePeerAddress(s string) (address.Address, error) {
 	}
 	a, err := address.Parse(s)
 	if err != nil {
-		p := badRequest("address: %v", err)
+		p := badRequest("%v", err) // names the address part and field
 		var pe *address.ParseError
 		if errors.As(err, &pe) {
 			p.Extra = map[string]any{"part": pe.Part, "field": pe.Field}

@@ -13,9 +13,12 @@ import (
 )
 
 // stream bridges the connection and a WebSocket: binary messages both
-// ways. When the client closes the WebSocket our side of the stream ends
-// (the peer reads EOF); when the peer's stream ends the WebSocket is closed
-// normally.
+// ways. An empty binary message ends one direction, like a TCP half-close:
+// from the client it ends our side of the stream (the peer reads EOF, and
+// what the peer sends still arrives); to the client it says the peer's
+// stream has ended. Once both directions have ended the server closes the
+// WebSocket normally. A client that closes the WebSocket (normally) also
+// ends our side of the stream.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.conn(r)
 	if err != nil {
@@ -36,32 +39,69 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	ws.SetReadLimit(1 << 20)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	done := make(chan struct{})
+
+	// The client's direction: WebSocket -> connection.
+	clientDone := make(chan struct{}) // the client ended its direction
+	readerDone := make(chan struct{})
 	go func() {
-		defer close(done)
-		defer cancel()
+		defer close(readerDone)
+		ended := false
+		end := func() {
+			if !ended {
+				ended = true
+				c.CloseWrite()
+				close(clientDone)
+			}
+		}
+		defer func() {
+			if !ended {
+				close(clientDone)
+			}
+		}()
 		for {
 			typ, b, err := ws.Read(ctx)
 			if err != nil {
 				if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
-					c.CloseWrite()
+					end()
 				}
+				cancel()
 				return
 			}
-			if typ != websocket.MessageBinary {
+			switch {
+			case typ != websocket.MessageBinary:
 				ws.Close(websocket.StatusUnsupportedData, "send binary messages")
+				cancel()
 				return
-			}
-			if _, err := c.Write(b); err != nil {
-				ws.Close(websocket.StatusGoingAway, "connection closed")
+			case len(b) == 0:
+				end()
+			case ended:
+				ws.Close(websocket.StatusPolicyViolation, "data after the end of the stream")
+				cancel()
 				return
+			default:
+				if _, err := c.Write(b); err != nil {
+					ws.Close(websocket.StatusGoingAway, "connection closed")
+					cancel()
+					return
+				}
 			}
 		}
 	}()
+
+	// The peer's direction: connection -> WebSocket.
 	for {
 		b, err := c.Read(ctx, 64<<10)
 		if errors.Is(err, io.EOF) {
-			ws.Close(websocket.StatusNormalClosure, "peer finished")
+			if ws.Write(ctx, websocket.MessageBinary, nil) != nil {
+				break
+			}
+			select {
+			case <-clientDone:
+				ws.Close(websocket.StatusNormalClosure, "both sides finished")
+			case <-c.Done():
+				ws.Close(websocket.StatusNormalClosure, "connection closed")
+			case <-ctx.Done():
+			}
 			break
 		}
 		if err != nil {
@@ -73,7 +113,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	cancel()
-	<-done
+	<-readerDone
 	return nil
 }
 

@@ -75,12 +75,11 @@ func connPath(id string) string { return "/v1/connections/" + url.PathEscape(id)
 // wsReadLimit bounds one message from the API (it sends up to 64 KiB).
 const wsReadLimit = 1 << 20
 
-// pipe copies stdin to connection id's stream and the stream to stdout.
-// At the end of stdin it closes the WebSocket normally, which ends our
-// side of the connection, and reads the rest of the peer's stream with
-// GET .../recv until the peer's side ends. When the WebSocket is closed
-// normally first, the peer's side has ended: pipe returns nil once all
-// was written to stdout.
+// pipe copies stdin to connection id's stream and the stream to stdout,
+// with the stream's half-close: at the end of stdin an empty message ends
+// our side (the peer reads EOF and may still answer), and an empty message
+// from the node says the peer's side has ended, after which pipe returns
+// nil once everything was written out.
 func (c *apiClient) pipe(ctx context.Context, id string, stdin io.Reader, stdout io.Writer) error {
 	ws, resp, err := websocket.Dial(ctx, c.wsURL(connPath(id)+"/stream"), &websocket.DialOptions{
 		HTTPClient: c.http,
@@ -95,101 +94,50 @@ func (c *apiClient) pipe(ctx context.Context, id string, stdin io.Reader, stdout
 	defer ws.CloseNow()
 	ws.SetReadLimit(wsReadLimit)
 
-	q := newMsgQueue(wsQueueLimit)
-	readerDone := make(chan struct{})
-	reading := make(chan struct{}) // closed as the reader first reads
-	go func() {
-		defer close(readerDone)
-		close(reading)
-		for {
-			_, b, err := ws.Read(ctx)
-			if err != nil {
-				q.close(err)
-				return
-			}
-			q.push(b)
-		}
-	}()
-	fromPeer := make(chan error, 1) // all the stream said is written out
-	go func() { fromPeer <- q.writeTo(stdout) }()
 	toPeer := make(chan error, 1)
 	go func() { toPeer <- copyToWS(ctx, ws, stdin) }()
-	// stop ends the stream and waits for the goroutines that end with it.
-	stop := func() {
+	err = copyFromWS(ctx, ws, stdout)
+	if err == nil {
+		// The peer has finished: so do we, as netcat does.
+		ws.Close(websocket.StatusNormalClosure, "done")
+	} else {
 		ws.CloseNow()
-		q.abort()
-		<-readerDone
 	}
+	if interruptRead(stdin) {
+		<-toPeer
+	}
+	return err
+}
 
-	select {
-	case err := <-fromPeer:
-		// The stream ended before stdin did.
-		stop()
-		if interruptRead(stdin) {
-			<-toPeer
-		}
-		return streamEnd(ctx, err)
-	case err := <-toPeer:
-		var se *sendError
-		if errors.As(err, &se) {
-			// The stream ended while we sent: its end says why.
-			err := <-fromPeer
-			stop()
-			return streamEnd(ctx, err)
-		}
+// copyFromWS writes the peer's messages to w until the peer's end of
+// stream (nil) or the stream fails.
+func copyFromWS(ctx context.Context, ws *websocket.Conn, w io.Writer) error {
+	for {
+		_, b, err := ws.Read(ctx)
 		if err != nil {
-			stop()
-			<-fromPeer
-			if ctx.Err() != nil {
-				return errInterrupted
-			}
-			return err
-		}
-		// End of stdin: end our side. What the peer sent meanwhile still
-		// arrives until the node's close frame, as long as the reader is
-		// reading: the close handshake drops the messages it reads itself.
-		// So the reader must not wait on the output from now on.
-		q.unbound()
-		<-reading
-		closeErr := ws.Close(websocket.StatusNormalClosure, "end of input")
-		<-readerDone
-		err = <-fromPeer
-		var oe *outputError
-		switch {
-		case errors.As(err, &oe):
-			return err
-		case closeErr != nil && websocket.CloseStatus(err) != websocket.StatusNormalClosure:
-			// Neither the handshake nor the reader saw a normal end.
 			return streamEnd(ctx, err)
 		}
-		return c.recvRest(ctx, id, stdout)
-	case <-ctx.Done():
-		stop()
-		// The writer ends unless stdout is stuck (a stopped terminal);
-		// the process is ending anyway.
-		select {
-		case <-fromPeer:
-		case <-time.After(time.Second):
+		if len(b) == 0 {
+			return nil
 		}
-		if interruptRead(stdin) {
-			<-toPeer
+		if _, err := w.Write(b); err != nil {
+			return &outputError{err}
 		}
-		return errInterrupted
 	}
 }
 
-// wsQueueLimit is how many bytes of the peer's may wait for stdout.
-const wsQueueLimit = 1 << 20
+// outputError is a failure to write the output.
+type outputError struct{ err error }
 
-// streamEnd words how the peer's stream ended: a normal closure is the end
-// of the peer's side.
+func (e *outputError) Error() string { return "write output: " + e.err.Error() }
+func (e *outputError) Unwrap() error { return e.err }
+
+// streamEnd words how the stream ended: a normal closure is the end of the
+// peer's side.
 func streamEnd(ctx context.Context, err error) error {
-	var oe *outputError
 	switch {
 	case websocket.CloseStatus(err) == websocket.StatusNormalClosure:
 		return nil
-	case errors.As(err, &oe):
-		return err
 	case ctx.Err() != nil:
 		return errInterrupted
 	case websocket.CloseStatus(err) != -1:
@@ -200,18 +148,19 @@ func streamEnd(ctx context.Context, err error) error {
 	return fmt.Errorf("stream: %w", err)
 }
 
-// copyToWS sends what r yields as binary messages; nil at the end of r.
+// copyToWS sends what r yields as binary messages, then the empty message
+// that ends our side of the stream.
 func copyToWS(ctx context.Context, ws *websocket.Conn, r io.Reader) error {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			if werr := ws.Write(ctx, websocket.MessageBinary, buf[:n]); werr != nil {
-				return &sendError{werr}
+				return fmt.Errorf("send: %w", werr)
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			return ws.Write(ctx, websocket.MessageBinary, nil)
 		}
 		if err != nil {
 			return fmt.Errorf("read input: %w", err)
@@ -219,46 +168,10 @@ func copyToWS(ctx context.Context, ws *websocket.Conn, r io.Reader) error {
 	}
 }
 
-// sendError is a failure to send on the WebSocket.
-type sendError struct{ err error }
-
-func (e *sendError) Error() string { return "send: " + e.err.Error() }
-func (e *sendError) Unwrap() error { return e.err }
-
 // interruptRead unblocks a Read on r if r has read deadlines (pipes,
 // sockets), reporting whether it could. A terminal or a blocking file
 // cannot be interrupted; its reader ends with the process.
 func interruptRead(r io.Reader) bool {
 	d, ok := r.(interface{ SetReadDeadline(time.Time) error })
 	return ok && d.SetReadDeadline(time.Now()) == nil
-}
-
-// recvPoll is how long one GET .../recv waits for bytes.
-const recvPoll = 30 * time.Second
-
-// recvRest copies the rest of the peer's stream to w with GET .../recv
-// until the peer's side ends (410).
-func (c *apiClient) recvRest(ctx context.Context, id string, w io.Writer) error {
-	path := fmt.Sprintf("%s/recv?max=%d&timeout_ms=%d", connPath(id), 1<<20, recvPoll.Milliseconds())
-	for {
-		rctx, cancel := context.WithTimeout(ctx, recvPoll+10*time.Second)
-		resp, err := c.do(rctx, http.MethodGet, path, nil, "")
-		if err != nil {
-			cancel()
-			var ae *apiError
-			if errors.As(err, &ae) && ae.Status == http.StatusGone {
-				return nil
-			}
-			return err
-		}
-		_, err = io.Copy(w, resp.Body)
-		resp.Body.Close()
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return errInterrupted
-			}
-			return fmt.Errorf("receive: %w", err)
-		}
-	}
 }

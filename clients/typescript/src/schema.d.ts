@@ -155,8 +155,8 @@ export interface paths {
          * The connection as a WebSocket
          * @description Upgrades to a WebSocket (RFC 6455) that carries the connection's bytes as **binary messages both ways** (up to 1 MiB a message). A text message closes the WebSocket with 1003 (unsupported data).
          *
-         *     - When the client closes the WebSocket normally (1000), the node ends its side of the stream: the peer reads the end of the stream and may still send.
-         *     - When the peer's stream ends, the WebSocket is closed normally (1000, "peer finished").
+         *     - **An empty binary message ends one direction** (a half-close). From the client it ends our side of the stream: the peer reads the end of the stream, and what the peer sends still arrives. From the node it says the peer's stream has ended. Once both directions have ended (or the connection is closed) the node closes the WebSocket normally (1000). A non-empty message after the client's empty one closes the WebSocket with 1008.
+         *     - When the client closes the WebSocket normally (1000), the node ends our side of the stream too; messages in flight may be lost then, so prefer the empty message.
          *     - When the connection fails or is closed, the WebSocket is closed (1001, or without a close frame).
          *
          *     Browsers pass the token as `access_token`; a cross-site page must be listed with `--api-cors`.
