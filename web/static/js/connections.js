@@ -1,0 +1,159 @@
+// The live connections table: rows keyed by connection ID, upserted from
+// GET /v1/connections, connection and bytes events and API answers; a
+// close button per open connection (DELETE /v1/connections/{id}).
+
+import { $, el, bytes, duration, shortID } from "./dom.js";
+
+const STATE_RANK = { open: 0, half_closed: 1, closed: 2 };
+
+export class Connections {
+  /**
+   * onClose(id) is called when a close button is pressed; it returns a
+   * promise of the closed connection's info.
+   */
+  constructor(onClose) {
+    this.onClose = onClose;
+    this.conns = new Map(); // id -> ConnInfo
+    this.rows = new Map(); // id -> <tr>
+    this.tbody = $("conn-rows");
+    this.hideClosed = $("hide-closed");
+    this.hideClosed.addEventListener("change", () => this.render());
+    this.timer = setInterval(() => this.tick(), 1000);
+  }
+
+  /** replaceAll sets the table to exactly these connections. */
+  replaceAll(list) {
+    this.conns.clear();
+    for (const c of list) this.conns.set(c.id, c);
+    this.render();
+  }
+
+  /**
+   * upsert adds or updates connections. A connection never goes back from
+   * closed: a late event about it (sent before it closed) is ignored.
+   */
+  upsert(...list) {
+    for (const c of list) {
+      if (!c || !c.id) continue;
+      const old = this.conns.get(c.id);
+      if (old && (STATE_RANK[old.state] ?? 0) > (STATE_RANK[c.state] ?? 0)) continue;
+      this.conns.set(c.id, c);
+    }
+    this.render();
+  }
+
+  /** sorted lists the connections to show: open ones first, newest first. */
+  sorted() {
+    const hide = this.hideClosed.checked;
+    return [...this.conns.values()]
+      .filter((c) => !(hide && c.state === "closed"))
+      .sort((a, b) => (a.state === "closed") - (b.state === "closed") || Date.parse(b.opened_at) - Date.parse(a.opened_at));
+  }
+
+  render() {
+    const list = this.sorted();
+    const keep = new Set(list.map((c) => c.id));
+    for (const [id, tr] of this.rows) {
+      if (!keep.has(id)) {
+        tr.remove();
+        this.rows.delete(id);
+      }
+    }
+    for (const c of list) {
+      let tr = this.rows.get(c.id);
+      if (!tr) {
+        tr = this.newRow(c.id);
+        this.rows.set(c.id, tr);
+      }
+      this.fill(tr, c);
+    }
+    // Reorder only when the order changed, so a focused button stays focused.
+    const order = list.map((c) => this.rows.get(c.id));
+    const current = [...this.tbody.children];
+    if (order.length !== current.length || order.some((tr, i) => tr !== current[i])) {
+      this.tbody.append(...order);
+    }
+    $("conn-empty").hidden = list.length > 0;
+    $("conn-empty").textContent = this.conns.size > 0 ? "No open connections." : "No connections yet.";
+  }
+
+  newRow(id) {
+    const tr = el("tr", { "data-id": id });
+    const cells = ["peer", "direction", "strategy", "state", "sent", "received", "age", "actions"];
+    for (const name of cells) {
+      tr.append(el("td", { class: `c-${name}${["sent", "received", "age"].includes(name) ? " num" : ""}` }));
+    }
+    return tr;
+  }
+
+  fill(tr, c) {
+    const cell = (name) => tr.querySelector(`.c-${name}`);
+    tr.dataset.state = c.state;
+    tr.dataset.strategy = c.strategy;
+    tr.classList.toggle("closed", c.state === "closed");
+
+    const peer = cell("peer");
+    if (peer.dataset.peer !== c.peer_id) {
+      peer.dataset.peer = c.peer_id;
+      peer.replaceChildren(
+        el("code", { class: "mono", title: c.peer_id }, shortID(c.peer_id)),
+        el("div", { class: "muted small mono" }, c.remote_addr || ""),
+      );
+    }
+    cell("direction").textContent = c.direction === "inbound" ? "← inbound" : "→ outbound";
+    cell("strategy").textContent = c.strategy || "";
+
+    const state = cell("state");
+    const badge = { open: "good", half_closed: "fair", closed: "none" }[c.state] || "none";
+    state.replaceChildren(el("span", { class: `badge ${badge}` }, (c.state || "").replace("_", " ")));
+    if (c.close_reason) state.append(el("div", { class: "muted small" }, c.close_reason));
+
+    for (const [name, n] of [["sent", c.bytes_sent], ["received", c.bytes_received]]) {
+      const td = cell(name);
+      td.textContent = bytes(n);
+      td.title = `${n || 0} bytes`;
+    }
+    this.fillAge(tr, c);
+
+    const actions = cell("actions");
+    if (c.state === "closed") {
+      actions.replaceChildren();
+    } else if (!actions.querySelector("button")) {
+      const b = el("button", { type: "button", class: "danger small", "aria-label": `Close connection to ${shortID(c.peer_id)}` }, "Close");
+      b.addEventListener("click", () => this.close(c.id, b));
+      actions.replaceChildren(b);
+    }
+  }
+
+  fillAge(tr, c) {
+    const opened = Date.parse(c.opened_at);
+    const end = c.closed_at ? Date.parse(c.closed_at) : Date.now();
+    const td = tr.querySelector(".c-age");
+    td.textContent = Number.isNaN(opened) ? "" : duration(end - opened);
+    td.title = Number.isNaN(opened) ? "" : `opened ${new Date(opened).toLocaleString()}`;
+  }
+
+  /** tick advances the ages of open connections (a local clock, no request). */
+  tick() {
+    for (const [id, tr] of this.rows) {
+      const c = this.conns.get(id);
+      if (c && c.state !== "closed") this.fillAge(tr, c);
+    }
+  }
+
+  async close(id, button) {
+    const msg = $("conn-msg");
+    msg.textContent = "";
+    button.disabled = true;
+    button.textContent = "Closing…";
+    try {
+      const info = await this.onClose(id);
+      this.upsert(info);
+      $("conns-title").focus();
+    } catch (err) {
+      button.disabled = false;
+      button.textContent = "Close";
+      msg.textContent = `Could not close the connection: ${err.message}`;
+    }
+  }
+}
