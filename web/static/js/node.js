@@ -94,16 +94,15 @@ export function renderBrokers(brokers) {
   $("broker-empty").hidden = brokers.length > 0;
   $("broker-rows").replaceChildren(...brokers.map((b) => {
     const state = el("td", { "data-connected": String(!!b.connected) },
-      b.connected ? el("span", { class: "badge good" }, "connected") : el("span", { class: "badge poor" }, "down"));
-    if (b.last_error) state.append(el("div", { class: "muted small" }, b.last_error));
+      b.connected ? el("span", { class: "badge good" }, "connected") : el("span", { class: "badge poor" }, "down"),
+      el("div", { class: "muted small" }, `${b.connects || 0} ${b.connects === 1 ? "connect" : "connects"}`));
+    if (b.last_error) state.append(el("div", { class: "error-text small" }, b.last_error));
     return el("tr", {},
-      el("td", { class: "num" }, String(b.offset)),
-      el("td", {}, el("code", { class: "mono" }, b.url)),
+      el("td", {}, el("span", { class: "muted small" }, `#${b.offset} `), el("code", { class: "mono wrap" }, b.url)),
       state,
       el("td", { class: "num" }, String(b.messages_in || 0)),
       el("td", { class: "num" }, String(b.messages_out || 0)),
       el("td", { class: "num" }, String(b.drops || 0)),
-      el("td", { class: "num" }, String(b.connects || 0)),
     );
   }));
 }
