@@ -39,7 +39,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "retry: 2000\n\n")
+	// The stream's ID from the start, so a client that loses it before the
+	// first event still resumes from here.
+	fmt.Fprintf(w, "retry: 2000\nid: %d\n\n", *last)
 	flusher.Flush()
 
 	after := *last
@@ -64,6 +66,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		flusher.Flush()
 		select {
 		case <-r.Context().Done():
+			return nil
+		case <-s.ctx.Done():
 			return nil
 		case <-next:
 		case <-keepAlive.C:

@@ -18,7 +18,8 @@ import (
 //   - Origin: a browser request from another site (its Origin header is not
 //     the API's own origin) is refused unless --api-cors lists that origin;
 //     listed origins get CORS headers, and their preflight is answered.
-//   - Token: with a token, every request must carry it, as
+//   - Token: with a token, every request but those for the dashboard's own
+//     files (GET / and /static/...) must carry it, as
 //     "Authorization: Bearer <token>" or, for browsers' EventSource and
 //     WebSocket which cannot set headers, as the access_token query parameter.
 
@@ -50,7 +51,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if s.cfg.Token != "" {
+		if s.cfg.Token != "" && !publicFile(r) {
 			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if got == r.Header.Get("Authorization") {
 				got = r.URL.Query().Get("access_token")
@@ -65,6 +66,16 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// publicFile reports whether r asks for one of the dashboard's files,
+// which hold no data and must load before the dashboard can ask for the
+// token.
+func publicFile(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, "/static/")
 }
 
 // loopbackHost reports whether a Host header names this machine's loopback.

@@ -33,6 +33,9 @@ func TestHostOriginAndToken(t *testing.T) {
 		{"token: not bearer", locked, "GET", "/v1/node", map[string]string{"Authorization": "Basic s3cret"}, 401, ""},
 		{"token: query for browsers", locked, "GET", "/v1/node?access_token=s3cret", nil, 200, ""},
 		{"token: wrong query", locked, "GET", "/v1/node?access_token=nope", nil, 401, ""},
+		{"token: the dashboard loads without", locked, "GET", "/", nil, 200, ""},
+		{"token: its files too", locked, "GET", "/static/style.css", nil, 200, ""},
+		{"token: but not the API", locked, "GET", "/v1/connections", nil, 401, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

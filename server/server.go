@@ -82,11 +82,13 @@ func isLoopbackHost(host string) bool {
 
 // Server is the running API.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	ln   net.Listener
-	http *http.Server
-	wg   sync.WaitGroup
+	cfg    Config
+	log    *slog.Logger
+	ln     net.Listener
+	http   *http.Server
+	wg     sync.WaitGroup
+	ctx    context.Context // cancelled when Close begins: ends streams
+	cancel context.CancelFunc
 }
 
 // New validates cfg, binds the listener and serves in the background.
@@ -108,11 +110,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: listen %s: %w", cfg.Addr, err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), ln: ln}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	s.http.RegisterOnShutdown(s.cancel)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -39,6 +39,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	ws.SetReadLimit(1 << 20)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)() // the server is closing
 
 	// The client's direction: WebSocket -> connection.
 	clientDone := make(chan struct{}) // the client ended its direction

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -29,7 +28,6 @@ import (
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 	"github.com/reachd/reachd/server"
-	"github.com/reachd/reachd/web"
 )
 
 // waitFor bounds each wait on a condition in the page.
@@ -207,7 +205,7 @@ func TestDashboardToken(t *testing.T) {
 	const token = "correct horse battery staple"
 	rv := rendezvoustest.Start(t)
 	a := nodetest.Start(t, rv)
-	url := dashboardURL(t, startAPI(t, server.Config{Node: a, Token: token}))
+	url := "http://" + startAPI(t, server.Config{Node: a, Token: token}).Addr() + "/"
 	br := newBrowser(t)
 
 	br.do(chromedp.Navigate(url))
@@ -300,25 +298,6 @@ func TestDashboardResume(t *testing.T) {
 	if got := br.eval(`window.reachdTestMarker`); got != "not reloaded" {
 		t.Errorf("the page reloaded (marker %q)", got)
 	}
-}
-
-// dashboardURL is where the browser loads the dashboard of an API with a
-// token. The API guards every route with the token, the dashboard's own
-// files included, so a browser without the token could not even load the
-// page that asks for it. Until the server lets GET / and /static/* through,
-// the test serves those files itself, on one origin with the real API
-// handler (Host, Origin and token rules included).
-func dashboardURL(t *testing.T, api *server.Server) string {
-	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", web.Handler())
-	mux.Handle("GET /static/", http.StripPrefix("/static", web.Handler()))
-	mux.Handle("/", api.Handler())
-	ts := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ts.CloseClientConnections() // the event stream never ends by itself
-		ts.Close()
-	})
-	return ts.URL + "/"
 }
 
 func startAPI(t *testing.T, cfg server.Config) *server.Server {

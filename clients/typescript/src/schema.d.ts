@@ -179,7 +179,7 @@ export interface paths {
         };
         /**
          * Server-sent events
-         * @description A `text/event-stream` (HTML Living Standard, server-sent events) of what happens on the node. The stream opens with `retry: 2000`. Each event is
+         * @description A `text/event-stream` (HTML Living Standard, server-sent events) of what happens on the node. The stream opens with `retry: 2000` and an `id:` line holding the ID it starts after, so a client that loses the stream before the first event still resumes from there. Each event is
          *
          *     ```
          *     id: <event id>
