@@ -34,7 +34,7 @@ const (
 
 // Attempt is one strategy's try at a connection.
 type Attempt struct {
-	Strategy string `json:"strategy"`
+	Name     string `json:"name"` // the strategy
 	Outcome  string `json:"outcome"` // "ok", "failed", "skipped"
 	Reason   string `json:"reason,omitempty"`
 	MS       int64  `json:"ms"`

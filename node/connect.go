@@ -47,7 +47,7 @@ type ConnectError struct {
 func (e *ConnectError) Error() string {
 	var parts []string
 	for _, a := range e.Attempts {
-		parts = append(parts, fmt.Sprintf("%s: %s", a.Strategy, a.Reason))
+		parts = append(parts, fmt.Sprintf("%s: %s", a.Name, a.Reason))
 	}
 	return fmt.Sprintf("no strategy reached %s (%s)", e.Peer, strings.Join(parts, "; "))
 }
@@ -96,17 +96,17 @@ func (n *Node) Connect(ctx context.Context, addr address.Address, strategies []s
 	for i, s := range strategies {
 		if ctx.Err() != nil {
 			for _, rest := range strategies[i:] {
-				attempts = append(attempts, Attempt{Strategy: rest, Outcome: "skipped", Reason: "connect timed out before it was tried"})
+				attempts = append(attempts, Attempt{Name: rest, Outcome: "skipped", Reason: "connect timed out before it was tried"})
 			}
 			break
 		}
-		n.emit(Event{Type: EventAttempt, Attempt: &AttemptEvent{Peer: addr.NodeID, Attempt: Attempt{Strategy: s, Outcome: "trying"}}})
+		n.emit(Event{Type: EventAttempt, Attempt: &AttemptEvent{Peer: addr.NodeID, Attempt: Attempt{Name: s, Outcome: "trying"}}})
 		start := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, strategyTimeouts[s])
 		sc, err := n.try(sctx, s, addr)
 		cancel()
 		n.counters.attempt(s, err)
-		a := Attempt{Strategy: s, MS: time.Since(start).Milliseconds()}
+		a := Attempt{Name: s, MS: time.Since(start).Milliseconds()}
 		if err == nil {
 			a.Outcome = "ok"
 			attempts = append(attempts, a)

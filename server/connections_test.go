@@ -199,7 +199,7 @@ func TestConnectionsAPIErrors(t *testing.T) {
 	if len(attempts) != 1 {
 		t.Fatalf("attempts %v, want one", m["attempts"])
 	}
-	if a := attempts[0].(map[string]any); a["strategy"] != "direct" || a["outcome"] != "failed" || !strings.Contains(a["reason"].(string), "another node's key") {
+	if a := attempts[0].(map[string]any); a["name"] != "direct" || a["outcome"] != "failed" || !strings.Contains(a["reason"].(string), "another node's key") {
 		t.Errorf("attempt %v", a)
 	}
 

@@ -113,7 +113,7 @@ func TestEvents(t *testing.T) {
 	}
 	id := conn["id"].(string)
 	trying := next(t, evs, "attempt", nil)
-	if a := trying.data["attempt"].(map[string]any); a["strategy"] != "direct" || a["outcome"] != "trying" || a["peer"] != p.b.ID() {
+	if a := trying.data["attempt"].(map[string]any); a["name"] != "direct" || a["outcome"] != "trying" || a["peer"] != p.b.ID() {
 		t.Errorf("first attempt event %v", a)
 	}
 	next(t, evs, "attempt", func(e sseEvent) bool { return e.data["attempt"].(map[string]any)["outcome"] == "ok" })

@@ -91,16 +91,16 @@ func printConnected(w io.Writer, info node.ConnInfo) {
 func formatAttempt(a node.Attempt) string {
 	switch a.Outcome {
 	case "trying":
-		return a.Strategy + ": trying"
+		return a.Name + ": trying"
 	case "skipped":
-		return fmt.Sprintf("%s: skipped (%s)", a.Strategy, a.Reason)
+		return fmt.Sprintf("%s: skipped (%s)", a.Name, a.Reason)
 	case "ok":
-		return fmt.Sprintf("%s: ok %dms", a.Strategy, a.MS)
+		return fmt.Sprintf("%s: ok %dms", a.Name, a.MS)
 	}
 	if a.Reason == "" {
-		return fmt.Sprintf("%s: %s %dms", a.Strategy, a.Outcome, a.MS)
+		return fmt.Sprintf("%s: %s %dms", a.Name, a.Outcome, a.MS)
 	}
-	return fmt.Sprintf("%s: %s (%s) %dms", a.Strategy, a.Outcome, a.Reason, a.MS)
+	return fmt.Sprintf("%s: %s (%s) %dms", a.Name, a.Outcome, a.Reason, a.MS)
 }
 
 // progress prints attempts in the order they happen. Attempts come live
@@ -143,7 +143,7 @@ func newProgress(w io.Writer, strategies []string) *progress {
 func (p *progress) event(a node.Attempt) {
 	if p.mode == undecided {
 		p.mode = fromAnswer
-		if a.Strategy == p.first && a.Outcome == "trying" {
+		if a.Name == p.first && a.Outcome == "trying" {
 			p.mode = live
 		}
 	}
@@ -154,26 +154,26 @@ func (p *progress) event(a node.Attempt) {
 
 // print prints an attempt unless its outcome was printed already.
 func (p *progress) print(a node.Attempt) {
-	switch st := p.state[a.Strategy]; {
+	switch st := p.state[a.Name]; {
 	case st == finished:
 		return
 	case a.Outcome == "trying":
 		if st == unseen {
 			fmt.Fprintln(p.w, formatAttempt(a))
-			p.state[a.Strategy] = trying
+			p.state[a.Name] = trying
 		}
 		return
 	case st == unseen && a.Outcome != "skipped":
-		fmt.Fprintln(p.w, formatAttempt(node.Attempt{Strategy: a.Strategy, Outcome: "trying"}))
+		fmt.Fprintln(p.w, formatAttempt(node.Attempt{Name: a.Name, Outcome: "trying"}))
 	}
 	fmt.Fprintln(p.w, formatAttempt(a))
-	p.state[a.Strategy] = finished
+	p.state[a.Name] = finished
 }
 
 // printedAll reports whether every tried attempt's outcome is printed.
 func (p *progress) printedAll(attempts []node.Attempt) bool {
 	for _, a := range attempts {
-		if a.Outcome != "skipped" && p.state[a.Strategy] != finished {
+		if a.Outcome != "skipped" && p.state[a.Name] != finished {
 			return false
 		}
 	}

@@ -149,11 +149,11 @@ func TestFormatAttempt(t *testing.T) {
 		a    node.Attempt
 		want string
 	}{
-		{"trying", node.Attempt{Strategy: "direct", Outcome: "trying"}, "direct: trying"},
-		{"ok", node.Attempt{Strategy: "reverse", Outcome: "ok", MS: 41}, "reverse: ok 41ms"},
-		{"failed", node.Attempt{Strategy: "direct", Outcome: "failed", Reason: "timed out", MS: 2003}, "direct: failed (timed out) 2003ms"},
-		{"skipped", node.Attempt{Strategy: "relay", Outcome: "skipped", Reason: "no time left"}, "relay: skipped (no time left)"},
-		{"unknown outcome", node.Attempt{Strategy: "punch", Outcome: "odd", MS: 3}, "punch: odd 3ms"},
+		{"trying", node.Attempt{Name: "direct", Outcome: "trying"}, "direct: trying"},
+		{"ok", node.Attempt{Name: "reverse", Outcome: "ok", MS: 41}, "reverse: ok 41ms"},
+		{"failed", node.Attempt{Name: "direct", Outcome: "failed", Reason: "timed out", MS: 2003}, "direct: failed (timed out) 2003ms"},
+		{"skipped", node.Attempt{Name: "relay", Outcome: "skipped", Reason: "no time left"}, "relay: skipped (no time left)"},
+		{"unknown outcome", node.Attempt{Name: "punch", Outcome: "odd", MS: 3}, "punch: odd 3ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,10 +165,10 @@ func TestFormatAttempt(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
-	try := func(s string) node.Attempt { return node.Attempt{Strategy: s, Outcome: "trying"} }
-	fail := node.Attempt{Strategy: "direct", Outcome: "failed", Reason: "refused", MS: 1}
-	ok := node.Attempt{Strategy: "reverse", Outcome: "ok", MS: 9}
-	skip := node.Attempt{Strategy: "relay", Outcome: "skipped", Reason: "no time"}
+	try := func(s string) node.Attempt { return node.Attempt{Name: s, Outcome: "trying"} }
+	fail := node.Attempt{Name: "direct", Outcome: "failed", Reason: "refused", MS: 1}
+	ok := node.Attempt{Name: "reverse", Outcome: "ok", MS: 9}
+	skip := node.Attempt{Name: "relay", Outcome: "skipped", Reason: "no time"}
 	answer := []node.Attempt{fail, ok}
 	want := "direct: trying\ndirect: failed (refused) 1ms\nreverse: trying\nreverse: ok 9ms\n"
 	tests := []struct {

@@ -75,7 +75,7 @@ type connection struct {
 	State      string `json:"state"`
 	RemoteAddr string `json:"remote_addr"`
 	Attempts   []struct {
-		Strategy string `json:"strategy"`
+		Name     string `json:"name"`
 		Outcome  string `json:"outcome"`
 		Reason   string `json:"reason"`
 		MS       int64  `json:"ms"`

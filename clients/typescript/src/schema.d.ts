@@ -500,7 +500,8 @@ export interface components {
         };
         /** @description One strategy's try at a connection. */
         Attempt: {
-            strategy: components["schemas"]["Strategy"];
+            /** @description The strategy. */
+            name: components["schemas"]["Strategy"];
             /**
              * @description `skipped`: the overall timeout ran out before the strategy was tried.
              * @enum {string}
@@ -514,7 +515,8 @@ export interface components {
         /** @description A strategy attempt towards a peer, as the `attempt` event reports it. */
         PeerAttempt: {
             peer: components["schemas"]["NodeID"];
-            strategy: components["schemas"]["Strategy"];
+            /** @description The strategy. */
+            name: components["schemas"]["Strategy"];
             /**
              * @description `trying` when it starts, then `ok` or `failed`.
              * @enum {string}

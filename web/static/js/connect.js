@@ -142,9 +142,9 @@ export class ConnectForm {
   }
 
   showAttempt(a) {
-    let li = this.list.querySelector(`li[data-strategy="${CSS.escape(a.strategy)}"]`);
+    let li = this.list.querySelector(`li[data-strategy="${CSS.escape(a.name)}"]`);
     if (!li) {
-      li = this.item(a.strategy);
+      li = this.item(a.name);
       this.list.append(li);
     }
     // "trying" never replaces an outcome that already came in.
