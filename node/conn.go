@@ -34,10 +34,10 @@ const (
 
 // Attempt is one strategy's try at a connection.
 type Attempt struct {
-	Name     string `json:"name"` // the strategy
-	Outcome  string `json:"outcome"` // "ok", "failed", "skipped"
-	Reason   string `json:"reason,omitempty"`
-	MS       int64  `json:"ms"`
+	Name    string `json:"name"`    // the strategy
+	Outcome string `json:"outcome"` // "ok", "failed", "skipped"
+	Reason  string `json:"reason,omitempty"`
+	MS      int64  `json:"ms"`
 }
 
 // ConnInfo is a connection as the API reports it.

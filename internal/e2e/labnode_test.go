@@ -75,10 +75,10 @@ type connection struct {
 	State      string `json:"state"`
 	RemoteAddr string `json:"remote_addr"`
 	Attempts   []struct {
-		Name     string `json:"name"`
-		Outcome  string `json:"outcome"`
-		Reason   string `json:"reason"`
-		MS       int64  `json:"ms"`
+		Name    string `json:"name"`
+		Outcome string `json:"outcome"`
+		Reason  string `json:"reason"`
+		MS      int64  `json:"ms"`
 	} `json:"attempts"`
 	Detail string `json:"detail"`
 }
