@@ -136,10 +136,12 @@ func newConn(tc *tls.Conn, raw net.Conn, peer string, dir Direction, strategy st
 // (FIN, RST, or a keepalive timeout), and then the connection is closed.
 func (c *Conn) readLoop() {
 	defer close(c.readerEnd)
+	// The state changes before the inbox closes, so whoever reads the end
+	// of the stream sees the state that goes with it.
 	err := c.pump()
-	close(c.inbox)
 	if err != nil {
 		c.finish("read: " + err.Error())
+		close(c.inbox)
 		return
 	}
 	c.mu.Lock()
@@ -148,6 +150,7 @@ func (c *Conn) readLoop() {
 		c.state = StateHalfClosed
 	}
 	c.mu.Unlock()
+	close(c.inbox)
 	if bothDone {
 		c.finish("both sides finished")
 		return
