@@ -54,22 +54,47 @@ func setKeepAlive(c net.Conn) {
 	}
 }
 
-// dialSecure writes the preamble on a raw connection we dialled and runs
-// TLS as the client, expecting peer.
-func (n *Node) dialSecure(ctx context.Context, raw net.Conn, s SessionID, peer string) (secured, error) {
+// Preamble steps of a handshake.
+const (
+	sendPreamble  = 1 << iota // we dialled: say which session this is
+	checkPreamble             // we accepted: the peer must name our session
+)
+
+// handshake makes a raw peer connection a stream: keepalive, the preamble
+// steps, then TLS (as client or server) proving the peer is expected. The
+// raw connection is closed on failure; ctx bounds it all.
+func (n *Node) handshake(ctx context.Context, raw net.Conn, s SessionID, steps int, client bool, expected string) (secured, error) {
 	setKeepAlive(raw)
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := writePreamble(raw, s); err != nil {
-		raw.Close()
-		return secured{}, fmt.Errorf("write preamble: %w", err)
-	}
-	tc, _, err := n.secure(ctx, raw, true, peer)
-	if err != nil {
+	fail := func(err error) (secured, error) {
 		raw.Close()
 		return secured{}, err
 	}
+	if steps&sendPreamble != 0 {
+		if err := writePreamble(raw, s); err != nil {
+			return fail(fmt.Errorf("write preamble: %w", err))
+		}
+	}
+	if steps&checkPreamble != 0 {
+		got, err := readPreamble(raw)
+		if err != nil {
+			return fail(err)
+		}
+		if got != s {
+			return fail(fmt.Errorf("the peer's preamble names session %s, want %s", got, s))
+		}
+	}
+	tc, _, err := n.secure(ctx, raw, client, expected)
+	if err != nil {
+		return fail(err)
+	}
 	return secured{tc, raw}, nil
+}
+
+// dialSecure is the handshake of a connection we dialled.
+func (n *Node) dialSecure(ctx context.Context, raw net.Conn, s SessionID, peer string) (secured, error) {
+	return n.handshake(ctx, raw, s, sendPreamble, true, peer)
 }
 
 // connectDirect dials the peer's listen port on its reachable addresses.
@@ -104,12 +129,8 @@ func (n *Node) connectReverse(ctx context.Context, addr address.Address) (secure
 	}()
 	select {
 	case raw := <-arrived:
-		tc, _, err := n.secure(ctx, raw, false, addr.NodeID)
-		if err != nil {
-			raw.Close()
-			return secured{}, err
-		}
-		return secured{tc, raw}, nil
+		// The listener has read and matched the preamble.
+		return n.handshake(ctx, raw, s, 0, false, addr.NodeID)
 	case err := <-refused:
 		var remote *signaling.RemoteError
 		if errors.As(err, &remote) {
@@ -205,27 +226,8 @@ func (n *Node) punchAndSecure(ctx context.Context, prep punchPrep, remote netip.
 	if err != nil {
 		return secured{}, err
 	}
-	setKeepAlive(raw)
-	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if err := writePreamble(raw, s); err != nil {
-		raw.Close()
-		return secured{}, fmt.Errorf("write preamble: %w", err)
-	}
-	got, err := readPreamble(raw)
-	if err == nil && got != s {
-		err = fmt.Errorf("peer's preamble names session %s, want %s", got, s)
-	}
-	if err != nil {
-		raw.Close()
-		return secured{}, err
-	}
-	tc, _, err := n.secure(ctx, raw, punch.Role(n.ID(), peer) == punch.RoleClient, peer)
-	if err != nil {
-		raw.Close()
-		return secured{}, err
-	}
-	return secured{tc, raw}, nil
+	// Both sides dialled: both send the preamble and check the other's.
+	return n.handshake(ctx, raw, s, sendPreamble|checkPreamble, punch.Role(n.ID(), peer) == punch.RoleClient, peer)
 }
 
 // punchable is the first interface whose NAT is known and not blocked.
@@ -333,23 +335,7 @@ func (n *Node) relayVia(ctx context.Context, url string, addr address.Address) (
 			return secured{}, fmt.Errorf("relay accept: %w", err)
 		}
 	}
-	setKeepAlive(raw)
-	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	got, err := readPreamble(raw)
-	if err == nil && got != s {
-		err = fmt.Errorf("relayed connection names session %s, want %s", got, s)
-	}
-	if err != nil {
-		raw.Close()
-		return secured{}, err
-	}
-	tc, _, err := n.secure(ctx, raw, false, addr.NodeID)
-	if err != nil {
-		raw.Close()
-		return secured{}, err
-	}
-	return secured{tc, raw}, nil
+	return n.handshake(ctx, raw, s, checkPreamble, false, addr.NodeID)
 }
 
 // peerIPs are the IPs a peer may connect to a relay from: its external

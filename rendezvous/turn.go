@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/transport/v5/reuseport"
 	"github.com/pion/turn/v5"
+	"github.com/reachd/reachd/internal/pionlog"
 )
 
 // turnFirstByteTimeout is how long a new TCP connection to TURN may stay
@@ -81,7 +82,7 @@ func newTURN(ctx context.Context, cfg Config, log *slog.Logger) (*turnServer, er
 	ln := &turnListener{TCPListener: tl, ctx: ctx, log: log}
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm:         cfg.Realm,
-		LoggerFactory: pionLoggers{log: log},
+		LoggerFactory: pionlog.New(log),
 		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
 			key, ok := keys[ra.Username]
 			if !ok {

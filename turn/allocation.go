@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+	"github.com/reachd/reachd/internal/pionlog"
 )
 
 // rto is pion's first retransmission timeout. Pion retransmits requests even
@@ -111,7 +112,7 @@ func Allocate(ctx context.Context, cfg Config) (*Allocation, error) {
 		Username:               srv.Username,
 		Password:               srv.Password,
 		RTO:                    rto,
-		LoggerFactory:          pionLoggers{log: log},
+		LoggerFactory:          pionlog.New(log),
 		RequestedAddressFamily: family,
 	})
 	if err != nil {

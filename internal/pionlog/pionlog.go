@@ -1,4 +1,6 @@
-package rendezvous
+// Package pionlog routes pion's leveled loggers into log/slog, so the TURN
+// server and client log through the logger reachd was given.
+package pionlog
 
 import (
 	"context"
@@ -11,18 +13,22 @@ import (
 // levelTrace is below slog.LevelDebug: pion's per-packet trace output.
 const levelTrace = slog.LevelDebug - 4
 
-// pionLoggers routes pion's leveled loggers into slog. Each pion scope
+// Factory routes pion's leveled loggers into slog. Each pion scope
 // ("turn", "turnc", ...) becomes a "scope" attribute. Formatting is skipped
 // when the level is disabled, which matters because pion logs every packet at
 // debug level.
-type pionLoggers struct{ log *slog.Logger }
+type Factory struct{ log *slog.Logger }
+
+// New returns a pion LoggerFactory that logs to log.
+func New(log *slog.Logger) Factory { return Factory{log: log} }
 
 var (
-	_ logging.LoggerFactory = pionLoggers{}
+	_ logging.LoggerFactory = Factory{}
 	_ logging.LeveledLogger = pionLogger{}
 )
 
-func (f pionLoggers) NewLogger(scope string) logging.LeveledLogger {
+// NewLogger is a logger for one pion scope.
+func (f Factory) NewLogger(scope string) logging.LeveledLogger {
 	return pionLogger{log: f.log.With("scope", scope)}
 }
 
