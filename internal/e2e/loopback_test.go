@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -45,20 +44,7 @@ func freePort(t *testing.T) int {
 }
 
 func getJSONURL(url string, v any) (int, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return resp.StatusCode, fmt.Errorf("decode %s: %w (body %q)", url, err, body)
-	}
-	return resp.StatusCode, nil
+	return getJSON(&http.Client{Timeout: 5 * time.Second}, url, v)
 }
 
 // proc is a reachd process on loopback whose log is kept for failures.

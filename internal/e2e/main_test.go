@@ -63,7 +63,13 @@ func newAPIClient(t testing.TB, h *natlab.Host, apiAddr string) *apiClient {
 
 // getJSON GETs path and decodes the JSON answer into v, returning the status.
 func (c *apiClient) getJSON(path string, v any) (int, error) {
-	resp, err := c.http.Get(c.base + path)
+	return getJSON(c.http, c.base+path, v)
+}
+
+// getJSON GETs url with client and decodes the JSON answer into v,
+// returning the status.
+func getJSON(client *http.Client, url string, v any) (int, error) {
+	resp, err := client.Get(url)
 	if err != nil {
 		return 0, err
 	}
@@ -73,7 +79,7 @@ func (c *apiClient) getJSON(path string, v any) (int, error) {
 		return resp.StatusCode, err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return resp.StatusCode, fmt.Errorf("decode %s: %w (body %q)", path, err, body)
+		return resp.StatusCode, fmt.Errorf("decode %s: %w (body %q)", url, err, body)
 	}
 	return resp.StatusCode, nil
 }
