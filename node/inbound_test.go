@@ -1,0 +1,49 @@
+package node_test
+
+import (
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/rendezvous/rendezvoustest"
+)
+
+// The listener refuses what is not a reachd peer connection, or names a
+// session nobody waits for: it closes the connection and lists nothing.
+func TestListenerRefusesStrangers(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	n := nodetest.Start(t, rv)
+	session := make([]byte, 16)
+	rand.Read(session)
+	for _, tt := range []struct {
+		name string
+		send []byte
+	}{
+		{"http", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
+		{"bad version", append([]byte("RCHD\x09"), make([]byte, 16)...)},
+		{"unknown session", append([]byte("RCHD\x01"), session...)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(n.Info().ListenPort))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write(tt.send)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			// Closed (EOF), or reset when it left bytes unread.
+			if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !errors.Is(err, syscall.ECONNRESET)) {
+				t.Errorf("read %q, %v; want the node to close the connection", b, err)
+			}
+			if conns := n.Conns(); len(conns) != 0 {
+				t.Errorf("the node lists %d connections", len(conns))
+			}
+		})
+	}
+}
