@@ -65,7 +65,7 @@ var ErrConnClosed = errors.New("connection closed")
 // so TCP flow control pushes back on the peer.
 const (
 	inboxChunks = 32
-	chunkSize   = 32 << 10
+	chunkSize   = 16 << 10
 )
 
 // Conn is an authenticated, encrypted stream to a peer. A goroutine reads
