@@ -84,6 +84,7 @@ func TestEcho(t *testing.T) {
 		name, body, want string
 	}{
 		{"empty body", ``, "empty body"},
+		{"huge body", `{"address":"` + strings.Repeat("a", 2<<20) + `"}`, "body larger than"},
 		{"not json", `{"address":`, "malformed JSON"},
 		{"unknown field", `{"adress":"x"}`, `unknown field "adress"`},
 		{"wrong type", `{"address":42}`, `field "address"`},

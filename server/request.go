@@ -30,12 +30,15 @@ func decodeJSON(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return badRequest("content type %q: send application/json", ct)
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxJSONBody+1))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxJSONBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
 		switch {
+		case errors.As(err, &tooBig):
+			return badRequest("body larger than %d bytes: a JSON request is small", maxJSONBody)
 		case errors.Is(err, io.EOF):
 			return badRequest("empty body: send a JSON object")
 		case errors.Is(err, io.ErrUnexpectedEOF):
