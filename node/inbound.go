@@ -37,8 +37,14 @@ func (n *Node) forgetSession(s SessionID) {
 	n.mu.Unlock()
 }
 
+// maxHandshakes bounds the inbound connections in their handshake at
+// once; more are closed at once, so a flood of silent connections cannot
+// pile up goroutines (each handshake also ends after handshakeTimeout).
+const maxHandshakes = 128
+
 // acceptLoop accepts peer connections on the listen port.
 func (n *Node) acceptLoop() {
+	slots := make(chan struct{}, maxHandshakes)
 	for {
 		c, err := n.ln.Accept()
 		if err != nil {
@@ -48,7 +54,16 @@ func (n *Node) acceptLoop() {
 			n.log.Warn("accept", "err", err)
 			continue
 		}
-		n.wg.Go(func() { n.handleInbound(c) })
+		select {
+		case slots <- struct{}{}:
+			n.wg.Go(func() {
+				defer func() { <-slots }()
+				n.handleInbound(c)
+			})
+		default:
+			n.log.Info("inbound connection refused", "remote", c.RemoteAddr(), "reason", "too many handshakes at once")
+			c.Close()
+		}
 	}
 }
 
@@ -105,15 +120,26 @@ func (n *Node) handlePeerTasks() {
 	n.sig.Handle(signaling.TypeRelay, n.async(n.onRelay))
 }
 
+// maxPeerTasks bounds the peer requests (dial back, punch, relay) worked on
+// at once; more are refused with a reason the peer sees.
+const maxPeerTasks = 64
+
 // async runs a peer task on its own goroutine, owned by the node, so the
 // signaling workers never wait on the network; a failure is sent back to
-// the peer as an error message.
+// the peer as an error message. At most maxPeerTasks run at once.
 func (n *Node) async(task func(ctx context.Context, m *signaling.Message) error) signaling.Handler {
 	return func(_ context.Context, m *signaling.Message) {
 		n.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(n.ctx, peerTaskTimeout)
 			defer cancel()
-			if err := task(ctx, m); err != nil {
+			err := errors.New("busy: too many peer requests at once")
+			select {
+			case n.peerTasks <- struct{}{}:
+				err = task(ctx, m)
+				<-n.peerTasks
+			default:
+			}
+			if err != nil {
 				n.log.Info("peer request failed", "type", m.Type, "peer", m.From, "err", err)
 				n.sig.Reply(ctx, m, signaling.TypeError, signaling.ErrorBody{Reason: err.Error()})
 			}

@@ -47,3 +47,35 @@ func TestListenerRefusesStrangers(t *testing.T) {
 		})
 	}
 }
+
+// Silent connections hold a handshake slot until they time out; beyond the
+// limit the node closes new ones at once instead of piling them up.
+func TestListenerBoundsHandshakes(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	n := nodetest.Start(t, rv)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(n.Info().ListenPort)))
+	var silent []net.Conn
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	const limit = 128 // node.maxHandshakes
+	for range limit {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+	}
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	// Well before the 5 s handshake timeout, the extra one is closed.
+	extra.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("extra connection: %v, want it closed at once", err)
+	}
+}

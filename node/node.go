@@ -77,9 +77,10 @@ type Node struct {
 	wg     sync.WaitGroup
 	ready  chan struct{}
 
-	conns    *registry
-	events   *events
-	counters *counters
+	conns     *registry
+	events    *events
+	counters  *counters
+	peerTasks chan struct{} // slots of the peer tasks running (see async)
 
 	mu         sync.Mutex
 	sessions   map[SessionID]chan net.Conn // reverse connects we wait for
@@ -149,10 +150,11 @@ func New(cfg Config) (*Node, error) {
 		started: started,
 		ready:   make(chan struct{}),
 
-		conns:    newRegistry(),
-		events:   newEvents(),
-		counters: newCounters(),
-		sessions: make(map[SessionID]chan net.Conn),
+		conns:     newRegistry(),
+		events:    newEvents(),
+		counters:  newCounters(),
+		sessions:  make(map[SessionID]chan net.Conn),
+		peerTasks: make(chan struct{}, maxPeerTasks),
 	}
 	if err := n.listen(); err != nil {
 		sig.Close()
