@@ -32,12 +32,29 @@ const (
 	StateClosed     State = "closed"
 )
 
-// Attempt is one strategy's try at a connection.
+// Attempt outcomes. An attempt event says "trying" when it starts.
+const (
+	OutcomeTrying    = "trying"
+	OutcomeOK        = "ok"
+	OutcomeFailed    = "failed"
+	OutcomeSkipped   = "skipped"   // not tried: the plan says it cannot work, or time ran out first
+	OutcomeCancelled = "cancelled" // stopped because another strategy won
+)
+
+// Attempt is one strategy's part in a connection's race.
 type Attempt struct {
 	Name    string `json:"name"`    // the strategy
-	Outcome string `json:"outcome"` // "ok", "failed", "skipped"
+	Outcome string `json:"outcome"` // see the Outcome constants
 	Reason  string `json:"reason,omitempty"`
-	MS      int64  `json:"ms"`
+	// Class sorts a failure (see strategy.Class).
+	Class string `json:"class,omitempty"`
+	// Chance is the plan's judgement: likely, possible or unlikely.
+	Chance string `json:"chance,omitempty"`
+	// MS is how long it ran; StartedMS and FinishedMS are offsets from
+	// the start of the connect.
+	MS         int64 `json:"ms"`
+	StartedMS  int64 `json:"started_ms"`
+	FinishedMS int64 `json:"finished_ms"`
 }
 
 // ConnInfo is a connection as the API reports it.

@@ -2,43 +2,36 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
-	"time"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/strategy"
 )
 
 // Strategy names, in their default order.
 const (
-	StrategyDirect  = "direct"
-	StrategyReverse = "reverse"
-	StrategyPunch   = "punch"
-	StrategyRelay   = "relay"
+	StrategyDirect  = strategy.Direct
+	StrategyReverse = strategy.Reverse
+	StrategyPunch   = strategy.Punch
+	StrategyRelay   = strategy.Relay
 )
 
-// DefaultStrategies is the order Connect tries strategies in by default.
-var DefaultStrategies = []string{StrategyDirect, StrategyReverse, StrategyPunch, StrategyRelay}
-
-// strategyTimeouts bound each strategy's attempt.
-var strategyTimeouts = map[string]time.Duration{
-	StrategyDirect:  2 * time.Second,
-	StrategyReverse: 3 * time.Second,
-	StrategyPunch:   5 * time.Second,
-	StrategyRelay:   8 * time.Second,
-}
+// DefaultStrategies is the default order of preference.
+var DefaultStrategies = strategy.Names()
 
 // Errors of Connect.
 var (
 	ErrUnknownStrategy = errors.New("unknown strategy")
 	ErrSelf            = errors.New("that address is this node's own")
+	// ErrNotReady: the node does not know its own address yet (its first
+	// probe has not finished) and the connect's time ran out waiting.
+	ErrNotReady = strategy.ErrNotReady
 )
 
 // ConnectError is a connection that no strategy could make; Attempts says
-// why each failed.
+// why each failed or was skipped.
 type ConnectError struct {
 	Peer     string
 	Attempts []Attempt
@@ -47,7 +40,7 @@ type ConnectError struct {
 func (e *ConnectError) Error() string {
 	var parts []string
 	for _, a := range e.Attempts {
-		parts = append(parts, fmt.Sprintf("%s: %s", a.Name, a.Reason))
+		parts = append(parts, fmt.Sprintf("%s %s: %s", a.Name, a.Outcome, a.Reason))
 	}
 	return fmt.Sprintf("no strategy reached %s (%s)", e.Peer, strings.Join(parts, "; "))
 }
@@ -60,7 +53,7 @@ func CheckStrategies(list []string) ([]string, error) {
 	}
 	seen := make(map[string]bool)
 	for _, s := range list {
-		if _, ok := strategyTimeouts[s]; !ok {
+		if _, ok := strategy.ByName(s); !ok {
 			return nil, fmt.Errorf("%w %q: want %s", ErrUnknownStrategy, s, strings.Join(DefaultStrategies, ", "))
 		}
 		if seen[s] {
@@ -71,16 +64,12 @@ func CheckStrategies(list []string) ([]string, error) {
 	return list, nil
 }
 
-// secured is a raw connection after the TLS handshake.
-type secured struct {
-	tls *tls.Conn
-	raw net.Conn
-}
-
-// Connect opens an authenticated stream to the peer at addr, trying the
-// strategies in order (nil: DefaultStrategies), each within its own
-// timeout and within ctx. It returns a *ConnectError listing every attempt
-// when none succeeds.
+// Connect opens an authenticated stream to the peer at addr. It plans the
+// strategies (nil: DefaultStrategies, in their order of preference) from
+// both addresses, races those that can work, and keeps the first path
+// that is secured; the others are cancelled, and their paths dropped on
+// both sides. It returns a *ConnectError listing every attempt when none
+// succeeds within ctx.
 func (n *Node) Connect(ctx context.Context, addr address.Address, strategies []string) (*Conn, error) {
 	strategies, err := CheckStrategies(strategies)
 	if err != nil {
@@ -92,55 +81,17 @@ func (n *Node) Connect(ctx context.Context, addr address.Address, strategies []s
 	if addr.NodeID == n.ID() {
 		return nil, ErrSelf
 	}
-	attempts := make([]Attempt, 0, len(strategies))
-	for i, s := range strategies {
-		if ctx.Err() != nil {
-			for _, rest := range strategies[i:] {
-				attempts = append(attempts, Attempt{Name: rest, Outcome: "skipped", Reason: "connect timed out before it was tried"})
-			}
-			break
-		}
-		n.emit(Event{Type: EventAttempt, Attempt: &AttemptEvent{Peer: addr.NodeID, Attempt: Attempt{Name: s, Outcome: "trying"}}})
-		start := time.Now()
-		sctx, cancel := context.WithTimeout(ctx, strategyTimeouts[s])
-		sc, err := n.try(sctx, s, addr)
-		cancel()
-		n.counters.attempt(s, err)
-		a := Attempt{Name: s, MS: time.Since(start).Milliseconds()}
-		if err == nil {
-			a.Outcome = "ok"
-			attempts = append(attempts, a)
-			n.emit(Event{Type: EventAttempt, Attempt: &AttemptEvent{Peer: addr.NodeID, Attempt: a}})
-			return n.register(sc, addr.NodeID, Outbound, s, attempts), nil
-		}
-		a.Outcome, a.Reason = "failed", reasonOf(sctx, err)
-		attempts = append(attempts, a)
-		n.emit(Event{Type: EventAttempt, Attempt: &AttemptEvent{Peer: addr.NodeID, Attempt: a}})
-		n.log.Debug("strategy failed", "peer", addr.NodeID, "strategy", s, "reason", a.Reason)
+	select {
+	case <-n.ready:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
-	return nil, &ConnectError{Peer: addr.NodeID, Attempts: attempts}
-}
-
-// reasonOf words a strategy's failure, naming a timeout as such.
-func reasonOf(ctx context.Context, err error) string {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return "timed out: " + err.Error()
+	self, ok := n.selfAddress()
+	if !ok {
+		return nil, ErrNotReady
 	}
-	return err.Error()
-}
-
-func (n *Node) try(ctx context.Context, strategy string, addr address.Address) (secured, error) {
-	switch strategy {
-	case StrategyDirect:
-		return n.connectDirect(ctx, addr)
-	case StrategyReverse:
-		return n.connectReverse(ctx, addr)
-	case StrategyPunch:
-		return n.connectPunch(ctx, addr)
-	case StrategyRelay:
-		return n.connectRelay(ctx, addr)
-	}
-	return secured{}, fmt.Errorf("%w %q", ErrUnknownStrategy, strategy)
+	plan := strategy.Plan(self, addr, strategy.PlanConfig{Strategies: strategies, TURN: len(n.cfg.TURN) > 0})
+	return n.race(ctx, addr, plan)
 }
 
 // register makes a Conn of a secured stream and lists it.

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"errors"
-	"strings"
 	"sync"
 
 	"github.com/reachd/reachd/signaling"
@@ -14,8 +12,8 @@ type Metrics struct {
 	ClockOffsetS  float64
 	Connections   map[ConnKey]int          // current connections (open, half-closed)
 	Opened        map[ConnKey]uint64       // connections opened since start
-	Attempts      map[AttemptKey]uint64    // strategy attempts by outcome ok/failed
-	Failures      map[FailureKey]uint64    // failed attempts by reason class
+	Attempts      map[AttemptKey]uint64    // strategy attempts by outcome
+	Failures      map[FailureKey]uint64    // failed attempts by class (strategy.Class)
 	BytesSent     uint64                   // all connections, closed ones included
 	BytesReceived uint64                   //
 	Brokers       []signaling.BrokerStatus // per broker: up, messages in/out, drops
@@ -53,15 +51,13 @@ func newCounters() *counters {
 	}
 }
 
-func (c *counters) attempt(strategy string, err error) {
+func (c *counters) attempt(a Attempt) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err == nil {
-		c.attempts[AttemptKey{strategy, "ok"}]++
-		return
+	c.attempts[AttemptKey{a.Name, a.Outcome}]++
+	if a.Outcome == OutcomeFailed {
+		c.failures[FailureKey{a.Name, a.Class}]++
 	}
-	c.attempts[AttemptKey{strategy, "failed"}]++
-	c.failures[FailureKey{strategy, reasonClass(err)}]++
 }
 
 func (c *counters) open(info ConnInfo) {
@@ -75,28 +71,6 @@ func (c *counters) closed(info ConnInfo) {
 	c.closedSent += info.BytesSent
 	c.closedRecvd += info.BytesReceived
 	c.mu.Unlock()
-}
-
-// reasonClass sorts a strategy's failure into a few classes, so metrics
-// stay small however the errors are worded.
-func reasonClass(err error) string {
-	var ce interface{ Timeout() bool }
-	msg := err.Error()
-	switch {
-	case errors.Is(err, ErrWrongPeer):
-		return "wrong_peer"
-	case errors.As(err, &ce) && ce.Timeout(), strings.Contains(msg, "deadline exceeded"), strings.Contains(msg, "timed out"):
-		return "timeout"
-	case strings.Contains(msg, "refused"):
-		return "refused"
-	case strings.Contains(msg, "unreachable"), strings.Contains(msg, "no route"):
-		return "unreachable"
-	case strings.Contains(msg, "not configured"), strings.Contains(msg, "no IPv4 interface"), strings.Contains(msg, "not known yet"):
-		return "unavailable"
-	case strings.Contains(msg, "peer could not"), strings.Contains(msg, "peer's"):
-		return "peer_refused"
-	}
-	return "other"
 }
 
 // Metrics reports the node's counters.

@@ -20,6 +20,7 @@ import (
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/natprobe"
 	"github.com/reachd/reachd/signaling"
+	"github.com/reachd/reachd/strategy"
 )
 
 // Defaults used when a Config list is empty. They name public services;
@@ -83,7 +84,7 @@ type Node struct {
 	peerTasks chan struct{} // slots of the peer tasks running (see async)
 
 	mu         sync.Mutex
-	sessions   map[SessionID]chan net.Conn // reverse connects we wait for
+	sessions   map[strategy.Session]chan net.Conn // reverse connects we wait for
 	report     natprobe.Report
 	probed     bool
 	readyAfter time.Duration
@@ -153,7 +154,7 @@ func New(cfg Config) (*Node, error) {
 		conns:     newRegistry(),
 		events:    newEvents(),
 		counters:  newCounters(),
-		sessions:  make(map[SessionID]chan net.Conn),
+		sessions:  make(map[strategy.Session]chan net.Conn),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 	}
 	if err := n.listen(); err != nil {

@@ -1,11 +1,11 @@
 package node
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/reachd/reachd/strategy"
 )
 
 // The preamble is what a dialer sends on a raw connection before TLS:
@@ -13,40 +13,17 @@ import (
 // the accepting side can match a reverse, punched or relayed connection to
 // the request that caused it. A direct connection, made without signaling,
 // carries the zero session.
+//
+// Version 2 adds the commit byte after TLS (see commit).
 const (
 	preambleMagic   = "RCHD"
-	preambleVersion = 1
-	preambleLen     = len(preambleMagic) + 1 + sessionLen
-	sessionLen      = 16
+	preambleVersion = 2
+	preambleLen     = len(preambleMagic) + 1 + len(strategy.Session{})
 )
-
-// SessionID names one connection attempt across signaling and the wire.
-type SessionID [sessionLen]byte
-
-func newSessionID() SessionID {
-	var s SessionID
-	rand.Read(s[:])
-	return s
-}
-
-// IsZero reports whether s is the zero (direct) session.
-func (s SessionID) IsZero() bool { return s == SessionID{} }
-
-func (s SessionID) String() string { return hex.EncodeToString(s[:]) }
-
-func parseSessionID(text string) (SessionID, error) {
-	var s SessionID
-	b, err := hex.DecodeString(text)
-	if err != nil || len(b) != sessionLen {
-		return s, fmt.Errorf("session id %q: want %d hex bytes", text, sessionLen)
-	}
-	copy(s[:], b)
-	return s, nil
-}
 
 var errBadPreamble = errors.New("not a reachd peer connection")
 
-func writePreamble(w io.Writer, s SessionID) error {
+func writePreamble(w io.Writer, s strategy.Session) error {
 	var b [preambleLen]byte
 	copy(b[:], preambleMagic)
 	b[len(preambleMagic)] = preambleVersion
@@ -55,18 +32,18 @@ func writePreamble(w io.Writer, s SessionID) error {
 	return err
 }
 
-func readPreamble(r io.Reader) (SessionID, error) {
+func readPreamble(r io.Reader) (strategy.Session, error) {
 	var b [preambleLen]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return SessionID{}, fmt.Errorf("read preamble: %w", err)
+		return strategy.Session{}, fmt.Errorf("read preamble: %w", err)
 	}
 	if string(b[:len(preambleMagic)]) != preambleMagic {
-		return SessionID{}, fmt.Errorf("%w: bad magic %q", errBadPreamble, b[:len(preambleMagic)])
+		return strategy.Session{}, fmt.Errorf("%w: bad magic %q", errBadPreamble, b[:len(preambleMagic)])
 	}
 	if v := b[len(preambleMagic)]; v != preambleVersion {
-		return SessionID{}, fmt.Errorf("%w: unsupported version %d", errBadPreamble, v)
+		return strategy.Session{}, fmt.Errorf("%w: protocol version %d, this node speaks %d", errBadPreamble, v, preambleVersion)
 	}
-	var s SessionID
+	var s strategy.Session
 	copy(s[:], b[len(preambleMagic)+1:])
 	return s, nil
 }

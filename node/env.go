@@ -1,0 +1,72 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/punch"
+	"github.com/reachd/reachd/signaling"
+	"github.com/reachd/reachd/strategy"
+)
+
+// env is what the strategies get from the node.
+type env struct{ n *Node }
+
+var _ strategy.Env = env{}
+
+func (e env) ID() string                                 { return e.n.ID() }
+func (e env) Self() (address.Address, bool)              { return e.n.selfAddress() }
+func (e env) Now() time.Time                             { return e.n.Now() }
+func (e env) Mapper() punch.Mapper                       { return e.n.prober }
+func (e env) TURN() []string                             { return e.n.cfg.TURN }
+func (e env) Logger() *slog.Logger                       { return e.n.log }
+func (e env) LastTCPMapping(ip netip.Addr) punch.Mapping { return e.n.lastTCPMapping(ip) }
+
+func (e env) Request(ctx context.Context, peer signaling.Peer, typ string, body any) (*signaling.Message, error) {
+	return e.n.sig.Request(ctx, peer, typ, body)
+}
+
+func (e env) Reply(ctx context.Context, req *signaling.Message, typ string, body any) error {
+	return e.n.sig.Reply(ctx, req, typ, body)
+}
+
+func (e env) Echo(ctx context.Context, peer signaling.Peer) (time.Duration, error) {
+	rtt, _, err := e.n.sig.Echo(ctx, peer)
+	return rtt, err
+}
+
+// Expect registers a session whose connection will arrive on our listener
+// (reverse connect).
+func (e env) Expect(s strategy.Session) (<-chan net.Conn, func()) {
+	ch := make(chan net.Conn)
+	n := e.n
+	n.mu.Lock()
+	n.sessions[s] = ch
+	n.mu.Unlock()
+	return ch, func() {
+		n.mu.Lock()
+		delete(n.sessions, s)
+		n.mu.Unlock()
+	}
+}
+
+// lastTCPMapping is the last TCP mapping the probe saw from ip.
+func (n *Node) lastTCPMapping(ip netip.Addr) punch.Mapping {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, ifc := range n.report.Interfaces {
+		if ifc.IP.WithZone("") != ip {
+			continue
+		}
+		r := ifc.TCP
+		if k := len(r.DeltaRandom); k > 0 {
+			return punch.Mapping{Local: r.DeltaRandom[k-1].Local, External: r.DeltaRandom[k-1].Mapped}
+		}
+		return punch.Mapping{Local: r.LocalAddr.Port(), External: r.MappedAddr.Port()}
+	}
+	return punch.Mapping{}
+}

@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/reachd/reachd/strategy"
+)
+
+// handshakeTimeout bounds reading a preamble, the TLS handshake and the
+// commit on an inbound connection.
+const handshakeTimeout = 5 * time.Second
+
+// keepAlive makes a dead peer show within about Idle + Interval*Count on
+// an idle connection; deadPeerTimeout bounds how long sent data may stay
+// unacknowledged (TCP_USER_TIMEOUT), which keepalive does not cover.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}
+
+const deadPeerTimeout = 11 * time.Second
+
+func setKeepAlive(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetKeepAliveConfig(keepAlive)
+		setUserTimeout(tc, deadPeerTimeout)
+	}
+}
+
+// secured is a raw connection after the TLS handshake.
+type secured struct {
+	tls *tls.Conn
+	raw net.Conn
+}
+
+func (s secured) close() { s.raw.Close() }
+
+// handshake makes a strategy's raw transport a secured path: keepalive,
+// the preamble steps, then TLS in the strategy's role, proving the peer is
+// expected (any peer when expected is empty). The raw connection is closed
+// on failure; ctx bounds it all. It returns the peer's node ID.
+func (n *Node) handshake(ctx context.Context, r strategy.Raw, expected string) (secured, string, error) {
+	raw := r.Conn
+	setKeepAlive(raw)
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	fail := func(err error) (secured, string, error) {
+		raw.Close()
+		return secured{}, "", err
+	}
+	if r.SendPreamble {
+		if err := writePreamble(raw, r.Session); err != nil {
+			return fail(fmt.Errorf("write preamble: %w", err))
+		}
+	}
+	if r.CheckPreamble {
+		got, err := readPreamble(raw)
+		if err != nil {
+			return fail(err)
+		}
+		if got != r.Session {
+			return fail(fmt.Errorf("the peer's preamble names session %s, want %s", got, r.Session))
+		}
+	}
+	tc, peer, err := n.secure(ctx, raw, r.Client, expected)
+	if err != nil {
+		return fail(err)
+	}
+	if !stop() || raw.SetDeadline(time.Time{}) != nil {
+		return fail(ctx.Err())
+	}
+	return secured{tc, raw}, peer, nil
+}
+
+// The commit: the first byte the initiator of a connection sends on a
+// secured path says whether it keeps the path (it won the race) or drops
+// it. The responder lists a path only once it is committed, so a lost
+// race never shows on either side.
+const (
+	commitKeep byte = 'K'
+	commitDrop byte = 'D'
+)
+
+var errDropped = errors.New("the peer kept another path")
+
+// commit sends our decision on a path we initiated; a dropped path is
+// closed.
+func commit(sc secured, keep bool) error {
+	b := commitDrop
+	if keep {
+		b = commitKeep
+	}
+	sc.raw.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	_, err := sc.tls.Write([]byte{b})
+	sc.raw.SetWriteDeadline(time.Time{})
+	if !keep || err != nil {
+		sc.close()
+	}
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// awaitCommit reads the initiator's decision on a path we answered.
+func awaitCommit(ctx context.Context, sc secured) error {
+	stop := context.AfterFunc(ctx, func() { sc.raw.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var b [1]byte
+	if _, err := sc.tls.Read(b[:]); err != nil {
+		return fmt.Errorf("await commit: %w", err)
+	}
+	switch b[0] {
+	case commitKeep:
+		if !stop() || sc.raw.SetReadDeadline(time.Time{}) != nil {
+			return ctx.Err()
+		}
+		return nil
+	case commitDrop:
+		return errDropped
+	}
+	return fmt.Errorf("await commit: %w: got byte %#x", errBadPreamble, b[0])
+}

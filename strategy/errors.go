@@ -1,0 +1,90 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/reachd/reachd/punch"
+	"github.com/reachd/reachd/signaling"
+)
+
+// Errors of the strategies. Callers match them with errors.Is.
+var (
+	// ErrNotReady: our own address is not known yet.
+	ErrNotReady = errors.New("own address not known yet")
+	// ErrNoTURN: the relay strategy has no TURN server to use.
+	ErrNoTURN = errors.New("no TURN server configured (--turn)")
+	// ErrUnpunchable: the two addresses leave no mapping to punch.
+	ErrUnpunchable = errors.New("no pair of interfaces can be punched")
+	// ErrPeerRefused: the peer answered a request with a refusal; the
+	// *signaling.RemoteError is wrapped too.
+	ErrPeerRefused = errors.New("peer refused")
+	// ErrUnexpectedReply: the peer answered with another message type
+	// than the request's reply.
+	ErrUnexpectedReply = errors.New("unexpected reply")
+	// ErrAnswered is wrapped by a responder's error when the strategy has
+	// already answered the peer: nothing more is sent.
+	ErrAnswered = errors.New("peer answered already")
+)
+
+// Failure classes, as attempts and metrics report them.
+const (
+	ClassTimeout     = "timeout"
+	ClassRefused     = "refused"      // the target's TCP stack refused
+	ClassUnreachable = "unreachable"  // no route
+	ClassUnavailable = "unavailable"  // nothing to try it with here
+	ClassPeerRefused = "peer_refused" // the peer said no over signaling
+	ClassProtocol    = "protocol"     // the peer spoke out of turn
+	ClassWrongPeer   = "wrong_peer"   // another key than the node ID
+	ClassCancelled   = "cancelled"
+	ClassOther       = "other"
+)
+
+// Class sorts a strategy's failure into one of the classes above.
+func Class(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrPeerRefused):
+		return ClassPeerRefused
+	case errors.Is(err, ErrNotReady), errors.Is(err, ErrNoTURN), errors.Is(err, ErrUnpunchable),
+		errors.Is(err, punch.ErrNoCandidates), errors.Is(err, signaling.ErrNoBroker):
+		return ClassUnavailable
+	case errors.Is(err, ErrUnexpectedReply):
+		return ClassProtocol
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ClassRefused
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return ClassUnreachable
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return ClassTimeout
+	case errors.Is(err, context.Canceled):
+		return ClassCancelled
+	}
+	return ClassOther
+}
+
+// request sends a request of type typ and decodes the reply, which must be
+// of type want, into out. A refusal wraps ErrPeerRefused.
+func request(ctx context.Context, env Env, peer signaling.Peer, typ, want string, body, out any) error {
+	m, err := env.Request(ctx, peer, typ, body)
+	var remote *signaling.RemoteError
+	switch {
+	case errors.As(err, &remote):
+		return fmt.Errorf("%w: %s", ErrPeerRefused, remote.Reason)
+	case err != nil:
+		return fmt.Errorf("%s request: %w", typ, err)
+	case m.Type != want:
+		return fmt.Errorf("%w: %s answered with %q, want %q", ErrUnexpectedReply, typ, m.Type, want)
+	}
+	if err := m.Decode(out); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnexpectedReply, want, err)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package strategy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/punch"
+	"github.com/reachd/reachd/signaling"
+)
+
+// punchStrategy predicts both sides' external endpoints, agrees a meeting
+// time over signaling, and makes a TCP simultaneous open (package punch).
+type punchStrategy struct{}
+
+// Signaling bodies of the punch strategy.
+type (
+	punchBody struct {
+		Session  string `json:"session"`
+		Endpoint string `json:"endpoint"` // the sender's predicted external ip:port
+		AtMS     int64  `json:"at_ms"`    // meeting time, unix ms on the NTP clock
+	}
+	punchReplyBody struct {
+		Endpoint string `json:"endpoint"`
+	}
+)
+
+// maxMeetingAhead bounds how far ahead a proposed meeting time may lie.
+const maxMeetingAhead = 5 * time.Second
+
+func (punchStrategy) Name() string           { return Punch }
+func (punchStrategy) Timeout() time.Duration { return 5 * time.Second }
+func (punchStrategy) Request() string        { return signaling.TypePunch }
+
+func (punchStrategy) Judge(self, peer address.Address, _ PlanConfig) Judgement {
+	ours, ok1 := punchable(self.IPv4)
+	theirs, ok2 := punchable(peer.IPv4)
+	switch {
+	case !ok1:
+		return Judgement{Skip: "we have no IPv4 interface with a known NAT"}
+	case !ok2:
+		return Judgement{Skip: "the peer has no IPv4 interface with a known NAT"}
+	}
+	// An open side's punch listener takes the peer from any port; else
+	// both mappings must be predictable.
+	switch {
+	case open(ours) || open(theirs):
+	case !predictable(theirs):
+		return Judgement{Skip: "the peer's NAT maps ports at random (symmetric)"}
+	case !predictable(ours):
+		return Judgement{Skip: "our NAT maps ports at random (symmetric)"}
+	}
+	return Judgement{Chance: Likely}
+}
+
+func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
+	if _, ok := punchable(call.Peer.IPv4); !ok {
+		return Raw{}, fmt.Errorf("%w: the peer has no IPv4 interface with a known NAT", ErrUnpunchable)
+	}
+	prep, err := preparePunch(ctx, env)
+	if err != nil {
+		return Raw{}, err
+	}
+	defer prep.release()
+	// The meeting time lies a little beyond a signaling round trip, so the
+	// peer has our proposal and we have its reply before it comes.
+	peer := signaling.PeerOf(call.Peer)
+	rtt, err := env.Echo(ctx, peer)
+	if err != nil {
+		return Raw{}, fmt.Errorf("measure signaling rtt: %w", err)
+	}
+	at := punch.MeetingTime(env.Now(), rtt)
+	// Done by then: the SYNs cross, then TLS and the commit take a round
+	// trip or two; the margin covers jitter.
+	call.eta(time.Now().Add(at.Sub(env.Now()) + 2*rtt + 250*time.Millisecond))
+	s := NewSession()
+	var rb punchReplyBody
+	if err := request(ctx, env, peer, signaling.TypePunch, signaling.TypePunchReply,
+		punchBody{Session: s.String(), Endpoint: prep.external.String(), AtMS: at.UnixMilli()}, &rb); err != nil {
+		return Raw{}, err
+	}
+	remote, err := netip.ParseAddrPort(rb.Endpoint)
+	if err != nil {
+		return Raw{}, fmt.Errorf("%w: punch reply endpoint %q: %w", ErrUnexpectedReply, rb.Endpoint, err)
+	}
+	return meet(ctx, env, prep, remote, at, s, call.Peer.NodeID)
+}
+
+func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
+	var b punchBody
+	if err := m.Decode(&b); err != nil {
+		return Raw{}, err
+	}
+	s, err := ParseSession(b.Session)
+	if err != nil {
+		return Raw{}, err
+	}
+	remote, err := netip.ParseAddrPort(b.Endpoint)
+	if err != nil {
+		return Raw{}, fmt.Errorf("endpoint %q: %w", b.Endpoint, err)
+	}
+	at := time.UnixMilli(b.AtMS)
+	if d := at.Sub(env.Now()); d > maxMeetingAhead {
+		return Raw{}, fmt.Errorf("meeting time %v is too far ahead", d.Round(time.Millisecond))
+	}
+	prep, err := preparePunch(ctx, env)
+	if err != nil {
+		return Raw{}, err
+	}
+	if err := env.Reply(ctx, m, signaling.TypePunchReply, punchReplyBody{Endpoint: prep.external.String()}); err != nil {
+		prep.release()
+		return Raw{}, fmt.Errorf("%w: punch reply: %w", ErrAnswered, err)
+	}
+	raw, err := meet(ctx, env, prep, remote, at, s, m.From)
+	if err != nil {
+		// The initiator sees the failure itself.
+		return Raw{}, fmt.Errorf("%w: %w", ErrAnswered, err)
+	}
+	return raw, nil
+}
+
+// punchPrep is a local port reserved for a punch and its predicted mapping.
+type punchPrep struct {
+	local    netip.AddrPort
+	external netip.AddrPort
+	release  func()
+}
+
+// preparePunch picks a local port on our first punchable IPv4 interface and
+// predicts its external endpoint.
+func preparePunch(ctx context.Context, env Env) (punchPrep, error) {
+	self, ok := env.Self()
+	if !ok {
+		return punchPrep{}, ErrNotReady
+	}
+	ifc, ok := punchable(self.IPv4)
+	if !ok {
+		return punchPrep{}, fmt.Errorf("%w: we have no IPv4 interface with a known NAT", ErrUnpunchable)
+	}
+	// Reserve a port (the listener shares it with Punch's sockets).
+	lc := net.ListenConfig{Control: punch.ReuseControl}
+	ln, err := lc.Listen(ctx, "tcp4", netip.AddrPortFrom(ifc.InternalIP, 0).String())
+	if err != nil {
+		return punchPrep{}, fmt.Errorf("reserve punch port: %w", err)
+	}
+	local := ln.Addr().(*net.TCPAddr).AddrPort()
+	ext, err := punch.PredictEndpoint(ctx, local, ifc, env.LastTCPMapping(ifc.InternalIP), env.Mapper())
+	if err != nil {
+		ln.Close()
+		return punchPrep{}, fmt.Errorf("predict our mapping: %w", err)
+	}
+	return punchPrep{local: local, external: ext, release: func() { ln.Close() }}, nil
+}
+
+// meet runs the simultaneous open from prep.local to remote at the meeting
+// time. Both sides dialled: both send the preamble and check the other's,
+// and the node IDs give the TLS roles.
+func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, at time.Time, s Session, peer string) (Raw, error) {
+	prep.release() // Punch binds the port itself
+	c, err := punch.Punch(ctx, punch.Config{
+		LocalAddr: prep.local,
+		Remote:    remote,
+		At:        at,
+		Now:       env.Now,
+		Logger:    env.Logger(),
+	})
+	if err != nil {
+		return Raw{}, err
+	}
+	return Raw{Conn: c, Session: s, SendPreamble: true, CheckPreamble: true,
+		Client: punch.Role(env.ID(), peer) == punch.RoleClient}, nil
+}
+
+// punchable is the first interface whose NAT is known and not blocked.
+func punchable(items []address.Interface) (address.Interface, bool) {
+	for _, it := range items {
+		if it.NAT != address.NATBlocked && it.NAT != address.NATUnknown {
+			return it, true
+		}
+	}
+	return address.Interface{}, false
+}

@@ -1,0 +1,162 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/signaling"
+	"github.com/reachd/reachd/turn"
+)
+
+// relay takes a TURN TCP allocation (RFC 6062), sends the relayed address
+// to the peer, and accepts the peer's plain TCP connection through it.
+type relay struct{}
+
+// Signaling bodies of the relay strategy.
+type (
+	relayBody struct {
+		Session string `json:"session"`
+		Relayed string `json:"relayed"` // the TURN relayed ip:port to dial
+	}
+	relayReplyBody struct{}
+)
+
+func (relay) Name() string           { return Relay }
+func (relay) Timeout() time.Duration { return 8 * time.Second }
+func (relay) Request() string        { return signaling.TypeRelay }
+
+func (relay) Judge(_, _ address.Address, cfg PlanConfig) Judgement {
+	if !cfg.TURN {
+		return Judgement{Skip: ErrNoTURN.Error(), Fallback: true}
+	}
+	return Judgement{Chance: Likely, Fallback: true}
+}
+
+func (relay) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
+	urls := env.TURN()
+	if len(urls) == 0 {
+		return Raw{}, ErrNoTURN
+	}
+	var errs []error
+	for _, url := range urls {
+		raw, err := relayVia(ctx, env, url, call.Peer)
+		if err == nil {
+			return raw, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return Raw{}, errors.Join(errs...)
+}
+
+func relayVia(ctx context.Context, env Env, url string, peer address.Address) (Raw, error) {
+	alloc, err := turn.Allocate(ctx, turn.Config{URL: url, Logger: env.Logger()})
+	if err != nil {
+		return Raw{}, err
+	}
+	// Close stops accepting; the allocation lives on with the accepted
+	// connection.
+	defer alloc.Close()
+	relayed := alloc.RelayedAddr().Addr()
+	var permit []netip.Addr
+	for _, ip := range peerIPs(peer) {
+		if ip.Is4() == relayed.Is4() {
+			permit = append(permit, ip)
+		}
+	}
+	if relayed.IsLoopback() {
+		// A relay on loopback is reached from this machine only.
+		permit = append(permit, relayed)
+	}
+	if err := alloc.Permit(ctx, permit...); err != nil {
+		return Raw{}, err
+	}
+	s := NewSession()
+	replied := make(chan error, 1)
+	go func() {
+		var rb relayReplyBody
+		replied <- request(ctx, env, signaling.PeerOf(peer), signaling.TypeRelay, signaling.TypeRelayReply,
+			relayBody{Session: s.String(), Relayed: alloc.RelayedAddr().String()}, &rb)
+	}()
+	accepted := make(chan net.Conn)
+	acceptErr := make(chan error, 1)
+	go func() {
+		c, err := alloc.Accept(ctx)
+		if err != nil {
+			acceptErr <- err
+			return
+		}
+		select {
+		case accepted <- c:
+		case <-ctx.Done(): // the strategy gave up meanwhile
+			c.Close()
+		}
+	}()
+	var c net.Conn
+	select {
+	case c = <-accepted:
+	case err := <-acceptErr:
+		return Raw{}, fmt.Errorf("relay accept: %w", err)
+	case err := <-replied:
+		if err != nil {
+			return Raw{}, err
+		}
+		select {
+		case c = <-accepted:
+		case err := <-acceptErr:
+			return Raw{}, fmt.Errorf("relay accept: %w", err)
+		}
+	}
+	return Raw{Conn: c, Session: s, CheckPreamble: true}, nil
+}
+
+func (relay) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
+	var b relayBody
+	if err := m.Decode(&b); err != nil {
+		return Raw{}, err
+	}
+	s, err := ParseSession(b.Session)
+	if err != nil {
+		return Raw{}, err
+	}
+	relayed, err := netip.ParseAddrPort(b.Relayed)
+	if err != nil {
+		return Raw{}, fmt.Errorf("relayed address %q: %w", b.Relayed, err)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", relayed.String())
+	if err != nil {
+		return Raw{}, fmt.Errorf("dial relay: %w", err)
+	}
+	// Tell the initiator we are through before the handshake it is waiting
+	// to run with us.
+	if err := env.Reply(ctx, m, signaling.TypeRelayReply, relayReplyBody{}); err != nil {
+		c.Close()
+		return Raw{}, fmt.Errorf("relay reply: %w", err)
+	}
+	return Raw{Conn: c, Session: s, SendPreamble: true, Client: true}, nil
+}
+
+// peerIPs are the IPs a peer may connect to a relay from: its external
+// IPs, and its internal ones for a relay on its LAN.
+func peerIPs(a address.Address) []netip.Addr {
+	var ips []netip.Addr
+	for _, list := range [][]address.Interface{a.IPv4, a.IPv6} {
+		for _, it := range list {
+			for _, ip := range []netip.Addr{it.ExternalIP, it.InternalIP} {
+				if !slices.Contains(ips, ip) && !ip.IsLinkLocalUnicast() {
+					ips = append(ips, ip)
+				}
+			}
+		}
+	}
+	return ips
+}

@@ -1,0 +1,110 @@
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/punch"
+	"github.com/reachd/reachd/signaling"
+)
+
+// reverse asks the peer over signaling to dial us, and takes its
+// connection on our listener. The peer answers only to refuse; the
+// connection is the success.
+type reverse struct{}
+
+// connectBackBody is the connect_back request.
+type connectBackBody struct {
+	Session string `json:"session"`
+	Address string `json:"address"` // the requester's address: dial it back
+}
+
+// dialBackTimeout bounds dialing a peer back: shorter than the reverse
+// strategy's timeout, so our refusal reaches the peer before it gives up.
+const dialBackTimeout = 2 * time.Second
+
+func (reverse) Name() string           { return Reverse }
+func (reverse) Timeout() time.Duration { return 3 * time.Second }
+func (reverse) Request() string        { return signaling.TypeConnectBack }
+
+func (reverse) Judge(self, peer address.Address, _ PlanConfig) Judgement {
+	if len(punch.Candidates(peer, self)) == 0 {
+		return Judgement{Skip: "we have no interface the peer can reach"}
+	}
+	c := max(best(self.IPv4, reachable), best(self.IPv6, reachable))
+	if shareLAN(self, peer) {
+		c = Likely
+	}
+	return Judgement{Chance: max(c, Unlikely)}
+}
+
+func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
+	self, ok := env.Self()
+	if !ok {
+		return Raw{}, ErrNotReady
+	}
+	s := NewSession()
+	arrived, forget := env.Expect(s)
+	defer forget()
+	refused := make(chan error, 1)
+	go func() {
+		_, err := env.Request(ctx, signaling.PeerOf(call.Peer), signaling.TypeConnectBack,
+			connectBackBody{Session: s.String(), Address: self.String()})
+		refused <- err
+	}()
+	select {
+	case c := <-arrived:
+		// The listener has read and matched the preamble.
+		return Raw{Conn: c, Session: s}, nil
+	case err := <-refused:
+		var remote *signaling.RemoteError
+		if errors.As(err, &remote) {
+			return Raw{}, fmt.Errorf("%w: could not dial back: %s", ErrPeerRefused, remote.Reason)
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: %s answered a connect_back", ErrUnexpectedReply, call.Peer.NodeID)
+			return Raw{}, err
+		}
+		// Signaling failed; the peer may still dial back.
+		select {
+		case c := <-arrived:
+			return Raw{Conn: c, Session: s}, nil
+		case <-ctx.Done():
+			return Raw{}, fmt.Errorf("peer did not dial back: %w", err)
+		}
+	case <-ctx.Done():
+		return Raw{}, fmt.Errorf("peer did not dial back: %w", ctx.Err())
+	}
+}
+
+func (reverse) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
+	var b connectBackBody
+	if err := m.Decode(&b); err != nil {
+		return Raw{}, err
+	}
+	s, err := ParseSession(b.Session)
+	if err != nil {
+		return Raw{}, err
+	}
+	peer, err := address.Parse(b.Address)
+	if err != nil {
+		return Raw{}, fmt.Errorf("requester's address: %w", err)
+	}
+	if peer.NodeID != m.From {
+		return Raw{}, fmt.Errorf("requester's address names %s, not the sender %s", peer.NodeID, m.From)
+	}
+	self, ok := env.Self()
+	if !ok {
+		return Raw{}, ErrNotReady
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialBackTimeout)
+	c, err := punch.DialDirect(dctx, punch.Candidates(self, peer), nil)
+	cancel()
+	if err != nil {
+		return Raw{}, fmt.Errorf("dial back: %w", err)
+	}
+	return Raw{Conn: c, Session: s, SendPreamble: true, Client: true}, nil
+}

@@ -1,0 +1,162 @@
+// Package strategy holds reachd's connection strategies behind one
+// boundary: direct, reverse, punch and relay. Each strategy lives in one
+// file with both of its roles, the initiator ([Strategy.Initiate]) and the
+// responder that answers the peer's signaling ([Strategy.Respond]), and its
+// own typed signaling bodies. [Plan] ranks them from both peers' addresses.
+//
+// A strategy makes a raw transport ([Raw]) and says how it must be
+// secured (which side sends or checks the preamble, which side is the TLS
+// client); it does not run TLS, keep connections or race: the node does.
+// What a strategy needs from the node it gets through [Env], declared here.
+//
+// Adding a strategy means one file implementing [Strategy] and a line in
+// [All].
+package strategy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/punch"
+	"github.com/reachd/reachd/signaling"
+)
+
+// Strategy names.
+const (
+	Direct  = "direct"
+	Reverse = "reverse"
+	Punch   = "punch"
+	Relay   = "relay"
+)
+
+// All lists every strategy in the default order of preference.
+var All = []Strategy{direct{}, reverse{}, punchStrategy{}, relay{}}
+
+// Names is the default order of preference, by name.
+func Names() []string {
+	out := make([]string, len(All))
+	for i, s := range All {
+		out[i] = s.Name()
+	}
+	return out
+}
+
+// ByName finds a strategy.
+func ByName(name string) (Strategy, bool) {
+	for _, s := range All {
+		if s.Name() == name {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Strategy is one way to make a raw transport between two peers.
+type Strategy interface {
+	// Name is the strategy's name in the API.
+	Name() string
+	// Timeout bounds one initiator attempt.
+	Timeout() time.Duration
+	// Judge says, from both addresses alone, whether the strategy can work
+	// from self to peer and how likely it is to.
+	Judge(self, peer address.Address, cfg PlanConfig) Judgement
+	// Initiate makes a raw transport to call.Peer, within ctx.
+	Initiate(ctx context.Context, env Env, call Call) (Raw, error)
+	// Request is the signaling message type the strategy's responder
+	// answers; "" for a strategy whose peer needs no signaling.
+	Request() string
+	// Respond answers the peer's request m and makes our end of the raw
+	// transport. An error is sent back to the peer, unless it wraps
+	// ErrAnswered (the strategy has answered already).
+	Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error)
+}
+
+// Call is one initiator attempt.
+type Call struct {
+	// Peer is the address to reach.
+	Peer address.Address
+	// ETA, when not nil, is told when the strategy expects to finish, once
+	// it knows (the race holds costlier strategies back until then).
+	ETA func(time.Time)
+}
+
+func (c Call) eta(t time.Time) {
+	if c.ETA != nil {
+		c.ETA(t)
+	}
+}
+
+// Raw is a transport a strategy made, with how the node secures it: the
+// preamble steps and the TLS role.
+type Raw struct {
+	Conn net.Conn
+	// Session names the attempt in the preamble.
+	Session Session
+	// SendPreamble: we dialled and say which session this is.
+	SendPreamble bool
+	// CheckPreamble: the peer dialled and must name Session.
+	CheckPreamble bool
+	// Client is our TLS role.
+	Client bool
+}
+
+// Env is what a strategy needs from the node.
+type Env interface {
+	// ID is our node ID.
+	ID() string
+	// Self is our own peer address; false before the first probe.
+	Self() (address.Address, bool)
+	// Request sends a signaling request and waits for its reply; a
+	// refusal comes back as a *signaling.RemoteError.
+	Request(ctx context.Context, peer signaling.Peer, typ string, body any) (*signaling.Message, error)
+	// Reply answers a peer's request.
+	Reply(ctx context.Context, req *signaling.Message, typ string, body any) error
+	// Echo measures the signaling round trip to peer.
+	Echo(ctx context.Context, peer signaling.Peer) (time.Duration, error)
+	// Expect registers a session whose raw connection will arrive on our
+	// peer listener, its preamble already read; forget unregisters it.
+	Expect(s Session) (arrived <-chan net.Conn, forget func())
+	// Now is the NTP-corrected clock.
+	Now() time.Time
+	// Mapper observes our external TCP mappings (STUN).
+	Mapper() punch.Mapper
+	// LastTCPMapping is the last TCP mapping the probe saw from ip.
+	LastTCPMapping(ip netip.Addr) punch.Mapping
+	// TURN lists the configured TURN server URLs.
+	TURN() []string
+	// Logger is the node's logger.
+	Logger() *slog.Logger
+}
+
+// Session names one connection attempt across signaling and the wire.
+type Session [16]byte
+
+// NewSession returns a random session.
+func NewSession() Session {
+	var s Session
+	rand.Read(s[:])
+	return s
+}
+
+// IsZero reports whether s is the zero session (a direct connection).
+func (s Session) IsZero() bool { return s == Session{} }
+
+func (s Session) String() string { return hex.EncodeToString(s[:]) }
+
+// ParseSession parses the hex form of a session.
+func ParseSession(text string) (Session, error) {
+	var s Session
+	b, err := hex.DecodeString(text)
+	if err != nil || len(b) != len(s) {
+		return s, fmt.Errorf("session id %q: want %d hex bytes", text, len(s))
+	}
+	copy(s[:], b)
+	return s, nil
+}
