@@ -165,8 +165,12 @@ func (r *racer) run(i int) {
 	if err == nil {
 		res.sc, _, err = r.n.handshake(sctx, raw, r.peer.NodeID)
 	}
-	if err != nil && sctx.Err() != nil && r.ctx.Err() == nil {
+	switch {
+	case err == nil || sctx.Err() == nil:
+	case r.ctx.Err() == nil:
 		err = fmt.Errorf("timed out after %v: %w", st.Strategy.Timeout(), err)
+	case errors.Is(r.ctx.Err(), context.DeadlineExceeded):
+		err = fmt.Errorf("timed out with the connect: %w", err)
 	}
 	res.err, res.finished = err, time.Since(r.start)
 	r.results <- res
@@ -292,6 +296,8 @@ func (r *racer) commit(win raceResult, pending int) (*Conn, error) {
 // else failed (or cancelled when the connect itself ended).
 func (r *racer) failed(res raceResult) {
 	switch {
+	case !res.ran && errors.Is(res.err, context.DeadlineExceeded):
+		r.end(res.i, OutcomeSkipped, "connect timed out before it was tried", "")
 	case !res.ran:
 		r.end(res.i, OutcomeSkipped, "the connect ended before it was tried", "")
 	default:

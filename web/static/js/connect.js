@@ -10,6 +10,7 @@ const OUTCOME_LABEL = {
   ok: "connected",
   failed: "failed",
   skipped: "skipped",
+  cancelled: "cancelled",
   unneeded: "not needed",
 };
 
@@ -17,6 +18,17 @@ const OUTCOME_LABEL = {
 function peerOf(address) {
   const parts = address.split("-");
   return parts.length >= 5 ? parts[parts.length - 2] : "";
+}
+
+/**
+ * timing words when an attempt ran, as offsets from the start of the race:
+ * "from 50 ms" while it runs, "50–730 ms" once it ended.
+ */
+function timing(a) {
+  if (a.started_ms === undefined) return a.ms === undefined || a.outcome === "trying" ? "" : `${a.ms} ms`;
+  if (a.outcome === "trying") return `from ${a.started_ms} ms`;
+  if (a.outcome === "skipped" || a.outcome === "unneeded") return "";
+  return `${a.started_ms}–${a.finished_ms} ms`;
 }
 
 export class ConnectForm {
@@ -157,7 +169,7 @@ export class ConnectForm {
     const badge = li.querySelector(".outcome");
     badge.textContent = OUTCOME_LABEL[a.outcome] || a.outcome;
     badge.className = `outcome badge ${{ ok: "good", failed: "poor", trying: "busy", skipped: "fair" }[a.outcome] || "none"}`;
-    li.querySelector(".ms").textContent = a.outcome === "trying" || a.ms === undefined ? "" : `${a.ms} ms`;
+    li.querySelector(".ms").textContent = timing(a);
     li.querySelector(".reason").textContent = a.reason || "";
   }
 }
