@@ -75,10 +75,13 @@ type connection struct {
 	State      string `json:"state"`
 	RemoteAddr string `json:"remote_addr"`
 	Attempts   []struct {
-		Name    string `json:"name"`
-		Outcome string `json:"outcome"`
-		Reason  string `json:"reason"`
-		MS      int64  `json:"ms"`
+		Name       string `json:"name"`
+		Outcome    string `json:"outcome"`
+		Reason     string `json:"reason"`
+		Class      string `json:"class"`
+		MS         int64  `json:"ms"`
+		StartedMS  int64  `json:"started_ms"`
+		FinishedMS int64  `json:"finished_ms"`
 	} `json:"attempts"`
 	Detail string `json:"detail"`
 }
