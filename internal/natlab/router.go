@@ -16,6 +16,7 @@ type Router struct {
 	self  *Host
 	lan   netip.Prefix
 	lanIP netip.Addr
+	reset bool // RejectWithReset
 
 	mu       sync.Mutex
 	hosts    []*Host
@@ -23,18 +24,45 @@ type Router struct {
 	rules    string
 }
 
+// RouterOption changes how Lab.AddRouter builds a router.
+type RouterOption interface {
+	applyRouter(*routerConfig)
+}
+
+// routerConfig is what RouterOptions set.
+type routerConfig struct {
+	reset bool
+}
+
+type optionFunc func(*routerConfig)
+
+func (f optionFunc) applyRouter(c *routerConfig) { f(c) }
+
+// RejectWithReset makes the router answer unsolicited TCP from the WAN (a SYN
+// to its WAN address that is no port forward and belongs to no connection)
+// with a TCP reset, as a host with a closed port does. By default a router
+// drops it silently, as home and carrier routers do, and the sender times
+// out. Only for tests that need the reset.
+func RejectWithReset() RouterOption {
+	return optionFunc(func(c *routerConfig) { c.reset = true })
+}
+
 // AddRouter adds a router of the given kind, attached to the WAN bridge with
 // the next free WAN address, with an empty LAN.
-func (l *Lab) AddRouter(kind Kind) *Router {
+func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 	l.tb.Helper()
-	r, err := l.addRouter(kind)
+	var cfg routerConfig
+	for _, o := range opts {
+		o.applyRouter(&cfg)
+	}
+	r, err := l.addRouter(kind, cfg)
 	if err != nil {
 		l.tb.Fatalf("natlab: add %s router: %v", kind, err)
 	}
 	return r
 }
 
-func (l *Lab) addRouter(kind Kind) (*Router, error) {
+func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 	if kind < Public || kind > Hard {
 		return nil, fmt.Errorf("unknown kind %d", int(kind))
 	}
@@ -62,6 +90,7 @@ func (l *Lab) addRouter(kind Kind) (*Router, error) {
 		self:  &Host{lab: l, name: name, ip: wanIP},
 		lan:   lan,
 		lanIP: must(lanAddr(lan, 1)),
+		reset: cfg.reset,
 	}
 	l.routers = append(l.routers, r)
 	l.mu.Unlock()
@@ -133,7 +162,7 @@ func (r *Router) Hosts() []*Host {
 	return slices.Clone(r.hosts)
 }
 
-// Ruleset returns the nftables script applied to the router; "" for Public.
+// Ruleset returns the nftables script applied to the router.
 func (r *Router) Ruleset() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -230,10 +259,7 @@ func (r *Router) forward(h *Host, port uint16) error {
 
 // applyLocked renders the ruleset and loads it into the router's namespace.
 func (r *Router) applyLocked() error {
-	rules := ruleset(rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards})
-	if rules == "" {
-		return nil
-	}
+	rules := ruleset(rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards, Reset: r.reset})
 	if err := run(rules, "ip", "netns", "exec", r.Name(), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("load ruleset: %w", err)
 	}
