@@ -16,7 +16,8 @@ type Router struct {
 	self  *Host
 	lan   netip.Prefix
 	lanIP netip.Addr
-	reset bool // RejectWithReset
+	reset bool       // RejectWithReset
+	fwd   *forwarder // the WAN link's forwarder; nil without a Link option
 
 	mu       sync.Mutex
 	hosts    []*Host
@@ -32,6 +33,7 @@ type RouterOption interface {
 // routerConfig is what RouterOptions set.
 type routerConfig struct {
 	reset bool
+	link  *Link
 }
 
 type optionFunc func(*routerConfig)
@@ -48,7 +50,8 @@ func RejectWithReset() RouterOption {
 }
 
 // AddRouter adds a router of the given kind, attached to the WAN bridge with
-// the next free WAN address, with an empty LAN.
+// the next free WAN address, with an empty LAN. Options: a Link impairs the
+// router's WAN link; RejectWithReset makes it refuse unsolicited TCP.
 func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 	l.tb.Helper()
 	var cfg routerConfig
@@ -65,6 +68,11 @@ func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 	if kind < Public || kind > Hard {
 		return nil, fmt.Errorf("unknown kind %d", int(kind))
+	}
+	if cfg.link != nil {
+		if err := cfg.link.validate(); err != nil {
+			return nil, err
+		}
 	}
 	l.mu.Lock()
 	n := len(l.routers) + 1
@@ -103,9 +111,15 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 		return nil, err
 	}
 	port := fmt.Sprintf("r%d", n) // the router's port on the WAN bridge
-	if err := ipBatch("", fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
-		wanIface, name, port, l.wan.name)); err != nil {
-		return nil, err
+	if cfg.link == nil {
+		if err := ipBatch("", fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
+			wanIface, name, port, l.wan.name)); err != nil {
+			return nil, err
+		}
+	} else {
+		if r.fwd, err = l.addLink(n, name, port, *cfg.link); err != nil {
+			return nil, fmt.Errorf("link: %w", err)
+		}
 	}
 	if err := ipBatch(l.wan.name, "link set "+port+" master br0", "link set "+port+" up"); err != nil {
 		return nil, err
