@@ -16,21 +16,21 @@ import (
 )
 
 const (
-	// maxFrame bounds a frame read from a link: a virtio header and a frame
-	// of up to 64 KiB, should one arrive segmentation-offloaded after all.
-	maxFrame = vnetHdrLen + 1<<16
 	// vnetHdrLen is the size of struct virtio_net_hdr, which PACKET_VNET_HDR
-	// puts before every frame. It carries the checksum offload state, so a
-	// frame whose checksum the sender left to the "hardware" crosses
-	// intact. The forwarder passes it through unread.
+	// puts before every frame. It carries the frame's offload state, so that
+	// a frame whose checksum the sender left to the "hardware", or a TCP
+	// super-frame the receiver is to segment (GSO), crosses intact. The
+	// forwarder passes it through unread.
 	vnetHdrLen = 10
-	// bufSize is the size of the recycled frame buffers: a 1500-byte MTU
-	// frame and its headers fit.
-	bufSize = 2048
-	// maxQueue is how many frames a direction holds back at most; beyond,
-	// frames are dropped, as a router's full buffer does. 16384 frames of
-	// 1514 bytes are 50 ms at 4 Gbit/s.
-	maxQueue = 16384
+	// bigBuf holds any frame: a virtio header and a GSO frame of up to 64
+	// KiB plus headers.
+	bigBuf = 1 << 17
+	// smallBuf holds a 1500-byte MTU frame and its headers.
+	smallBuf = 2048
+	// maxQueued bounds the buffer bytes a direction holds back; beyond,
+	// frames are dropped, as a router's full buffer does. 64 MiB hold 50 ms
+	// at 10 Gbit/s.
+	maxQueued = 64 << 20
 	// sockBuf is the socket buffer size of each end, so that bursts wait in
 	// the kernel rather than being dropped while the forwarder is busy.
 	sockBuf = 4 << 20
@@ -39,8 +39,9 @@ const (
 // forwarder copies Ethernet frames both ways between two interfaces of one
 // namespace, applying a Link: delay, jitter and loss. Each direction has a
 // reader goroutine, which reads a frame, draws its fate and queues it, and a
-// writer goroutine, which sends queued frames when they are due. A frame due
-// at once, with nothing queued ahead of it, is sent by the reader itself.
+// writer goroutine, which sends queued frames when they are due; so reading
+// and writing, and the kernel's work behind each, overlap. Frame buffers are
+// recycled; no goroutine is started per frame.
 type forwarder struct {
 	link atomic.Pointer[Link]
 	ends [2]*os.File // AF_PACKET sockets bound to the two interfaces
@@ -150,13 +151,13 @@ type direction struct {
 	in, out syscall.RawConn
 	rng     *rand.Rand // the reader's
 
-	mu      sync.Mutex
-	queue   []frame // a min-heap by (at, seq)
-	seq     uint64
-	last    time.Time // the latest send time given so far
-	writing bool      // the writer sends a frame it took from the queue
-	free    [][]byte  // recycled buffers of bufSize
-	wake    chan struct{}
+	mu     sync.Mutex
+	queue  []frame // a min-heap by (at, seq)
+	queued int     // capacity of the queued frames' buffers
+	seq    uint64
+	last   time.Time     // the latest send time given so far
+	free   [2][][]byte   // recycled buffers: smallBuf, bigBuf
+	wake   chan struct{} // the writer's: a new head was queued
 }
 
 func newDirection(f *forwarder, in, out syscall.RawConn) *direction {
@@ -170,7 +171,7 @@ func newDirection(f *forwarder, in, out syscall.RawConn) *direction {
 // read receives frames until the forwarder closes.
 func (d *direction) read() {
 	defer d.f.wg.Done()
-	scratch := make([]byte, maxFrame)
+	scratch := make([]byte, bigBuf)
 	for {
 		var n int
 		var rerr error
@@ -195,8 +196,7 @@ func (d *direction) read() {
 		if l.Loss > 0 && d.rng.Float64() < l.Loss {
 			continue
 		}
-		now := time.Now()
-		at := now.Add(l.Delay)
+		at := time.Now().Add(l.Delay)
 		if l.Jitter > 0 {
 			at = at.Add(time.Duration(d.rng.Int64N(int64(2*l.Jitter)+1)) - l.Jitter)
 		}
@@ -207,24 +207,13 @@ func (d *direction) read() {
 		if at.After(d.last) {
 			d.last = at
 		}
-		if len(d.queue) == 0 && !d.writing && !at.After(now) {
-			// Due now and nothing ahead: send it from here. The writer
-			// finds the queue empty and stays asleep; no frame arrives
-			// meanwhile, since this goroutine is the only one queueing.
-			d.mu.Unlock()
-			d.send(scratch[:n])
-			continue
-		}
-		if len(d.queue) >= maxQueue {
+		buf := d.alloc(n)
+		if d.queued+cap(buf) > maxQueued {
+			d.recycle(buf)
 			d.mu.Unlock()
 			continue // tail drop
 		}
-		var buf []byte
-		if k := len(d.free); k > 0 && n <= bufSize {
-			buf, d.free = d.free[k-1], d.free[:k-1]
-		} else {
-			buf = make([]byte, max(n, bufSize))
-		}
+		d.queued += cap(buf)
 		buf = buf[:copy(buf[:n], scratch[:n])]
 		d.seq++
 		d.push(frame{at: at, seq: d.seq, buf: buf})
@@ -267,18 +256,40 @@ func (d *direction) write() {
 			continue
 		}
 		fr := d.pop()
-		d.writing = true
 		d.mu.Unlock()
 
 		d.send(fr.buf)
 
 		d.mu.Lock()
-		d.writing = false
-		if cap(fr.buf) == bufSize {
-			d.free = append(d.free, fr.buf[:bufSize])
-		}
+		d.queued -= cap(fr.buf)
+		d.recycle(fr.buf)
 		d.mu.Unlock()
 	}
+}
+
+// alloc returns a buffer for an n-byte frame, recycled if one is free;
+// d.mu is held.
+func (d *direction) alloc(n int) []byte {
+	class, size := 0, smallBuf
+	if n > smallBuf {
+		class, size = 1, bigBuf
+	}
+	free := d.free[class]
+	if k := len(free); k > 0 {
+		buf := free[k-1]
+		d.free[class] = free[:k-1]
+		return buf
+	}
+	return make([]byte, size)
+}
+
+// recycle keeps buf for alloc; d.mu is held.
+func (d *direction) recycle(buf []byte) {
+	class := 0
+	if cap(buf) == bigBuf {
+		class = 1
+	}
+	d.free[class] = append(d.free[class], buf[:cap(buf)])
 }
 
 // send writes one frame (virtio header first) to the outgoing interface. A

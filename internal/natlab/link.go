@@ -13,8 +13,11 @@ import (
 //
 // A router with a Link has its frames copied by a forwarder in the test
 // process, between two veth pairs that meet in a link namespace of their
-// own (see the package comment). Segmentation offload is off on both sides
-// of it, so each frame is one wire-sized packet, delayed or lost on its own.
+// own (see the package comment). A TCP sender's segments cross it as the
+// kernel hands them over: a super-frame of up to 64 KiB (segmentation
+// offload), all delayed alike, which keeps the forwarder fast. With Loss or
+// Reorder the kernel segments before the link, so that every packet is
+// lost or overtaken on its own, at a cost in throughput.
 type Link struct {
 	// Delay is added to every frame in each direction: a router with Delay
 	// D adds 2D to the round trip of its hosts' connections.
@@ -35,6 +38,9 @@ type Link struct {
 func (l Link) applyRouter(c *routerConfig) { c.link = &l }
 
 var _ RouterOption = Link{}
+
+// segmented says whether l acts on single packets rather than super-frames.
+func (l Link) segmented() bool { return l.Loss > 0 || l.Reorder }
 
 // validate reports what is wrong with l.
 func (l Link) validate() error {
@@ -85,8 +91,34 @@ func (r *Router) setLink(l Link) error {
 	if err := l.validate(); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.link
+	if l.segmented() && !old.segmented() {
+		if err := r.segment(true); err != nil {
+			return err
+		}
+	}
 	r.fwd.setLink(l)
+	r.link = l
+	if !l.segmented() && old.segmented() {
+		return r.segment(false)
+	}
 	return nil
+}
+
+// segment sets whether the two interfaces sending into the router's link
+// namespace (its "wan" and its port on the WAN bridge) segment TCP
+// super-frames into packets first.
+func (r *Router) segment(on bool) error {
+	segs := "65535" // the kernel's default, GSO_MAX_SEGS
+	if on {
+		segs = "1"
+	}
+	if err := ipBatch(r.Name(), "link set "+wanIface+" gso_max_segs "+segs); err != nil {
+		return err
+	}
+	return ipBatch(r.lab.wan.name, fmt.Sprintf("link set %s gso_max_segs %s", r.port(), segs))
 }
 
 // Interface names inside a link namespace.
@@ -106,8 +138,7 @@ var linkSysctls = []sysctl{
 // addLink builds router n's WAN link through a link namespace: the router's
 // "wan" is paired with "rtr" there, and "wan" there with port, the router's
 // port in the WAN namespace (not yet on the bridge). A forwarder copies
-// frames between "rtr" and "wan". Both outer ends send single segments
-// (gso_max_segs 1), so each frame the forwarder sees is one packet.
+// frames between "rtr" and "wan".
 func (l *Lab) addLink(n int, router, port string, link Link) (*forwarder, error) {
 	name := fmt.Sprintf("%sl%d", l.prefix, n)
 	if err := addNamespace(name); err != nil {
@@ -118,9 +149,9 @@ func (l *Lab) addLink(n int, router, port string, link Link) (*forwarder, error)
 		return nil, err
 	}
 	if err := ipBatch("",
-		fmt.Sprintf("link add name %s netns %s gso_max_segs 1 type veth peer name %s netns %s",
+		fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
 			wanIface, router, linkRouterIface, name),
-		fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s gso_max_segs 1",
+		fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
 			linkWANIface, name, port, l.wan.name),
 	); err != nil {
 		return nil, err

@@ -135,10 +135,20 @@ func listenUDP(t *testing.T, h *natlab.Host) *net.UDPConn {
 	var pc *net.UDPConn
 	err := h.Do(func() (err error) {
 		pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(h.IP(), 0)))
-		if err == nil {
-			err = pc.SetReadBuffer(4 << 20)
+		if err != nil {
+			return err
 		}
-		return err
+		// Room for every datagram a test sends, beyond rmem_max: what
+		// is lost is lost on the link, not in this socket.
+		rc, err := pc.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		err = rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 8<<20)
+		})
+		return errors.Join(err, serr)
 	})
 	if err != nil {
 		t.Fatalf("listen udp in %s: %v", h.Name(), err)
@@ -279,5 +289,50 @@ func TestLinkLoss(t *testing.T) {
 				t.Errorf("%d of %d datagrams lost, want %d to %d", lost, n, lo, hi)
 			}
 		})
+	}
+}
+
+// TestLinkOrder sends bursts of datagrams through a link whose jitter
+// (±20ms) far exceeds their spacing: they arrive in order, unless the link
+// allows reordering. It also changes a router's link with SetLink.
+func TestLinkOrder(t *testing.T) {
+	lab := natlab.New(t)
+	dst := lab.AddRouter(natlab.Public).AddHost()
+	r := lab.AddRouter(natlab.Public, natlab.Link{})
+	src := r.AddHost()
+	pc := listenUDP(t, dst)
+	c := dialUDP(t, src, addrPort(pc.LocalAddr()))
+	if got := sendBurst(t, c, pc, 1, 200*time.Millisecond); len(got) != 1 { // ARP
+		t.Fatalf("warm-up datagram: got %v", got)
+	}
+	const n = 300
+	for _, reorder := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reorder_%v", reorder), func(t *testing.T) {
+			link := natlab.Link{Delay: 20 * time.Millisecond, Jitter: 20 * time.Millisecond, Reorder: reorder}
+			r.SetLink(link)
+			seqs := sendBurst(t, c, pc, n, 500*time.Millisecond)
+			if len(seqs) != n {
+				t.Fatalf("%d of %d datagrams arrived", len(seqs), n)
+			}
+			overtaken := 0
+			for i := 1; i < len(seqs); i++ {
+				if seqs[i] < seqs[i-1] {
+					overtaken++
+				}
+			}
+			t.Logf("%s: %d of %d datagrams arrived before one sent earlier", link, overtaken, n)
+			if reorder && overtaken == 0 {
+				t.Errorf("no datagram overtook another, want some with Reorder")
+			}
+			if !reorder && overtaken > 0 {
+				t.Errorf("%d datagrams overtook others, want none without Reorder", overtaken)
+			}
+		})
+	}
+	r.SetLink(natlab.Link{})
+	ln := listen(t, dst, netip.AddrPortFrom(dst.IP(), 0).String())
+	acceptAll(t, ln)
+	if rtt := connectRTT(t, src, addrPort(ln.Addr())); rtt > slack {
+		t.Errorf("after SetLink(Link{}) a connect took %v, want under %v", rtt, slack)
 	}
 }

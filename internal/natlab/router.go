@@ -23,6 +23,7 @@ type Router struct {
 	hosts    []*Host
 	forwards []forward
 	rules    string
+	link     Link // the forwarder's current Link
 }
 
 // RouterOption changes how Lab.AddRouter builds a router.
@@ -110,7 +111,7 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 	if err := setSysctls(name, routerSysctls); err != nil {
 		return nil, err
 	}
-	port := fmt.Sprintf("r%d", n) // the router's port on the WAN bridge
+	port := r.port()
 	if cfg.link == nil {
 		if err := ipBatch("", fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
 			wanIface, name, port, l.wan.name)); err != nil {
@@ -120,6 +121,7 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 		if r.fwd, err = l.addLink(n, name, port, *cfg.link); err != nil {
 			return nil, fmt.Errorf("link: %w", err)
 		}
+		r.link = *cfg.link
 	}
 	if err := ipBatch(l.wan.name, "link set "+port+" master br0", "link set "+port+" up"); err != nil {
 		return nil, err
@@ -135,6 +137,11 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 	); err != nil {
 		return nil, err
 	}
+	if r.link.segmented() {
+		if err := r.segment(true); err != nil {
+			return nil, err
+		}
+	}
 	if kind == Public {
 		if err := ipBatch(l.wan.name, fmt.Sprintf("route add %s via %s", lan, wanIP)); err != nil {
 			return nil, err
@@ -147,6 +154,9 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 	}
 	return r, nil
 }
+
+// port returns the name of the router's port on the WAN bridge.
+func (r *Router) port() string { return fmt.Sprintf("r%d", r.n) }
 
 // Kind returns the router's kind.
 func (r *Router) Kind() Kind { return r.kind }
