@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,6 +147,50 @@ func TestFiltering(t *testing.T) {
 			}
 			var ne net.Error
 			if !tt.wantDelivered && !(errors.As(err, &ne) && ne.Timeout()) {
+				t.Errorf("dial %s: %v, want a timeout (SYN dropped by the router)", target, err)
+			}
+		})
+	}
+}
+
+// TestUnsolicitedToRouter dials a closed port on each router's own WAN
+// address from the WAN: by default every kind drops the SYN and the dial
+// times out; a router built with RejectWithReset refuses it at once.
+func TestUnsolicitedToRouter(t *testing.T) {
+	lab := natlab.New(t)
+	wan := lab.WAN()
+	const closedPort = 4999
+	tests := []struct {
+		name      string
+		router    *natlab.Router
+		wantReset bool
+	}{
+		{"public", lab.AddRouter(natlab.Public), false},
+		{"forwarded", lab.AddRouter(natlab.Forwarded), false},
+		{"easy", lab.AddRouter(natlab.Easy), false},
+		{"hard", lab.AddRouter(natlab.Hard), false},
+		{"public_reset", lab.AddRouter(natlab.Public, natlab.RejectWithReset()), true},
+		{"easy_reset", lab.AddRouter(natlab.Easy, natlab.RejectWithReset()), true},
+		{"hard_reset", lab.AddRouter(natlab.Hard, natlab.RejectWithReset()), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			target := netip.AddrPortFrom(tt.router.WANIP(), closedPort)
+			d := net.Dialer{Timeout: 500 * time.Millisecond}
+			var c net.Conn
+			err := wan.Do(func() (err error) { c, err = d.Dial("tcp4", target.String()); return err })
+			if c != nil {
+				c.Close()
+				t.Fatalf("dial %s: connected, want no listener", target)
+			}
+			var ne net.Error
+			timedOut := errors.As(err, &ne) && ne.Timeout()
+			refused := errors.Is(err, syscall.ECONNREFUSED)
+			if tt.wantReset && !refused {
+				t.Errorf("dial %s: %v, want connection refused (reset by the router)", target, err)
+			}
+			if !tt.wantReset && !timedOut {
 				t.Errorf("dial %s: %v, want a timeout (SYN dropped by the router)", target, err)
 			}
 		})

@@ -109,6 +109,7 @@ type Lab struct {
 
 	mu         sync.Mutex
 	namespaces []string // created namespaces, in creation order
+	forwarders []*forwarder
 	routers    []*Router
 	hosts      int // hosts created so far, for names
 	public     int // Public routers created so far
@@ -175,13 +176,17 @@ func (l *Lab) track(name string) {
 	l.mu.Unlock()
 }
 
-// teardown kills what still runs in the lab's namespaces and deletes them,
-// newest first.
+// teardown stops the link forwarders, kills what still runs in the lab's
+// namespaces and deletes them, newest first.
 func (l *Lab) teardown() {
 	l.mu.Lock()
-	names := l.namespaces
-	l.namespaces = nil
+	names, fwds := l.namespaces, l.forwarders
+	l.namespaces, l.forwarders = nil, nil
 	l.mu.Unlock()
+	// Forwarders first: their sockets would keep link namespaces alive.
+	for _, f := range fwds {
+		f.close()
+	}
 	for i := len(names) - 1; i >= 0; i-- {
 		if err := deleteNamespace(names[i]); err != nil {
 			l.tb.Errorf("natlab: teardown: %v", err)

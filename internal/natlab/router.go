@@ -16,27 +16,64 @@ type Router struct {
 	self  *Host
 	lan   netip.Prefix
 	lanIP netip.Addr
+	reset bool       // RejectWithReset
+	fwd   *forwarder // the WAN link's forwarder; nil without a Link option
 
 	mu       sync.Mutex
 	hosts    []*Host
 	forwards []forward
 	rules    string
+	link     Link // the forwarder's current Link
+}
+
+// RouterOption changes how Lab.AddRouter builds a router.
+type RouterOption interface {
+	applyRouter(*routerConfig)
+}
+
+// routerConfig is what RouterOptions set.
+type routerConfig struct {
+	reset bool
+	link  *Link
+}
+
+type optionFunc func(*routerConfig)
+
+func (f optionFunc) applyRouter(c *routerConfig) { f(c) }
+
+// RejectWithReset makes the router answer unsolicited TCP from the WAN (a SYN
+// to its WAN address that is no port forward and belongs to no connection)
+// with a TCP reset, as a host with a closed port does. By default a router
+// drops it silently, as home and carrier routers do, and the sender times
+// out. Only for tests that need the reset.
+func RejectWithReset() RouterOption {
+	return optionFunc(func(c *routerConfig) { c.reset = true })
 }
 
 // AddRouter adds a router of the given kind, attached to the WAN bridge with
-// the next free WAN address, with an empty LAN.
-func (l *Lab) AddRouter(kind Kind) *Router {
+// the next free WAN address, with an empty LAN. Options: a Link impairs the
+// router's WAN link; RejectWithReset makes it refuse unsolicited TCP.
+func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 	l.tb.Helper()
-	r, err := l.addRouter(kind)
+	var cfg routerConfig
+	for _, o := range opts {
+		o.applyRouter(&cfg)
+	}
+	r, err := l.addRouter(kind, cfg)
 	if err != nil {
 		l.tb.Fatalf("natlab: add %s router: %v", kind, err)
 	}
 	return r
 }
 
-func (l *Lab) addRouter(kind Kind) (*Router, error) {
+func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 	if kind < Public || kind > Hard {
 		return nil, fmt.Errorf("unknown kind %d", int(kind))
+	}
+	if cfg.link != nil {
+		if err := cfg.link.validate(); err != nil {
+			return nil, err
+		}
 	}
 	l.mu.Lock()
 	n := len(l.routers) + 1
@@ -62,6 +99,7 @@ func (l *Lab) addRouter(kind Kind) (*Router, error) {
 		self:  &Host{lab: l, name: name, ip: wanIP},
 		lan:   lan,
 		lanIP: must(lanAddr(lan, 1)),
+		reset: cfg.reset,
 	}
 	l.routers = append(l.routers, r)
 	l.mu.Unlock()
@@ -73,10 +111,17 @@ func (l *Lab) addRouter(kind Kind) (*Router, error) {
 	if err := setSysctls(name, routerSysctls); err != nil {
 		return nil, err
 	}
-	port := fmt.Sprintf("r%d", n) // the router's port on the WAN bridge
-	if err := ipBatch("", fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
-		wanIface, name, port, l.wan.name)); err != nil {
-		return nil, err
+	port := r.port()
+	if cfg.link == nil {
+		if err := ipBatch("", fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
+			wanIface, name, port, l.wan.name)); err != nil {
+			return nil, err
+		}
+	} else {
+		if r.fwd, err = l.addLink(n, name, port, *cfg.link); err != nil {
+			return nil, fmt.Errorf("link: %w", err)
+		}
+		r.link = *cfg.link
 	}
 	if err := ipBatch(l.wan.name, "link set "+port+" master br0", "link set "+port+" up"); err != nil {
 		return nil, err
@@ -92,6 +137,11 @@ func (l *Lab) addRouter(kind Kind) (*Router, error) {
 	); err != nil {
 		return nil, err
 	}
+	if r.link.segmented() {
+		if err := r.segment(true); err != nil {
+			return nil, err
+		}
+	}
 	if kind == Public {
 		if err := ipBatch(l.wan.name, fmt.Sprintf("route add %s via %s", lan, wanIP)); err != nil {
 			return nil, err
@@ -104,6 +154,9 @@ func (l *Lab) addRouter(kind Kind) (*Router, error) {
 	}
 	return r, nil
 }
+
+// port returns the name of the router's port on the WAN bridge.
+func (r *Router) port() string { return fmt.Sprintf("r%d", r.n) }
 
 // Kind returns the router's kind.
 func (r *Router) Kind() Kind { return r.kind }
@@ -133,7 +186,7 @@ func (r *Router) Hosts() []*Host {
 	return slices.Clone(r.hosts)
 }
 
-// Ruleset returns the nftables script applied to the router; "" for Public.
+// Ruleset returns the nftables script applied to the router.
 func (r *Router) Ruleset() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -230,10 +283,7 @@ func (r *Router) forward(h *Host, port uint16) error {
 
 // applyLocked renders the ruleset and loads it into the router's namespace.
 func (r *Router) applyLocked() error {
-	rules := ruleset(rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards})
-	if rules == "" {
-		return nil
-	}
+	rules := ruleset(rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards, Reset: r.reset})
 	if err := run(rules, "ip", "netns", "exec", r.Name(), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("load ruleset: %w", err)
 	}

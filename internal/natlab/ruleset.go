@@ -25,24 +25,33 @@ type rulesetSpec struct {
 	WANIP    netip.Addr
 	LAN      netip.Prefix
 	Forwards []forward
+	// Reset answers unsolicited TCP from the WAN with a reset instead of
+	// dropping it (RejectWithReset).
+	Reset bool
 }
 
 // ruleset renders the nft(8) script that gives a router its kind's
-// behaviour. It replaces the namespace's whole ruleset in one transaction. A
-// Public router needs no rules and gets "".
+// behaviour. It replaces the namespace's whole ruleset in one transaction.
 //
 // Mapping: plain masquerade keeps the source port when that tuple is free
 // (endpoint-independent, port preserving); masquerade fully-random picks a
 // random port for every new connection (endpoint-dependent). Filtering: from
-// the WAN only packets of known connections (ct state established,related)
-// and forwarded ports pass; new connections are dropped silently, as on
-// consumer routers, so a peer's early SYN is retransmitted rather than reset.
+// the WAN only packets of known connections (ct state established,related),
+// forwarded ports and pings pass; everything else is dropped silently, as
+// home and carrier routers do, so a peer's early SYN is retransmitted rather
+// than reset. A Public router routes its LAN unfiltered and drops only what
+// is addressed to itself. With s.Reset, unsolicited TCP is answered with a
+// reset instead, from the router's kernel; other protocols are still dropped.
 func ruleset(s rulesetSpec) string {
-	if s.Kind == Public {
-		return ""
-	}
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	// refuse ends a filter chain: what the WAN sent unasked goes no further.
+	refuse := func() {
+		if s.Reset {
+			w("\t\tiifname %q meta l4proto tcp reject with tcp reset", wanIface)
+		}
+		w("\t\tiifname %q drop", wanIface)
+	}
 	w("flush ruleset")
 	w("table ip natlab {")
 	if s.Kind == Forwarded && len(s.Forwards) > 0 {
@@ -55,33 +64,37 @@ func ruleset(s rulesetSpec) string {
 		}
 		w("\t}")
 	}
-	w("\tchain postrouting {")
-	w("\t\ttype nat hook postrouting priority srcnat; policy accept;")
-	if s.Kind == Hard {
-		w("\t\toifname %q masquerade fully-random", wanIface)
-	} else {
-		w("\t\toifname %q masquerade", wanIface)
+	if s.Kind != Public {
+		w("\tchain postrouting {")
+		w("\t\ttype nat hook postrouting priority srcnat; policy accept;")
+		if s.Kind == Hard {
+			w("\t\toifname %q masquerade fully-random", wanIface)
+		} else {
+			w("\t\toifname %q masquerade", wanIface)
+		}
+		if s.Kind == Forwarded && len(s.Forwards) > 0 {
+			// Hairpin: a LAN host reaching a forward by the WAN address gets
+			// answers through the router, not straight from the LAN peer.
+			w("\t\toifname %q ip saddr %s ct status dnat masquerade", lanIface, s.LAN.Masked())
+		}
+		w("\t}")
 	}
-	if s.Kind == Forwarded && len(s.Forwards) > 0 {
-		// Hairpin: a LAN host reaching a forward by the WAN address gets
-		// answers through the router, not straight from the LAN peer.
-		w("\t\toifname %q ip saddr %s ct status dnat masquerade", lanIface, s.LAN.Masked())
-	}
-	w("\t}")
 	w("\tchain input {")
 	w("\t\ttype filter hook input priority filter; policy accept;")
 	w("\t\tiifname %q ct state established,related accept", wanIface)
 	w("\t\tiifname %q icmp type echo-request accept", wanIface)
-	w("\t\tiifname %q drop", wanIface)
+	refuse()
 	w("\t}")
-	w("\tchain forward {")
-	w("\t\ttype filter hook forward priority filter; policy accept;")
-	w("\t\tiifname %q ct state established,related accept", wanIface)
-	if s.Kind == Forwarded {
-		w("\t\tiifname %q ct status dnat accept", wanIface)
+	if s.Kind != Public {
+		w("\tchain forward {")
+		w("\t\ttype filter hook forward priority filter; policy accept;")
+		w("\t\tiifname %q ct state established,related accept", wanIface)
+		if s.Kind == Forwarded {
+			w("\t\tiifname %q ct status dnat accept", wanIface)
+		}
+		refuse()
+		w("\t}")
 	}
-	w("\t\tiifname %q drop", wanIface)
-	w("\t}")
 	w("}")
 	return b.String()
 }

@@ -11,16 +11,22 @@ func TestRuleset(t *testing.T) {
 	wanIP := netip.MustParseAddr("203.0.113.12")
 	host := netip.MustParseAddr("10.2.0.2")
 	tests := []struct {
-		name     string
-		spec     rulesetSpec
-		want     []string // lines that must be present
-		wantNot  []string // lines that must be absent
-		wantNone bool     // no ruleset at all
+		name    string
+		spec    rulesetSpec
+		want    []string // lines that must be present
+		wantNot []string // lines that must be absent
 	}{
 		{
-			name:     "public",
-			spec:     rulesetSpec{Kind: Public, WANIP: wanIP, LAN: lan},
-			wantNone: true,
+			// No NAT, no filtering of its LAN; only what is addressed to
+			// the router itself is dropped.
+			name: "public",
+			spec: rulesetSpec{Kind: Public, WANIP: wanIP, LAN: lan},
+			want: []string{
+				"chain input {",
+				`iifname "wan" ct state established,related accept`,
+				`iifname "wan" drop`,
+			},
+			wantNot: []string{"masquerade", "chain forward", "reject"},
 		},
 		{
 			name: "easy",
@@ -31,7 +37,25 @@ func TestRuleset(t *testing.T) {
 				`iifname "wan" ct state established,related accept`,
 				`iifname "wan" drop`,
 			},
-			wantNot: []string{"fully-random", "dnat", "prerouting"},
+			wantNot: []string{"fully-random", "dnat", "prerouting", "reject"},
+		},
+		{
+			name: "easy with reset",
+			spec: rulesetSpec{Kind: Easy, WANIP: wanIP, LAN: lan, Reset: true},
+			want: []string{
+				`iifname "wan" ct state established,related accept`,
+				`iifname "wan" meta l4proto tcp reject with tcp reset`,
+				`iifname "wan" drop`,
+			},
+		},
+		{
+			name: "public with reset",
+			spec: rulesetSpec{Kind: Public, WANIP: wanIP, LAN: lan, Reset: true},
+			want: []string{
+				`iifname "wan" meta l4proto tcp reject with tcp reset`,
+				`iifname "wan" drop`,
+			},
+			wantNot: []string{"chain forward"},
 		},
 		{
 			name:    "hard",
@@ -61,12 +85,6 @@ func TestRuleset(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ruleset(tt.spec)
-			if tt.wantNone {
-				if got != "" {
-					t.Fatalf("got ruleset %q, want none", got)
-				}
-				return
-			}
 			lines := map[string]bool{}
 			for _, l := range strings.Split(got, "\n") {
 				lines[strings.TrimSpace(l)] = true
