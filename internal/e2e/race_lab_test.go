@@ -42,7 +42,7 @@ var raceLinks = []natlab.Link{{}, {Delay: 50 * time.Millisecond, Jitter: 10 * ti
 func TestConnectRace(t *testing.T) {
 	for _, link := range raceLinks {
 		t.Run(link.String(), func(t *testing.T) {
-			nodes, _ := labMatrix(t, link)
+			nodes, _ := labMatrix(t, linkOpts(link)...)
 			var table strings.Builder
 			fmt.Fprintf(&table, "%-24s %-8s %10s %10s\n", "pair", "winner", "race", "alone")
 			for _, p := range labPairs() {
@@ -71,6 +71,15 @@ func TestConnectRace(t *testing.T) {
 	}
 }
 
+// linkOpts builds routers with link, and without a forwarder when link is
+// the zero Link.
+func linkOpts(link natlab.Link) []natlab.RouterOption {
+	if link == (natlab.Link{}) {
+		return nil
+	}
+	return []natlab.RouterOption{link}
+}
+
 // timedConnect connects from to to; it returns how long
 // POST /v1/connections took and the connection.
 func timedConnect(t testing.TB, from, to *labNode, strategies ...string) (time.Duration, connection) {
@@ -94,7 +103,7 @@ func timedConnect(t testing.TB, from, to *labNode, strategies ...string) (time.D
 func BenchmarkConnectRace(b *testing.B) {
 	for _, link := range raceLinks {
 		b.Run(strings.ReplaceAll(link.String(), " ", "_"), func(b *testing.B) {
-			nodes, _ := labMatrix(b, link)
+			nodes, _ := labMatrix(b, linkOpts(link)...)
 			for _, p := range labPairs() {
 				b.Run(p.from+"_to_"+p.to, func(b *testing.B) {
 					from, to := nodes[p.from], nodes[p.to]
