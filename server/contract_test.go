@@ -1,0 +1,88 @@
+package server
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/identity"
+	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/openapi/openapitest"
+	"github.com/reachd/reachd/rendezvous/rendezvoustest"
+)
+
+// problemOf sends req through the validating client and returns the status,
+// the Content-Type and the decoded problem (nil when the body is not JSON).
+func problemOf(t *testing.T, req *http.Request) (int, string, map[string]any) {
+	t.Helper()
+	resp, err := openapitest.Client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), m
+}
+
+// TestJSONMediaTypeIsExact sends bodies whose Content-Type only starts like
+// JSON's.
+func TestJSONMediaTypeIsExact(t *testing.T) {
+	s := startServer(t, Config{})
+	for _, tt := range []struct {
+		ct     string
+		status int // 0: anything but the content type refusal
+	}{
+		{"application/jsonfoo", 400},
+		{"application/json-patch+json", 400},
+		{"application/json;charset=latin1", 400},
+		{"application/json; charset", 400},
+		{"text/plain", 400},
+		{"application/json", 0},
+		{"Application/JSON; charset=UTF-8", 0},
+	} {
+		t.Run(tt.ct, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", "http://"+s.Addr()+"/v1/echo", strings.NewReader(`{"address":"x"}`))
+			req.Header.Set("Content-Type", tt.ct)
+			status, ct, p := problemOf(t, req)
+			detail, _ := p["detail"].(string)
+			refused := status == 400 && ct == "application/problem+json" && strings.Contains(detail, "content type")
+			if refused != (tt.status != 0) {
+				t.Errorf("%d %s %v: refused as not JSON = %v, want %v", status, ct, p, refused, tt.status != 0)
+			}
+		})
+	}
+}
+
+// TestTimeoutBeyondMaximum sends timeout_ms values above the documented
+// maximum, including ones that overflow a time.Duration when converted to
+// nanoseconds: 18446744073710 ms wraps round to 448µs.
+func TestTimeoutBeyondMaximum(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	n := nodetest.Start(t, rv)
+	s := startServer(t, Config{Node: n})
+	pub, _, _ := ed25519.GenerateKey(nil)
+	other, err := address.Parse(n.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.NodeID = identity.NodeIDFromKey(pub)
+	for _, path := range []string{"/v1/connections", "/v1/echo"} {
+		for _, ms := range []string{"120001", "18446744073710", "9223372036854775807", "99999999999999999999", "-1"} {
+			t.Run(path+"/"+ms, func(t *testing.T) {
+				body := `{"address":"` + other.String() + `","timeout_ms":` + ms + `}`
+				req, _ := http.NewRequest("POST", "http://"+s.Addr()+path, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				status, ct, p := problemOf(t, req)
+				if detail, _ := p["detail"].(string); status != 400 || ct != "application/problem+json" || !strings.Contains(detail, "timeout_ms") {
+					t.Errorf("%d %s %v, want a 400 problem naming timeout_ms", status, ct, p)
+				}
+			})
+		}
+	}
+}
