@@ -86,3 +86,51 @@ func TestTimeoutBeyondMaximum(t *testing.T) {
 		}
 	}
 }
+
+// TestFileErrorsAreProblems asks the dashboard's file server for what it
+// does not have.
+func TestFileErrorsAreProblems(t *testing.T) {
+	s := startServer(t, Config{})
+	for _, path := range []string{"/static/nope.css", "/static/js/", "/static/js/nope.js"} {
+		t.Run(path, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://"+s.Addr()+path, nil)
+			status, ct, p := problemOf(t, req)
+			if detail, _ := p["detail"].(string); status != 404 || ct != "application/problem+json" || p["status"] != 404.0 || !strings.Contains(detail, path) {
+				t.Errorf("%d %s %v, want a 404 problem naming %s", status, ct, p, path)
+			}
+		})
+	}
+}
+
+// TestWebSocketHandshakeErrorsAreProblems opens a connection's stream
+// with a handshake the WebSocket library refuses.
+func TestWebSocketHandshakeErrorsAreProblems(t *testing.T) {
+	p := startPair(t)
+	status, conn, _ := call(t, "POST", p.apiA+"/v1/connections", `{"address":"`+p.b.Address()+`","strategies":["direct"]}`)
+	if status != 201 {
+		t.Fatalf("connect: %d %v", status, conn)
+	}
+	url := p.apiA + "/v1/connections/" + conn["id"].(string) + "/stream"
+	for _, tt := range []struct {
+		name    string
+		headers map[string]string
+		want    string
+	}{
+		{"no key", map[string]string{"Sec-WebSocket-Version": "13"}, "Sec-WebSocket-Key"},
+		{"short key", map[string]string{"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "c2hvcnQ="}, "Sec-WebSocket-Key"},
+		{"old version", map[string]string{"Sec-WebSocket-Version": "8", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, "version"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			status, ct, pr := problemOf(t, req)
+			if detail, _ := pr["detail"].(string); status != 400 || ct != "application/problem+json" || !strings.Contains(detail, tt.want) {
+				t.Errorf("%d %s %v, want a 400 problem naming %s", status, ct, pr, tt.want)
+			}
+		})
+	}
+}

@@ -145,7 +145,7 @@ func (s *Server) Close() error {
 // Handler is the API's router.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.guard)
+	r.Use(problemErrors, s.guard)
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return problemf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
 	}))
