@@ -1,12 +1,16 @@
 package server
 
 import (
+	"bufio"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/identity"
@@ -132,5 +136,94 @@ func TestWebSocketHandshakeErrorsAreProblems(t *testing.T) {
 				t.Errorf("%d %s %v, want a 400 problem naming %s", status, ct, pr, tt.want)
 			}
 		})
+	}
+}
+
+// TestHeadOnGetRoutes sends HEAD wherever the document lists GET: the
+// answer is the GET's status and Content-Type, without a body (the
+// validating client checks the body).
+func TestHeadOnGetRoutes(t *testing.T) {
+	s := startServer(t, Config{})
+	doc := openapitest.Document(t)
+	client := openapitest.Client(t)
+	n := 0
+	for path, item := range doc.Paths.Map() {
+		if item.Get == nil {
+			continue
+		}
+		n++
+		url := "http://" + s.Addr() + examplePath(doc, "GET", path)
+		t.Run(path, func(t *testing.T) {
+			answer := func(method string) (int, string) {
+				req, _ := http.NewRequest(method, url, nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close() // an event stream stays open otherwise
+				return resp.StatusCode, resp.Header.Get("Content-Type")
+			}
+			getStatus, getType := answer("GET")
+			headStatus, headType := answer("HEAD")
+			if headStatus != getStatus || headType != getType {
+				t.Errorf("HEAD: %d %q, GET: %d %q", headStatus, headType, getStatus, getType)
+			}
+		})
+	}
+	if n < 8 {
+		t.Fatalf("only %d GET paths documented", n)
+	}
+}
+
+// TestHeadOnEventsEnds asks for the event stream's headers, then for
+// something else on the same connection: the HEAD answer must end.
+func TestHeadOnEventsEnds(t *testing.T) {
+	s := startServer(t, Config{})
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for _, target := range []string{"HEAD /v1/events", "GET /v1/node"} {
+		fmt.Fprintf(c, "%s HTTP/1.1\r\nHost: %s\r\n\r\n", target, s.Addr())
+		resp, err := http.ReadResponse(br, &http.Request{Method: strings.Fields(target)[0]})
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", target, resp.StatusCode)
+		}
+	}
+}
+
+// TestHeadOnRecvTakesNothing checks a receive with HEAD while data waits:
+// the data is still there for the GET.
+func TestHeadOnRecvTakesNothing(t *testing.T) {
+	p := startPair(t)
+	status, conn, _ := call(t, "POST", p.apiA+"/v1/connections", `{"address":"`+p.b.Address()+`","strategies":["direct"]}`)
+	if status != 201 {
+		t.Fatalf("connect: %d %v", status, conn)
+	}
+	inID := inboundID(t, p.apiB)
+	sendData(t, p.apiA, conn["id"].(string), "hello")
+	recv := p.apiB + "/v1/connections/" + inID + "/recv?timeout_ms=5000"
+	for _, tt := range []struct {
+		query  string
+		status int
+	}{
+		{"", 200},
+		{"&max=0", 400},
+	} {
+		req, _ := http.NewRequest("HEAD", recv+tt.query, nil)
+		if status, _, _ := problemOf(t, req); status != tt.status {
+			t.Errorf("HEAD recv%s: %d, want %d", tt.query, status, tt.status)
+		}
+	}
+	if status, b := raw(t, "GET", recv, nil); status != 200 || string(b) != "hello" {
+		t.Errorf("GET recv after HEAD: %d %q, want hello", status, b)
 	}
 }

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
@@ -145,14 +147,14 @@ func (s *Server) Close() error {
 // Handler is the API's router.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(problemErrors, s.guard)
+	r.Use(problemErrors, middleware.GetHead, s.guard)
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return problemf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
 	}))
 	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, req *http.Request) error {
 		var allowed []string
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
-			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete} {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) || m == http.MethodHead && slices.Contains(allowed, http.MethodGet) {
 				allowed = append(allowed, m)
 			}
 		}
@@ -167,6 +169,7 @@ func (s *Server) Handler() http.Handler {
 	r.Delete("/v1/connections/{id}", s.handle(s.deleteConnection))
 	r.Post("/v1/connections/{id}/send", s.handle(s.send))
 	r.Get("/v1/connections/{id}/recv", s.handle(s.recv))
+	r.Head("/v1/connections/{id}/recv", s.handle(s.recvHead))
 	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
 	r.Get("/v1/events", s.handle(s.events))
 	r.Get("/metrics", s.handle(s.metrics))
