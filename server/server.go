@@ -27,6 +27,17 @@ import (
 // DefaultAddr is where the API listens unless told otherwise: loopback only.
 const DefaultAddr = "127.0.0.1:12333"
 
+// Defaults of the API's connection limits (see Config).
+const (
+	DefaultMaxConns      = 512
+	DefaultIdleTimeout   = 60 * time.Second
+	DefaultHeaderTimeout = 10 * time.Second
+)
+
+// maxHeaderBytes bounds a request's header; a larger one is answered 431.
+// The API's requests carry a few short headers.
+const maxHeaderBytes = 64 << 10
+
 // Node is what the API needs of the node.
 type Node interface {
 	Info() node.Info
@@ -56,6 +67,19 @@ type Config struct {
 	CORSOrigins []string
 	// Logger receives request errors; nil discards.
 	Logger *slog.Logger
+
+	// MaxConns caps the API connections open at once, event streams and
+	// WebSockets included; a connection beyond it is closed as soon as it
+	// is accepted, and counted in /metrics. Zero means DefaultMaxConns.
+	MaxConns int
+	// IdleTimeout closes a keep-alive connection that has waited this long
+	// for its next request. Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// HeaderTimeout bounds the wait for a request's header, from a new
+	// connection's start or the first byte of a request on a kept-alive
+	// one. Zero means DefaultHeaderTimeout. There is no timeout on reading
+	// a body or writing an answer: streams, events and WebSockets last.
+	HeaderTimeout time.Duration
 }
 
 // CheckSecurity refuses a non-loopback API address without a token.
@@ -86,7 +110,7 @@ func isLoopbackHost(host string) bool {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	ln     net.Listener
+	ln     *limitListener
 	http   *http.Server
 	wg     sync.WaitGroup
 	ctx    context.Context // cancelled when Close begins: ends streams
@@ -107,22 +131,39 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 || cfg.HeaderTimeout < 0 {
+		return nil, errors.New("server: negative connection limit")
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = DefaultHeaderTimeout
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen %s: %w", cfg.Addr, err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), ln: ln}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api")}
+	s.ln = &limitListener{Listener: ln, max: int64(cfg.MaxConns), maxHeaderBytes: maxHeaderBytes, log: s.log}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.http = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           answering(s.Handler()),
+		ReadHeaderTimeout: cfg.HeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnContext:       connContext,
+		ConnState:         connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.http.RegisterOnShutdown(s.cancel)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serve", "err", err)
 		}
 	}()
