@@ -119,9 +119,9 @@ func connState(c net.Conn, st http.ConnState) {
 	}
 }
 
-// answering marks the connection as answering a request while handlers
-// run: what is written now is theirs.
-func answering(next http.Handler) http.Handler {
+// markAnswering marks the connection as answering a request while
+// handlers run: what is written now is theirs.
+func markAnswering(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, ok := r.Context().Value(apiConnKey{}).(*apiConn); ok {
 			c.answering.Store(true)

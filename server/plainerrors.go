@@ -36,19 +36,18 @@ type problemWriter struct {
 }
 
 func (w *problemWriter) WriteHeader(code int) {
-	switch {
-	case w.wrote || w.status != 0:
-		// A superfluous call: net/http logs it when it goes through.
-		if w.wrote {
-			w.ResponseWriter.WriteHeader(code)
-		}
-	case code >= 400 && !isProblemType(w.Header().Get("Content-Type")):
-		w.status = code
-	default:
-		// 1xx informational answers come before the status; 101 is final.
-		w.wrote = code >= 200 || code == http.StatusSwitchingProtocols
-		w.ResponseWriter.WriteHeader(code)
+	if w.status != 0 {
+		return // an error is held back: any later status is superfluous
 	}
+	if !w.wrote && code >= 400 && !isProblemType(w.Header().Get("Content-Type")) {
+		w.status = code
+		return
+	}
+	// 1xx informational answers come before the status; 101 is final.
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *problemWriter) Write(p []byte) (int, error) {

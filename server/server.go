@@ -151,7 +151,7 @@ func New(cfg Config) (*Server, error) {
 	s.ln = &limitListener{Listener: ln, max: int64(cfg.MaxConns), maxHeaderBytes: maxHeaderBytes, log: s.log}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.http = &http.Server{
-		Handler:           answering(s.Handler()),
+		Handler:           markAnswering(s.Handler()),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
