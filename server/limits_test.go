@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
 
 // rawConn is a client connection to the API that speaks HTTP/1.1 by hand,
@@ -227,5 +233,59 @@ func TestAnswersAreNotRewritten(t *testing.T) {
 	resp, b := rc.do("GET", "/v1/connections/nope")
 	if resp.StatusCode != 404 || !strings.Contains(string(b), problemType("no-connection")) {
 		t.Errorf("%d %s, want the handler's no-connection problem", resp.StatusCode, b)
+	}
+}
+
+// TestWebSocketCountsAgainstCap: a WebSocket stream (a hijacked
+// connection) holds its place while it is open and frees it when closed.
+func TestWebSocketCountsAgainstCap(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
+	s := startServer(t, Config{Node: a, MaxConns: 2})
+	// Connect on a connection the server closes after answering: once
+	// the client sees it closed, its place is free.
+	rc := dialRaw(t, s.Addr())
+	body := `{"address":"` + b.Address() + `","strategies":["direct"]}`
+	fmt.Fprintf(rc.c, "POST /v1/connections HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	resp, answer := rc.read("POST")
+	var conn map[string]any
+	if err := json.Unmarshal(answer, &conn); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("connect: %d %s", resp.StatusCode, answer)
+	}
+	rc.waitClosed()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+s.Addr()+"/v1/connections/"+conn["id"].(string)+"/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := dialRaw(t, s.Addr())
+	gauge := func() string {
+		resp, b := metrics.do("GET", "/metrics")
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if strings.HasPrefix(line, "reachd_api_connections ") {
+				return strings.TrimPrefix(line, "reachd_api_connections ")
+			}
+		}
+		t.Fatalf("no reachd_api_connections in\n%s", b)
+		return ""
+	}
+	if got := gauge(); got != "2" {
+		t.Fatalf("reachd_api_connections %s with a WebSocket and this one open, want 2", got)
+	}
+	dialRaw(t, s.Addr()).waitClosed()
+
+	ws.Close(websocket.StatusNormalClosure, "")
+	// The server closes its side after the closing handshake, shortly
+	// after ws.Close returns: ask until it has.
+	for try := 0; gauge() != "1"; try++ {
+		if try == 200 {
+			t.Fatal("the WebSocket's place was not freed")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
