@@ -73,7 +73,7 @@ func TestProblemTypes(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"BadRequest", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed",
-		"Gone", "InternalError", "PeerRefused", "ConnectFailed", "NoBroker", "PeerTimeout"} {
+		"Gone", "InternalError", "PeerRefused", "ConnectFailed", "NoBroker", "PeerTimeout", "HeaderTooLarge"} {
 		r := doc.Components.Responses[name]
 		if r == nil || r.Value.Content.Get("application/problem+json") == nil {
 			t.Errorf("response %s is not an application/problem+json response", name)

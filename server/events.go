@@ -39,6 +39,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil // the headers are the answer; no stream follows
+	}
 	// The stream's ID from the start, so a client that loses it before the
 	// first event still resumes from here.
 	fmt.Fprintf(w, "retry: 2000\nid: %d\n\n", *last)

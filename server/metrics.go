@@ -67,6 +67,11 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	for _, r := range reasons {
 		p.sample("reachd_signaling_drops_total", labels{"reason", r}, float64(m.Drops[signaling.DropReason(r)]))
 	}
+
+	p.family("reachd_api_connections", "gauge", "API connections open")
+	p.sample("reachd_api_connections", nil, float64(s.ln.active.Load()))
+	p.family("reachd_api_connections_refused_total", "counter", "API connections closed at once because --api-max-conns were open")
+	p.sample("reachd_api_connections_refused_total", nil, float64(s.ln.refused.Load()))
 	return bw.Flush()
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/reachd/reachd/openapi/openapitest"
@@ -20,6 +21,24 @@ func openAPIPath(route string) string {
 		return strings.TrimSuffix(route, "*") + "{file}"
 	}
 	return route
+}
+
+// examplePath fills the path template of a documented operation with its
+// parameters' examples.
+func examplePath(doc *openapi3.T, method, path string) string {
+	op := doc.Paths.Value(path).GetOperation(method)
+	url := path
+	for _, p := range append(doc.Paths.Value(path).Parameters, op.Parameters...) {
+		if p.Value.In != "path" {
+			continue
+		}
+		ex := p.Value.Example
+		if ex == nil && len(p.Value.Schema.Value.Examples) > 0 {
+			ex = p.Value.Schema.Value.Examples[0]
+		}
+		url = strings.ReplaceAll(url, "{"+p.Value.Name+"}", ex.(string))
+	}
+	return url
 }
 
 // TestRoutesAreDocumented checks that the router and the OpenAPI document
@@ -68,18 +87,7 @@ func TestRoutesAreDocumented(t *testing.T) {
 	for _, d := range documented {
 		method, path, _ := strings.Cut(d, " ")
 		t.Run(d, func(t *testing.T) {
-			op := doc.Paths.Value(path).GetOperation(method)
-			url := path
-			for _, p := range append(doc.Paths.Value(path).Parameters, op.Parameters...) {
-				if p.Value.In != "path" {
-					continue
-				}
-				ex := p.Value.Example
-				if ex == nil && len(p.Value.Schema.Value.Examples) > 0 {
-					ex = p.Value.Schema.Value.Examples[0]
-				}
-				url = strings.ReplaceAll(url, "{"+p.Value.Name+"}", ex.(string))
-			}
+			url := examplePath(doc, method, path)
 			req, _ := http.NewRequest(method, "http://"+s.Addr()+url, nil)
 			resp, err := client.Do(req)
 			if err != nil {

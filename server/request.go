@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -27,8 +28,8 @@ func badRequest(format string, args ...any) *Problem {
 // decodeJSON reads one JSON object into v, refusing unknown fields, trailing
 // data and oversized bodies with a message that says what is wrong.
 func decodeJSON(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return badRequest("content type %q: send application/json", ct)
+	if err := checkJSONType(r.Header.Get("Content-Type")); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxJSONBody))
 	dec.DisallowUnknownFields()
@@ -59,6 +60,23 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
+// checkJSONType accepts a request's Content-Type when it is absent or
+// exactly the media type application/json (any case, parameters allowed,
+// a charset only if it is UTF-8): "application/jsonfoo" is not JSON.
+func checkJSONType(ct string) error {
+	if ct == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return badRequest("content type %q: send application/json", ct)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return badRequest("content type %q: JSON is UTF-8", ct)
+	}
+	return nil
+}
+
 // parsePeerAddress parses the "address" member of a request.
 func parsePeerAddress(s string) (address.Address, error) {
 	if s == "" {
@@ -77,12 +95,14 @@ func parsePeerAddress(s string) (address.Address, error) {
 }
 
 // timeoutParam turns a millisecond count into a duration: 0 means def,
-// negative or above max is refused.
+// negative or above max is refused. The count is compared before it is
+// converted, so one too large for a time.Duration cannot wrap round into
+// range.
 func timeoutParam(name string, ms int64, def, max time.Duration) (time.Duration, error) {
 	switch {
 	case ms == 0:
 		return def, nil
-	case ms < 0 || time.Duration(ms)*time.Millisecond > max:
+	case ms < 0 || ms > max.Milliseconds():
 		return 0, badRequest("%s %d: want 1 to %d", name, ms, max.Milliseconds())
 	}
 	return time.Duration(ms) * time.Millisecond, nil

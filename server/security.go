@@ -52,8 +52,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			}
 		}
 		if s.cfg.Token != "" && !publicFile(r) {
-			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if got == r.Header.Get("Authorization") {
+			got, ok := bearerToken(r.Header.Get("Authorization"))
+			if !ok {
 				got = r.URL.Query().Get("access_token")
 			}
 			if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
@@ -66,6 +66,16 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken returns the credentials of an Authorization header of the
+// Bearer scheme, whose name is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(token, " "), true
 }
 
 // publicFile reports whether r asks for one of the dashboard's files,

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
@@ -24,6 +26,17 @@ import (
 
 // DefaultAddr is where the API listens unless told otherwise: loopback only.
 const DefaultAddr = "127.0.0.1:12333"
+
+// Defaults of the API's connection limits (see Config).
+const (
+	DefaultMaxConns      = 512
+	DefaultIdleTimeout   = 60 * time.Second
+	DefaultHeaderTimeout = 10 * time.Second
+)
+
+// maxHeaderBytes bounds a request's header; a larger one is answered 431.
+// The API's requests carry a few short headers.
+const maxHeaderBytes = 64 << 10
 
 // Node is what the API needs of the node.
 type Node interface {
@@ -54,6 +67,19 @@ type Config struct {
 	CORSOrigins []string
 	// Logger receives request errors; nil discards.
 	Logger *slog.Logger
+
+	// MaxConns caps the API connections open at once, event streams and
+	// WebSockets included; a connection beyond it is closed as soon as it
+	// is accepted, and counted in /metrics. Zero means DefaultMaxConns.
+	MaxConns int
+	// IdleTimeout closes a keep-alive connection that has waited this long
+	// for its next request. Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// HeaderTimeout bounds the wait for a request's header, from a new
+	// connection's start or the first byte of a request on a kept-alive
+	// one. Zero means DefaultHeaderTimeout. There is no timeout on reading
+	// a body or writing an answer: streams, events and WebSockets last.
+	HeaderTimeout time.Duration
 }
 
 // CheckSecurity refuses a non-loopback API address without a token.
@@ -84,7 +110,7 @@ func isLoopbackHost(host string) bool {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	ln     net.Listener
+	ln     *limitListener
 	http   *http.Server
 	wg     sync.WaitGroup
 	ctx    context.Context // cancelled when Close begins: ends streams
@@ -105,22 +131,39 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxConns < 0 || cfg.IdleTimeout < 0 || cfg.HeaderTimeout < 0 {
+		return nil, errors.New("server: negative connection limit")
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = DefaultHeaderTimeout
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen %s: %w", cfg.Addr, err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), ln: ln}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api")}
+	s.ln = &limitListener{Listener: ln, max: int64(cfg.MaxConns), maxHeaderBytes: maxHeaderBytes, log: s.log}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.http = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           markAnswering(s.Handler()),
+		ReadHeaderTimeout: cfg.HeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnContext:       connContext,
+		ConnState:         connState,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.http.RegisterOnShutdown(s.cancel)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serve", "err", err)
 		}
 	}()
@@ -145,14 +188,14 @@ func (s *Server) Close() error {
 // Handler is the API's router.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.guard)
+	r.Use(problemErrors, middleware.GetHead, s.guard)
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return problemf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path)
 	}))
 	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, req *http.Request) error {
 		var allowed []string
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
-			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete} {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) || m == http.MethodHead && slices.Contains(allowed, http.MethodGet) {
 				allowed = append(allowed, m)
 			}
 		}
@@ -167,6 +210,7 @@ func (s *Server) Handler() http.Handler {
 	r.Delete("/v1/connections/{id}", s.handle(s.deleteConnection))
 	r.Post("/v1/connections/{id}/send", s.handle(s.send))
 	r.Get("/v1/connections/{id}/recv", s.handle(s.recv))
+	r.Head("/v1/connections/{id}/recv", s.handle(s.recvHead))
 	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
 	r.Get("/v1/events", s.handle(s.events))
 	r.Get("/metrics", s.handle(s.metrics))

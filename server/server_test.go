@@ -59,8 +59,8 @@ func TestNotFoundIsProblem(t *testing.T) {
 		allow              string
 	}{
 		{"no route", "GET", "/v1/nothing", 404, "/v1/nothing", ""},
-		{"wrong method", "PUT", "/v1/connections", 405, "PUT", "GET, POST"},
-		{"wrong method on one", "POST", "/v1/connections/c1", 405, "POST", "GET, DELETE"},
+		{"wrong method", "PUT", "/v1/connections", 405, "PUT", "GET, HEAD, POST"},
+		{"wrong method on one", "POST", "/v1/connections/c1", 405, "POST", "GET, HEAD, DELETE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

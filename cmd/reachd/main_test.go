@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reachd/reachd/server"
 )
 
 func TestBadInputExitsTwo(t *testing.T) {
@@ -33,6 +35,11 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"api bad", []string{"run", "--api", "nope"}, nil, `--api "nope"`},
 		{"bad cors origin", []string{"run", "--api-cors", "app.example.com"}, nil, "want an origin"},
 		{"bad log level", []string{"run", "--log-level", "loud"}, nil, "--log-level"},
+		{"api max conns zero", []string{"run", "--api-max-conns", "0"}, nil, "--api-max-conns 0"},
+		{"api idle timeout not a duration", []string{"run", "--api-idle-timeout", "60"}, nil, `invalid value "60" for flag -api-idle-timeout`},
+		{"api idle timeout zero", []string{"run", "--api-idle-timeout", "0s"}, nil, "--api-idle-timeout 0s"},
+		{"api header timeout negative", []string{"run", "--api-header-timeout", "-1s"}, nil, "--api-header-timeout -1s"},
+		{"env api max conns", []string{"run"}, map[string]string{"REACHD_API_MAX_CONNS": "many"}, "REACHD_API_MAX_CONNS"},
 		{"extra argument", []string{"run", "extra"}, nil, `unexpected argument "extra"`},
 		{"bad env", []string{"run"}, map[string]string{"REACHD_PORT": "abc"}, "REACHD_PORT"},
 		{"env api not loopback", []string{"run"}, map[string]string{"REACHD_API": "10.0.0.1:1"}, "--api-token"},
@@ -75,6 +82,31 @@ func TestFlagBeatsEnv(t *testing.T) {
 	}
 	if got := f.mqtt.String(); got != "mqtt://a:1,mqtt://b:2" {
 		t.Errorf("mqtt = %q, want the environment's list", got)
+	}
+}
+
+// TestAPILimitFlags: the API's connection limits reach the server's
+// config, from flags or environment, with the server's defaults.
+func TestAPILimitFlags(t *testing.T) {
+	config := func(args ...string) server.Config {
+		t.Helper()
+		var f nodeFlags
+		if _, err := parseFlags(newFlagSetForTest(&f), args, &bytes.Buffer{}, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, sc, err := f.config(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc
+	}
+	if sc := config(); sc.MaxConns != server.DefaultMaxConns || sc.IdleTimeout != server.DefaultIdleTimeout || sc.HeaderTimeout != server.DefaultHeaderTimeout {
+		t.Errorf("defaults: %d %s %s", sc.MaxConns, sc.IdleTimeout, sc.HeaderTimeout)
+	}
+	t.Setenv("REACHD_API_IDLE_TIMEOUT", "5s")
+	sc := config("--api-max-conns", "7", "--api-header-timeout", "2s")
+	if sc.MaxConns != 7 || sc.IdleTimeout != 5*time.Second || sc.HeaderTimeout != 2*time.Second {
+		t.Errorf("set: %d %s %s, want 7 5s 2s", sc.MaxConns, sc.IdleTimeout, sc.HeaderTimeout)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/server"
@@ -30,6 +31,11 @@ type nodeFlags struct {
 	turn     listFlag
 	ntp      listFlag
 	logLevel string
+
+	// API connection limits (server.Config).
+	apiMaxConns      int
+	apiIdleTimeout   time.Duration
+	apiHeaderTimeout time.Duration
 }
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
@@ -37,6 +43,9 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.apiToken, "api-token", "", "Bearer `token` for the API; required when --api is not loopback")
 	f.apiCORS.validate = validOrigin
 	fs.Var(&f.apiCORS, "api-cors", "browser `origins` (scheme://host[:port]) allowed to call the API from other sites, comma-separated")
+	fs.IntVar(&f.apiMaxConns, "api-max-conns", server.DefaultMaxConns, "most API connections open at once (`n`, event streams and WebSockets count); beyond, a new one is closed at once")
+	fs.DurationVar(&f.apiIdleTimeout, "api-idle-timeout", server.DefaultIdleTimeout, "close a kept-alive API connection idle for this `duration`")
+	fs.DurationVar(&f.apiHeaderTimeout, "api-header-timeout", server.DefaultHeaderTimeout, "close an API connection whose request header takes longer than this `duration`")
 	fs.UintVar(&f.port, "port", 0, "peer listen `port` (default: a stable port derived from the node ID)")
 	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "`dir`ectory of the node key")
 	f.mqtt.validate = validBrokerURL
@@ -58,6 +67,15 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if err := validHostPort(f.api); err != nil {
 		return node.Config{}, server.Config{}, usagef("--api %q: %v", f.api, err)
 	}
+	if f.apiMaxConns < 1 {
+		return node.Config{}, server.Config{}, usagef("--api-max-conns %d: want at least 1", f.apiMaxConns)
+	}
+	if f.apiIdleTimeout <= 0 {
+		return node.Config{}, server.Config{}, usagef("--api-idle-timeout %s: want a positive duration", f.apiIdleTimeout)
+	}
+	if f.apiHeaderTimeout <= 0 {
+		return node.Config{}, server.Config{}, usagef("--api-header-timeout %s: want a positive duration", f.apiHeaderTimeout)
+	}
 	nc := node.Config{
 		DataDir:    f.dataDir,
 		ListenPort: uint16(f.port),
@@ -67,7 +85,8 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 		NTP:        f.ntp.items,
 		Logger:     logger,
 	}
-	sc := server.Config{Addr: f.api, Token: f.apiToken, CORSOrigins: f.apiCORS.items, Logger: logger}
+	sc := server.Config{Addr: f.api, Token: f.apiToken, CORSOrigins: f.apiCORS.items, Logger: logger,
+		MaxConns: f.apiMaxConns, IdleTimeout: f.apiIdleTimeout, HeaderTimeout: f.apiHeaderTimeout}
 	if err := sc.CheckSecurity(); err != nil {
 		return node.Config{}, server.Config{}, usageError{err}
 	}

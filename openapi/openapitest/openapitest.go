@@ -85,6 +85,9 @@ func Client(tb testing.TB) *http.Client {
 //     operation, and its headers, media type and body must match.
 //   - A 101 (WebSocket) or text/event-stream response is checked up to its
 //     headers; its body is handed on untouched.
+//   - A HEAD request for a path whose document lists no HEAD operation is
+//     checked as the path's GET (every GET route answers HEAD), its answer
+//     up to its headers; it must have no body.
 func Transport(tb testing.TB, base http.RoundTripper) http.RoundTripper {
 	tb.Helper()
 	if base == nil {
@@ -115,6 +118,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	vreq := req.Clone(req.Context())
 	vreq.Body = io.NopCloser(bytes.NewReader(body))
 	route, params, routeErr := router.FindRoute(vreq)
+	head := req.Method == http.MethodHead
+	if head && errors.Is(routeErr, routers.ErrMethodNotAllowed) {
+		// No HEAD operation of its own: HEAD is the path's GET.
+		vreq.Method = http.MethodGet
+		route, params, routeErr = router.FindRoute(vreq)
+	}
 
 	var in *openapi3filter.RequestValidationInput
 	var reqErr error
@@ -149,7 +158,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if reqErr != nil && (resp.StatusCode < 400 || resp.StatusCode > 499) {
 			t.tb.Errorf("openapitest: %s: the request does not match the document, yet the answer is %d:\n%v", what, resp.StatusCode, reqErr)
 		}
-		t.checkResponse(what, in, resp)
+		t.checkResponse(what, in, resp, head)
 	}
 	return resp, nil
 }
@@ -161,9 +170,11 @@ func isPreflight(req *http.Request) bool {
 }
 
 // checkResponse validates resp as an answer to the operation of in.
-func (t *transport) checkResponse(what string, in *openapi3filter.RequestValidationInput, resp *http.Response) {
+// A HEAD answer has no body: only its status and headers are checked, and
+// its Content-Type must be one the document lists.
+func (t *transport) checkResponse(what string, in *openapi3filter.RequestValidationInput, resp *http.Response, head bool) {
 	ct := resp.Header.Get("Content-Type")
-	stream := resp.StatusCode == http.StatusSwitchingProtocols || strings.HasPrefix(ct, "text/event-stream")
+	stream := resp.StatusCode == http.StatusSwitchingProtocols || strings.HasPrefix(ct, "text/event-stream") || head
 	out := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in,
 		Status:                 resp.StatusCode,
@@ -174,7 +185,13 @@ func (t *transport) checkResponse(what string, in *openapi3filter.RequestValidat
 		},
 	}
 	var body []byte
-	if !stream {
+	if head {
+		if b, _ := io.ReadAll(resp.Body); len(b) > 0 {
+			t.tb.Errorf("openapitest: %s: a HEAD answer with a body: %.200s", what, b)
+		}
+		resp.Body.Close()
+		resp.Body = http.NoBody
+	} else if !stream {
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(b))
