@@ -264,7 +264,8 @@ func TestLinkLoss(t *testing.T) {
 	const n = 2000
 	for _, loss := range []float64{0, 0.2} {
 		t.Run(fmt.Sprintf("loss_%g", loss), func(t *testing.T) {
-			src := lab.AddRouter(natlab.Public, natlab.Link{Loss: loss}).AddHost()
+			r := lab.AddRouter(natlab.Public, natlab.Link{Loss: loss})
+			src := r.AddHost()
 			c := dialUDP(t, src, to)
 			// Resolve ARP on the way before counting.
 			if err := src.Do(func() error {
@@ -279,7 +280,9 @@ func TestLinkLoss(t *testing.T) {
 			}); err != nil {
 				t.Fatalf("warm up: %v", err)
 			}
+			before := r.LinkStats()
 			seqs := sendBurst(t, c, pc, n, 500*time.Millisecond)
+			dropped := r.LinkStats().Lost - before.Lost
 			lost := n - len(seqs)
 			// Five standard deviations either side of the mean.
 			mean, sd := n*loss, math.Sqrt(n*loss*(1-loss))
@@ -287,6 +290,11 @@ func TestLinkLoss(t *testing.T) {
 			t.Logf("loss %g: %d of %d datagrams lost (%.1f%%), want %d to %d", loss, lost, n, 100*float64(lost)/n, lo, hi)
 			if lost < lo || lost > hi {
 				t.Errorf("%d of %d datagrams lost, want %d to %d", lost, n, lo, hi)
+			}
+			// The link may have dropped other frames too, but no datagram
+			// may be lost elsewhere.
+			if uint64(lost) > dropped {
+				t.Errorf("%d datagrams lost, but the link dropped only %d frames", lost, dropped)
 			}
 		})
 	}
