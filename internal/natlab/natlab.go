@@ -39,13 +39,13 @@
 // A router's WAN link is a plain veth pair unless AddRouter is given a Link:
 // one-way delay, jitter and loss for every frame between the router and the
 // WAN bridge, in both directions. Kernels without sch_netem (CI's has none)
-// rule out tc, so the router's "wan" then pairs with "rtr" in the link namespace "lN", whose
-// "wan" pairs with the router's port on the WAN bridge, and a forwarder in
-// the test process copies frames between "rtr" and "wan" over AF_PACKET
-// sockets, holding each back for its delay. It keeps frames in order unless
-// Link.Reorder, stops with the lab's cleanup, and moves TCP at a few hundred
-// MB/s. Router.SetLink changes a link while a test runs; Router.LinkStats
-// counts what crossed it.
+// rule out tc, so the router's "wan" then pairs with "rtr" in the link
+// namespace "lN", whose "wan" pairs with the router's port on the WAN
+// bridge, and a forwarder in the test process copies frames between "rtr"
+// and "wan" over AF_PACKET sockets, holding each back for its delay. It
+// keeps frames in order unless Link.Reorder, stops with the lab's cleanup,
+// and moves TCP at a few hundred MB/s. Router.SetLink changes a link while a
+// test runs; Router.LinkStats counts what crossed it.
 //
 // A typical test:
 //
