@@ -17,11 +17,19 @@ import (
 	"github.com/reachd/reachd/internal/natlab"
 )
 
-// slack is how much longer than configured a round trip may take: the
-// forwarder's timers, the scheduler of a busy two-core machine and the race
-// detector. Less than the smallest delay tested, so a delay applied twice
-// fails.
+// slack is how much longer than configured a typical round trip may take:
+// the forwarder's timers, the scheduler of a busy two-core machine and the
+// race detector. Less than the smallest delay tested, so a delay applied
+// twice fails. A round trip is never shorter than configured; a busy machine
+// may make a few much longer, so the upper bounds hold for the median (and
+// the best), not for every sample.
 const slack = 25 * time.Millisecond
+
+// quantile returns the q-quantile (0 to 1) of ds, which it sorts.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	slices.Sort(ds)
+	return ds[int(q*float64(len(ds)-1)+0.5)]
+}
 
 // connectRTT returns how long a TCP connect from h to addr takes: one round
 // trip, SYN to SYN/ACK.
@@ -96,14 +104,17 @@ func TestLinkDelay(t *testing.T) {
 			addr := addrPort(ln.Addr())
 			connectRTT(t, tt.from, addr) // resolves ARP on the way, across the links
 			var rtts []time.Duration
-			for range 5 {
+			for range 7 {
 				rtts = append(rtts, connectRTT(t, tt.from, addr))
 			}
 			t.Logf("want %v: connects took %s", tt.want, durations(rtts))
 			for _, rtt := range rtts {
-				if rtt < tt.want || rtt > tt.want+slack {
-					t.Errorf("connect took %v, want %v to %v", rtt, tt.want, tt.want+slack)
+				if rtt < tt.want {
+					t.Errorf("connect took %v, want at least %v", rtt, tt.want)
 				}
+			}
+			if best, med := quantile(rtts, 0), quantile(rtts, 0.5); best > tt.want+slack || med > tt.want+slack {
+				t.Errorf("connects took %v at best, %v in the median, want at most %v", best, med, tt.want+slack)
 			}
 		})
 	}
@@ -208,17 +219,20 @@ func TestLinkJitter(t *testing.T) {
 	rtts := echoRTTs(t, c, 40)
 	lo, hi := 2*(link.Delay-link.Jitter), 2*(link.Delay+link.Jitter)
 	for _, rtt := range rtts {
-		if rtt < lo || rtt > hi+slack {
-			t.Errorf("round trip %v, want %v to %v", rtt, lo, hi+slack)
+		if rtt < lo {
+			t.Errorf("round trip %v, want at least %v", rtt, lo)
 		}
 	}
-	slices.Sort(rtts)
-	spread := rtts[len(rtts)-1] - rtts[0]
-	t.Logf("%s: 40 round trips from %v to %v, median %v", link, rtts[0], rtts[len(rtts)-1], rtts[len(rtts)/2])
-	// Two uniform delays: 40 samples all within 20ms of each other have a
-	// probability below 1e-15.
-	if spread < 20*time.Millisecond {
-		t.Errorf("round trips spread over %v, want at least 20ms: %s", spread, durations(rtts))
+	p10, med, p90 := quantile(rtts, 0.1), quantile(rtts, 0.5), quantile(rtts, 0.9)
+	t.Logf("%s: 40 round trips: min %v, p10 %v, median %v, p90 %v, max %v", link,
+		rtts[0], p10, med, p90, rtts[len(rtts)-1])
+	if p90 > hi+slack {
+		t.Errorf("p90 round trip %v, want at most %v", p90, hi+slack)
+	}
+	// The sum of two delays uniform in 30 to 70ms: p10 is about 78ms, p90
+	// about 122ms. Without jitter they would be within a few ms.
+	if p90-p10 < 20*time.Millisecond {
+		t.Errorf("round trips from p10 %v to p90 %v, want at least 20ms apart: %s", p10, p90, durations(rtts))
 	}
 }
 
@@ -340,7 +354,11 @@ func TestLinkOrder(t *testing.T) {
 	r.SetLink(natlab.Link{})
 	ln := listen(t, dst, netip.AddrPortFrom(dst.IP(), 0).String())
 	acceptAll(t, ln)
-	if rtt := connectRTT(t, src, addrPort(ln.Addr())); rtt > slack {
-		t.Errorf("after SetLink(Link{}) a connect took %v, want under %v", rtt, slack)
+	var rtts []time.Duration
+	for range 3 {
+		rtts = append(rtts, connectRTT(t, src, addrPort(ln.Addr())))
+	}
+	if best := quantile(rtts, 0); best > slack {
+		t.Errorf("after SetLink(Link{}) connects took %s, want one under %v", durations(rtts), slack)
 	}
 }
