@@ -9,7 +9,10 @@ import (
 	"filippo.io/edwards25519"
 )
 
-const nodeIDLen = 52 // unpadded base32 of 32 bytes
+// NodeIDLen is the length of a node ID: unpadded base32 of 32 bytes.
+const NodeIDLen = 52
+
+const nodeIDLen = NodeIDLen
 
 var nodeIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 

@@ -58,13 +58,19 @@ func (e env) OnLink(ip netip.Addr) bool {
 	return false
 }
 
-// Expect registers a session whose connection will arrive on our listener
-// (reverse connect).
-func (e env) Expect(s strategy.Session) (<-chan net.Conn, func()) {
+// expectation is a connection a strategy waits for on our listener.
+type expectation struct {
+	ch   chan net.Conn
+	peer string // the node ID that must dial
+}
+
+// Expect registers a session whose connection peer will dial to our
+// listener (reverse connect).
+func (e env) Expect(s strategy.Session, peer string) (<-chan net.Conn, func()) {
 	ch := make(chan net.Conn)
 	n := e.n
 	n.mu.Lock()
-	n.sessions[s] = ch
+	n.sessions[s] = expectation{ch, peer}
 	n.mu.Unlock()
 	return ch, func() {
 		n.mu.Lock()

@@ -38,9 +38,11 @@ type secured struct {
 func (s secured) close() { s.raw.Close() }
 
 // handshake makes a strategy's raw transport a secured path: keepalive,
-// the preamble steps, then TLS in the strategy's role, proving the peer is
-// expected (any peer when expected is empty). The raw connection is closed
-// on failure; ctx bounds it all. It returns the peer's node ID.
+// the preamble steps (ours, and the peer's answer to it; theirs, and our
+// answer), then TLS in the strategy's role, proving the peer is expected
+// (any peer when expected is empty).
+// The raw connection is closed on failure; ctx bounds it all. It returns
+// the peer's node ID.
 func (n *Node) handshake(ctx context.Context, r strategy.Raw, expected string) (secured, string, error) {
 	raw := r.Conn
 	setKeepAlive(raw)
@@ -51,20 +53,33 @@ func (n *Node) handshake(ctx context.Context, r strategy.Raw, expected string) (
 		return secured{}, "", err
 	}
 	if r.SendPreamble {
-		if err := writePreamble(raw, r.Session); err != nil {
+		if err := writePreamble(raw, preamble{session: r.Session, from: n.ID()}); err != nil {
 			return fail(fmt.Errorf("write preamble: %w", err))
 		}
 	}
 	if r.CheckPreamble {
 		got, err := readPreamble(raw)
+		if errors.Is(err, errVersion) {
+			writeAnswer(raw, answerVersion)
+		}
 		if err != nil {
 			return fail(err)
 		}
-		if got != r.Session {
-			return fail(fmt.Errorf("the peer's preamble names session %s, want %s", got, r.Session))
+		if got.session != r.Session || (expected != "" && got.from != expected) {
+			writeAnswer(raw, answerUnknownSession)
+			return fail(fmt.Errorf("the peer's preamble names session %s of %s, want %s of %s", got.session, got.from, r.Session, expected))
+		}
+		if err := writeAnswer(raw, answerOK); err != nil {
+			return fail(fmt.Errorf("answer preamble: %w", err))
 		}
 	}
-	tc, peer, err := n.secure(ctx, raw, r.Client, expected)
+	// The peer's answer to our preamble comes ahead of its TLS bytes; we
+	// start TLS without waiting for it.
+	var conn net.Conn = raw
+	if r.SendPreamble {
+		conn = &answeredConn{Conn: raw}
+	}
+	tc, peer, err := n.secure(ctx, conn, r.Client, expected)
 	if err != nil {
 		return fail(err)
 	}
@@ -122,4 +137,21 @@ func awaitCommit(ctx context.Context, sc secured) error {
 		return errDropped
 	}
 	return fmt.Errorf("await commit: %w: got byte %#x", errBadPreamble, b[0])
+}
+
+// answeredConn reads the peer's answer to our preamble before the first
+// byte of TLS, so a refusal ends the handshake with a *RefusedError.
+type answeredConn struct {
+	net.Conn
+	answered bool
+}
+
+func (c *answeredConn) Read(p []byte) (int, error) {
+	if !c.answered {
+		if err := readAnswer(c.Conn); err != nil {
+			return 0, err
+		}
+		c.answered = true
+	}
+	return c.Conn.Read(p)
 }

@@ -57,58 +57,78 @@ func (n *Node) refuseConn(c net.Conn, reason string) {
 	c.Close()
 }
 
-// handleInbound reads the preamble of an accepted connection: the zero
-// session is a direct connection, which we secure and, once the peer
-// commits it, list as inbound; a session we expect goes to the strategy
-// waiting for it; anything else is refused. release gives back the
+// handleInbound reads the preamble of an accepted connection and answers
+// it: the zero session is a direct connection, which we take when the
+// inbound policy lets its dialer in, secure and, once the dialer commits
+// it, list as inbound; a session we expect goes to the strategy waiting
+// for it; anything else is refused, saying why. release gives back the
 // connection's handshake slot.
 func (n *Node) handleInbound(raw net.Conn, release func()) {
 	ctx, cancel := context.WithTimeout(n.ctx, handshakeTimeout)
 	defer cancel()
 	defer release()
-	refuse := func(reason any) {
+	setKeepAlive(raw)
+	refuse := func(answer byte, reason any) {
+		if answer != 0 {
+			raw.SetWriteDeadline(time.Now().Add(time.Second))
+			writeAnswer(raw, answer)
+		}
 		n.log.Info("inbound connection refused", "remote", raw.RemoteAddr(), "reason", reason)
 		raw.Close()
 	}
 	raw.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	s, err := readPreamble(raw)
-	if err != nil {
-		refuse(err)
+	p, err := readPreamble(raw)
+	switch {
+	case errors.Is(err, errVersion):
+		refuse(answerVersion, err)
+		return
+	case err != nil:
+		refuse(0, err)
 		return
 	}
 	raw.SetReadDeadline(time.Time{})
-	if s.IsZero() {
-		n.answered(ctx, strategy.Raw{Conn: raw}, "", strategy.Direct)
+	if p.session.IsZero() {
+		if !n.allowed(p.from) {
+			n.counters.refuse(RefusedPolicy)
+			refuse(answerNotAllowed, "not allowed by the inbound policy: "+p.from)
+			return
+		}
+		if err := writeAnswer(raw, answerOK); err != nil {
+			refuse(0, err)
+			return
+		}
+		// TLS proves the node ID the preamble claims.
+		n.answered(ctx, strategy.Raw{Conn: raw}, p.from, strategy.Direct)
 		return
 	}
 	n.mu.Lock()
-	ch, ok := n.sessions[s]
+	exp, ok := n.sessions[p.session]
 	n.mu.Unlock()
-	if !ok {
-		refuse("unknown session " + s.String())
+	if !ok || exp.peer != p.from {
+		refuse(answerUnknownSession, "unknown session "+p.session.String()+" of "+p.from)
+		return
+	}
+	// Answer before the hand-over: the strategy's TLS writes come next.
+	if err := writeAnswer(raw, answerOK); err != nil {
+		refuse(0, err)
 		return
 	}
 	select {
-	case ch <- raw:
+	case exp.ch <- raw:
 	case <-ctx.Done():
-		refuse("session " + s.String() + " no longer waiting")
+		refuse(0, "session "+p.session.String()+" no longer waiting")
 	}
 }
 
-// answered secures a path a peer initiated (expected: its node ID, or
-// any peer when empty), checks the inbound policy and limits, waits for
-// the peer to commit the path, and lists it as an inbound connection.
+// answered secures a path a peer initiated (expected: its node ID; its
+// requests, or its preamble, were checked against the inbound policy
+// before we answered), waits for the peer to commit the path, and lists
+// it as an inbound connection within the limits.
 func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name string) {
 	remote := r.Conn.RemoteAddr()
 	sc, peer, err := n.handshake(ctx, r, expected)
 	if err != nil {
 		n.log.Info("inbound path not kept", "remote", remote, "strategy", name, "reason", err)
-		return
-	}
-	if !n.allowed(peer) {
-		n.counters.refuse(RefusedPolicy)
-		n.log.Info("inbound path refused", "remote", remote, "peer", peer, "reason", "not allowed by the inbound policy")
-		sc.close()
 		return
 	}
 	if err := awaitCommit(ctx, sc); err != nil {

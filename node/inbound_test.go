@@ -10,24 +10,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
 
-// The listener refuses what is not a reachd peer connection, or names a
-// session nobody waits for: it closes the connection and lists nothing.
+// The listener refuses what is not a reachd peer connection, speaks
+// another version, or names a session nobody waits for: it answers a
+// reachd dialer why, closes the connection and lists nothing.
 func TestListenerRefusesStrangers(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	n := nodetest.Start(t, rv)
 	session := make([]byte, 16)
 	rand.Read(session)
+	stranger := nodetest.Start(t, rv).ID()
 	for _, tt := range []struct {
-		name string
-		send []byte
+		name   string
+		send   []byte
+		answer string
 	}{
-		{"http", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
-		{"bad version", append([]byte("RCHD\x09"), make([]byte, 16)...)},
-		{"unknown session", append([]byte("RCHD\x01"), session...)},
+		{"http", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ""},
+		{"version 1", append([]byte("RCHD\x01"), session...), "V"},
+		{"bad version", append([]byte("RCHD\x09"), make([]byte, 16)...), "V"},
+		{"unknown session", append(append([]byte("RCHD\x02"), session...), stranger...), "S"},
+		{"bad node id", append(append([]byte("RCHD\x02"), session...), make([]byte, 52)...), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(n.Info().ListenPort))))
@@ -37,9 +43,10 @@ func TestListenerRefusesStrangers(t *testing.T) {
 			defer c.Close()
 			c.Write(tt.send)
 			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			// Closed (EOF), or reset when it left bytes unread.
-			if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !errors.Is(err, syscall.ECONNRESET)) {
-				t.Errorf("read %q, %v; want the node to close the connection", b, err)
+			// The answer, then closed (EOF), or reset when it left bytes
+			// unread.
+			if b, err := io.ReadAll(c); string(b) != tt.answer || (err != nil && !errors.Is(err, syscall.ECONNRESET)) {
+				t.Errorf("read %q, %v; want %q and the node to close the connection", b, err, tt.answer)
 			}
 			if conns := n.Conns(); len(conns) != 0 {
 				t.Errorf("the node lists %d connections", len(conns))
@@ -52,7 +59,8 @@ func TestListenerRefusesStrangers(t *testing.T) {
 // limit the node closes new ones at once instead of piling them up.
 func TestListenerBoundsHandshakes(t *testing.T) {
 	rv := rendezvoustest.Start(t)
-	n := nodetest.Start(t, rv)
+	// All from one IP: lift the per-IP bound to reach the global one.
+	n := nodetest.Start(t, rv, withConfig(func(c *node.Config) { c.Limits.MaxHandshakesPerIP = 1000 }))
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(n.Info().ListenPort)))
 	var silent []net.Conn
 	defer func() {

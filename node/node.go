@@ -94,7 +94,7 @@ type Node struct {
 	inboundMu sync.Mutex // counting and listing an inbound connection is one step
 
 	mu         sync.Mutex
-	sessions   map[strategy.Session]chan net.Conn // reverse connects we wait for
+	sessions   map[strategy.Session]expectation // reverse connects we wait for
 	report     natprobe.Report
 	policy     Policy
 	probed     bool
@@ -171,7 +171,7 @@ func New(cfg Config) (*Node, error) {
 		conns:     newRegistry(),
 		events:    newEvents(),
 		counters:  newCounters(),
-		sessions:  make(map[strategy.Session]chan net.Conn),
+		sessions:  make(map[strategy.Session]expectation),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
 		policy:    policy,

@@ -336,10 +336,15 @@ func (r *racer) end(i int, outcome, reason, class string) {
 	r.n.emit(Event{Type: EventAttempt, Attempt: &AttemptEvent{Peer: r.peer.NodeID, Attempt: *a}})
 }
 
-// classOf sorts a failure, a peer presenting the wrong key included.
+// classOf sorts a failure, a peer presenting the wrong key or refusing
+// our preamble included.
 func classOf(err error) string {
-	if errors.Is(err, ErrWrongPeer) {
+	var refused *RefusedError
+	switch {
+	case errors.Is(err, ErrWrongPeer):
 		return strategy.ClassWrongPeer
+	case errors.As(err, &refused):
+		return strategy.ClassPeerRefused
 	}
 	return strategy.Class(err)
 }

@@ -26,15 +26,17 @@ type fakeEnv struct {
 	replies atomic.Int32
 }
 
-func (e *fakeEnv) ID() string                                        { return e.self.NodeID }
-func (e *fakeEnv) Self() (address.Address, bool)                     { return e.self, true }
-func (e *fakeEnv) Now() time.Time                                    { return time.Now() }
-func (e *fakeEnv) Mapper() punch.Mapper                              { return nil }
-func (e *fakeEnv) LastTCPMapping(netip.Addr) punch.Mapping           { return punch.Mapping{} }
-func (e *fakeEnv) TURN() []string                                    { return e.turn }
-func (e *fakeEnv) OnLink(netip.Addr) bool                            { return false }
-func (e *fakeEnv) Logger() *slog.Logger                              { return slog.New(slog.DiscardHandler) }
-func (e *fakeEnv) Expect(strategy.Session) (<-chan net.Conn, func()) { return nil, func() {} }
+func (e *fakeEnv) ID() string                              { return e.self.NodeID }
+func (e *fakeEnv) Self() (address.Address, bool)           { return e.self, true }
+func (e *fakeEnv) Now() time.Time                          { return time.Now() }
+func (e *fakeEnv) Mapper() punch.Mapper                    { return nil }
+func (e *fakeEnv) LastTCPMapping(netip.Addr) punch.Mapping { return punch.Mapping{} }
+func (e *fakeEnv) TURN() []string                          { return e.turn }
+func (e *fakeEnv) OnLink(netip.Addr) bool                  { return false }
+func (e *fakeEnv) Logger() *slog.Logger                    { return slog.New(slog.DiscardHandler) }
+func (e *fakeEnv) Expect(strategy.Session, string) (<-chan net.Conn, func()) {
+	return nil, func() {}
+}
 func (e *fakeEnv) Echo(context.Context, signaling.Peer) (time.Duration, error) {
 	return 0, errors.New("no echo here")
 }

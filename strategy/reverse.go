@@ -47,7 +47,7 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 		return Raw{}, ErrNotReady
 	}
 	s := NewSession()
-	arrived, forget := env.Expect(s)
+	arrived, forget := env.Expect(s, call.Peer.NodeID)
 	defer forget()
 	refused := make(chan error, 1)
 	go func() {

@@ -120,9 +120,10 @@ type Env interface {
 	Reply(ctx context.Context, req *signaling.Message, typ string, body any) error
 	// Echo measures the signaling round trip to peer.
 	Echo(ctx context.Context, peer signaling.Peer) (time.Duration, error)
-	// Expect registers a session whose raw connection will arrive on our
-	// peer listener, its preamble already read; forget unregisters it.
-	Expect(s Session) (arrived <-chan net.Conn, forget func())
+	// Expect registers a session whose raw connection peer will dial to
+	// our listener, its preamble already read and answered; forget
+	// unregisters it.
+	Expect(s Session, peer string) (arrived <-chan net.Conn, forget func())
 	// Now is the NTP-corrected clock.
 	Now() time.Time
 	// Mapper observes our external TCP mappings (STUN).

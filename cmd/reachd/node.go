@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/server"
 )
@@ -31,6 +32,15 @@ type nodeFlags struct {
 	turn     listFlag
 	ntp      listFlag
 	logLevel string
+
+	// The inbound policy and the peer limits (node.Config).
+	accept             string
+	allow              listFlag
+	peerRequestRate    float64
+	requestRate        float64
+	maxInbound         int
+	maxInboundPerPeer  int
+	maxHandshakesPerIP int
 
 	// API connection limits (server.Config).
 	apiMaxConns      int
@@ -57,6 +67,14 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	f.ntp.validate = validHostOptionalPort
 	fs.Var(&f.ntp, "ntp", "NTP servers `host[:port]`, comma-separated, or \"off\" to trust the local clock")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&f.accept, "accept", node.AcceptAny, "inbound `policy`: any (every node that knows the address) or allowlist (only --allow)")
+	f.allow.validate = validNodeID
+	fs.Var(&f.allow, "allow", "node `IDs` an allowlist policy lets in, comma-separated (more can be added through the API)")
+	fs.Float64Var(&f.peerRequestRate, "peer-request-rate", 5, "dial-back, punch and relay requests one peer may make `per second` (bursts of twice as many)")
+	fs.Float64Var(&f.requestRate, "request-rate", 50, "peer requests from all peers together `per second` (bursts of twice as many)")
+	fs.IntVar(&f.maxInbound, "max-inbound", 1024, "most inbound peer connections open at once (`n`)")
+	fs.IntVar(&f.maxInboundPerPeer, "max-inbound-per-peer", 64, "most inbound connections from one peer (`n`)")
+	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
 }
 
 // config turns the flags into the node's and the API server's configs.
@@ -76,7 +94,29 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if f.apiHeaderTimeout <= 0 {
 		return node.Config{}, server.Config{}, usagef("--api-header-timeout %s: want a positive duration", f.apiHeaderTimeout)
 	}
+	if f.accept != node.AcceptAny && f.accept != node.AcceptAllowlist {
+		return node.Config{}, server.Config{}, usagef("--accept %q: want %s or %s", f.accept, node.AcceptAny, node.AcceptAllowlist)
+	}
+	for name, v := range map[string]float64{"--peer-request-rate": f.peerRequestRate, "--request-rate": f.requestRate} {
+		if !(v > 0) {
+			return node.Config{}, server.Config{}, usagef("%s %v: want a positive rate", name, v)
+		}
+	}
+	for name, v := range map[string]int{"--max-inbound": f.maxInbound, "--max-inbound-per-peer": f.maxInboundPerPeer, "--max-handshakes-per-ip": f.maxHandshakesPerIP} {
+		if v < 1 {
+			return node.Config{}, server.Config{}, usagef("%s %d: want at least 1", name, v)
+		}
+	}
 	nc := node.Config{
+		Accept: f.accept,
+		Allow:  f.allow.items,
+		Limits: node.Limits{
+			PeerRequestRate:    f.peerRequestRate,
+			RequestRate:        f.requestRate,
+			MaxInbound:         f.maxInbound,
+			MaxInboundPerPeer:  f.maxInboundPerPeer,
+			MaxHandshakesPerIP: f.maxHandshakesPerIP,
+		},
 		DataDir:    f.dataDir,
 		ListenPort: uint16(f.port),
 		MQTT:       f.mqtt.items,
@@ -195,3 +235,6 @@ func validOrigin(s string) error {
 	}
 	return nil
 }
+
+// validNodeID checks an --allow entry.
+func validNodeID(s string) error { return identity.ValidNodeID(s) }

@@ -44,7 +44,7 @@ func TestConnectRace(t *testing.T) {
 		t.Run(link.String(), func(t *testing.T) {
 			nodes, _ := labMatrix(t, linkOpts(link)...)
 			var table strings.Builder
-			fmt.Fprintf(&table, "%-24s %-8s %10s %10s\n", "pair", "winner", "race", "alone")
+			fmt.Fprintf(&table, "%-26s %-8s %10s %10s  %s\n", "pair", "winner", "race", "alone", "attempts (ms from the start)")
 			for _, p := range labPairs() {
 				from, to := nodes[p.from], nodes[p.to]
 				race, c := timedConnect(t, from, to)
@@ -61,14 +61,27 @@ func TestConnectRace(t *testing.T) {
 				}
 				to.inbound(t, from.info.NodeID, c.Strategy)
 				from.close(t, c.ID)
-				alone, c := timedConnect(t, from, to, p.want)
-				from.close(t, c.ID)
-				fmt.Fprintf(&table, "%-24s %-8s %10v %10v\n", p.from+" -> "+p.to, c.Strategy,
-					race.Round(time.Millisecond), alone.Round(time.Millisecond))
+				alone, c2 := timedConnect(t, from, to, p.want)
+				from.close(t, c2.ID)
+				fmt.Fprintf(&table, "%-26s %-8s %10v %10v  %s\n", p.from+" -> "+p.to, c.Strategy,
+					race.Round(time.Millisecond), alone.Round(time.Millisecond), raceSummary(c))
 			}
 			t.Logf("connect times, %s:\n%s", link, table.String())
 		})
 	}
+}
+
+// raceSummary words a race's attempts: "direct ok 0-440, punch cancelled 0-441".
+func raceSummary(c connection) string {
+	var parts []string
+	for _, a := range c.Attempts {
+		if a.Outcome == "skipped" {
+			parts = append(parts, a.Name+" skipped")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %d-%d", a.Name, a.Outcome, a.StartedMS, a.FinishedMS))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // linkOpts builds routers with link, and without a forwarder when link is
