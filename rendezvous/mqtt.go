@@ -13,6 +13,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/reachd/reachd/internal/acceptor"
 )
 
 // Broker limits. Signaling messages are small, short-lived and never retained;
@@ -55,13 +57,13 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (_ *broker, er
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous: mqtt listen %s: %w", cfg.MQTTListen, err)
 	}
-	b.tcp = &mqttListener{id: "tcp", ln: ln, ctx: ctx}
+	b.tcp = &mqttListener{id: "tcp", ln: acceptor.New(ln, acceptor.Config{Logger: log}), ctx: ctx}
 	if cfg.MQTTWSListen != "" {
 		ln, err := net.Listen("tcp", cfg.MQTTWSListen)
 		if err != nil {
 			return nil, fmt.Errorf("rendezvous: mqtt websocket listen %s: %w", cfg.MQTTWSListen, err)
 		}
-		b.ws = &mqttListener{id: "ws", ln: ln, ctx: ctx, ws: true}
+		b.ws = &mqttListener{id: "ws", ln: acceptor.New(ln, acceptor.Config{Logger: log}), ctx: ctx, ws: true}
 	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
@@ -116,8 +118,8 @@ func (b *broker) close() error {
 // leaves nothing behind.
 type mqttListener struct {
 	id  string
-	ln  net.Listener
-	ctx context.Context // the server's lifetime; bounds WebSocket connections
+	ln  *acceptor.Listener // waits out accept failures such as EMFILE
+	ctx context.Context    // the server's lifetime; bounds WebSocket connections
 	ws  bool
 
 	log       *slog.Logger
@@ -156,7 +158,7 @@ func (l *mqttListener) Serve(establish listeners.EstablishFn) {
 		return
 	}
 	for {
-		c, err := accept(l.ctx, l.ln, l.log)
+		c, err := l.ln.Accept() // fails only once closed
 		if err != nil {
 			return
 		}
