@@ -3,14 +3,26 @@ package rendezvous
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
 	"syscall"
+	"time"
+
+	"github.com/reachd/reachd/internal/logthrottle"
 )
 
 // bindAttempts bounds the retries when a port-0 UDP port is taken on TCP.
 const bindAttempts = 10
+
+// throttled passes on h's records below warn level and lets through a few
+// warnings and errors and then one a second, each with the count held back:
+// the servers here log some per packet or per client, which a stranger
+// repeats at will.
+func throttled(h slog.Handler) slog.Handler {
+	return logthrottle.NewHandler(h, slog.LevelWarn, time.Second, logthrottle.DefaultBurst)
+}
 
 // parseHostPort splits a "host:port" listen address whose host is an IP
 // literal or empty (all addresses; returned as the invalid Addr).

@@ -12,7 +12,6 @@ import (
 	"github.com/pion/turn/v5"
 
 	"github.com/reachd/reachd/internal/acceptor"
-	"github.com/reachd/reachd/internal/logthrottle"
 	"github.com/reachd/reachd/internal/pionlog"
 )
 
@@ -78,7 +77,7 @@ func newTURN(ctx context.Context, cfg Config, log *slog.Logger) (*turnServer, er
 		Realm: cfg.Realm,
 		// pion logs an error for some malformed requests, one per
 		// (spoofable) UDP packet: at most a few lines a second get through.
-		LoggerFactory: pionlog.New(slog.New(logthrottle.NewHandler(log.Handler(), slog.LevelWarn, time.Second, logthrottle.DefaultBurst))),
+		LoggerFactory: pionlog.New(slog.New(throttled(log.Handler()))),
 		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
 			key, ok := keys[ra.Username]
 			if !ok {
