@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/reachd/reachd/rendezvous"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 	"github.com/reachd/reachd/signaling"
 )
@@ -22,11 +23,13 @@ import (
 func TestFutureDatedFloodKeepsEchoAnswered(t *testing.T) {
 	checkLeaks(t)
 	const cacheSize = 1000
-	url := rendezvoustest.MQTTURL(rendezvoustest.Start(t))
+	// This test is about the replay cache: neither the broker nor the
+	// receive queue may drop any of the flood.
+	url := rendezvoustest.MQTTURL(rendezvoustest.Start(t, func(c *rendezvous.Config) { c.MQTTMaxInflight = 4 * cacheSize }))
 	self, genuineID, stranger := newIdentity(t), newIdentity(t), newIdentity(t)
 	target := startClient(t, self, []string{url}, func(cfg *signaling.Config) {
 		cfg.ReplayCacheSize = cacheSize
-		cfg.QueueSize = 4 * cacheSize // this test is about the replay cache, not the queue
+		cfg.QueueSize = 4 * cacheSize
 	})
 	var flooded atomic.Int64
 	progress := make(chan struct{}, 1)
