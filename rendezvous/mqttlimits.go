@@ -90,7 +90,6 @@ func (l mqttLimits) capabilities() *mqtt.Capabilities {
 	caps.MaximumMessageExpiryInterval = int64(mqttMessageExpiry / time.Second)
 	caps.MaximumClientWritesPending = int32(l.maxQueued)
 	caps.MaximumInflight = uint16(l.maxInflight)
-	caps.ReceiveMaximum = uint16(min(l.maxInflight, int(caps.ReceiveMaximum)))
 	return caps
 }
 
