@@ -70,6 +70,12 @@ func TestMQTTOfflineSessionQueueCapped(t *testing.T) {
 	for i := range 4 * maxInflight {
 		waitToken(t, pub.Publish(topic, 1, false, fmt.Sprint("queued ", i)))
 	}
+	// The PUBACK comes before the broker hands a message to subscribers; it
+	// handles one client's packets in order, so once a later message from
+	// pub has reached a subscriber, every queued one has been handed over.
+	sync := subscribe(t, connectMQTT(t, url, "sync"), "reachd/v1/sync", 0)
+	waitToken(t, pub.Publish("reachd/v1/sync", 0, false, "sync"))
+	receive(t, sync)
 
 	got := make(chan paho.Message, 8*maxInflight)
 	back := paho.NewClient(persistent(url, id).SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- m }))
