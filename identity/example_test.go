@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -60,4 +61,28 @@ func ExampleVerifyPeer() {
 	}
 	fmt.Println(client.MinVersion == tls.VersionTLS13, server.ClientAuth)
 	// Output: true RequireAnyClientCert
+}
+
+// A daemon locks its data dir before loading the key, and holds the lock
+// until it exits; a second one on the same dir is refused.
+func ExampleLockDataDir() {
+	dir, err := os.MkdirTemp("", "reachd-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	lock, err := identity.LockDataDir(dir)
+	if err != nil {
+		log.Fatal(err) // e.g. "identity: data dir ... is in use by another process (pid 4242), ..."
+	}
+	defer lock.Close()
+	id, err := identity.LoadOrCreate(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	_, err = identity.LockDataDir(dir) // a second daemon
+	fmt.Println(len(id.NodeID()), errors.Is(err, identity.ErrDataDirLocked))
+	// Output: 52 true
 }

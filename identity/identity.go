@@ -7,7 +7,9 @@
 //
 // The key is created on first start in the data dir (file node.key, PKCS#8
 // PEM, mode 0600) and loaded afterwards. A key file that cannot be read or
-// parsed is an error; it is never replaced.
+// parsed, or that others may read, is an error; it is never replaced. A
+// daemon holds the data dir's lock (LockDataDir) so that no second process
+// runs as the same node.
 //
 // The package does not run TLS or seal messages itself; callers do, with
 // crypto/tls and golang.org/x/crypto/nacl/box.
@@ -23,9 +25,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 )
 
@@ -47,7 +51,10 @@ type Identity struct {
 
 // LoadOrCreate loads the node key from dir/node.key, or creates it (and dir,
 // mode 0700, if missing) when there is no such file. An unreadable, corrupt
-// or non-Ed25519 key file is a *[KeyFileError] naming the file.
+// or non-Ed25519 key file is a *[KeyFileError] naming the file, and so is
+// (except on Windows) one that group or others may access ([ErrKeyTooOpen]).
+//
+// It does not lock dir: a daemon takes LockDataDir first.
 func LoadOrCreate(dir string) (*Identity, error) {
 	if dir == "" {
 		return nil, errors.New("identity: data dir is empty")
@@ -56,15 +63,41 @@ func LoadOrCreate(dir string) (*Identity, error) {
 		return nil, fmt.Errorf("identity: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, KeyFileName)
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile(path)
 	switch {
 	case err == nil:
 		return parseKeyFile(path, b)
 	case errors.Is(err, fs.ErrNotExist):
 		return create(path)
 	default:
+		return nil, err
+	}
+}
+
+// readKeyFile reads the key file after checking, on the open file, that
+// only its owner may access it.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err != nil {
 		return nil, &KeyFileError{Path: path, Op: "read", Err: err}
 	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &KeyFileError{Path: path, Op: "read", Err: err}
+	}
+	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && st.Mode().IsRegular() && perm&0o077 != 0 {
+		return nil, &KeyFileError{Path: path, Op: "check", Err: fmt.Errorf(
+			"%w: permissions %04o for '%s' are too open; run: chmod 600 %s", ErrKeyTooOpen, perm, path, path)}
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, &KeyFileError{Path: path, Op: "read", Err: err}
+	}
+	return b, nil
 }
 
 func parseKeyFile(path string, b []byte) (*Identity, error) {

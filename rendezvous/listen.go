@@ -1,7 +1,6 @@
 package rendezvous
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,35 +9,19 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/reachd/reachd/internal/logthrottle"
 )
 
 // bindAttempts bounds the retries when a port-0 UDP port is taken on TCP.
 const bindAttempts = 10
 
-// accept returns the next connection from ln. It retries failures that do
-// not mean the listener is gone (running out of file descriptors, say) with a
-// growing pause, rather than giving up on the listener or spinning, and returns
-// the error once ln is closed or ctx is done.
-func accept(ctx context.Context, ln net.Listener, log *slog.Logger) (net.Conn, error) {
-	var pause time.Duration
-	for {
-		c, err := ln.Accept()
-		if err == nil {
-			return c, nil
-		}
-		if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-			return nil, err
-		}
-		pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-		log.Warn("accept failed, retrying", "addr", ln.Addr(), "pause", pause, "err", err)
-		t := time.NewTimer(pause)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, err
-		}
-	}
+// throttled passes on h's records below warn level and lets through a few
+// warnings and errors and then one a second, each with the count held back:
+// the servers here log some per packet or per client, which a stranger
+// repeats at will.
+func throttled(h slog.Handler) slog.Handler {
+	return logthrottle.NewHandler(h, slog.LevelWarn, time.Second, logthrottle.DefaultBurst)
 }
 
 // parseHostPort splits a "host:port" listen address whose host is an IP

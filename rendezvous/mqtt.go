@@ -13,20 +13,14 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/reachd/reachd/internal/acceptor"
 )
 
-// Broker limits. Signaling messages are small, short-lived and never retained;
-// the limits keep an open broker from being used as storage.
+// Broker settings that are not configurable.
 const (
-	// MaxMQTTPacketSize is the largest MQTT packet the broker accepts; a
-	// client sending a larger one is disconnected.
-	MaxMQTTPacketSize = 128 << 10
-
-	mqttSessionExpiry   = time.Hour // a disconnected persistent session is kept this long
-	mqttMessageExpiry   = time.Hour // a queued QoS 1/2 message is kept this long
-	mqttWritesPending   = 1024      // outbound packets queued per client
-	mqttInflight        = 1024      // unacknowledged QoS 1/2 messages per client
-	mqttSysInterval     = 30        // seconds between $SYS topic updates
+	mqttMessageExpiry   = 5 * time.Minute // a queued QoS 1/2 message is kept this long (signaling's longest TTL)
+	mqttSysInterval     = 30              // seconds between $SYS topic updates
 	mqttConnectTimeout  = 10 * time.Second
 	mqttWSHeaderTimeout = 10 * time.Second
 )
@@ -45,6 +39,10 @@ type broker struct {
 // its goroutines, so Close could hang on a silent client. mqttListener does
 // both.
 func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (_ *broker, err error) {
+	limits, err := mqttLimitsOf(cfg)
+	if err != nil {
+		return nil, err
+	}
 	b := &broker{}
 	defer func() {
 		if err != nil {
@@ -55,31 +53,27 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (_ *broker, er
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous: mqtt listen %s: %w", cfg.MQTTListen, err)
 	}
-	b.tcp = &mqttListener{id: "tcp", ln: ln, ctx: ctx}
+	b.tcp = &mqttListener{id: "tcp", ln: acceptor.New(ln, acceptor.Config{Logger: log}), ctx: ctx}
 	if cfg.MQTTWSListen != "" {
 		ln, err := net.Listen("tcp", cfg.MQTTWSListen)
 		if err != nil {
 			return nil, fmt.Errorf("rendezvous: mqtt websocket listen %s: %w", cfg.MQTTWSListen, err)
 		}
-		b.ws = &mqttListener{id: "ws", ln: ln, ctx: ctx, ws: true}
+		b.ws = &mqttListener{id: "ws", ln: acceptor.New(ln, acceptor.Config{Logger: log}), ctx: ctx, ws: true}
 	}
 
-	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumPacketSize = MaxMQTTPacketSize
-	caps.RetainAvailable = 0 // retained messages would be unbounded storage for anyone
-	caps.MaximumSessionExpiryInterval = uint32(mqttSessionExpiry / time.Second)
-	caps.MaximumMessageExpiryInterval = int64(mqttMessageExpiry / time.Second)
-	caps.MaximumClientWritesPending = mqttWritesPending
-	caps.MaximumInflight = mqttInflight
 	b.srv = mqtt.New(&mqtt.Options{
-		Capabilities:           caps,
-		Logger:                 log,
+		Capabilities:           limits.capabilities(),
+		Logger:                 mqttLogger(log),
 		SysTopicResendInterval: mqttSysInterval,
 	})
 	// reachd authenticates signaling end to end (signed, sealed envelopes),
 	// so the broker lets anyone connect, publish and subscribe.
 	if err := b.srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("rendezvous: mqtt auth hook: %w", err)
+	}
+	if err := b.srv.AddHook(&limitHook{srv: b.srv, limits: limits, log: log}, nil); err != nil {
+		return nil, fmt.Errorf("rendezvous: mqtt limit hook: %w", err)
 	}
 	for _, l := range []*mqttListener{b.tcp, b.ws} {
 		if l == nil {
@@ -116,8 +110,8 @@ func (b *broker) close() error {
 // leaves nothing behind.
 type mqttListener struct {
 	id  string
-	ln  net.Listener
-	ctx context.Context // the server's lifetime; bounds WebSocket connections
+	ln  *acceptor.Listener // waits out accept failures such as EMFILE
+	ctx context.Context    // the server's lifetime; bounds WebSocket connections
 	ws  bool
 
 	log       *slog.Logger
@@ -156,7 +150,7 @@ func (l *mqttListener) Serve(establish listeners.EstablishFn) {
 		return
 	}
 	for {
-		c, err := accept(l.ctx, l.ln, l.log)
+		c, err := l.ln.Accept() // fails only once closed
 		if err != nil {
 			return
 		}
@@ -223,7 +217,7 @@ func (l *mqttListener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer l.t.remove(closer)
 	// NetConn streams binary messages (so no per-message size limit applies
-	// here; mochi enforces MaxMQTTPacketSize per packet) and is closed when
+	// here; mochi enforces Config.MQTTMaxPacket per packet) and is closed when
 	// the server's lifetime ends.
 	l.serveConn(websocket.NetConn(l.ctx, wc, websocket.MessageBinary))
 }

@@ -66,7 +66,7 @@ func TestMQTTLimits(t *testing.T) {
 		waitToken(t, pub.Connect())
 		t.Cleanup(func() { pub.Disconnect(0) })
 
-		pub.Publish(topic, 0, false, make([]byte, rendezvous.MaxMQTTPacketSize))
+		pub.Publish(topic, 0, false, make([]byte, rendezvous.DefaultMQTTMaxPacket))
 		select {
 		case err := <-lost:
 			t.Logf("publisher disconnected: %v", err)
@@ -90,7 +90,7 @@ func TestMQTTLimits(t *testing.T) {
 		pub := connectMQTT(t, url, "pub")
 		// PUBLISH: fixed header (1 + 3 length bytes), topic (2 + len),
 		// packet ID (2).
-		payload := make([]byte, rendezvous.MaxMQTTPacketSize-4-2-len(topic)-2)
+		payload := make([]byte, rendezvous.DefaultMQTTMaxPacket-4-2-len(topic)-2)
 		waitToken(t, pub.Publish(topic, 1, false, payload))
 		if m := receive(t, got); len(m.Payload()) != len(payload) {
 			t.Fatalf("received %d bytes, want %d", len(m.Payload()), len(payload))

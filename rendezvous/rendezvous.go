@@ -5,8 +5,12 @@
 //
 // The broker lets anyone connect, publish and subscribe: reachd signs and
 // seals every signaling message end to end, so the broker only forwards. It
-// keeps no retained messages and limits packet size, queues and session
-// lifetimes. TURN uses long-term credentials.
+// keeps no retained messages and limits the number of sessions, packet size,
+// queues and session lifetimes (Config.MQTT*). TURN uses long-term
+// credentials; a TCP connection to it must send each message whole within
+// seconds. Every listener waits out accept failures (a full file table) and
+// logs them, like every warning a stranger can cause, at most about once a
+// second.
 //
 // It is not a cluster and has no persistence. A deployment that outgrows one
 // process points its nodes at a clustered broker and a pool of TURN servers
@@ -20,6 +24,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // Defaults for the zero fields of Config.
@@ -38,6 +43,25 @@ type Config struct {
 	// MQTTWSListen is the address of MQTT over WebSocket: any path
 	// upgrades, binary messages, subprotocol "mqtt". Empty disables it.
 	MQTTWSListen string
+	// MQTTMaxClients caps the broker's sessions: connected clients and the
+	// disconnected sessions it keeps. A new client beyond it is refused
+	// (CONNACK "server unavailable"). Default DefaultMQTTMaxClients.
+	MQTTMaxClients int
+	// MQTTSessionExpiry is how long a disconnected persistent session (clean
+	// session off) is kept with its subscriptions and queued messages; a
+	// client asking for longer gets this. reachd nodes use clean sessions.
+	// At least 1s. Default DefaultMQTTSessionExpiry.
+	MQTTSessionExpiry time.Duration
+	// MQTTMaxInflight caps the QoS 1 and 2 messages held for one client:
+	// sent and not yet acknowledged, or kept for its disconnected session.
+	// More are dropped. Default DefaultMQTTMaxInflight.
+	MQTTMaxInflight int
+	// MQTTMaxQueued caps the packets waiting to be written to one connected
+	// client. Default DefaultMQTTMaxQueued.
+	MQTTMaxQueued int
+	// MQTTMaxPacket is the largest MQTT packet accepted, in bytes; a client
+	// sending a larger one is disconnected. Default DefaultMQTTMaxPacket.
+	MQTTMaxPacket int
 	// STUNListen holds one or two STUN addresses (see STUNConfig.Listen;
 	// two make an RFC 5780 server, the second being the "other" address).
 	//
@@ -102,6 +126,9 @@ func New(cfg Config) (_ *Server, err error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	if _, err := mqttLimitsOf(cfg); err != nil {
 		return nil, err
 	}
 	stunListen := cfg.STUNListen

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/reachd/reachd/internal/acceptor"
 )
 
 // STUN server defaults, used when the STUNConfig field is zero.
@@ -67,7 +69,7 @@ type STUNServer struct {
 	twoIPs         bool           // other has a different IP: CHANGE-REQUEST may change the IP
 
 	udp  map[netip.AddrPort]*net.UDPConn // by bound address: 1, 2 or 4 sockets
-	tcp  []*net.TCPListener
+	tcp  []*acceptor.Listener
 	sem  chan struct{} // TCP connection slots
 	wg   sync.WaitGroup
 	mu   sync.Mutex
@@ -223,7 +225,7 @@ func (s *STUNServer) bindPair(ap netip.AddrPort) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("listen tcp %s: %w", bound, err)
 	}
-	s.tcp = append(s.tcp, tl)
+	s.tcp = append(s.tcp, acceptor.New(tl, acceptor.Config{Logger: s.log}))
 	return bound, nil
 }
 
@@ -291,20 +293,11 @@ func (s *STUNServer) serveUDP(c *net.UDPConn, local netip.AddrPort) {
 	}
 }
 
-func (s *STUNServer) acceptTCP(l *net.TCPListener) {
+func (s *STUNServer) acceptTCP(l *acceptor.Listener) {
 	for {
-		c, err := l.Accept()
+		c, err := l.Accept() // fails only once closed
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: back off a little
-			// rather than spin. After Close, the next Accept fails with
-			// net.ErrClosed.
-			s.log.Warn("tcp accept", "addr", l.Addr(), "err", err)
-			t := time.NewTimer(50 * time.Millisecond)
-			<-t.C
-			continue
+			return
 		}
 		select {
 		case s.sem <- struct{}{}:

@@ -6,21 +6,14 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/transport/v5/reuseport"
 	"github.com/pion/turn/v5"
+
+	"github.com/reachd/reachd/internal/acceptor"
 	"github.com/reachd/reachd/internal/pionlog"
 )
-
-// turnFirstByteTimeout is how long a new TCP connection to TURN may stay
-// silent. pion has no timeout of its own, so silent connections would pile up
-// for ever; a client sends its Allocate or ConnectionBind request at once.
-// Afterwards the connection may idle (allocations refresh every few minutes,
-// relayed streams idle as long as their ends like).
-var turnFirstByteTimeout = 10 * time.Second
 
 // turnConnectTimeout bounds the relay's outbound connection to a peer (a
 // Connect request). RFC 6062 section 5.2 asks for at least 30 seconds.
@@ -79,10 +72,12 @@ func newTURN(ctx context.Context, cfg Config, log *slog.Logger) (*turnServer, er
 		log.Warn("turn has no users: every allocation will be refused")
 	}
 
-	ln := &turnListener{TCPListener: tl, ctx: ctx, log: log}
+	ln := &turnListener{Listener: acceptor.New(tl, acceptor.Config{Logger: log})}
 	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm:         cfg.Realm,
-		LoggerFactory: pionlog.New(log),
+		Realm: cfg.Realm,
+		// pion logs an error for some malformed requests, one per
+		// (spoofable) UDP packet: at most a few lines a second get through.
+		LoggerFactory: pionlog.New(slog.New(throttled(log.Handler()))),
 		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
 			key, ok := keys[ra.Username]
 			if !ok {
@@ -145,59 +140,5 @@ func (t *turnServer) close() error {
 	err := t.srv.Close()
 	t.ln.t.shutdown()
 	t.ln.t.wait()
-	return err
-}
-
-// turnListener hands pion tracked connections: shutdown closes them all, and
-// each stays entered in the tracker until pion itself closes it, which its
-// per-connection goroutine does last.
-type turnListener struct {
-	*net.TCPListener
-	ctx context.Context
-	log *slog.Logger
-	t   tracker
-}
-
-func (l *turnListener) Accept() (net.Conn, error) {
-	c, err := accept(l.ctx, l.TCPListener, l.log)
-	if err != nil {
-		return nil, err
-	}
-	tc := c.(*net.TCPConn)
-	if !l.t.enter() {
-		_ = tc.Close()
-		return nil, net.ErrClosed
-	}
-	if !l.t.add(tc) {
-		l.t.leave()
-		return nil, net.ErrClosed
-	}
-	_ = tc.SetReadDeadline(time.Now().Add(turnFirstByteTimeout))
-	return &turnConn{TCPConn: tc, t: &l.t}, nil
-}
-
-// turnConn is the connection pion gets: a *net.TCPConn, embedded so that
-// every method but Read and Close is the connection's own.
-type turnConn struct {
-	*net.TCPConn
-	t     *tracker
-	once  sync.Once
-	spoke atomic.Bool // the first bytes arrived: the read deadline is lifted
-}
-
-func (c *turnConn) Read(p []byte) (int, error) {
-	n, err := c.TCPConn.Read(p)
-	if n > 0 && !c.spoke.Swap(true) {
-		_ = c.TCPConn.SetReadDeadline(time.Time{})
-	}
-	return n, err
-}
-
-func (c *turnConn) Close() error {
-	err := c.TCPConn.Close()
-	c.once.Do(func() {
-		c.t.remove(c.TCPConn)
-		c.t.leave()
-	})
 	return err
 }

@@ -64,3 +64,123 @@ func TestTURNSilentConnectionClosed(t *testing.T) {
 		})
 	}
 }
+
+// bindingRequest is a STUN Binding request with no attributes (RFC 5389).
+var bindingRequest = []byte{
+	0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42,
+	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+}
+
+// The slow-header attack on TURN over TCP: a client sends part of a STUN
+// header and stops. Before, the first byte lifted the only read deadline and
+// pion waited for the rest for ever; now a started message must be complete
+// within turnMessageTimeout.
+func TestTURNPartialHeaderClosed(t *testing.T) {
+	defer func(a, b time.Duration) { turnFirstByteTimeout, turnMessageTimeout = a, b }(turnFirstByteTimeout, turnMessageTimeout)
+	turnFirstByteTimeout, turnMessageTimeout = time.Minute, 200*time.Millisecond
+
+	s, err := New(Config{MQTTListen: "127.0.0.1:0", TURNListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	type part struct {
+		b        []byte
+		answered bool // it completes a request: wait for the response
+	}
+	tests := []struct {
+		name       string
+		parts      []part
+		wantClosed bool
+	}{
+		{"8 bytes of a header", []part{{bindingRequest[:8], false}}, true},
+		{"a request, then 8 bytes of the next", []part{{bindingRequest, true}, {bindingRequest[:8], false}}, true},
+		{"a header missing its body", []part{{[]byte{0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, false}}, true},
+		{"a request in two parts, then idle", []part{{bindingRequest[:8], false}, {bindingRequest[8:], true}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", s.TURNAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for _, p := range tt.parts {
+				if _, err := c.Write(p.b); err != nil {
+					t.Fatal(err)
+				}
+				if !p.answered {
+					continue
+				}
+				// The response proves the server read the request.
+				if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.Read(make([]byte, 512)); err != nil {
+					t.Fatalf("no binding response: %v", err)
+				}
+			}
+			// Closed by the server within this bound, or kept open past
+			// several timeouts.
+			if err := c.SetReadDeadline(time.Now().Add(10 * turnMessageTimeout)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Read(make([]byte, 1))
+			var ne net.Error
+			timedOut := errors.As(err, &ne) && ne.Timeout()
+			if closed := !timedOut; closed != tt.wantClosed {
+				t.Fatalf("read: %v; closed by the server = %v, want %v", err, closed, tt.wantClosed)
+			}
+		})
+	}
+}
+
+func TestTURNFramer(t *testing.T) {
+	stunMsg := func(bodyLen int) []byte {
+		b := make([]byte, 20+bodyLen)
+		copy(b, bindingRequest)
+		b[2], b[3] = byte(bodyLen>>8), byte(bodyLen)
+		return b
+	}
+	channel := func(n int) []byte { // ChannelData of n bytes, padded to 4
+		b := make([]byte, 4+(n+3)&^3)
+		b[0], b[1], b[2], b[3] = 0x40, 0x00, byte(n>>8), byte(n)
+		return b
+	}
+	cat := func(bs ...[]byte) []byte {
+		var out []byte
+		for _, b := range bs {
+			out = append(out, b...)
+		}
+		return out
+	}
+	tests := []struct {
+		name         string
+		chunks       [][]byte
+		mid, started bool // after the last chunk
+	}{
+		{"whole stun", [][]byte{stunMsg(8)}, false, false},
+		{"stun header only", [][]byte{stunMsg(8)[:20]}, true, true},
+		{"3 header bytes", [][]byte{{0, 1, 0}}, true, true},
+		{"continued, not started", [][]byte{stunMsg(8)[:10], stunMsg(8)[10:15]}, true, false},
+		{"completed across chunks", [][]byte{stunMsg(8)[:10], stunMsg(8)[10:]}, false, false},
+		{"two messages and a part", [][]byte{cat(stunMsg(4), channel(5), stunMsg(0)[:2])}, true, true},
+		{"channel data padded", [][]byte{channel(5)[:9]}, true, true},
+		{"channel data padded, whole", [][]byte{channel(5)}, false, false},
+		{"empty channel data", [][]byte{channel(0)}, false, false},
+		{"end of one, start of next", [][]byte{stunMsg(4)[:21], cat(stunMsg(4)[21:], channel(1)[:1])}, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var f turnFramer
+			var mid, started bool
+			for _, c := range tt.chunks {
+				mid, started = f.feed(c)
+			}
+			if mid != tt.mid || started != tt.started {
+				t.Fatalf("feed = %v, %v; want %v, %v", mid, started, tt.mid, tt.started)
+			}
+		})
+	}
+}

@@ -29,15 +29,23 @@ type Config struct {
 	// Now returns the current time used for ts and for the expiry and skew
 	// checks; pass the NTP-corrected clock. Default time.Now.
 	Now func() time.Time
-	// MaxSkew is how far in the future a received ts may lie. Default 30s.
+	// MaxSkew is how far in the future a received ts may lie: the clock
+	// error tolerated between two NTP-corrected nodes. Default 5s.
 	MaxSkew time.Duration
 	// TTL is the lifetime of sent messages when the context has no deadline
 	// (with a deadline, the time left, capped at MaxTTL). Default 30s.
 	TTL time.Duration
 	// MaxTTL is the longest ttl_ms accepted and sent. Default 5m.
 	MaxTTL time.Duration
-	// ReplayCacheSize caps the number of message IDs remembered. Default 10000.
+	// ReplayCacheSize caps the number of message IDs remembered; one sender
+	// may hold a tenth of them. Messages beyond either bound are dropped
+	// (replay_full) until older ones expire. Default 10000.
 	ReplayCacheSize int
+	// ReplayWindow is the age below which a received message is never
+	// dropped as too_old (unless sent before the client started): when the
+	// replay cache is full, it forgets messages older than this first.
+	// Default 10s.
+	ReplayWindow time.Duration
 
 	// QueueSize is the capacity of the receive queue between the MQTT clients
 	// and the workers; messages arriving when it is full are dropped
@@ -89,6 +97,7 @@ func (cfg *Config) setDefaults() error {
 	setDefault(&cfg.MaxTTL, DefaultMaxTTL)
 	setDefault(&cfg.TTL, DefaultTTL)
 	setDefault(&cfg.ReplayCacheSize, DefaultReplayCacheSize)
+	setDefault(&cfg.ReplayWindow, DefaultReplayWindow)
 	setDefault(&cfg.QueueSize, DefaultQueueSize)
 	setDefault(&cfg.Workers, DefaultWorkers)
 	setDefault(&cfg.ConnectTimeout, DefaultConnectTimeout)

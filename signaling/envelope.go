@@ -23,8 +23,10 @@ const (
 	Version = 1
 	// MaxMessageSize is the largest envelope accepted or sent, in bytes.
 	MaxMessageSize = 64 << 10
-	// DefaultMaxSkew is how far in the future a message's ts may lie.
-	DefaultMaxSkew = 30 * time.Second
+	// DefaultMaxSkew is how far in the future a message's ts may lie. Nodes
+	// stamp messages with the NTP-corrected clock, so a few seconds cover
+	// their disagreement.
+	DefaultMaxSkew = 5 * time.Second
 	// DefaultMaxTTL is the longest ttl_ms accepted.
 	DefaultMaxTTL = 5 * time.Minute
 

@@ -35,6 +35,7 @@ const (
 	DropFuture        DropReason = "future"        // ts lies more than MaxSkew after now
 	DropReplay        DropReason = "replay"        // (from, id) was already accepted; includes the second copy of every message sent via two brokers
 	DropTooOld        DropReason = "too_old"       // older than the replay cache can prove unseen
+	DropReplayFull    DropReason = "replay_full"   // the replay cache, or the sender's share of it, is full of unexpired messages
 	DropUndecryptable DropReason = "undecryptable" // box does not open with our key and the sender's
 	DropQueueFull     DropReason = "queue_full"    // the receive queue was full
 	DropUnhandled     DropReason = "unhandled"     // no handler for the type and no request waiting for it
@@ -43,7 +44,7 @@ const (
 // DropReasons lists every DropReason, in the order the checks run.
 var DropReasons = []DropReason{
 	DropOversized, DropMalformed, DropVersion, DropUnsigned, DropBadSignature,
-	DropNotForUs, DropExpired, DropFuture, DropReplay, DropTooOld,
+	DropNotForUs, DropExpired, DropFuture, DropReplay, DropTooOld, DropReplayFull,
 	DropUndecryptable, DropQueueFull, DropUnhandled,
 }
 

@@ -3,40 +3,77 @@ package signaling
 import (
 	"container/heap"
 	"sync"
+	"time"
 )
 
-// DefaultReplayCacheSize is the default capacity of the replay cache.
-const DefaultReplayCacheSize = 10000
+// Defaults of the replay cache.
+const (
+	// DefaultReplayCacheSize is the default capacity of the replay cache.
+	DefaultReplayCacheSize = 10000
+	// DefaultReplayWindow is how old a message may be and still never be
+	// dropped as too_old once the client has started, however full the cache.
+	DefaultReplayWindow = 10 * time.Second
+)
+
+// replaySenderShare is the divisor of the cache size that gives one sender's
+// quota: no sender holds more than a tenth of the cache.
+const replaySenderShare = 10
 
 // replayCache remembers accepted messages by (from, id) until they expire.
 //
-// Invariant: every message accepted with ts > horizon whose expiry has not yet
-// passed is in the cache. Entries leave the cache in two ways: when they
-// expire (a replay of them is then rejected as expired), or when the cache is
-// full and the entry that expires first is evicted; the horizon then rises to
-// that entry's ts, so its replay is rejected as too old. (The new message that
-// caused the eviction is accepted even if its ts is now below the horizon: it
-// was checked against the cache before the horizon moved.) The horizon starts
-// just before the time the cache was created: messages sent earlier may have
-// been seen by an earlier process and cannot be proven new.
+// Invariant: every message accepted with ts > cutoff whose expiry has not yet
+// passed is in the cache, so its replay is dropped (replay); a message with
+// ts <= cutoff cannot be proven new and is dropped (too_old). The cutoff
+// starts just before the time the cache was created (messages sent earlier
+// may have been seen by an earlier process) and is the only thing that ever
+// makes a message too old.
+//
+// Memory is bounded two ways, neither of which lets a flood silence anyone
+// else:
+//   - one sender holds at most perSender entries; its further messages are
+//     dropped (replay_full) until some of its entries expire;
+//   - the cache holds at most max entries. When it is full, the cutoff rises
+//     to now-window, never further, and the entries at or below it are
+//     forgotten; if it is still full (max messages younger than window), the
+//     new message is dropped (replay_full).
+//
+// So a message younger than window is never dropped as too_old, whatever was
+// received before it (the old design raised the cutoff to the ts of the
+// evicted entry: a flood dated in the future pushed it past the present and
+// every genuine message was dropped).
 //
 // Times are unix milliseconds.
 type replayCache struct {
-	mu      sync.Mutex
-	max     int
-	horizon int64
-	seen    map[string]struct{}
-	byExp   expHeap
+	mu        sync.Mutex
+	max       int
+	perSender int
+	window    int64
+	cutoff    int64
+	seen      map[string]*replayEntry
+	senders   map[string]int // entries held per sender
+	byExp     replayHeap     // for expiry
+	byTS      replayHeap     // for raising the cutoff when full
 }
 
 type replayEntry struct {
-	key string
-	ts  int64
-	exp int64
+	key, from string
+	ts, exp   int64
+	idx       [2]int // position in byExp, byTS
 }
 
-func newReplayCache(max int, start int64) *replayCache {
-	return &replayCache{max: max, horizon: start - 1, seen: make(map[string]struct{})}
+// newReplayCache returns a cache of size entries whose cutoff starts at
+// start-1 and never rises above now-window.
+func newReplayCache(size int, window time.Duration, start int64) *replayCache {
+	return &replayCache{
+		max:       size,
+		perSender: max(1, size/replaySenderShare),
+		window:    window.Milliseconds(),
+		cutoff:    start - 1,
+		seen:      make(map[string]*replayEntry),
+		senders:   make(map[string]int),
+		byExp:     replayHeap{which: 0},
+		byTS:      replayHeap{which: 1},
+	}
 }
 
 // check records (from, id) as seen if it is new and returns "" on success, or
@@ -44,41 +81,83 @@ func newReplayCache(max int, start int64) *replayCache {
 func (c *replayCache) check(from, id string, ts, exp, now int64) DropReason {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.byExp) > 0 && c.byExp[0].exp < now {
-		delete(c.seen, heap.Pop(&c.byExp).(replayEntry).key)
+	for c.byExp.Len() > 0 && c.byExp.es[0].exp < now {
+		c.remove(c.byExp.es[0])
 	}
-	if ts <= c.horizon {
+	if ts <= c.cutoff {
 		return DropTooOld
 	}
 	key := from + "/" + id
 	if _, ok := c.seen[key]; ok {
 		return DropReplay
 	}
-	for len(c.byExp) >= c.max {
-		e := heap.Pop(&c.byExp).(replayEntry)
-		delete(c.seen, e.key)
-		c.horizon = max(c.horizon, e.ts)
+	if c.senders[from] >= c.perSender {
+		return DropReplayFull
 	}
-	c.seen[key] = struct{}{}
-	heap.Push(&c.byExp, replayEntry{key: key, ts: ts, exp: exp})
+	if len(c.seen) >= c.max {
+		c.cutoff = max(c.cutoff, now-c.window)
+		for c.byTS.Len() > 0 && c.byTS.es[0].ts <= c.cutoff {
+			c.remove(c.byTS.es[0])
+		}
+		if len(c.seen) >= c.max {
+			return DropReplayFull
+		}
+		if ts <= c.cutoff { // checked above against the old cutoff: new, but its replay is now too_old
+			return ""
+		}
+	}
+	e := &replayEntry{key: key, from: from, ts: ts, exp: exp}
+	c.seen[key] = e
+	c.senders[from]++
+	heap.Push(&c.byExp, e)
+	heap.Push(&c.byTS, e)
 	return ""
+}
+
+func (c *replayCache) remove(e *replayEntry) {
+	heap.Remove(&c.byExp, e.idx[0])
+	heap.Remove(&c.byTS, e.idx[1])
+	delete(c.seen, e.key)
+	if c.senders[e.from]--; c.senders[e.from] <= 0 {
+		delete(c.senders, e.from)
+	}
 }
 
 func (c *replayCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.byExp)
+	return len(c.seen)
 }
 
-type expHeap []replayEntry
+// replayHeap orders entries by exp (which 0) or ts (which 1) and keeps each
+// entry's index in it up to date, so that any entry can be removed.
+type replayHeap struct {
+	which int
+	es    []*replayEntry
+}
 
-func (h expHeap) Len() int           { return len(h) }
-func (h expHeap) Less(i, j int) bool { return h[i].exp < h[j].exp }
-func (h expHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expHeap) Push(x any)        { *h = append(*h, x.(replayEntry)) }
-func (h *expHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
+func (h *replayHeap) key(i int) int64 {
+	if h.which == 0 {
+		return h.es[i].exp
+	}
+	return h.es[i].ts
+}
+
+func (h *replayHeap) Len() int           { return len(h.es) }
+func (h *replayHeap) Less(i, j int) bool { return h.key(i) < h.key(j) }
+func (h *replayHeap) Swap(i, j int) {
+	h.es[i], h.es[j] = h.es[j], h.es[i]
+	h.es[i].idx[h.which] = i
+	h.es[j].idx[h.which] = j
+}
+func (h *replayHeap) Push(x any) {
+	e := x.(*replayEntry)
+	e.idx[h.which] = len(h.es)
+	h.es = append(h.es, e)
+}
+func (h *replayHeap) Pop() any {
+	e := h.es[len(h.es)-1]
+	h.es[len(h.es)-1] = nil
+	h.es = h.es[:len(h.es)-1]
 	return e
 }

@@ -109,7 +109,7 @@ func New(cfg Config) (*Client, error) {
 		id:       cfg.Identity,
 		log:      cfg.Logger.With("component", "signaling"),
 		topic:    Topic(cfg.Identity.NodeID()),
-		replay:   newReplayCache(cfg.ReplayCacheSize, cfg.Now().UnixMilli()),
+		replay:   newReplayCache(cfg.ReplayCacheSize, cfg.ReplayWindow, cfg.Now().UnixMilli()),
 		keys:     newKeyCache(cfg.Identity),
 		queue:    make(chan inbound, cfg.QueueSize),
 		ctx:      ctx,

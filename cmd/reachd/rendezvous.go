@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/reachd/reachd/rendezvous"
 )
@@ -22,8 +24,27 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	var publicIP ipFlag
 	fs.Var(&publicIP, "public-ip", "the `IP` TURN relays advertise (default: the TURN listen IP)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	mqttMaxClients := fs.Int("mqtt-max-clients", rendezvous.DefaultMQTTMaxClients,
+		"broker sessions at most, connected or kept; a new client beyond is refused")
+	mqttSessionExpiry := fs.Duration("mqtt-session-expiry", rendezvous.DefaultMQTTSessionExpiry,
+		"how long a disconnected persistent session is kept (at least 1s)")
+	mqttMaxInflight := fs.Int("mqtt-max-inflight", rendezvous.DefaultMQTTMaxInflight,
+		"QoS 1/2 messages held per client (unacknowledged, or kept for its session); more are dropped")
+	mqttMaxQueued := fs.Int("mqtt-max-queued", rendezvous.DefaultMQTTMaxQueued,
+		"packets waiting to be written to one connected client")
+	mqttMaxPacket := fs.Int("mqtt-max-packet", rendezvous.DefaultMQTTMaxPacket,
+		"largest MQTT packet accepted, in `bytes`; a client sending a larger one is disconnected")
 	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
 		return err
+	}
+	for name, v := range map[string]int{"mqtt-max-clients": *mqttMaxClients, "mqtt-max-inflight": *mqttMaxInflight,
+		"mqtt-max-queued": *mqttMaxQueued, "mqtt-max-packet": *mqttMaxPacket} {
+		if v <= 0 {
+			return usagef("--%s %d: want a positive number", name, v)
+		}
+	}
+	if *mqttSessionExpiry < time.Second {
+		return usagef("--mqtt-session-expiry %v: want at least 1s", *mqttSessionExpiry)
 	}
 	for name, v := range map[string]string{"mqtt-listen": *mqttListen, "turn-listen": *turnListen} {
 		if err := validHostPort(v); err != nil {
@@ -55,7 +76,16 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		TURNUsers:    users,
 		PublicIP:     publicIP.addr,
 		Logger:       logger,
+
+		MQTTMaxClients:    *mqttMaxClients,
+		MQTTSessionExpiry: *mqttSessionExpiry,
+		MQTTMaxInflight:   *mqttMaxInflight,
+		MQTTMaxQueued:     *mqttMaxQueued,
+		MQTTMaxPacket:     *mqttMaxPacket,
 	})
+	if errors.Is(err, rendezvous.ErrInvalidConfig) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}

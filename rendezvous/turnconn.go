@@ -1,0 +1,149 @@
+package rendezvous
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/stun/v4"
+
+	"github.com/reachd/reachd/internal/acceptor"
+)
+
+// TCP connections to TURN carry framed messages (RFC 8656 section 12.5): a
+// STUN message or a ChannelData message, until a ConnectionBind (RFC 6062)
+// turns a data connection into a raw relayed stream. pion reads them with no
+// timeout of its own, so these bound what a silent or stalled client holds:
+var (
+	// turnFirstByteTimeout is how long a new connection may stay silent; a
+	// client sends its Allocate or ConnectionBind request at once.
+	turnFirstByteTimeout = 10 * time.Second
+	// turnMessageTimeout is how long the rest of a started message may take
+	// to arrive (a client that sent part of a header and stopped is closed).
+	// Between whole messages a connection may idle: allocations refresh
+	// every few minutes, relayed streams idle as long as their ends like.
+	turnMessageTimeout = 10 * time.Second
+)
+
+// connectionBindOK is the type of a ConnectionBind success response: after
+// writing it, pion relays the connection's bytes as they come.
+var connectionBindOK = stun.NewType(stun.MethodConnectionBind, stun.ClassSuccessResponse).Value()
+
+// turnListener hands pion tracked connections: shutdown closes them all, and
+// each stays entered in the tracker until pion itself closes it, which its
+// per-connection goroutine does last.
+type turnListener struct {
+	*acceptor.Listener // waits out accept failures: pion stops accepting at the first error
+	t                  tracker
+}
+
+func (l *turnListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept() // fails only once closed
+	if err != nil {
+		return nil, err
+	}
+	tc := c.(*net.TCPConn)
+	if !l.t.enter() {
+		_ = tc.Close()
+		return nil, net.ErrClosed
+	}
+	if !l.t.add(tc) {
+		l.t.leave()
+		return nil, net.ErrClosed
+	}
+	_ = tc.SetReadDeadline(time.Now().Add(turnFirstByteTimeout))
+	return &turnConn{TCPConn: tc, t: &l.t, deadline: true}, nil
+}
+
+// turnConn is the connection pion gets: a *net.TCPConn, embedded so that
+// every method but Read, Write and Close is the connection's own. It follows
+// the framing of what it reads and keeps a read deadline while a message is
+// incomplete.
+type turnConn struct {
+	*net.TCPConn
+	t    *tracker
+	once sync.Once
+	raw  atomic.Bool // a ConnectionBind succeeded: no more framing, no deadline
+
+	// Used by the reading goroutine only.
+	frames   turnFramer
+	deadline bool // a read deadline is set
+}
+
+func (c *turnConn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	if n == 0 || c.raw.Load() {
+		return n, err
+	}
+	mid, started := c.frames.feed(p[:n])
+	switch {
+	case mid && started: // the rest of this message is due within turnMessageTimeout
+		_ = c.TCPConn.SetReadDeadline(time.Now().Add(turnMessageTimeout))
+		c.deadline = true
+	case !mid && c.deadline:
+		_ = c.TCPConn.SetReadDeadline(time.Time{})
+		c.deadline = false
+	}
+	return n, err
+}
+
+func (c *turnConn) Write(p []byte) (int, error) {
+	if !c.raw.Load() && len(p) >= 2 && binary.BigEndian.Uint16(p) == connectionBindOK {
+		// pion writes this on the goroutine that reads, then relays.
+		c.raw.Store(true)
+		_ = c.TCPConn.SetReadDeadline(time.Time{})
+	}
+	return c.TCPConn.Write(p)
+}
+
+func (c *turnConn) Close() error {
+	err := c.TCPConn.Close()
+	c.once.Do(func() {
+		c.t.remove(c.TCPConn)
+		c.t.leave()
+	})
+	return err
+}
+
+// turnFramer follows message boundaries in a TURN TCP stream: a STUN message
+// (its length at bytes 2-3 counts what follows the 20-byte header) or a
+// ChannelData message (first two bits 01; 4-byte header, length at bytes 2-3,
+// padded to 4 over TCP). pion ends the connection on anything else.
+type turnFramer struct {
+	hdr  [4]byte
+	nhdr int // header bytes of the current message seen so far
+	left int // bytes of the current message still to come after its first 4
+}
+
+// feed consumes b and reports whether it ends inside a message, and if so
+// whether that message started in b.
+func (f *turnFramer) feed(b []byte) (mid, started bool) {
+	for len(b) > 0 {
+		if f.nhdr == 0 {
+			started = true
+		}
+		if f.nhdr < len(f.hdr) {
+			k := copy(f.hdr[f.nhdr:], b)
+			f.nhdr += k
+			b = b[k:]
+			if f.nhdr < len(f.hdr) {
+				return true, started
+			}
+			size := int(binary.BigEndian.Uint16(f.hdr[2:4]))
+			if f.hdr[0]&0xc0 == 0 { // STUN
+				f.left = stunHeaderSize - len(f.hdr) + size
+			} else { // ChannelData
+				f.left = (size + 3) &^ 3
+			}
+		}
+		k := min(f.left, len(b))
+		f.left -= k
+		b = b[k:]
+		if f.left == 0 {
+			f.nhdr, started = 0, false
+		}
+	}
+	return f.nhdr != 0, started
+}
