@@ -25,11 +25,7 @@ func (n *Node) acceptLoop() {
 	for {
 		c, err := n.ln.Accept()
 		if err != nil {
-			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			n.log.Warn("accept", "err", err)
-			continue
+			return // closed: the acceptor retries every other error
 		}
 		release, ok := n.limits.handshake(c)
 		if !ok {

@@ -25,6 +25,8 @@ type Info struct {
 	StartedAt time.Time                `json:"started_at"`
 	// ReadyAfterMS is how long the node took from start to ready.
 	ReadyAfterMS int64 `json:"ready_after_ms,omitempty"`
+	// Policy is the inbound policy.
+	Policy Policy `json:"policy"`
 }
 
 // ProbeInfo says when the last NAT probe ran.
@@ -58,6 +60,7 @@ func (n *Node) Info() Info {
 		Brokers:      n.sig.Brokers(),
 		StartedAt:    n.started,
 		ReadyAfterMS: readyAfter.Milliseconds(),
+		Policy:       n.Policy(),
 		Probe: ProbeInfo{
 			STUNServers: n.cfg.STUN,
 			StartedAt:   rep.Started,

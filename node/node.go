@@ -18,6 +18,7 @@ import (
 
 	"github.com/reachd/reachd/clock"
 	"github.com/reachd/reachd/identity"
+	"github.com/reachd/reachd/internal/acceptor"
 	"github.com/reachd/reachd/natprobe"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
@@ -91,6 +92,7 @@ type Node struct {
 	counters  *counters
 	peerTasks chan struct{} // slots of the peer tasks running (see async)
 	limits    *limiter
+	lock      *identity.DataDirLock
 	inboundMu sync.Mutex // counting and listing an inbound connection is one step
 
 	mu         sync.Mutex
@@ -103,7 +105,7 @@ type Node struct {
 
 // New loads or creates the node's identity and binds its peer listener.
 // Start begins probing and serving.
-func New(cfg Config) (*Node, error) {
+func New(cfg Config) (_ *Node, retErr error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("node: no data dir")
 	}
@@ -128,6 +130,16 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	started := time.Now()
+	// One data dir, one daemon: a second would answer for the same key.
+	lock, err := identity.LockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	defer func() {
+		if retErr != nil {
+			lock.Close()
+		}
+	}()
 	var id *identity.Identity
 	id, err = identity.LoadOrCreate(cfg.DataDir)
 	if err != nil {
@@ -175,6 +187,7 @@ func New(cfg Config) (*Node, error) {
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
 		policy:    policy,
+		lock:      lock,
 	}
 	if err := n.listen(); err != nil {
 		sig.Close()
@@ -206,8 +219,10 @@ func (n *Node) listen() error {
 	if err != nil {
 		return fmt.Errorf("node: listen on peer port %d: %w", port, err)
 	}
-	n.ln = ln
 	n.port = uint16(ln.Addr().(*net.TCPAddr).Port)
+	// Accept backs off on errors such as a full file table, logging once a
+	// second, instead of spinning.
+	n.ln = acceptor.New(ln, acceptor.Config{Logger: n.log})
 	return nil
 }
 
@@ -309,6 +324,7 @@ func (n *Node) Close() error {
 	for _, c := range n.conns.open() {
 		c.Close()
 	}
+	n.lock.Close()
 	return err
 }
 

@@ -68,6 +68,16 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 		p.sample("reachd_signaling_drops_total", labels{"reason", r}, float64(m.Drops[signaling.DropReason(r)]))
 	}
 
+	p.family("reachd_peer_refused_total", "counter", "peer requests and inbound peer connections refused, by reason")
+	refused := make([]string, 0, len(m.Refused))
+	for r := range m.Refused {
+		refused = append(refused, r)
+	}
+	sort.Strings(refused)
+	for _, r := range refused {
+		p.sample("reachd_peer_refused_total", labels{"reason", r}, float64(m.Refused[r]))
+	}
+
 	p.family("reachd_api_connections", "gauge", "API connections open")
 	p.sample("reachd_api_connections", nil, float64(s.ln.active.Load()))
 	p.family("reachd_api_connections_refused_total", "counter", "API connections closed at once because --api-max-conns were open")

@@ -19,6 +19,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/internal/acceptor"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/openapi"
 	"github.com/reachd/reachd/web"
@@ -48,6 +49,10 @@ type Node interface {
 	Events(after uint64) ([]node.Event, bool, <-chan struct{})
 	LastEventID() uint64
 	Metrics() node.Metrics
+	Policy() node.Policy
+	SetAccept(mode string) (node.Policy, error)
+	AllowPeer(id string) (node.Policy, error)
+	DisallowPeer(id string) (node.Policy, bool)
 }
 
 var _ Node = (*node.Node)(nil)
@@ -148,7 +153,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: listen %s: %w", cfg.Addr, err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api")}
-	s.ln = &limitListener{Listener: ln, max: int64(cfg.MaxConns), maxHeaderBytes: maxHeaderBytes, log: s.log}
+	// The acceptor backs off on errors such as a full file table instead
+	// of spinning (net/http's own back-off logs every failure).
+	s.ln = &limitListener{Listener: acceptor.New(ln, acceptor.Config{Logger: s.log}), max: int64(cfg.MaxConns), maxHeaderBytes: maxHeaderBytes, log: s.log}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.http = &http.Server{
 		Handler:           markAnswering(s.Handler()),
@@ -194,7 +201,7 @@ func (s *Server) Handler() http.Handler {
 	}))
 	r.MethodNotAllowed(s.handle(func(w http.ResponseWriter, req *http.Request) error {
 		var allowed []string
-		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete} {
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
 			if r.Match(chi.NewRouteContext(), m, req.URL.Path) || m == http.MethodHead && slices.Contains(allowed, http.MethodGet) {
 				allowed = append(allowed, m)
 			}
@@ -213,6 +220,10 @@ func (s *Server) Handler() http.Handler {
 	r.Head("/v1/connections/{id}/recv", s.handle(s.recvHead))
 	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
 	r.Get("/v1/events", s.handle(s.events))
+	r.Get("/v1/policy", s.handle(s.getPolicy))
+	r.Put("/v1/policy", s.handle(s.putPolicy))
+	r.Put("/v1/policy/allow/{id}", s.handle(s.putAllowed))
+	r.Delete("/v1/policy/allow/{id}", s.handle(s.deleteAllowed))
 	r.Get("/metrics", s.handle(s.metrics))
 	r.Method("GET", "/openapi.json", openapi.Handler())
 	r.Method("GET", "/", web.Handler())
