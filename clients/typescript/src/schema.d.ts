@@ -137,7 +137,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Check a receive without taking data
+         * @description Makes the checks of `GET` (the connection, `max`, `timeout_ms`) but takes no data and does not wait: unlike other routes, `HEAD` here is not the `GET` without its body, since that `GET` consumes what it answers with. Whether data is waiting only a `GET` can tell, so the answer has no `Content-Length`.
+         */
+        head: operations["checkReceive"];
         patch?: never;
         trace?: never;
     };
@@ -165,6 +169,54 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The inbound policy
+         * @description Who may open connections to this node and ask it to dial back, punch or dial a relay: `any` node that knows the address, or only the node IDs on the `allow` list (`allowlist`). Peers refused by the policy get a fixed reason and no dial; each refusal is counted in `/metrics` (`reachd_peer_refused_total{reason="policy"}`).
+         */
+        get: operations["getPolicy"];
+        /** Change the inbound policy's mode */
+        put: operations["setPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/policy/allow/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A node ID. */
+                id: components["schemas"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Add a node ID to the allow list
+         * @description Idempotent. The list applies when the policy is `allowlist`.
+         */
+        put: operations["allowPeer"];
+        post?: never;
+        /**
+         * Remove a node ID from the allow list
+         * @description Open connections stay; new ones are refused when the policy is `allowlist`.
+         */
+        delete: operations["disallowPeer"];
         options?: never;
         head?: never;
         patch?: never;
@@ -334,6 +386,20 @@ export interface components {
          * @enum {string}
          */
         Strategy: "direct" | "reverse" | "punch" | "relay";
+        /** @description The inbound policy. */
+        Policy: {
+            /**
+             * @description `any`: every node that knows the address; `allowlist`: only the node IDs in `allow`.
+             * @enum {string}
+             */
+            accept: "any" | "allowlist";
+            /** @description The allow list, sorted. */
+            allow: components["schemas"]["NodeID"][];
+        };
+        PolicyRequest: {
+            /** @enum {string} */
+            accept: "any" | "allowlist";
+        };
         /** @description The node's state. */
         NodeInfo: {
             node_id: components["schemas"]["NodeID"];
@@ -353,6 +419,7 @@ export interface components {
             started_at: components["schemas"]["Timestamp"];
             /** @description How long the node took from start to ready; absent until ready (or when under 1 ms). */
             ready_after_ms?: number;
+            policy: components["schemas"]["Policy"];
         };
         /** @description One local address of a network interface and what probing found behind it, per transport protocol. */
         Interface: {
@@ -492,40 +559,60 @@ export interface components {
             closed_at?: components["schemas"]["Timestamp"];
             /** @description Why it closed; present once closed. */
             close_reason?: string;
-            /** @description The strategies tried for an outbound connection, in order; empty for inbound ones. */
+            /** @description Every strategy of the plan for an outbound connection, in the order of preference, with its outcome; empty for inbound ones. */
             attempts: components["schemas"]["Attempt"][];
         };
         ConnectionList: {
             connections: components["schemas"]["Connection"][];
         };
-        /** @description One strategy's try at a connection. */
+        /** @description One strategy's part in a connection's race. */
         Attempt: {
             /** @description The strategy. */
             name: components["schemas"]["Strategy"];
             /**
-             * @description `skipped`: the overall timeout ran out before the strategy was tried.
+             * @description `skipped`: not tried (the plan says it cannot work, another strategy won before it started, or the timeout ran out first); `cancelled`: stopped, or its path dropped, because another strategy won.
              * @enum {string}
              */
-            outcome: "ok" | "failed" | "skipped";
-            /** @description Why it failed or was skipped. */
+            outcome: "ok" | "failed" | "skipped" | "cancelled";
+            /** @description Why it failed, was skipped or cancelled. */
             reason?: string;
-            /** @description How long it took. */
+            class?: components["schemas"]["FailureClass"];
+            chance?: components["schemas"]["Chance"];
+            /** @description How long it ran. */
             ms: number;
+            /** @description When it started, in ms from the start of the connect (0 when skipped). */
+            started_ms: number;
+            /** @description When it ended, in ms from the start of the connect (0 when skipped). */
+            finished_ms: number;
         };
+        /**
+         * @description What kind of failure: `unavailable` when nothing here can try it (no TURN server, no candidate, not ready); `peer_refused` when the peer said no over signaling; `protocol` when the peer answered out of turn.
+         * @enum {string}
+         */
+        FailureClass: "timeout" | "refused" | "unreachable" | "unavailable" | "peer_refused" | "protocol" | "wrong_peer" | "cancelled" | "other";
+        /**
+         * @description The plan's judgement from both addresses: `likely` (an open interface, a shared LAN, two predictable NATs), `possible` (works if a NAT forwards), `unlikely`.
+         * @enum {string}
+         */
+        Chance: "likely" | "possible" | "unlikely";
         /** @description A strategy attempt towards a peer, as the `attempt` event reports it. */
         PeerAttempt: {
             peer: components["schemas"]["NodeID"];
             /** @description The strategy. */
             name: components["schemas"]["Strategy"];
             /**
-             * @description `trying` when it starts, then `ok` or `failed`.
+             * @description `trying` when it starts, then one of the Attempt outcomes.
              * @enum {string}
              */
-            outcome: "trying" | "ok" | "failed";
-            /** @description Why it failed. */
+            outcome: "trying" | "ok" | "failed" | "skipped" | "cancelled";
+            /** @description Why it failed, was skipped or cancelled. */
             reason?: string;
-            /** @description How long it took (0 while trying). */
+            class?: components["schemas"]["FailureClass"];
+            chance?: components["schemas"]["Chance"];
+            /** @description How long it ran (0 while trying). */
             ms: number;
+            started_ms: number;
+            finished_ms: number;
         };
         /**
          * @example {
@@ -539,7 +626,7 @@ export interface components {
         ConnectRequest: {
             /** @description The peer's address (its `GET /v1/node` `address`). */
             address: components["schemas"]["PeerAddress"];
-            /** @description The strategies to try, in order; absent, null or empty: direct, reverse, punch, relay. */
+            /** @description The strategies that may be tried, in the order of preference (they are raced; the order decides between paths that finish at nearly the same time); absent, null or empty: direct, reverse, punch, relay. */
             strategies?: components["schemas"]["Strategy"][] | null;
             /** @description The overall timeout in milliseconds; absent, null or 0: 20000. */
             timeout_ms?: number | null;
@@ -648,7 +735,7 @@ export interface components {
          *     | `https://reachd.dev/problems/no-broker` | 503 | no broker shared with the peer is connected |
          *     | `https://reachd.dev/problems/peer-timeout` | 504 | the peer did not answer in time |
          *
-         *     Plain HTTP errors (404 no route, 405, 426, 500) have no `type` (`about:blank`).
+         *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
         ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
@@ -707,7 +794,16 @@ export interface components {
         };
     };
     responses: {
-        /** @description The request is malformed: a body that is not one JSON object of the operation's schema, a bad parameter, a peer address that does not parse (the problem then names the `part` and `field`), the node's own address. `detail` says what is wrong. */
+        /** @description The request's header is larger than 64 KiB. Like the other requests the node cannot read (a malformed request line or target such as a bad percent-escape, or a missing `Host`: 400 `bad-request`; an unknown transfer coding: 501; an `Expect` other than `100-continue`: 417), it is answered before routing, and the connection is closed. */
+        HeaderTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request is malformed: a body that is not one JSON object of the operation's schema, a bad parameter, a WebSocket handshake the node cannot accept (wrong `Sec-WebSocket-Version`, missing or bad `Sec-WebSocket-Key`), a peer address that does not parse (the problem then names the `part` and `field`), the node's own address. `detail` says what is wrong. */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
@@ -741,7 +837,7 @@ export interface components {
                 };
             };
         };
-        /** @description No such connection (`no-connection`), or no such route (a problem without `type`). */
+        /** @description No such connection (`no-connection`), or no such route or dashboard file (a problem without `type`). */
         NotFound: {
             headers: {
                 [name: string]: unknown;
@@ -869,6 +965,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -897,6 +994,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["PeerRefused"];
             503: components["responses"]["NoBroker"];
@@ -923,6 +1021,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -952,6 +1051,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["ConnectFailed"];
         };
@@ -980,6 +1080,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1007,6 +1108,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1039,6 +1141,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             410: components["responses"]["Gone"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1082,6 +1185,40 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             410: components["responses"]["Gone"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    checkReceive: {
+        parameters: {
+            query?: {
+                max?: number;
+                timeout_ms?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A connection ID, as in `Connection.id`. */
+                id: components["parameters"]["ConnectionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection is open. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1124,15 +1261,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description A malformed WebSocket handshake (wrong `Sec-WebSocket-Version`, missing or bad `Sec-WebSocket-Key`), answered in plain text by the WebSocket library. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/plain": string;
-                };
-            };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
@@ -1147,6 +1276,116 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            431: components["responses"]["HeaderTooLarge"];
+        };
+    };
+    getPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    setPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyRequest"];
+            };
+        };
+        responses: {
+            /** @description The new policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    allowPeer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A node ID. */
+                id: components["schemas"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    disallowPeer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A node ID. */
+                id: components["schemas"]["NodeID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
         };
     };
     streamEvents: {
@@ -1177,6 +1416,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1200,6 +1440,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1223,6 +1464,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
         };
     };
     getDashboard: {
@@ -1245,6 +1487,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
         };
     };
     getStaticFile: {
@@ -1273,15 +1516,8 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            /** @description No such file (plain text, from the file server). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/plain": string;
-                };
-            };
+            404: components["responses"]["NotFound"];
+            431: components["responses"]["HeaderTooLarge"];
         };
     };
 }
