@@ -63,6 +63,15 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	br.waitJS("the broker is shown connected", `document.querySelector('#broker-rows td[data-connected="true"]') !== null`)
+	br.waitJS("the inbound policy is shown", `document.querySelector('#node-policy [data-accept="any"]') !== null`)
+	if _, err := a.AllowPeer(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetAccept(node.AcceptAllowlist); err != nil {
+		t.Fatal(err)
+	}
+	br.waitJS("a policy change shows live", `document.querySelector('#node-policy [data-accept="allowlist"]') !== null &&
+		document.getElementById("node-policy").textContent.includes("1 node allowed")`)
 	br.eval(`window.reachdTestMarker = "not reloaded"`)
 
 	t.Run("bad address", func(t *testing.T) {
@@ -123,13 +132,14 @@ func TestDashboard(t *testing.T) {
 		if got := br.eval(`window.reachdTestMarker`); got != "not reloaded" {
 			t.Errorf("the page reloaded (marker %q)", got)
 		}
-		// The progress: direct connected (with its time), the rest not needed.
+		// The race: direct connected (with its time), the others were
+		// cancelled, or not needed.
 		if got := br.text(`#attempts li[data-strategy="direct"][data-outcome="ok"] .ms`); !strings.HasSuffix(got, " ms") {
 			t.Errorf("direct attempt time %q, want a number of ms", got)
 		}
 		for _, s := range []string{"reverse", "punch", "relay"} {
-			if got := br.attr(`#attempts li[data-strategy="`+s+`"]`, "data-outcome"); got != "unneeded" {
-				t.Errorf("%s attempt outcome %q, want unneeded", s, got)
+			if got := br.attr(`#attempts li[data-strategy="`+s+`"]`, "data-outcome"); got != "cancelled" && got != "skipped" && got != "unneeded" {
+				t.Errorf("%s attempt outcome %q, want cancelled, skipped or unneeded", s, got)
 			}
 		}
 		br.waitJS("success is said", `document.getElementById("connect-msg").textContent.includes("by direct")`)

@@ -20,11 +20,25 @@ export function renderNode(info) {
     info.ready && info.ready_after_ms ? el("span", { class: "muted" }, ` after ${info.ready_after_ms} ms`) : null,
   );
 
+  renderPolicy(info.policy || { accept: "any", allow: [] });
   renderClock(info.clock || {});
   renderProbe(info.probe || {});
   renderInterfaces(info.interfaces || []);
   renderBrokers(info.brokers || []);
   if (info.node_id) document.title = `reachd ${info.node_id.slice(0, 8)}`;
+}
+
+/** renderPolicy shows who may connect: anyone, or the allow list. */
+function renderPolicy(p) {
+  const allow = p.allow || [];
+  $("node-policy").replaceChildren(
+    p.accept === "allowlist"
+      ? el("span", { class: "badge fair", "data-accept": "allowlist" }, "Allow list")
+      : el("span", { class: "badge good", "data-accept": "any" }, "Any peer"),
+    p.accept === "allowlist"
+      ? el("span", { class: "muted", title: allow.join("\n") }, ` ${allow.length} node${allow.length === 1 ? "" : "s"} allowed`)
+      : null,
+  );
 }
 
 function renderClock(c) {
