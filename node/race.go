@@ -13,9 +13,9 @@ import (
 
 // The race's timing.
 const (
-	// tieWindow is how long a path that finished waits for a Likely
-	// strategy ranked before it that is still running, so the preference
-	// order holds among paths that finish at nearly the same time.
+	// tieWindow is how long a path that finished waits for a strategy
+	// ranked before it that is still running, so the preference order
+	// holds among paths that finish at nearly the same time.
 	tieWindow = 25 * time.Millisecond
 	// likelyHold is how long a Likely strategy that has not said when it
 	// expects to finish holds a fallback back.
@@ -250,11 +250,10 @@ func (r *racer) releaseAt(i int) time.Time {
 	return earlier(hold, r.start.Add(maxHold))
 }
 
-// runningBefore reports whether a step ranked before i, and likely to
-// work, may still finish.
+// runningBefore reports whether a step ranked before i may still finish.
 func (r *racer) runningBefore(i int) bool {
 	for j := range i {
-		if r.steps[j].Skip == "" && r.steps[j].Chance == strategy.Likely && !r.finished[j] && (r.released[j] || !r.steps[j].Fallback) {
+		if r.steps[j].Skip == "" && !r.finished[j] && (r.released[j] || !r.steps[j].Fallback) {
 			return true
 		}
 	}

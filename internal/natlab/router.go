@@ -131,6 +131,7 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 		return nil, err
 	}
 	if err := ipBatch(name,
+		fmt.Sprintf("link set %s address %s", wanIface, routerWANMAC(n)),
 		fmt.Sprintf("addr add %s dev %s", netip.PrefixFrom(wanIP, wanPrefix.Bits()), wanIface),
 		"link set "+wanIface+" up",
 		"link add "+lanIface+" type bridge",
@@ -145,6 +146,9 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 		if err := r.segment(true); err != nil {
 			return nil, err
 		}
+	}
+	if err := l.knowNeighbours(r); err != nil {
+		return nil, err
 	}
 	if kind == Public {
 		if err := ipBatch(l.wan.name, fmt.Sprintf("route add %s via %s", lan, wanIP)); err != nil {
@@ -185,6 +189,34 @@ func (r *Router) awaitLink() error {
 		}
 		return fmt.Errorf("the linked WAN passes no traffic: %w", err)
 	})
+}
+
+// routerWANMAC is router n's fixed MAC on the WAN bridge.
+func routerWANMAC(n int) string { return fmt.Sprintf("02:00:cb:00:72:%02x", n) }
+
+// knowNeighbours gives r and every router before it each other's WAN MAC
+// as permanent neighbour entries. On the Internet a router resolves only
+// its next hop; on the lab's one WAN segment two routers would first
+// resolve each other, which over delayed links costs a whole extra round
+// trip on the first connection between two hosts.
+func (l *Lab) knowNeighbours(r *Router) error {
+	l.mu.Lock()
+	others := slices.Clone(l.routers)
+	l.mu.Unlock()
+	var mine []string
+	for _, o := range others {
+		if o == r {
+			continue
+		}
+		mine = append(mine, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", o.self.ip, routerWANMAC(o.n), wanIface))
+		if err := ipBatch(o.self.name, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", r.self.ip, routerWANMAC(r.n), wanIface)); err != nil {
+			return err
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	return ipBatch(r.self.name, mine...)
 }
 
 // port returns the name of the router's port on the WAN bridge.
