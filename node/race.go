@@ -97,7 +97,10 @@ func (n *Node) race(ctx context.Context, peer address.Address, steps []strategy.
 	var best *raceResult
 	var tie <-chan time.Time
 	for pending > 0 {
-		wake := r.releaseDue()
+		var wake <-chan time.Time
+		if best == nil { // a path is secured: nothing more needs to start
+			wake = r.releaseDue()
+		}
 		select {
 		case res := <-r.results:
 			pending--
