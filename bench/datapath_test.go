@@ -1,0 +1,307 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/node"
+	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/rendezvous/rendezvoustest"
+	"github.com/reachd/reachd/server"
+)
+
+// size is what one benchmark iteration moves, one way.
+const size = 64 << 20
+
+// BenchmarkDatapath moves one stream from one side to the other through
+// each layer, in one process: raw loopback TCP, crypto/tls 1.3 alone,
+// reachd's secured stream (node.Conn, no API), the API's WebSocket stream
+// (a WebSocket client on each node) and POST /send with GET /recv (1 MiB
+// requests). Each reports MB/s, allocs/MiB (whole process) and cpu-s/GiB
+// (the process's user and system CPU: both nodes, both APIs and the
+// clients).
+func BenchmarkDatapath(b *testing.B) {
+	rv := rendezvoustest.Start(b)
+	x, y := nodetest.Start(b, rv), nodetest.Start(b, rv)
+	apiX, apiY := startAPI(b, x), startAPI(b, y)
+
+	b.Run("raw-tcp", func(b *testing.B) {
+		c, s := tcpPair(b)
+		move(b, func(p []byte) error { _, err := c.Write(p); return err }, 1<<20, s.Read, 256<<10)
+	})
+	b.Run("tls", func(b *testing.B) {
+		c, s := tcpPair(b)
+		cfg := selfSigned(b)
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+		ts := tls.Server(s, cfg)
+		go tc.Handshake()
+		if err := ts.Handshake(); err != nil {
+			b.Fatal(err)
+		}
+		move(b, func(p []byte) error { _, err := tc.Write(p); return err }, 1<<20, ts.Read, 16<<10)
+	})
+	b.Run("secured", func(b *testing.B) {
+		out, in := connect(b, x, y)
+		ctx := context.Background()
+		move(b, func(p []byte) error { _, err := out.Write(p); return err }, 1<<20,
+			func(p []byte) (int, error) { return readInto(ctx, in, p) }, 1<<20)
+	})
+	b.Run("websocket", func(b *testing.B) {
+		out, in := connect(b, x, y)
+		ctx := context.Background()
+		wx, wy := dialStream(b, apiX, out.ID()), dialStream(b, apiY, in.ID())
+		var r io.Reader
+		move(b, func(p []byte) error { return wx.Write(ctx, websocket.MessageBinary, p) }, 256<<10,
+			func(p []byte) (int, error) {
+				for {
+					if r == nil {
+						_, m, err := wy.Reader(ctx)
+						if err != nil {
+							return 0, err
+						}
+						r = m
+					}
+					n, err := r.Read(p)
+					if err == io.EOF {
+						r, err = nil, nil
+					}
+					if n > 0 || err != nil {
+						return n, err
+					}
+				}
+			}, 256<<10)
+	})
+	b.Run("send-recv", func(b *testing.B) {
+		out, in := connect(b, x, y)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		send := "http://" + apiX + "/v1/connections/" + out.ID() + "/send"
+		recv := "http://" + apiY + "/v1/connections/" + in.ID() + "/recv?max=1048576&timeout_ms=10000"
+		move(b, func(p []byte) error {
+			resp, err := client.Post(send, "application/octet-stream", bytes.NewReader(p))
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("send: %s", resp.Status)
+			}
+			return nil
+		}, 1<<20, func(p []byte) (int, error) {
+			resp, err := client.Get(recv)
+			if err != nil {
+				return 0, err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return 0, fmt.Errorf("recv: %s", resp.Status)
+			}
+			n, err := io.ReadFull(resp.Body, p[:resp.ContentLength])
+			return n, err
+		}, 1<<20)
+	})
+}
+
+// move runs b.N iterations, each writing size bytes with write (chunks of
+// wsize) in a goroutine and reading them with read (into a buffer of
+// rsize), and reports throughput, allocations and CPU.
+func move(b *testing.B, write func([]byte) error, wsize int, read func([]byte) (int, error), rsize int) {
+	wbuf, rbuf := make([]byte, wsize), make([]byte, rsize)
+	rand.Read(wbuf)
+	errc := make(chan error, 1)
+	b.SetBytes(size)
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for range b.N {
+		go func() {
+			for left := size; left > 0; left -= wsize {
+				if err := write(wbuf[:min(left, wsize)]); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+		for n := 0; n < size; {
+			m, err := read(rbuf)
+			if err != nil {
+				b.Fatalf("read after %d bytes: %v", n, err)
+			}
+			n += m
+		}
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&ms1)
+	mib := float64(b.N) * size / (1 << 20)
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/mib, "allocs/MiB")
+	b.ReportMetric(cpu.Seconds()/(mib/1024), "cpu-s/GiB")
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func tcpPair(b *testing.B) (client, server net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+func selfSigned(b *testing.B) *tls.Config {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		MinVersion:   tls.VersionTLS13,
+	}
+}
+
+func startAPI(b *testing.B, n *node.Node) string {
+	s, err := server.New(server.Config{Addr: "127.0.0.1:0", Node: n})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s.Addr()
+}
+
+// connect opens a direct connection from x to y and returns both ends.
+func connect(b *testing.B, x, y *node.Node) (out, in *node.Conn) {
+	addr, err := address.Parse(y.Address())
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err = x.Connect(context.Background(), addr, []string{node.StrategyDirect})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { out.Close() })
+	return out, inbound(b, y, out)
+}
+
+// inbound waits for y's end of out.
+func inbound(b *testing.B, y *node.Node, out *node.Conn) *node.Conn {
+	local := out.Info().LocalAddr
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, c := range y.Conns() {
+			if c.Info().RemoteAddr == local {
+				return c
+			}
+		}
+	}
+	b.Fatalf("no inbound connection from %s", local)
+	return nil
+}
+
+func dialStream(b *testing.B, api, id string) *websocket.Conn {
+	ws, _, err := websocket.Dial(context.Background(), "ws://"+api+"/v1/connections/"+id+"/stream", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ws.SetReadLimit(-1)
+	b.Cleanup(func() { ws.CloseNow() })
+	return ws
+}
+
+// BenchmarkIdle opens 1,000 connections between two nodes in this process,
+// moves one byte each way on each, and reports what they hold while idle:
+// the process's resident memory and the Go heap and stacks, per
+// connection per side (each connection has two sides here).
+func BenchmarkIdle(b *testing.B) {
+	const conns = 1000
+	rv := rendezvoustest.Start(b)
+	x, y := nodetest.Start(b, rv), nodetest.Start(b, rv)
+	connect(b, x, y) // warm up
+	rss0, go0 := memory()
+	ctx := context.Background()
+	one := make([]byte, 1)
+	for range conns {
+		out, in := connect(b, x, y)
+		if _, err := out.Write(one); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := readInto(ctx, in, one); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := in.Write(one); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := readInto(ctx, out, one); err != nil {
+			b.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	rss1, go1 := memory()
+	sides := float64(2 * conns)
+	b.ReportMetric(float64(rss1-rss0)/sides, "rss-B/side")
+	b.ReportMetric(float64(go1-go0)/sides, "go-B/side")
+}
+
+// memory returns the process's resident set and the Go heap in use plus
+// goroutine stacks, after a collection.
+func memory() (rss, goMem int64) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	status, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			rss = kb << 10
+		}
+	}
+	return rss, int64(ms.HeapInuse + ms.StackInuse)
+}
+
+// readInto fills p with what c has received, waiting for at least one byte.
+func readInto(ctx context.Context, c *node.Conn, p []byte) (int, error) {
+	b, err := c.Read(ctx, len(p))
+	return copy(p, b), err
+}
