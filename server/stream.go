@@ -46,52 +46,34 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
+		defer cancel()
 		ended := false
-		end := func() {
-			if !ended {
-				ended = true
-				c.CloseWrite()
-				close(clientDone)
-			}
-		}
 		defer func() {
 			if !ended {
 				close(clientDone)
 			}
 		}()
 		for {
-			typ, b, err := ws.Read(ctx)
-			if err != nil {
-				if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
-					end()
-				}
-				cancel()
-				return
-			}
+			err := fromClient(ctx, ws, c, ended)
 			switch {
-			case typ != websocket.MessageBinary:
-				ws.Close(websocket.StatusUnsupportedData, "send binary messages")
-				cancel()
-				return
-			case len(b) == 0:
-				end()
-			case ended:
-				ws.Close(websocket.StatusPolicyViolation, "data after the end of the stream")
-				cancel()
-				return
-			default:
-				if _, err := c.Write(b); err != nil {
-					ws.Close(websocket.StatusGoingAway, "connection closed")
-					cancel()
-					return
+			case errors.Is(err, errEndOfStream):
+				ended = true
+				c.CloseWrite()
+				close(clientDone)
+			case err != nil:
+				if websocket.CloseStatus(err) == websocket.StatusNormalClosure && !ended {
+					ended = true
+					c.CloseWrite()
+					close(clientDone)
 				}
+				return
 			}
 		}
 	}()
 
 	// The peer's direction: connection -> WebSocket.
 	for {
-		b, err := c.Read(ctx, 64<<10)
+		err := toClient(ctx, ws, c)
 		if errors.Is(err, io.EOF) {
 			if ws.Write(ctx, websocket.MessageBinary, nil) != nil {
 				break
@@ -105,16 +87,88 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 			}
 			break
 		}
-		if err != nil {
-			ws.CloseNow()
+		if errors.Is(err, errWebSocket) {
 			break
 		}
-		if err := ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+		if err != nil {
+			ws.CloseNow()
 			break
 		}
 	}
 	cancel()
 	<-readerDone
+	return nil
+}
+
+var (
+	// errEndOfStream is the client's empty message: the end of its
+	// direction.
+	errEndOfStream = errors.New("end of the client's stream")
+	// errWebSocket is a failed WebSocket write.
+	errWebSocket = errors.New("websocket write failed")
+)
+
+// fromClient copies one message from the client to the connection, as it
+// arrives, in pieces of a pooled buffer taken once the message has begun.
+// It returns errEndOfStream for an empty message, and the error that ends
+// the client's direction otherwise, having closed the WebSocket when the
+// client broke the protocol.
+func fromClient(ctx context.Context, ws *websocket.Conn, c *node.Conn, ended bool) error {
+	typ, r, err := ws.Reader(ctx)
+	if err != nil {
+		return err
+	}
+	if typ != websocket.MessageBinary {
+		ws.Close(websocket.StatusUnsupportedData, "send binary messages")
+		return errors.New("text message")
+	}
+	buf := framePool.Get().(*frameBuf)
+	defer framePool.Put(buf)
+	empty := true
+	for {
+		n, err := r.Read(buf[:])
+		if n > 0 {
+			if ended {
+				ws.Close(websocket.StatusPolicyViolation, "data after the end of the stream")
+				return errors.New("data after the end of the stream")
+			}
+			empty = false
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				ws.Close(websocket.StatusGoingAway, "connection closed")
+				return werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if empty {
+		return errEndOfStream
+	}
+	return nil
+}
+
+// toClient waits for bytes from the peer and sends what has arrived, up to
+// frameSize, as one message from a pooled buffer taken once there are
+// bytes to send. It returns io.EOF at the end of the peer's stream,
+// errWebSocket when the message could not be sent, and the connection's
+// error otherwise.
+func toClient(ctx context.Context, ws *websocket.Conn, c *node.Conn) error {
+	if err := c.Wait(ctx); err != nil {
+		return err
+	}
+	buf := framePool.Get().(*frameBuf)
+	defer framePool.Put(buf)
+	n, err := c.ReadInto(ctx, buf[:])
+	if err != nil {
+		return err
+	}
+	if err := ws.Write(ctx, websocket.MessageBinary, buf[:n]); err != nil {
+		return errWebSocket
+	}
 	return nil
 }
 
