@@ -64,7 +64,7 @@ func BenchmarkDatapath(b *testing.B) {
 		out, in := connect(b, x, y)
 		ctx := context.Background()
 		move(b, func(p []byte) error { _, err := out.Write(p); return err }, 1<<20,
-			func(p []byte) (int, error) { return readInto(ctx, in, p) }, 1<<20)
+			func(p []byte) (int, error) { return in.ReadInto(ctx, p) }, 1<<20)
 	})
 	b.Run("websocket", func(b *testing.B) {
 		out, in := connect(b, x, y)
@@ -266,13 +266,13 @@ func BenchmarkIdle(b *testing.B) {
 		if _, err := out.Write(one); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := readInto(ctx, in, one); err != nil {
+		if _, err := in.ReadInto(ctx, one); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := in.Write(one); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := readInto(ctx, out, one); err != nil {
+		if _, err := out.ReadInto(ctx, one); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -298,10 +298,4 @@ func memory() (rss, goMem int64) {
 		}
 	}
 	return rss, int64(ms.HeapInuse + ms.StackInuse)
-}
-
-// readInto fills p with what c has received, waiting for at least one byte.
-func readInto(ctx context.Context, c *node.Conn, p []byte) (int, error) {
-	b, err := c.Read(ctx, len(p))
-	return copy(p, b), err
 }
