@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -250,15 +251,15 @@ func dialStream(b *testing.B, api, id string) *websocket.Conn {
 }
 
 // BenchmarkIdle opens 1,000 connections between two nodes in this process,
-// moves one byte each way on each, and reports what they hold while idle:
-// the process's resident memory and the Go heap and stacks, per
-// connection per side (each connection has two sides here).
+// moves one byte each way on each, and reports what they hold while idle,
+// per connection and side (each connection has two sides here): the
+// process's resident memory, the live Go heap and the goroutine stacks.
 func BenchmarkIdle(b *testing.B) {
 	const conns = 1000
 	rv := rendezvoustest.Start(b)
 	x, y := nodetest.Start(b, rv), nodetest.Start(b, rv)
 	connect(b, x, y) // warm up
-	rss0, go0 := memory()
+	m0 := memory()
 	ctx := context.Background()
 	one := make([]byte, 1)
 	for range conns {
@@ -277,25 +278,28 @@ func BenchmarkIdle(b *testing.B) {
 		}
 	}
 	time.Sleep(time.Second)
-	rss1, go1 := memory()
+	m1 := memory()
 	sides := float64(2 * conns)
-	b.ReportMetric(float64(rss1-rss0)/sides, "rss-B/side")
-	b.ReportMetric(float64(go1-go0)/sides, "go-B/side")
+	b.ReportMetric(float64(m1.rss-m0.rss)/sides, "rss-B/side")
+	b.ReportMetric(float64(m1.heap-m0.heap)/sides, "heap-B/side")
+	b.ReportMetric(float64(m1.stack-m0.stack)/sides, "stack-B/side")
 }
 
-// memory returns the process's resident set and the Go heap in use plus
-// goroutine stacks, after a collection.
-func memory() (rss, goMem int64) {
-	runtime.GC()
-	runtime.GC()
+type mem struct{ rss, heap, stack int64 }
+
+// memory measures the process after a collection that returns what it
+// freed to the system.
+func memory() mem {
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	m := mem{heap: int64(ms.HeapAlloc), stack: int64(ms.StackInuse)}
 	status, _ := os.ReadFile("/proc/self/status")
 	for line := range strings.SplitSeq(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			rss = kb << 10
+			m.rss = kb << 10
 		}
 	}
-	return rss, int64(ms.HeapInuse + ms.StackInuse)
+	return m
 }

@@ -87,8 +87,8 @@ func print(w io.Writer, rounds []round, idle []map[string]float64) {
 			num(median(rounds, p.bench, "", "allocs/MiB"), 1))
 	}
 	for _, m := range idle {
-		fmt.Fprintf(w, "\nidle connections: %s bytes resident, %s bytes of Go heap and stacks, per connection and side\n",
-			num(m["rss-B/side"], 0), num(m["go-B/side"], 0))
+		fmt.Fprintf(w, "\nidle connections, per connection and side: %s bytes resident (%s of live Go heap, %s of goroutine stacks)\n",
+			num(m["rss-B/side"], 0), num(m["heap-B/side"], 0), num(m["stack-B/side"], 0))
 	}
 }
 
