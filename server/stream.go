@@ -40,6 +40,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.ctx, cancel)() // the server is closing
+	// coder/websocket arms a timer for every frame read or written under
+	// a context that can end; the WebSocket's operations get one that
+	// cannot, and the WebSocket closes at once when ctx ends (as it would
+	// when an operation's context ends).
+	wsCtx := context.WithoutCancel(ctx)
+	context.AfterFunc(ctx, func() { ws.CloseNow() })
 
 	// The client's direction: WebSocket -> connection.
 	clientDone := make(chan struct{}) // the client ended its direction
@@ -54,7 +60,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 			}
 		}()
 		for {
-			err := fromClient(ctx, ws, c, ended)
+			err := fromClient(wsCtx, ws, c, ended)
 			switch {
 			case errors.Is(err, errEndOfStream):
 				ended = true
@@ -73,9 +79,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 
 	// The peer's direction: connection -> WebSocket.
 	for {
-		err := toClient(ctx, ws, c)
+		err := toClient(ctx, wsCtx, ws, c)
 		if errors.Is(err, io.EOF) {
-			if ws.Write(ctx, websocket.MessageBinary, nil) != nil {
+			if ws.Write(wsCtx, websocket.MessageBinary, nil) != nil {
 				break
 			}
 			select {
@@ -155,8 +161,8 @@ func fromClient(ctx context.Context, ws *websocket.Conn, c *node.Conn, ended boo
 // frameSize, as one message from a pooled buffer taken once there are
 // bytes to send. It returns io.EOF at the end of the peer's stream,
 // errWebSocket when the message could not be sent, and the connection's
-// error otherwise.
-func toClient(ctx context.Context, ws *websocket.Conn, c *node.Conn) error {
+// error otherwise. ctx bounds the wait, wsCtx the WebSocket write.
+func toClient(ctx, wsCtx context.Context, ws *websocket.Conn, c *node.Conn) error {
 	if err := c.Wait(ctx); err != nil {
 		return err
 	}
@@ -166,7 +172,7 @@ func toClient(ctx context.Context, ws *websocket.Conn, c *node.Conn) error {
 	if err != nil {
 		return err
 	}
-	if err := ws.Write(ctx, websocket.MessageBinary, buf[:n]); err != nil {
+	if err := ws.Write(wsCtx, websocket.MessageBinary, buf[:n]); err != nil {
 		return errWebSocket
 	}
 	return nil
