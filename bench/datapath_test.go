@@ -40,7 +40,8 @@ const size = 64 << 20
 // (a WebSocket client on each node) and POST /send with GET /recv (1 MiB
 // requests). Each reports MB/s, allocs/MiB (whole process) and cpu-s/GiB
 // (the process's user and system CPU: both nodes, both APIs and the
-// clients).
+// clients). The two API paths run again against real reachd processes
+// (-reachd), where cpu-s/GiB is the CPU of the two daemons alone.
 func BenchmarkDatapath(b *testing.B) {
 	rv := rendezvoustest.Start(b)
 	x, y := nodetest.Start(b, rv), nodetest.Start(b, rv)
@@ -48,7 +49,7 @@ func BenchmarkDatapath(b *testing.B) {
 
 	b.Run("raw-tcp", func(b *testing.B) {
 		c, s := tcpPair(b)
-		move(b, func(p []byte) error { _, err := c.Write(p); return err }, 1<<20, s.Read, 256<<10)
+		move(b, cpuTime, func(p []byte) error { _, err := c.Write(p); return err }, 1<<20, s.Read, 256<<10)
 	})
 	b.Run("tls", func(b *testing.B) {
 		c, s := tcpPair(b)
@@ -59,74 +60,96 @@ func BenchmarkDatapath(b *testing.B) {
 		if err := ts.Handshake(); err != nil {
 			b.Fatal(err)
 		}
-		move(b, func(p []byte) error { _, err := tc.Write(p); return err }, 1<<20, ts.Read, 16<<10)
+		move(b, cpuTime, func(p []byte) error { _, err := tc.Write(p); return err }, 1<<20, ts.Read, 16<<10)
 	})
 	b.Run("secured", func(b *testing.B) {
 		out, in := connect(b, x, y)
 		ctx := context.Background()
-		move(b, func(p []byte) error { _, err := out.Write(p); return err }, 1<<20,
+		move(b, cpuTime, func(p []byte) error { _, err := out.Write(p); return err }, 1<<20,
 			func(p []byte) (int, error) { return in.ReadInto(ctx, p) }, 1<<20)
 	})
 	b.Run("websocket", func(b *testing.B) {
 		out, in := connect(b, x, y)
-		ctx := context.Background()
-		wx, wy := dialStream(b, apiX, out.ID()), dialStream(b, apiY, in.ID())
-		var r io.Reader
-		move(b, func(p []byte) error { return wx.Write(ctx, websocket.MessageBinary, p) }, 256<<10,
-			func(p []byte) (int, error) {
-				for {
-					if r == nil {
-						_, m, err := wy.Reader(ctx)
-						if err != nil {
-							return 0, err
-						}
-						r = m
-					}
-					n, err := r.Read(p)
-					if err == io.EOF {
-						r, err = nil, nil
-					}
-					if n > 0 || err != nil {
-						return n, err
-					}
-				}
-			}, 256<<10)
+		moveWebSocket(b, cpuTime, apiX, out.ID(), apiY, in.ID())
 	})
 	b.Run("send-recv", func(b *testing.B) {
 		out, in := connect(b, x, y)
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-		send := "http://" + apiX + "/v1/connections/" + out.ID() + "/send"
-		recv := "http://" + apiY + "/v1/connections/" + in.ID() + "/recv?max=1048576&timeout_ms=10000"
-		move(b, func(p []byte) error {
-			resp, err := client.Post(send, "application/octet-stream", bytes.NewReader(p))
-			if err != nil {
-				return err
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("send: %s", resp.Status)
-			}
-			return nil
-		}, 1<<20, func(p []byte) (int, error) {
-			resp, err := client.Get(recv)
-			if err != nil {
-				return 0, err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return 0, fmt.Errorf("recv: %s", resp.Status)
-			}
-			n, err := io.ReadFull(resp.Body, p[:resp.ContentLength])
-			return n, err
-		}, 1<<20)
+		moveSendRecv(b, cpuTime, apiX, out.ID(), apiY, in.ID())
 	})
+	d := startDaemons(b)
+	b.Run("websocket-reachd", func(b *testing.B) {
+		idX, idY := d.connect(b)
+		moveWebSocket(b, d.cpu, d.apiX, idX, d.apiY, idY)
+	})
+	b.Run("send-recv-reachd", func(b *testing.B) {
+		idX, idY := d.connect(b)
+		moveSendRecv(b, d.cpu, d.apiX, idX, d.apiY, idY)
+	})
+}
+
+// moveWebSocket moves the stream from a WebSocket client of apiX's
+// connection idX to one of apiY's idY, in messages of 256 KiB.
+func moveWebSocket(b *testing.B, cpu func() time.Duration, apiX, idX, apiY, idY string) {
+	ctx := context.Background()
+	wx, wy := dialStream(b, apiX, idX), dialStream(b, apiY, idY)
+	var r io.Reader
+	move(b, cpu, func(p []byte) error { return wx.Write(ctx, websocket.MessageBinary, p) }, 256<<10,
+		func(p []byte) (int, error) {
+			for {
+				if r == nil {
+					_, m, err := wy.Reader(ctx)
+					if err != nil {
+						return 0, err
+					}
+					r = m
+				}
+				n, err := r.Read(p)
+				if err == io.EOF {
+					r, err = nil, nil
+				}
+				if n > 0 || err != nil {
+					return n, err
+				}
+			}
+		}, 256<<10)
+}
+
+// moveSendRecv moves the stream with POST /send to apiX's connection idX
+// and GET /recv from apiY's idY, 1 MiB a request.
+func moveSendRecv(b *testing.B, cpu func() time.Duration, apiX, idX, apiY, idY string) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	b.Cleanup(client.CloseIdleConnections)
+	send := "http://" + apiX + "/v1/connections/" + idX + "/send"
+	recv := "http://" + apiY + "/v1/connections/" + idY + "/recv?max=1048576&timeout_ms=10000"
+	move(b, cpu, func(p []byte) error {
+		resp, err := client.Post(send, "application/octet-stream", bytes.NewReader(p))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("send: %s", resp.Status)
+		}
+		return nil
+	}, 1<<20, func(p []byte) (int, error) {
+		resp, err := client.Get(recv)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("recv: %s", resp.Status)
+		}
+		return io.ReadFull(resp.Body, p[:resp.ContentLength])
+	}, 1<<20)
 }
 
 // move runs b.N iterations, each writing size bytes with write (chunks of
 // wsize) in a goroutine and reading them with read (into a buffer of
-// rsize), and reports throughput, allocations and CPU.
-func move(b *testing.B, write func([]byte) error, wsize int, read func([]byte) (int, error), rsize int) {
+// rsize), and reports throughput, this process's allocations and the CPU
+// time cpu counts.
+func move(b *testing.B, cpu func() time.Duration, write func([]byte) error, wsize int, read func([]byte) (int, error), rsize int) {
 	wbuf, rbuf := make([]byte, wsize), make([]byte, rsize)
 	rand.Read(wbuf)
 	errc := make(chan error, 1)
@@ -134,7 +157,7 @@ func move(b *testing.B, write func([]byte) error, wsize int, read func([]byte) (
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
-	cpu0 := cpuTime()
+	cpu0 := cpu()
 	b.ResetTimer()
 	for range b.N {
 		go func() {
@@ -158,11 +181,11 @@ func move(b *testing.B, write func([]byte) error, wsize int, read func([]byte) (
 		}
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	used := cpu() - cpu0
 	runtime.ReadMemStats(&ms1)
 	mib := float64(b.N) * size / (1 << 20)
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/mib, "allocs/MiB")
-	b.ReportMetric(cpu.Seconds()/(mib/1024), "cpu-s/GiB")
+	b.ReportMetric(used.Seconds()/(mib/1024), "cpu-s/GiB")
 }
 
 // cpuTime is the process's user and system CPU time so far.

@@ -22,6 +22,8 @@ var paths = []struct{ bench, name string }{
 	{"secured", "reachd's secured stream (node.Conn, no API)"},
 	{"websocket", "reachd through the API's WebSocket stream"},
 	{"send-recv", "reachd through POST /send + GET /recv (1 MiB)"},
+	{"websocket-reachd", "the same, WebSocket, reachd processes"},
+	{"send-recv-reachd", "the same, send/recv, reachd processes"},
 }
 
 // round is one run of every path: metric values by path and unit.
@@ -75,7 +77,7 @@ func parse(r io.Reader) ([]round, []map[string]float64, error) {
 
 func print(w io.Writer, rounds []round, idle []map[string]float64) {
 	fmt.Fprintf(w, "%d rounds; medians; ratios taken within each round\n\n", len(rounds))
-	fmt.Fprintln(w, "| path | MB/s | × raw TCP | × crypto/tls | × secured | CPU s/GiB (process) | allocs/MiB |")
+	fmt.Fprintln(w, "| path | MB/s | × raw TCP | × crypto/tls | × secured | CPU s/GiB | allocs/MiB |")
 	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: |")
 	for _, p := range paths {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", p.name,
@@ -86,6 +88,8 @@ func print(w io.Writer, rounds []round, idle []map[string]float64) {
 			num(median(rounds, p.bench, "", "cpu-s/GiB"), 2),
 			num(median(rounds, p.bench, "", "allocs/MiB"), 1))
 	}
+	fmt.Fprintln(w, "\nCPU s/GiB: the whole benchmark process (both nodes, both ends, the API clients), or for")
+	fmt.Fprintln(w, "the rows of reachd processes the two daemons alone. allocs/MiB: the whole benchmark process.")
 	for _, m := range idle {
 		fmt.Fprintf(w, "\nidle connections, per connection and side: %s bytes resident (%s of live Go heap, %s of goroutine stacks)\n",
 			num(m["rss-B/side"], 0), num(m["heap-B/side"], 0), num(m["stack-B/side"], 0))
