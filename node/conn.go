@@ -194,33 +194,11 @@ func (c *Conn) readLoop() {
 }
 
 // pump copies the peer's stream into the inbox until it ends (nil) or
-// fails. It waits for the next record with a one-byte read, so that an
-// idle connection holds no chunk; once a record is there it takes a chunk
-// and fills it with what TLS has already received, without waiting for
-// the network (a read deadline in the past).
+// fails.
 func (c *Conn) pump() error {
-	var first [1]byte
+	var first [1]byte // declared once: it escapes into crypto/tls
 	for {
-		ch := (*chunk)(nil)
-		var err error
-		if c.peekable {
-			var n int
-			n, err = c.tls.Read(first[:])
-			if n > 0 {
-				ch = getChunk()
-				ch.buf[0], ch.n = first[0], 1
-				if err == nil {
-					err = c.readBuffered(ch)
-				}
-			}
-		} else {
-			ch = getChunk()
-			ch.n, err = c.tls.Read(ch.buf[:])
-		}
-		if ch != nil && ch.n == 0 {
-			putChunk(ch)
-			ch = nil
-		}
+		ch, err := c.readChunk(first[:])
 		if ch != nil {
 			c.received.Add(uint64(ch.n))
 			c.buffered.Add(int64(ch.n))
@@ -238,6 +216,34 @@ func (c *Conn) pump() error {
 			return err
 		}
 	}
+}
+
+// readChunk reads the next part of the peer's stream into a chunk from the
+// pool; nil when the read returned no bytes. It waits for the next record
+// with a one-byte read into first, so that an idle connection holds no
+// chunk; once a record is there it takes a chunk and fills it with what
+// TLS has already received.
+func (c *Conn) readChunk(first []byte) (*chunk, error) {
+	if !c.peekable {
+		ch := getChunk()
+		n, err := c.tls.Read(ch.buf[:])
+		if n == 0 {
+			putChunk(ch)
+			return nil, err
+		}
+		ch.n = n
+		return ch, err
+	}
+	n, err := c.tls.Read(first)
+	if n == 0 {
+		return nil, err
+	}
+	ch := getChunk()
+	ch.buf[0], ch.n = first[0], 1
+	if err == nil {
+		err = c.readBuffered(ch)
+	}
+	return ch, err
 }
 
 // readBuffered fills the rest of ch with what TLS can return without
