@@ -54,6 +54,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 		defer close(readerDone)
 		defer cancel()
 		ended := false
+		end := func() {
+			if !ended {
+				ended = true
+				c.CloseWrite()
+				close(clientDone)
+			}
+		}
 		defer func() {
 			if !ended {
 				close(clientDone)
@@ -61,17 +68,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 		}()
 		for {
 			err := fromClient(wsCtx, ws, c, ended)
-			switch {
-			case errors.Is(err, errEndOfStream):
-				ended = true
-				c.CloseWrite()
-				close(clientDone)
-			case err != nil:
-				if websocket.CloseStatus(err) == websocket.StatusNormalClosure && !ended {
-					ended = true
-					c.CloseWrite()
-					close(clientDone)
-				}
+			if errors.Is(err, errEndOfStream) || websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+				end()
+			}
+			if err != nil && !errors.Is(err, errEndOfStream) {
 				return
 			}
 		}
