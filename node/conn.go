@@ -82,9 +82,15 @@ type chunk struct {
 // none.
 var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
 
-func getChunk() *chunk { return chunkPool.Get().(*chunk) }
+// getChunk takes a chunk from the pool for c.
+func (c *Conn) getChunk() *chunk {
+	c.chunks.Add(1)
+	return chunkPool.Get().(*chunk)
+}
 
-func putChunk(ch *chunk) {
+// putChunk returns one of c's chunks to the pool.
+func (c *Conn) putChunk(ch *chunk) {
+	c.chunks.Add(-1)
 	ch.off, ch.n = 0, 0
 	chunkPool.Put(ch)
 }
@@ -110,6 +116,7 @@ type Conn struct {
 	received  atomic.Uint64
 	inbox     chan *chunk   // closed when the peer's stream ends
 	buffered  atomic.Int64  // bytes received and not yet read
+	chunks    atomic.Int32  // chunks taken from the pool and not returned
 	peekable  bool          // raw has read deadlines (see pump)
 	closing   chan struct{} // closed by finish
 	readerEnd chan struct{} // closed when readLoop returns
@@ -205,7 +212,7 @@ func (c *Conn) pump() error {
 			select {
 			case c.inbox <- ch:
 			case <-c.closing:
-				putChunk(ch)
+				c.putChunk(ch)
 				return ErrConnClosed
 			}
 		}
@@ -225,10 +232,10 @@ func (c *Conn) pump() error {
 // TLS has already received.
 func (c *Conn) readChunk(first []byte) (*chunk, error) {
 	if !c.peekable {
-		ch := getChunk()
+		ch := c.getChunk()
 		n, err := c.tls.Read(ch.buf[:])
 		if n == 0 {
-			putChunk(ch)
+			c.putChunk(ch)
 			return nil, err
 		}
 		ch.n = n
@@ -238,7 +245,7 @@ func (c *Conn) readChunk(first []byte) (*chunk, error) {
 	if n == 0 {
 		return nil, err
 	}
-	ch := getChunk()
+	ch := c.getChunk()
 	ch.buf[0], ch.n = first[0], 1
 	if err == nil {
 		err = c.readBuffered(ch)
@@ -376,7 +383,7 @@ func (c *Conn) drain(p []byte) int {
 		if ch.off < ch.n {
 			break // p is full
 		}
-		putChunk(ch)
+		c.putChunk(ch)
 		c.pending = nil
 		select {
 		case next, ok := <-c.inbox:
