@@ -101,7 +101,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // Conn is an authenticated, encrypted stream to a peer. A goroutine reads
 // from the peer ahead of the consumer, so the end of the peer's stream and
-// the peer's death are noticed even when nobody reads.
+// the peer's death are noticed even when nobody reads. It reads into
+// chunks from a pool shared by all connections, at most inboxChunks ahead,
+// and waits for the peer without holding one; the consumer copies out of
+// them (ReadInto) and returns them.
 type Conn struct {
 	id        string
 	peer      string
@@ -117,7 +120,7 @@ type Conn struct {
 	inbox     chan *chunk   // closed when the peer's stream ends
 	buffered  atomic.Int64  // bytes received and not yet read
 	chunks    atomic.Int32  // chunks taken from the pool and not returned
-	peekable  bool          // raw has read deadlines (see pump)
+	peekable  bool          // raw has read deadlines (see readChunk)
 	closing   chan struct{} // closed by finish
 	readerEnd chan struct{} // closed when readLoop returns
 
