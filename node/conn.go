@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,16 +79,49 @@ type ConnInfo struct {
 var ErrConnClosed = errors.New("connection closed")
 
 // inboxChunks bounds what is read from the peer ahead of the consumer:
-// this many chunks of up to chunkSize bytes. A full inbox stops reading,
-// so TCP flow control pushes back on the peer.
+// this many chunks of up to chunkSize bytes (the largest TLS record's
+// plaintext). A full inbox stops reading, so TCP flow control pushes back
+// on the peer.
 const (
 	inboxChunks = 32
 	chunkSize   = 16 << 10
 )
 
+// chunk is one buffer of the peer's stream: the reader fills it, the
+// consumer drains it, and it goes back to chunkPool. buf[off:n] is unread.
+type chunk struct {
+	buf    [chunkSize]byte
+	off, n int
+}
+
+// chunkPool holds the chunks of every connection, so that a connection's
+// reader allocates nothing in steady state and an idle connection holds
+// none.
+var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
+
+// getChunk takes a chunk from the pool for c.
+func (c *Conn) getChunk() *chunk {
+	c.chunks.Add(1)
+	return chunkPool.Get().(*chunk)
+}
+
+// putChunk returns one of c's chunks to the pool.
+func (c *Conn) putChunk(ch *chunk) {
+	c.chunks.Add(-1)
+	ch.off, ch.n = 0, 0
+	chunkPool.Put(ch)
+}
+
+// aLongTimeAgo is a read deadline that has passed: a read with it takes
+// only what is already buffered and never waits for the network.
+var aLongTimeAgo = time.Unix(1, 0)
+
 // Conn is an authenticated, encrypted stream to a peer. A goroutine reads
 // from the peer ahead of the consumer, so the end of the peer's stream and
-// the peer's death are noticed even when nobody reads.
+// the peer's death are noticed even when nobody reads. It reads into
+// chunks from a pool shared by all connections, at most inboxChunks ahead,
+// and waits for the peer without holding one; the consumer copies out of
+// them (ReadInto) and returns them.
 type Conn struct {
 	id        string
 	peer      string
@@ -100,12 +134,15 @@ type Conn struct {
 	onChange  func(*Conn)
 	sent      atomic.Uint64
 	received  atomic.Uint64
-	inbox     chan []byte   // closed when the peer's stream ends
+	inbox     chan *chunk   // closed when the peer's stream ends
+	buffered  atomic.Int64  // bytes received and not yet read
+	chunks    atomic.Int32  // chunks taken from the pool and not returned
+	peekable  bool          // raw has read deadlines (see readChunk)
 	closing   chan struct{} // closed by finish
 	readerEnd chan struct{} // closed when readLoop returns
 
 	readMu  sync.Mutex // one consumer at a time
-	pending []byte
+	pending *chunk     // the chunk being read, if any
 
 	writeMu sync.Mutex // one writer at a time
 
@@ -135,7 +172,8 @@ func newConn(tc *tls.Conn, raw net.Conn, peer string, dir Direction, strategy st
 		tls:       tc,
 		raw:       raw,
 		onChange:  onChange,
-		inbox:     make(chan []byte, inboxChunks),
+		inbox:     make(chan *chunk, inboxChunks),
+		peekable:  raw.SetReadDeadline(time.Time{}) == nil,
 		closing:   make(chan struct{}),
 		readerEnd: make(chan struct{}),
 		state:     StateOpen,
@@ -185,14 +223,16 @@ func (c *Conn) readLoop() {
 // pump copies the peer's stream into the inbox until it ends (nil) or
 // fails.
 func (c *Conn) pump() error {
+	var first [1]byte // declared once: it escapes into crypto/tls
 	for {
-		buf := make([]byte, chunkSize)
-		n, err := c.tls.Read(buf)
-		if n > 0 {
-			c.received.Add(uint64(n))
+		ch, err := c.readChunk(first[:])
+		if ch != nil {
+			c.received.Add(uint64(ch.n))
+			c.buffered.Add(int64(ch.n))
 			select {
-			case c.inbox <- buf[:n]:
+			case c.inbox <- ch:
 			case <-c.closing:
+				c.putChunk(ch)
 				return ErrConnClosed
 			}
 		}
@@ -203,6 +243,54 @@ func (c *Conn) pump() error {
 			return err
 		}
 	}
+}
+
+// readChunk reads the next part of the peer's stream into a chunk from the
+// pool; nil when the read returned no bytes. It waits for the next record
+// with a one-byte read into first, so that an idle connection holds no
+// chunk; once a record is there it takes a chunk and fills it with what
+// TLS has already received.
+func (c *Conn) readChunk(first []byte) (*chunk, error) {
+	if !c.peekable {
+		ch := c.getChunk()
+		n, err := c.tls.Read(ch.buf[:])
+		if n == 0 {
+			c.putChunk(ch)
+			return nil, err
+		}
+		ch.n = n
+		return ch, err
+	}
+	n, err := c.tls.Read(first)
+	if n == 0 {
+		return nil, err
+	}
+	ch := c.getChunk()
+	ch.buf[0], ch.n = first[0], 1
+	if err == nil {
+		err = c.readBuffered(ch)
+	}
+	return ch, err
+}
+
+// readBuffered fills the rest of ch with what TLS can return without
+// reading from the network: the rest of the current record and whole
+// records already received. It returns io.EOF when the peer's close_notify
+// came with them, and other errors of the stream.
+func (c *Conn) readBuffered(ch *chunk) error {
+	c.raw.SetReadDeadline(aLongTimeAgo)
+	defer c.raw.SetReadDeadline(time.Time{})
+	for ch.n < len(ch.buf) {
+		n, err := c.tls.Read(ch.buf[ch.n:])
+		ch.n += n
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *Conn) changed() {
@@ -231,36 +319,102 @@ func (c *Conn) ID() string { return c.id }
 // PeerID is the authenticated node ID of the peer.
 func (c *Conn) PeerID() string { return c.peer }
 
-// Read returns what the peer sent, waiting until ctx ends for at least one
-// byte. It returns io.EOF once the peer's stream has ended and everything
-// was read.
+// ReadInto fills p with what the peer sent: it waits until ctx ends for
+// the first byte, then adds what else has already arrived, up to len(p),
+// without waiting for more. It returns io.EOF once the peer's stream has
+// ended and everything was read.
+func (c *Conn) ReadInto(ctx context.Context, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if err := c.wait(ctx); err != nil {
+		return 0, err
+	}
+	return c.drain(p), nil
+}
+
+// Read is ReadInto into a new slice of up to max bytes, as long as what
+// has already arrived.
 func (c *Conn) Read(ctx context.Context, max int) ([]byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if len(c.pending) == 0 {
-		// What has arrived comes first, even with a context already done.
-		var (
-			chunk []byte
-			ok    bool
-		)
-		select {
-		case chunk, ok = <-c.inbox:
-		default:
-			select {
-			case chunk, ok = <-c.inbox:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		if !ok {
-			return nil, io.EOF
-		}
-		c.pending = chunk
+	if err := c.wait(ctx); err != nil {
+		return nil, err
 	}
-	n := min(max, len(c.pending))
-	out := c.pending[:n:n]
-	c.pending = c.pending[n:]
-	return out, nil
+	p := make([]byte, min(max, int(c.buffered.Load())))
+	return p[:c.drain(p)], nil
+}
+
+// Wait waits until ctx ends for something to read: the next ReadInto
+// returns at once, with bytes or with io.EOF. Waiting takes no buffer.
+func (c *Conn) Wait(ctx context.Context) error {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	err := c.wait(ctx)
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// Buffered is how many bytes have arrived from the peer and were not read
+// yet.
+func (c *Conn) Buffered() int { return int(c.buffered.Load()) }
+
+// wait makes c.pending the next chunk, waiting until ctx ends for one.
+// What has arrived comes first, even with a context already done. It
+// returns io.EOF at the end of the peer's stream. The caller holds readMu.
+func (c *Conn) wait(ctx context.Context) error {
+	if c.pending != nil {
+		return nil
+	}
+	var (
+		ch *chunk
+		ok bool
+	)
+	select {
+	case ch, ok = <-c.inbox:
+	default:
+		select {
+		case ch, ok = <-c.inbox:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if !ok {
+		return io.EOF
+	}
+	c.pending = ch
+	return nil
+}
+
+// drain copies into p what has arrived, from c.pending on, without
+// waiting, and returns the chunks it emptied to the pool. The caller holds
+// readMu.
+func (c *Conn) drain(p []byte) int {
+	n := 0
+	for n < len(p) && c.pending != nil {
+		ch := c.pending
+		m := copy(p[n:], ch.buf[ch.off:ch.n])
+		n += m
+		ch.off += m
+		if ch.off < ch.n {
+			break // p is full
+		}
+		c.putChunk(ch)
+		c.pending = nil
+		select {
+		case next, ok := <-c.inbox:
+			if ok {
+				c.pending = next
+			}
+		default:
+		}
+	}
+	c.buffered.Add(-int64(n))
+	return n
 }
 
 // Write sends p to the peer.

@@ -130,8 +130,9 @@ type connWriter struct{ c *node.Conn }
 
 func (cw connWriter) Write(p []byte) (int, error) { return cw.c.Write(p) }
 
-// recv answers with what the peer sent: 200 with bytes, 204 when nothing
-// came within timeout_ms, 410 at the end of the peer's stream.
+// recv answers with what the peer sent: 200 with what has arrived, up to
+// max bytes, once the first byte is there; 204 when nothing came within
+// timeout_ms; 410 at the end of the peer's stream.
 func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.conn(r)
 	if err != nil {
@@ -147,20 +148,28 @@ func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ms)*time.Millisecond)
 	defer cancel()
-	b, err := c.Read(ctx, max)
+	err = c.Wait(ctx) // without a buffer
+	if err == nil {
+		buf := recvPool.Get().(*recvBuf)
+		defer recvPool.Put(buf)
+		var n int
+		n, err = c.ReadInto(ctx, buf[:max])
+		if err == nil {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+			_, err = w.Write(buf[:n])
+			return err
+		}
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		return gone(c, "the peer's stream has ended")
 	case errors.Is(err, context.DeadlineExceeded):
 		w.WriteHeader(http.StatusNoContent)
 		return nil
-	case err != nil:
+	default:
 		return err
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	_, err = w.Write(b)
-	return err
 }
 
 // intParam reads an integer query parameter within [min, max].

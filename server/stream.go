@@ -40,12 +40,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.ctx, cancel)() // the server is closing
+	// coder/websocket arms a timer for every frame read or written under
+	// a context that can end; the WebSocket's operations get one that
+	// cannot, and the WebSocket closes at once when ctx ends (as it would
+	// when an operation's context ends).
+	wsCtx := context.WithoutCancel(ctx)
+	context.AfterFunc(ctx, func() { ws.CloseNow() })
 
 	// The client's direction: WebSocket -> connection.
 	clientDone := make(chan struct{}) // the client ended its direction
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
+		defer cancel()
 		ended := false
 		end := func() {
 			if !ended {
@@ -60,40 +67,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 			}
 		}()
 		for {
-			typ, b, err := ws.Read(ctx)
-			if err != nil {
-				if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
-					end()
-				}
-				cancel()
-				return
-			}
-			switch {
-			case typ != websocket.MessageBinary:
-				ws.Close(websocket.StatusUnsupportedData, "send binary messages")
-				cancel()
-				return
-			case len(b) == 0:
+			err := fromClient(wsCtx, ws, c, ended)
+			if errors.Is(err, errEndOfStream) || websocket.CloseStatus(err) == websocket.StatusNormalClosure {
 				end()
-			case ended:
-				ws.Close(websocket.StatusPolicyViolation, "data after the end of the stream")
-				cancel()
+			}
+			if err != nil && !errors.Is(err, errEndOfStream) {
 				return
-			default:
-				if _, err := c.Write(b); err != nil {
-					ws.Close(websocket.StatusGoingAway, "connection closed")
-					cancel()
-					return
-				}
 			}
 		}
 	}()
 
 	// The peer's direction: connection -> WebSocket.
 	for {
-		b, err := c.Read(ctx, 64<<10)
+		err := toClient(ctx, wsCtx, ws, c)
 		if errors.Is(err, io.EOF) {
-			if ws.Write(ctx, websocket.MessageBinary, nil) != nil {
+			if ws.Write(wsCtx, websocket.MessageBinary, nil) != nil {
 				break
 			}
 			select {
@@ -105,16 +93,88 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 			}
 			break
 		}
-		if err != nil {
-			ws.CloseNow()
+		if errors.Is(err, errWebSocket) {
 			break
 		}
-		if err := ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+		if err != nil {
+			ws.CloseNow()
 			break
 		}
 	}
 	cancel()
 	<-readerDone
+	return nil
+}
+
+var (
+	// errEndOfStream is the client's empty message: the end of its
+	// direction.
+	errEndOfStream = errors.New("end of the client's stream")
+	// errWebSocket is a failed WebSocket write.
+	errWebSocket = errors.New("websocket write failed")
+)
+
+// fromClient copies one message from the client to the connection, as it
+// arrives, in pieces of a pooled buffer taken once the message has begun.
+// It returns errEndOfStream for an empty message, and the error that ends
+// the client's direction otherwise, having closed the WebSocket when the
+// client broke the protocol.
+func fromClient(ctx context.Context, ws *websocket.Conn, c *node.Conn, ended bool) error {
+	typ, r, err := ws.Reader(ctx)
+	if err != nil {
+		return err
+	}
+	if typ != websocket.MessageBinary {
+		ws.Close(websocket.StatusUnsupportedData, "send binary messages")
+		return errors.New("text message")
+	}
+	buf := framePool.Get().(*frameBuf)
+	defer framePool.Put(buf)
+	empty := true
+	for {
+		n, err := r.Read(buf[:])
+		if n > 0 {
+			if ended {
+				ws.Close(websocket.StatusPolicyViolation, "data after the end of the stream")
+				return errors.New("data after the end of the stream")
+			}
+			empty = false
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				ws.Close(websocket.StatusGoingAway, "connection closed")
+				return werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if empty {
+		return errEndOfStream
+	}
+	return nil
+}
+
+// toClient waits for bytes from the peer and sends what has arrived, up to
+// frameSize, as one message from a pooled buffer taken once there are
+// bytes to send. It returns io.EOF at the end of the peer's stream,
+// errWebSocket when the message could not be sent, and the connection's
+// error otherwise. ctx bounds the wait, wsCtx the WebSocket write.
+func toClient(ctx, wsCtx context.Context, ws *websocket.Conn, c *node.Conn) error {
+	if err := c.Wait(ctx); err != nil {
+		return err
+	}
+	buf := framePool.Get().(*frameBuf)
+	defer framePool.Put(buf)
+	n, err := c.ReadInto(ctx, buf[:])
+	if err != nil {
+		return err
+	}
+	if err := ws.Write(wsCtx, websocket.MessageBinary, buf[:n]); err != nil {
+		return errWebSocket
+	}
 	return nil
 }
 
