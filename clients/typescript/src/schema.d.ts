@@ -130,7 +130,7 @@ export interface paths {
         };
         /**
          * Receive bytes from the peer
-         * @description Answers with up to `max` bytes the peer sent, waiting up to `timeout_ms` for the first one.
+         * @description Answers with everything the peer sent that has arrived and not been read, up to `max` bytes (the node reads up to 512 KiB ahead of the consumer), waiting up to `timeout_ms` for the first byte.
          */
         get: operations["receiveFromConnection"];
         put?: never;
