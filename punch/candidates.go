@@ -11,9 +11,11 @@ import (
 // peer from local, best first, without duplicates:
 //
 //  1. For each peer interface on our LAN, its internal IP on its listen
-//     port. An interface is on our LAN when both nodes run on the same
-//     machine (equal, non-empty machine IDs) or when its external IP is one
-//     of our external IPs of that family (both behind the same NAT).
+//     port. An interface is on our LAN when its external IP is one of our
+//     external IPs of that family (both behind the same NAT), or when
+//     onLink (which may be nil) says its internal or external IP is on one
+//     of our links. A shared machine ID is no evidence: containers and VMs
+//     cloned from one image share one.
 //  2. For each peer interface, its external IP on its listen port, except
 //     interfaces whose NAT is blocked (nothing reaches them from outside;
 //     a blocked interface on our LAN is still tried by its internal IP).
@@ -22,9 +24,9 @@ import (
 // order. A family is used only when we have an interface of that family.
 // An IPv6 link-local internal IP is dialled through each of our IPv6
 // interfaces that is itself link-local, zoned by its interface index.
-// Items with an invalid IP or port 0 are skipped. Candidates is pure.
-func Candidates(local, peer address.Address) []netip.AddrPort {
-	sameMachine := local.MachineID != "" && local.MachineID == peer.MachineID
+// Items with an invalid IP or port 0 are skipped. Candidates is pure but
+// for onLink.
+func Candidates(local, peer address.Address, onLink func(netip.Addr) bool) []netip.AddrPort {
 	var lan, wan []netip.AddrPort
 	for _, fam := range [2]struct{ ours, theirs []address.Interface }{
 		{local.IPv4, peer.IPv4},
@@ -37,8 +39,7 @@ func Candidates(local, peer address.Address) []netip.AddrPort {
 			if p.ListenPort == 0 {
 				continue
 			}
-			onLAN := sameMachine || hasExternal(fam.ours, p.ExternalIP)
-			if onLAN {
+			if hasExternal(fam.ours, p.ExternalIP) || linked(onLink, p) {
 				lan = append(lan, internalEndpoints(fam.ours, p)...)
 			}
 			if p.NAT != address.NATBlocked && usable(p.ExternalIP) {
@@ -47,6 +48,20 @@ func Candidates(local, peer address.Address) []netip.AddrPort {
 		}
 	}
 	return dedupe(append(lan, wan...))
+}
+
+// linked reports whether onLink places one of p's routable IPs on one of
+// our links (a link-local IP says nothing: every link has fe80::/64).
+func linked(onLink func(netip.Addr) bool, p address.Interface) bool {
+	if onLink == nil {
+		return false
+	}
+	for _, ip := range []netip.Addr{p.InternalIP, p.ExternalIP} {
+		if usable(ip) && !ip.IsLinkLocalUnicast() && onLink(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasExternal reports whether ip is a valid external IP of one of ours.

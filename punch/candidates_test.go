@@ -43,6 +43,7 @@ func TestCandidates(t *testing.T) {
 	tests := []struct {
 		name        string
 		local, peer address.Address
+		onLink      []string // prefixes of our links
 		want        []netip.AddrPort
 	}{
 		{
@@ -64,11 +65,21 @@ func TestCandidates(t *testing.T) {
 			want: addrs("192.168.1.20:41000", "198.51.100.1:41000"),
 		},
 		{
-			name:  "same machine: internal first even with other externals",
+			name:  "a shared machine id alone is no lan (cloned images share one)",
 			local: us,
 			peer: address.Address{
 				IPv4:      []address.Interface{ifc("203.0.113.5", "192.168.1.10", 41000, prc)},
 				MachineID: machineA,
+			},
+			want: addrs("203.0.113.5:41000"),
+		},
+		{
+			name:   "an internal ip on one of our links is our lan",
+			local:  us,
+			onLink: []string{"192.168.1.0/24"},
+			peer: address.Address{
+				IPv4:      []address.Interface{ifc("203.0.113.5", "192.168.1.10", 41000, prc)},
+				MachineID: machineB,
 			},
 			want: addrs("192.168.1.10:41000", "203.0.113.5:41000"),
 		},
@@ -99,13 +110,23 @@ func TestCandidates(t *testing.T) {
 			want: addrs("192.168.1.20:41000"),
 		},
 		{
-			name:  "blocked with internal as external on the same machine (unprobed)",
-			local: us,
+			name:   "blocked with internal as external on our link (unprobed)",
+			local:  us,
+			onLink: []string{"192.168.1.0/24"},
 			peer: address.Address{
 				IPv4:      []address.Interface{ifc("192.168.1.10", "192.168.1.10", 41000, address.NATBlocked)},
 				MachineID: machineA,
 			},
 			want: addrs("192.168.1.10:41000"),
+		},
+		{
+			name:  "blocked with internal as external, not on our links",
+			local: us,
+			peer: address.Address{
+				IPv4:      []address.Interface{ifc("192.168.1.10", "192.168.1.10", 41000, address.NATBlocked)},
+				MachineID: machineA,
+			},
+			want: nil,
 		},
 		{
 			name:  "open peer: external equals internal, listed once",
@@ -160,7 +181,8 @@ func TestCandidates(t *testing.T) {
 			want: addrs("192.168.1.20:41000", "198.51.100.1:41000", "[2001:db8:b::5]:41000"),
 		},
 		{
-			name: "ipv6 link-local on the same machine is zoned by our interface index",
+			name:   "ipv6 link-local on our link is zoned by our interface index",
+			onLink: []string{"2001:db8:a::/64", "fe80::/64"},
 			local: address.Address{
 				IPv6: []address.Interface{
 					{NetIfIndex: 3, ExternalIP: ip("2001:db8:a::10"), InternalIP: ip("fe80::1"), ListenPort: 40000, NAT: address.NATOpen},
@@ -196,7 +218,18 @@ func TestCandidates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := punch.Candidates(tt.local, tt.peer)
+			var onLink func(netip.Addr) bool
+			if tt.onLink != nil {
+				onLink = func(ip netip.Addr) bool {
+					for _, p := range tt.onLink {
+						if netip.MustParsePrefix(p).Contains(ip) {
+							return true
+						}
+					}
+					return false
+				}
+			}
+			got := punch.Candidates(tt.local, tt.peer, onLink)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("Candidates =\n  %v\nwant\n  %v", got, tt.want)
 			}
@@ -214,6 +247,6 @@ func ExampleCandidates() {
 		IPv4:      []address.Interface{ifc("198.51.100.1", "192.168.1.20", 41000, address.NATPortRestrictedCone)},
 		MachineID: "00000000000000bb",
 	}
-	fmt.Println(punch.Candidates(nodeA, nodeB))
+	fmt.Println(punch.Candidates(nodeA, nodeB, nil))
 	// Output: [192.168.1.20:41000 198.51.100.1:41000]
 }

@@ -20,7 +20,7 @@ func (direct) Timeout() time.Duration { return 2 * time.Second }
 func (direct) Request() string        { return "" }
 
 func (direct) Judge(self, peer address.Address, _ PlanConfig) Judgement {
-	if len(punch.Candidates(self, peer)) == 0 {
+	if len(punch.Candidates(self, peer, nil)) == 0 {
 		return Judgement{Skip: "the peer has no interface reachable from here"}
 	}
 	c := max(best(peer.IPv4, reachable), best(peer.IPv6, reachable))
@@ -35,7 +35,7 @@ func (direct) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	if !ok {
 		return Raw{}, ErrNotReady
 	}
-	c, err := punch.DialDirect(ctx, punch.Candidates(self, call.Peer), nil)
+	c, err := punch.DialDirect(ctx, punch.Candidates(self, call.Peer, env.OnLink), nil)
 	if err != nil {
 		return Raw{}, err
 	}

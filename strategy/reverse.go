@@ -31,7 +31,7 @@ func (reverse) Timeout() time.Duration { return 3 * time.Second }
 func (reverse) Request() string        { return signaling.TypeConnectBack }
 
 func (reverse) Judge(self, peer address.Address, _ PlanConfig) Judgement {
-	if len(punch.Candidates(peer, self)) == 0 {
+	if len(punch.Candidates(peer, self, nil)) == 0 {
 		return Judgement{Skip: "we have no interface the peer can reach"}
 	}
 	c := max(best(self.IPv4, reachable), best(self.IPv6, reachable))

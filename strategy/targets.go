@@ -65,7 +65,7 @@ func checkTarget(self address.Address, ip netip.Addr) error {
 // each on port (its listen port when port is 0).
 func peerTargets(env Env, self, peer address.Address) []netip.AddrPort {
 	var out []netip.AddrPort
-	for _, cand := range punch.Candidates(self, peer) {
+	for _, cand := range punch.Candidates(self, peer, env.OnLink) {
 		ip := cand.Addr().WithZone("")
 		if checkTarget(self, ip) != nil {
 			continue
