@@ -126,7 +126,7 @@ func TestAllowlistRefusesStrangerBeforeDial(t *testing.T) {
 func TestPeerRequestFloodIsRateLimited(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	flooder := nodetest.Start(t, rv)
-	b := nodetest.Start(t, rv, withConfig(func(c *node.Config) { c.Limits.PeerRequestRate = 1 }))
+	b := nodetest.Start(t, rv, withConfig(func(c *node.Config) { c.Limits.PeerRequestRate = 0.5 }))
 	bAddr := mustParse(t, b.Address())
 	const n = 12
 	var wg sync.WaitGroup
@@ -152,7 +152,7 @@ func TestPeerRequestFloodIsRateLimited(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// A burst of two, and one a second after.
+	// A burst of two, and one every two seconds after.
 	if ok > 6 || busy < n-6 {
 		t.Errorf("%d dial-backs and %d busy of %d requests, want at most 6 dial-backs", ok, busy, n)
 	}

@@ -13,11 +13,11 @@ import (
 // Every zero field takes its default.
 type Limits struct {
 	// PeerRequestRate is how many peer requests (dial back, punch, relay)
-	// one node ID may make per second; default 5, with bursts of twice
-	// as many.
+	// one node ID may make per second; default 10, with bursts of four
+	// times as many (a connect asks for up to three).
 	PeerRequestRate float64
 	// RequestRate bounds peer requests from everyone together per second;
-	// default 50, with bursts of twice as many.
+	// default 100, with bursts of four times as many.
 	RequestRate float64
 	// MaxInbound bounds the inbound connections open at once; default
 	// 1024.
@@ -32,10 +32,10 @@ type Limits struct {
 
 func (l *Limits) fill() {
 	if l.PeerRequestRate <= 0 {
-		l.PeerRequestRate = 5
+		l.PeerRequestRate = 10
 	}
 	if l.RequestRate <= 0 {
-		l.RequestRate = 50
+		l.RequestRate = 100
 	}
 	if l.MaxInbound <= 0 {
 		l.MaxInbound = 1024
@@ -81,11 +81,14 @@ type peerRate struct {
 func newLimiter(l Limits) *limiter {
 	return &limiter{
 		lim:        l,
-		global:     rate.NewLimiter(rate.Limit(l.RequestRate), int(2*l.RequestRate)),
+		global:     rate.NewLimiter(rate.Limit(l.RequestRate), burst(l.RequestRate)),
 		peers:      make(map[string]*peerRate),
 		handshakes: make(map[netip.Addr]int),
 	}
 }
+
+// burst is the bucket size for a rate: four seconds' worth, at least one.
+func burst(r float64) int { return max(1, int(4*r)) }
 
 // request reports whether a peer request from id may go ahead now.
 func (l *limiter) request(id string) bool {
@@ -96,7 +99,7 @@ func (l *limiter) request(id string) bool {
 		if len(l.peers) >= maxTrackedPeers {
 			l.evict(now)
 		}
-		p = &peerRate{Limiter: rate.NewLimiter(rate.Limit(l.lim.PeerRequestRate), int(2*l.lim.PeerRequestRate))}
+		p = &peerRate{Limiter: rate.NewLimiter(rate.Limit(l.lim.PeerRequestRate), burst(l.lim.PeerRequestRate))}
 		l.peers[id] = p
 	}
 	p.used = now

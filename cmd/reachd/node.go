@@ -70,8 +70,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.accept, "accept", node.AcceptAny, "inbound `policy`: any (every node that knows the address) or allowlist (only --allow)")
 	f.allow.validate = validNodeID
 	fs.Var(&f.allow, "allow", "node `IDs` an allowlist policy lets in, comma-separated (more can be added through the API)")
-	fs.Float64Var(&f.peerRequestRate, "peer-request-rate", 5, "dial-back, punch and relay requests one peer may make `per second` (bursts of twice as many)")
-	fs.Float64Var(&f.requestRate, "request-rate", 50, "peer requests from all peers together `per second` (bursts of twice as many)")
+	fs.Float64Var(&f.peerRequestRate, "peer-request-rate", 10, "dial-back, punch and relay requests one peer may make `per second` (bursts of four times as many)")
+	fs.Float64Var(&f.requestRate, "request-rate", 100, "peer requests from all peers together `per second` (bursts of four times as many)")
 	fs.IntVar(&f.maxInbound, "max-inbound", 1024, "most inbound peer connections open at once (`n`)")
 	fs.IntVar(&f.maxInboundPerPeer, "max-inbound-per-peer", 64, "most inbound connections from one peer (`n`)")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
