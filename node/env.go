@@ -39,6 +39,25 @@ func (e env) Echo(ctx context.Context, peer signaling.Peer) (time.Duration, erro
 	return rtt, err
 }
 
+// OnLink reports whether ip falls in the prefix of one of our interface
+// addresses (loopback excepted).
+func (e env) OnLink(ip netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.IsLoopback() {
+			continue
+		}
+		if p, err := netip.ParsePrefix(n.String()); err == nil && p.Masked().Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
 // Expect registers a session whose connection will arrive on our listener
 // (reverse connect).
 func (e env) Expect(s strategy.Session) (<-chan net.Conn, func()) {

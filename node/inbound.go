@@ -31,26 +31,41 @@ func (n *Node) acceptLoop() {
 			n.log.Warn("accept", "err", err)
 			continue
 		}
+		release, ok := n.limits.handshake(c)
+		if !ok {
+			n.refuseConn(c, RefusedHandshakesPerIP)
+			continue
+		}
 		select {
 		case slots <- struct{}{}:
 			n.wg.Go(func() {
 				defer func() { <-slots }()
-				n.handleInbound(c)
+				n.handleInbound(c, release)
 			})
 		default:
-			n.log.Info("inbound connection refused", "remote", c.RemoteAddr(), "reason", "too many handshakes at once")
-			c.Close()
+			release()
+			n.refuseConn(c, RefusedHandshakes)
 		}
 	}
+}
+
+// refuseConn closes an inbound connection before its handshake, counting
+// why.
+func (n *Node) refuseConn(c net.Conn, reason string) {
+	n.counters.refuse(reason)
+	n.log.Debug("inbound connection refused", "remote", c.RemoteAddr(), "reason", reason)
+	c.Close()
 }
 
 // handleInbound reads the preamble of an accepted connection: the zero
 // session is a direct connection, which we secure and, once the peer
 // commits it, list as inbound; a session we expect goes to the strategy
-// waiting for it; anything else is refused.
-func (n *Node) handleInbound(raw net.Conn) {
+// waiting for it; anything else is refused. release gives back the
+// connection's handshake slot.
+func (n *Node) handleInbound(raw net.Conn, release func()) {
 	ctx, cancel := context.WithTimeout(n.ctx, handshakeTimeout)
 	defer cancel()
+	defer release()
 	refuse := func(reason any) {
 		n.log.Info("inbound connection refused", "remote", raw.RemoteAddr(), "reason", reason)
 		raw.Close()
@@ -81,21 +96,40 @@ func (n *Node) handleInbound(raw net.Conn) {
 }
 
 // answered secures a path a peer initiated (expected: its node ID, or
-// any peer when empty), waits for the peer to commit it, and lists it as
-// an inbound connection.
+// any peer when empty), checks the inbound policy and limits, waits for
+// the peer to commit the path, and lists it as an inbound connection.
 func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name string) {
 	remote := r.Conn.RemoteAddr()
 	sc, peer, err := n.handshake(ctx, r, expected)
-	if err == nil {
-		if err = awaitCommit(ctx, sc); err != nil {
-			sc.close()
-		}
-	}
 	if err != nil {
 		n.log.Info("inbound path not kept", "remote", remote, "strategy", name, "reason", err)
 		return
 	}
-	n.register(sc, peer, Inbound, name, nil)
+	if !n.allowed(peer) {
+		n.counters.refuse(RefusedPolicy)
+		n.log.Info("inbound path refused", "remote", remote, "peer", peer, "reason", "not allowed by the inbound policy")
+		sc.close()
+		return
+	}
+	if err := awaitCommit(ctx, sc); err != nil {
+		sc.close()
+		n.log.Info("inbound path not kept", "remote", remote, "strategy", name, "reason", err)
+		return
+	}
+	n.inboundMu.Lock()
+	defer n.inboundMu.Unlock()
+	total, fromPeer := n.conns.inbound(peer)
+	switch {
+	case total >= n.cfg.Limits.MaxInbound:
+		n.counters.refuse(RefusedInbound)
+	case fromPeer >= n.cfg.Limits.MaxInboundPerPeer:
+		n.counters.refuse(RefusedInboundPerPeer)
+	default:
+		n.register(sc, peer, Inbound, name, nil)
+		return
+	}
+	n.log.Info("inbound connection refused", "remote", remote, "peer", peer, "reason", "too many inbound connections")
+	sc.close()
 }
 
 // handlePeerTasks registers the signaling handlers of the strategies whose
@@ -121,20 +155,34 @@ func (n *Node) async(s strategy.Strategy) signaling.Handler {
 		n.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(n.ctx, peerTaskTimeout)
 			defer cancel()
+			switch {
+			case !n.allowed(m.From):
+				n.refusePeer(ctx, m, RefusedPolicy, "not allowed", nil)
+				return
+			case !n.limits.request(m.From):
+				n.refusePeer(ctx, m, RefusedRate, "busy", nil)
+				return
+			}
 			select {
 			case n.peerTasks <- struct{}{}:
 				defer func() { <-n.peerTasks }()
 			default:
-				n.refusePeer(ctx, m, errors.New("busy: too many peer requests at once"))
+				n.refusePeer(ctx, m, RefusedBusy, "busy", nil)
 				return
 			}
 			raw, err := s.Respond(ctx, env{n}, m)
-			if err != nil {
-				if !errors.Is(err, strategy.ErrAnswered) {
-					n.refusePeer(ctx, m, err)
-				} else {
-					n.log.Info("peer request failed", "type", m.Type, "peer", m.From, "err", err)
-				}
+			switch {
+			case errors.Is(err, strategy.ErrAnswered):
+				n.log.Info("peer request failed", "type", m.Type, "peer", m.From, "err", err)
+				return
+			case errors.Is(err, strategy.ErrForbiddenTarget):
+				n.refusePeer(ctx, m, RefusedTarget, strategy.Refusal(err), err)
+				return
+			case errors.Is(err, strategy.ErrBadRequest):
+				n.refusePeer(ctx, m, RefusedBadRequest, strategy.Refusal(err), err)
+				return
+			case err != nil:
+				n.refusePeer(ctx, m, "", strategy.Refusal(err), err)
 				return
 			}
 			n.answered(ctx, raw, m.From, s.Name())
@@ -142,7 +190,12 @@ func (n *Node) async(s strategy.Strategy) signaling.Handler {
 	}
 }
 
-func (n *Node) refusePeer(ctx context.Context, m *signaling.Message, err error) {
-	n.log.Info("peer request refused", "type", m.Type, "peer", m.From, "err", err)
-	n.sig.Reply(ctx, m, signaling.TypeError, signaling.ErrorBody{Reason: err.Error()})
+// refusePeer answers a peer's request with a fixed reason (never the
+// detail, which is logged), counting the refusal when counted is set.
+func (n *Node) refusePeer(ctx context.Context, m *signaling.Message, counted, reason string, detail error) {
+	if counted != "" {
+		n.counters.refuse(counted)
+	}
+	n.log.Info("peer request refused", "type", m.Type, "peer", m.From, "reason", reason, "detail", detail)
+	n.sig.Reply(ctx, m, signaling.TypeError, signaling.ErrorBody{Reason: reason})
 }

@@ -18,6 +18,7 @@ type Metrics struct {
 	BytesReceived uint64                   //
 	Brokers       []signaling.BrokerStatus // per broker: up, messages in/out, drops
 	Drops         map[signaling.DropReason]uint64
+	Refused       map[string]uint64 // peer requests and inbound connections refused, by reason (Refused*)
 }
 
 // ConnKey labels connections.
@@ -39,6 +40,7 @@ type counters struct {
 	opened      map[ConnKey]uint64
 	attempts    map[AttemptKey]uint64
 	failures    map[FailureKey]uint64
+	refused     map[string]uint64
 	closedSent  uint64
 	closedRecvd uint64
 }
@@ -48,7 +50,14 @@ func newCounters() *counters {
 		opened:   make(map[ConnKey]uint64),
 		attempts: make(map[AttemptKey]uint64),
 		failures: make(map[FailureKey]uint64),
+		refused:  make(map[string]uint64),
 	}
+}
+
+func (c *counters) refuse(reason string) {
+	c.mu.Lock()
+	c.refused[reason]++
+	c.mu.Unlock()
 }
 
 func (c *counters) attempt(a Attempt) {
@@ -81,6 +90,7 @@ func (n *Node) Metrics() Metrics {
 		Opened:      make(map[ConnKey]uint64),
 		Attempts:    make(map[AttemptKey]uint64),
 		Failures:    make(map[FailureKey]uint64),
+		Refused:     make(map[string]uint64),
 		Brokers:     n.sig.Brokers(),
 		Drops:       n.sig.Drops(),
 	}
@@ -93,6 +103,9 @@ func (n *Node) Metrics() Metrics {
 	}
 	for k, v := range n.counters.attempts {
 		m.Attempts[k] = v
+	}
+	for k, v := range n.counters.refused {
+		m.Refused[k] = v
 	}
 	for k, v := range n.counters.failures {
 		m.Failures[k] = v

@@ -55,6 +55,14 @@ type Config struct {
 	// ResyncEvery is how often the clock and the NAT probe are refreshed;
 	// 0 means 10 minutes.
 	ResyncEvery time.Duration
+	// Accept is the inbound policy: AcceptAny (the default) or
+	// AcceptAllowlist, which lets in only the node IDs in Allow.
+	Accept string
+	// Allow lists the node IDs an allowlist policy lets in.
+	Allow []string
+	// Limits bound what peers can make the node do; zero fields take
+	// their defaults.
+	Limits Limits
 	// Logger receives the node's logs; nil discards.
 	Logger *slog.Logger
 }
@@ -82,10 +90,13 @@ type Node struct {
 	events    *events
 	counters  *counters
 	peerTasks chan struct{} // slots of the peer tasks running (see async)
+	limits    *limiter
+	inboundMu sync.Mutex // counting and listing an inbound connection is one step
 
 	mu         sync.Mutex
 	sessions   map[strategy.Session]chan net.Conn // reverse connects we wait for
 	report     natprobe.Report
+	policy     Policy
 	probed     bool
 	readyAfter time.Duration
 }
@@ -111,8 +122,14 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Limits.fill()
+	policy, err := checkPolicy(Policy{Accept: cfg.Accept, Allow: cfg.Allow})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	started := time.Now()
-	id, err := identity.LoadOrCreate(cfg.DataDir)
+	var id *identity.Identity
+	id, err = identity.LoadOrCreate(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -156,6 +173,8 @@ func New(cfg Config) (*Node, error) {
 		counters:  newCounters(),
 		sessions:  make(map[strategy.Session]chan net.Conn),
 		peerTasks: make(chan struct{}, maxPeerTasks),
+		limits:    newLimiter(cfg.Limits),
+		policy:    policy,
 	}
 	if err := n.listen(); err != nil {
 		sig.Close()

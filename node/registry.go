@@ -68,3 +68,19 @@ func (r *registry) open() []*Conn {
 	}
 	return out
 }
+
+// inbound counts the open inbound connections, in all and from peer.
+func (r *registry) inbound(peer string) (total, fromPeer int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conns {
+		if c.dir != Inbound || c.State() == StateClosed {
+			continue
+		}
+		total++
+		if c.peer == peer {
+			fromPeer++
+		}
+	}
+	return total, fromPeer
+}

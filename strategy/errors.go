@@ -26,6 +26,9 @@ var (
 	// ErrUnexpectedReply: the peer answered with another message type
 	// than the request's reply.
 	ErrUnexpectedReply = errors.New("unexpected reply")
+	// ErrBadRequest is wrapped by a responder's error when the peer's
+	// request does not decode or names something malformed.
+	ErrBadRequest = errors.New("bad request")
 	// ErrAnswered is wrapped by a responder's error when the strategy has
 	// already answered the peer: nothing more is sent.
 	ErrAnswered = errors.New("peer answered already")
@@ -87,4 +90,27 @@ func request(ctx context.Context, env Env, peer signaling.Peer, typ, want string
 		return fmt.Errorf("%w: %s: %w", ErrUnexpectedReply, want, err)
 	}
 	return nil
+}
+
+// Refusal is the reason a responder sends back to a peer for err. It is
+// one of a few fixed texts, never the dial error itself, so a refusal
+// tells a stranger nothing about what lies behind the node (the detail is
+// logged).
+func Refusal(err error) string {
+	switch {
+	case errors.Is(err, ErrForbiddenTarget):
+		return "not allowed"
+	case errors.Is(err, ErrBadRequest):
+		return "bad request"
+	case errors.Is(err, ErrNotReady):
+		return "not ready"
+	case errors.Is(err, ErrNoTURN), errors.Is(err, ErrUnpunchable):
+		return "unavailable"
+	}
+	return "could not connect"
+}
+
+// badRequest wraps a malformed request's error.
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %w", ErrBadRequest, fmt.Errorf(format, args...))
 }

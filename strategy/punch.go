@@ -20,6 +20,7 @@ type punchStrategy struct{}
 type (
 	punchBody struct {
 		Session  string `json:"session"`
+		Address  string `json:"address"`          // the sender's address: the endpoint's IP must be in it
 		Endpoint string `json:"endpoint"`         // the sender's predicted external ip:port
 		AtMS     int64  `json:"at_ms"`            // meeting time, unix ms on the NTP clock
 		RTTMS    int64  `json:"rtt_ms,omitempty"` // the sender's signaling round trip, which sizes both sides' dial attempts
@@ -71,6 +72,10 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	if _, ok := punchable(call.Peer.IPv4); !ok {
 		return Raw{}, fmt.Errorf("%w: the peer has no IPv4 interface with a known NAT", ErrUnpunchable)
 	}
+	self, ok := env.Self()
+	if !ok {
+		return Raw{}, ErrNotReady
+	}
 	prep, err := preparePunch(ctx, env)
 	if err != nil {
 		return Raw{}, err
@@ -90,7 +95,7 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	s := NewSession()
 	var rb punchReplyBody
 	if err := request(ctx, env, peer, signaling.TypePunch, signaling.TypePunchReply,
-		punchBody{Session: s.String(), Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, &rb); err != nil {
+		punchBody{Session: s.String(), Address: self.String(), Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, &rb); err != nil {
 		return Raw{}, err
 	}
 	remote, err := netip.ParseAddrPort(rb.Endpoint)
@@ -103,19 +108,35 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
 	var b punchBody
 	if err := m.Decode(&b); err != nil {
-		return Raw{}, err
+		return Raw{}, badRequest("%w", err)
 	}
 	s, err := ParseSession(b.Session)
+	if err != nil {
+		return Raw{}, badRequest("%w", err)
+	}
+	peer, err := peerAddress(b.Address, m.From)
 	if err != nil {
 		return Raw{}, err
 	}
 	remote, err := netip.ParseAddrPort(b.Endpoint)
 	if err != nil {
-		return Raw{}, fmt.Errorf("endpoint %q: %w", b.Endpoint, err)
+		return Raw{}, badRequest("endpoint %q: %w", b.Endpoint, err)
+	}
+	self, ok := env.Self()
+	if !ok {
+		return Raw{}, ErrNotReady
+	}
+	// The predicted port is the peer's to say; the IP must be its own.
+	ip := remote.Addr().Unmap()
+	if err := checkTarget(self, ip); err != nil {
+		return Raw{}, err
+	}
+	if !isExternal(peer, ip) && !env.OnLink(ip) {
+		return Raw{}, fmt.Errorf("%w: endpoint %s is not in the sender's address", ErrForbiddenTarget, remote)
 	}
 	at := time.UnixMilli(b.AtMS)
 	if d := at.Sub(env.Now()); d > maxMeetingAhead {
-		return Raw{}, fmt.Errorf("meeting time %v is too far ahead", d.Round(time.Millisecond))
+		return Raw{}, badRequest("meeting time %v is too far ahead", d.Round(time.Millisecond))
 	}
 	prep, err := preparePunch(ctx, env)
 	if err != nil {

@@ -121,15 +121,21 @@ func relayVia(ctx context.Context, env Env, url string, peer address.Address) (R
 func (relay) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
 	var b relayBody
 	if err := m.Decode(&b); err != nil {
-		return Raw{}, err
+		return Raw{}, badRequest("%w", err)
 	}
 	s, err := ParseSession(b.Session)
 	if err != nil {
-		return Raw{}, err
+		return Raw{}, badRequest("%w", err)
 	}
 	relayed, err := netip.ParseAddrPort(b.Relayed)
 	if err != nil {
-		return Raw{}, fmt.Errorf("relayed address %q: %w", b.Relayed, err)
+		return Raw{}, badRequest("relayed address %q: %w", b.Relayed, err)
+	}
+	// Only an address on one of our own TURN servers (our configuration,
+	// so trusted even on loopback): a relay we do not know is just a
+	// target of the peer's choosing.
+	if !slices.Contains(turnIPs(ctx, env.TURN()), relayed.Addr().Unmap()) {
+		return Raw{}, fmt.Errorf("%w: %s is not on a TURN server of ours", ErrForbiddenTarget, relayed)
 	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", relayed.String())

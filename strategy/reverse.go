@@ -83,28 +83,42 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 func (reverse) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
 	var b connectBackBody
 	if err := m.Decode(&b); err != nil {
-		return Raw{}, err
+		return Raw{}, badRequest("%w", err)
 	}
 	s, err := ParseSession(b.Session)
 	if err != nil {
-		return Raw{}, err
+		return Raw{}, badRequest("%w", err)
 	}
-	peer, err := address.Parse(b.Address)
+	peer, err := peerAddress(b.Address, m.From)
 	if err != nil {
-		return Raw{}, fmt.Errorf("requester's address: %w", err)
-	}
-	if peer.NodeID != m.From {
-		return Raw{}, fmt.Errorf("requester's address names %s, not the sender %s", peer.NodeID, m.From)
+		return Raw{}, err
 	}
 	self, ok := env.Self()
 	if !ok {
 		return Raw{}, ErrNotReady
 	}
+	targets := peerTargets(env, self, peer)
+	if len(targets) == 0 {
+		return Raw{}, fmt.Errorf("%w: no address of %s may be dialled back", ErrForbiddenTarget, peer.NodeID)
+	}
 	dctx, cancel := context.WithTimeout(ctx, dialBackTimeout)
-	c, err := punch.DialDirect(dctx, punch.Candidates(self, peer), nil)
+	c, err := punch.DialDirect(dctx, targets, nil)
 	cancel()
 	if err != nil {
 		return Raw{}, fmt.Errorf("dial back: %w", err)
 	}
 	return Raw{Conn: c, Session: s, SendPreamble: true, Client: true}, nil
+}
+
+// peerAddress parses the address a requester sends of itself, which must
+// be its own.
+func peerAddress(text, from string) (address.Address, error) {
+	a, err := address.Parse(text)
+	if err != nil {
+		return a, badRequest("requester's address: %w", err)
+	}
+	if a.NodeID != from {
+		return a, badRequest("requester's address names %s, not the sender %s", a.NodeID, from)
+	}
+	return a, nil
 }

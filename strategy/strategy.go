@@ -131,6 +131,8 @@ type Env interface {
 	LastTCPMapping(ip netip.Addr) punch.Mapping
 	// TURN lists the configured TURN server URLs.
 	TURN() []string
+	// OnLink reports whether ip is on one of our links (a shared LAN).
+	OnLink(ip netip.Addr) bool
 	// Logger is the node's logger.
 	Logger() *slog.Logger
 }

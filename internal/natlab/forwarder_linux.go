@@ -44,6 +44,7 @@ const (
 // recycled; no goroutine is started per frame.
 type forwarder struct {
 	link atomic.Pointer[Link]
+	dirs [2]*direction
 	ends [2]*os.File // AF_PACKET sockets bound to the two interfaces
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -81,10 +82,8 @@ func startForwarder(ns, a, b string, l Link) (*forwarder, error) {
 		}
 		return nil, err
 	}
-	for _, d := range []*direction{
-		newDirection(f, conns[0], conns[1]),
-		newDirection(f, conns[1], conns[0]),
-	} {
+	f.dirs = [2]*direction{newDirection(f, conns[0], conns[1]), newDirection(f, conns[1], conns[0])}
+	for _, d := range f.dirs {
 		f.wg.Add(2)
 		go d.read()
 		go d.write()
@@ -129,6 +128,18 @@ func packetSocket(name string) (*os.File, error) {
 
 func (f *forwarder) setLink(l Link) { f.link.Store(&l) }
 
+// stats adds up both directions' counters.
+func (f *forwarder) stats() LinkStats {
+	var s LinkStats
+	for _, d := range f.dirs {
+		s.Frames += d.frames.Load()
+		s.Bytes += d.bytes.Load()
+		s.Lost += d.lost.Load()
+		s.Overflow += d.overflow.Load()
+	}
+	return s
+}
+
 // close stops the forwarder and waits for its goroutines.
 func (f *forwarder) close() {
 	close(f.stop)
@@ -150,6 +161,8 @@ type direction struct {
 	f       *forwarder
 	in, out syscall.RawConn
 	rng     *rand.Rand // the reader's
+
+	frames, bytes, lost, overflow atomic.Uint64 // see LinkStats
 
 	mu     sync.Mutex
 	queue  []frame // a min-heap by (at, seq)
@@ -192,8 +205,11 @@ func (d *direction) read() {
 				continue
 			}
 		}
+		d.frames.Add(1)
+		d.bytes.Add(uint64(n - vnetHdrLen))
 		l := d.f.link.Load()
 		if l.Loss > 0 && d.rng.Float64() < l.Loss {
+			d.lost.Add(1)
 			continue
 		}
 		at := time.Now().Add(l.Delay)
@@ -211,7 +227,8 @@ func (d *direction) read() {
 		if d.queued+cap(buf) > maxQueued {
 			d.recycle(buf)
 			d.mu.Unlock()
-			continue // tail drop
+			d.overflow.Add(1) // tail drop
+			continue
 		}
 		d.queued += cap(buf)
 		buf = buf[:copy(buf[:n], scratch[:n])]

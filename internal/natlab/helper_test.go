@@ -160,19 +160,29 @@ type topology struct {
 	pubH, fwdH, fwdH2, easyH, hardH *natlab.Host
 }
 
-func newTopology(t *testing.T) *topology {
+func newTopology(t *testing.T, opts ...natlab.RouterOption) *topology {
 	t.Helper()
 	tp := &topology{lab: natlab.New(t)}
 	tp.wan = tp.lab.WAN()
 	tp.wan1, tp.wan2 = tp.lab.WANAddrs()[0], tp.lab.WANAddrs()[1]
-	tp.pub = tp.lab.AddRouter(natlab.Public)
-	tp.fwd = tp.lab.AddRouter(natlab.Forwarded)
-	tp.easy = tp.lab.AddRouter(natlab.Easy)
-	tp.hard = tp.lab.AddRouter(natlab.Hard)
+	tp.pub = tp.lab.AddRouter(natlab.Public, opts...)
+	tp.fwd = tp.lab.AddRouter(natlab.Forwarded, opts...)
+	tp.easy = tp.lab.AddRouter(natlab.Easy, opts...)
+	tp.hard = tp.lab.AddRouter(natlab.Hard, opts...)
 	tp.pubH, tp.fwdH, tp.fwdH2 = tp.pub.AddHost(), tp.fwd.AddHost(), tp.fwd.AddHost()
 	tp.easyH, tp.hardH = tp.easy.AddHost(), tp.hard.AddHost()
 	tp.fwd.Forward(tp.fwdH, fwdPort)
 	return tp
+}
+
+// forEachTopology runs test on a topology with plain links and on one whose
+// routers all have a delayed, jittery link: what a router does must not
+// depend on how its WAN link is built.
+func forEachTopology(t *testing.T, test func(t *testing.T, tp *topology)) {
+	t.Run("plain", func(t *testing.T) { test(t, newTopology(t)) })
+	t.Run("linked", func(t *testing.T) {
+		test(t, newTopology(t, natlab.Link{Delay: time.Millisecond, Jitter: time.Millisecond / 2}))
+	})
 }
 
 // hostCase is a LAN host and the source address the WAN sees from it.

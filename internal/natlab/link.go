@@ -67,7 +67,7 @@ func (l Link) String() string {
 		s += " reordering"
 	}
 	if l.Loss > 0 {
-		s += fmt.Sprintf(", loss %g%%", 100*l.Loss)
+		s += fmt.Sprintf(", loss %.4g%%", 100*l.Loss)
 	}
 	return s
 }
@@ -119,6 +119,24 @@ func (r *Router) segment(on bool) error {
 		return err
 	}
 	return ipBatch(r.lab.wan.name, fmt.Sprintf("link set %s gso_max_segs %s", r.port(), segs))
+}
+
+// LinkStats counts the frames a router's link forwarder read, both
+// directions together.
+type LinkStats struct {
+	Frames   uint64 // frames read from either end
+	Bytes    uint64 // their bytes, from the Ethernet header on
+	Lost     uint64 // frames dropped by Link.Loss
+	Overflow uint64 // frames dropped because 64 MiB were queued already
+}
+
+// LinkStats returns the counters of the router's link forwarder, or zero
+// counters for a router built without a Link option.
+func (r *Router) LinkStats() LinkStats {
+	if r.fwd == nil {
+		return LinkStats{}
+	}
+	return r.fwd.stats()
 }
 
 // Interface names inside a link namespace.

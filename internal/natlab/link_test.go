@@ -17,11 +17,19 @@ import (
 	"github.com/reachd/reachd/internal/natlab"
 )
 
-// slack is how much longer than configured a round trip may take: the
-// forwarder's timers, the scheduler of a busy two-core machine and the race
-// detector. Less than the smallest delay tested, so a delay applied twice
-// fails.
+// slack is how much longer than configured a typical round trip may take:
+// the forwarder's timers, the scheduler of a busy two-core machine and the
+// race detector. Less than the smallest delay tested, so a delay applied
+// twice fails. A round trip is never shorter than configured; a busy machine
+// may make a few much longer, so the upper bounds hold for the median (and
+// the best), not for every sample.
 const slack = 25 * time.Millisecond
+
+// quantile returns the q-quantile (0 to 1) of ds, which it sorts.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	slices.Sort(ds)
+	return ds[int(q*float64(len(ds)-1)+0.5)]
+}
 
 // connectRTT returns how long a TCP connect from h to addr takes: one round
 // trip, SYN to SYN/ACK.
@@ -96,14 +104,17 @@ func TestLinkDelay(t *testing.T) {
 			addr := addrPort(ln.Addr())
 			connectRTT(t, tt.from, addr) // resolves ARP on the way, across the links
 			var rtts []time.Duration
-			for range 5 {
+			for range 7 {
 				rtts = append(rtts, connectRTT(t, tt.from, addr))
 			}
 			t.Logf("want %v: connects took %s", tt.want, durations(rtts))
 			for _, rtt := range rtts {
-				if rtt < tt.want || rtt > tt.want+slack {
-					t.Errorf("connect took %v, want %v to %v", rtt, tt.want, tt.want+slack)
+				if rtt < tt.want {
+					t.Errorf("connect took %v, want at least %v", rtt, tt.want)
 				}
+			}
+			if best, med := quantile(rtts, 0), quantile(rtts, 0.5); best > tt.want+slack || med > tt.want+slack {
+				t.Errorf("connects took %v at best, %v in the median, want at most %v", best, med, tt.want+slack)
 			}
 		})
 	}
@@ -208,17 +219,20 @@ func TestLinkJitter(t *testing.T) {
 	rtts := echoRTTs(t, c, 40)
 	lo, hi := 2*(link.Delay-link.Jitter), 2*(link.Delay+link.Jitter)
 	for _, rtt := range rtts {
-		if rtt < lo || rtt > hi+slack {
-			t.Errorf("round trip %v, want %v to %v", rtt, lo, hi+slack)
+		if rtt < lo {
+			t.Errorf("round trip %v, want at least %v", rtt, lo)
 		}
 	}
-	slices.Sort(rtts)
-	spread := rtts[len(rtts)-1] - rtts[0]
-	t.Logf("%s: 40 round trips from %v to %v, median %v", link, rtts[0], rtts[len(rtts)-1], rtts[len(rtts)/2])
-	// Two uniform delays: 40 samples all within 20ms of each other have a
-	// probability below 1e-15.
-	if spread < 20*time.Millisecond {
-		t.Errorf("round trips spread over %v, want at least 20ms: %s", spread, durations(rtts))
+	p10, med, p90 := quantile(rtts, 0.1), quantile(rtts, 0.5), quantile(rtts, 0.9)
+	t.Logf("%s: 40 round trips: min %v, p10 %v, median %v, p90 %v, max %v", link,
+		rtts[0], p10, med, p90, rtts[len(rtts)-1])
+	if p90 > hi+slack {
+		t.Errorf("p90 round trip %v, want at most %v", p90, hi+slack)
+	}
+	// The sum of two delays uniform in 30 to 70ms: p10 is about 78ms, p90
+	// about 122ms. Without jitter they would be within a few ms.
+	if p90-p10 < 20*time.Millisecond {
+		t.Errorf("round trips from p10 %v to p90 %v, want at least 20ms apart: %s", p10, p90, durations(rtts))
 	}
 }
 
@@ -264,7 +278,8 @@ func TestLinkLoss(t *testing.T) {
 	const n = 2000
 	for _, loss := range []float64{0, 0.2} {
 		t.Run(fmt.Sprintf("loss_%g", loss), func(t *testing.T) {
-			src := lab.AddRouter(natlab.Public, natlab.Link{Loss: loss}).AddHost()
+			r := lab.AddRouter(natlab.Public, natlab.Link{Loss: loss})
+			src := r.AddHost()
 			c := dialUDP(t, src, to)
 			// Resolve ARP on the way before counting.
 			if err := src.Do(func() error {
@@ -279,7 +294,9 @@ func TestLinkLoss(t *testing.T) {
 			}); err != nil {
 				t.Fatalf("warm up: %v", err)
 			}
+			before := r.LinkStats()
 			seqs := sendBurst(t, c, pc, n, 500*time.Millisecond)
+			dropped := r.LinkStats().Lost - before.Lost
 			lost := n - len(seqs)
 			// Five standard deviations either side of the mean.
 			mean, sd := n*loss, math.Sqrt(n*loss*(1-loss))
@@ -287,6 +304,11 @@ func TestLinkLoss(t *testing.T) {
 			t.Logf("loss %g: %d of %d datagrams lost (%.1f%%), want %d to %d", loss, lost, n, 100*float64(lost)/n, lo, hi)
 			if lost < lo || lost > hi {
 				t.Errorf("%d of %d datagrams lost, want %d to %d", lost, n, lo, hi)
+			}
+			// The link may have dropped other frames too, but no datagram
+			// may be lost elsewhere.
+			if uint64(lost) > dropped {
+				t.Errorf("%d datagrams lost, but the link dropped only %d frames", lost, dropped)
 			}
 		})
 	}
@@ -332,7 +354,11 @@ func TestLinkOrder(t *testing.T) {
 	r.SetLink(natlab.Link{})
 	ln := listen(t, dst, netip.AddrPortFrom(dst.IP(), 0).String())
 	acceptAll(t, ln)
-	if rtt := connectRTT(t, src, addrPort(ln.Addr())); rtt > slack {
-		t.Errorf("after SetLink(Link{}) a connect took %v, want under %v", rtt, slack)
+	var rtts []time.Duration
+	for range 3 {
+		rtts = append(rtts, connectRTT(t, src, addrPort(ln.Addr())))
+	}
+	if best := quantile(rtts, 0); best > slack {
+		t.Errorf("after SetLink(Link{}) connects took %s, want one under %v", durations(rtts), slack)
 	}
 }

@@ -24,18 +24,34 @@
 // At most 200 routers per lab, 15 of them Public; 253 hosts per NAT router and
 // 13 per Public router.
 //
-// Namespaces are named Prefix() plus "w" (the WAN), "rN" (router N) or "hN"
-// (the N-th host), where the prefix "nl<pid>-<lab>-" (pid and lab number in
-// base 36) is unique among running processes, e.g. "nl2n9c-1-h3".
-// Interfaces have fixed short names inside their namespaces ("br0", "wan",
-// "lan", "eth0", and "rN"/"hN" for bridge ports), so the 15-byte limit on
-// interface names never depends on the namespace names.
+// Namespaces are named Prefix() plus "w" (the WAN), "rN" (router N), "hN"
+// (the N-th host) or "lN" (router N's link, see below), where the prefix
+// "nl<pid>-<lab>-" (pid and lab number in base 36) is unique among running
+// processes, e.g. "nl2n9c-1-h3". Interfaces have fixed short names inside
+// their namespaces ("br0", "wan", "lan", "eth0", "rtr", and "rN"/"hN" for
+// bridge ports), so the 15-byte limit on interface names never depends on
+// the namespace names.
+//
+// Routers drop what the WAN sends them unasked (a SYN to their WAN address
+// that is no port forward and belongs to no connection) silently, as home
+// and carrier routers do; RejectWithReset makes one answer TCP with a reset.
+//
+// A router's WAN link is a plain veth pair unless AddRouter is given a Link:
+// one-way delay, jitter and loss for every frame between the router and the
+// WAN bridge, in both directions. Kernels without sch_netem (CI's has none)
+// rule out tc, so the router's "wan" then pairs with "rtr" in the link
+// namespace "lN", whose "wan" pairs with the router's port on the WAN
+// bridge, and a forwarder in the test process copies frames between "rtr"
+// and "wan" over AF_PACKET sockets, holding each back for its delay. It
+// keeps frames in order unless Link.Reorder, stops with the lab's cleanup,
+// and moves TCP at a few hundred MB/s. Router.SetLink changes a link while a
+// test runs; Router.LinkStats counts what crossed it.
 //
 // A typical test:
 //
 //	lab := natlab.New(t)
 //	a := lab.AddRouter(natlab.Easy).AddHost()
-//	b := lab.AddRouter(natlab.Hard).AddHost()
+//	b := lab.AddRouter(natlab.Hard, natlab.Link{Delay: 40 * time.Millisecond, Loss: 0.01}).AddHost()
 //	ntp := lab.StartNTP(t)
 //	lab.WAN().Start(t, "reachd", "rendezvous", "--stun-listen", "203.0.113.1:3478,203.0.113.2:3478")
 //	na := a.Start(t, "reachd", "run", "--ntp", ntp.String(), ...)
@@ -48,10 +64,11 @@
 // panics. Namespaces left behind by a test binary killed before its cleanups
 // ran are removed by the first New of a later test process.
 //
-// Methods that build the lab (New, AddRouter, AddHost, Forward, Start,
-// StartNTP) report errors with tb.Fatal and so must be called from the
+// Methods that build the lab (New, AddRouter, AddHost, Forward, SetLink,
+// Start, StartNTP) report errors with tb.Fatal and so must be called from the
 // goroutine running the test; Host.Do and Host.Command may be used from any
-// goroutine. natlab does not model IPv6, packet loss or latency.
+// goroutine. natlab does not model IPv6 (the addresses and rulesets are
+// IPv4 only), nor bandwidth limits.
 package natlab
 
 import (

@@ -1,10 +1,14 @@
 package natlab
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Router is a namespace joining a LAN to the WAN bridge, with the nftables
@@ -152,7 +156,35 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 	if err := r.applyLocked(); err != nil {
 		return nil, err
 	}
+	if r.fwd != nil {
+		if err := r.awaitLink(); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// awaitLink waits until the router's linked WAN passes traffic both ways:
+// the first frames across a new forwarder can be lost (the first router of
+// a lab lost its first SYN, a second's retransmission, without this). A
+// SYN to a closed port of the WAN namespace is answered with a reset,
+// which proves the round trip.
+func (r *Router) awaitLink() error {
+	target := netip.AddrPortFrom(wanAddrs[0], 9).String()
+	return r.self.Do(func() error {
+		var err error
+		for range 20 {
+			var c net.Conn
+			c, err = net.DialTimeout("tcp", target, 250*time.Millisecond+4*r.link.Delay)
+			if c != nil {
+				c.Close()
+			}
+			if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+				return nil
+			}
+		}
+		return fmt.Errorf("the linked WAN passes no traffic: %w", err)
+	})
 }
 
 // port returns the name of the router's port on the WAN bridge.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,7 +19,7 @@ import (
 
 // TestTeardown checks what a lab's cleanup leaves behind: no namespace with
 // its prefix, no process started by Host.Start, nor one the test started with
-// Host.Command and left running.
+// Host.Command and left running, and no goroutine of a link's forwarder.
 func TestTeardown(t *testing.T) {
 	var (
 		prefix string
@@ -28,7 +29,10 @@ func TestTeardown(t *testing.T) {
 	t.Run("lab", func(t *testing.T) {
 		lab := natlab.New(t)
 		prefix = lab.Prefix()
-		h := lab.AddRouter(natlab.Hard).AddHost()
+		h := lab.AddRouter(natlab.Hard, natlab.Link{Delay: time.Millisecond, Loss: 0.01}).AddHost()
+		if !strings.Contains(forwarderGoroutines(), "natlab.(*direction)") {
+			t.Errorf("no forwarder goroutine runs for a router with a Link")
+		}
 		// Stopped by the test: SIGTERM first, so it can exit cleanly.
 		stopped := h.Start(t, os.Args[0], helper("wait")...)
 		waitFor(t, "started process ready", func() bool { return strings.Contains(stopped.Output(), "ready") })
@@ -76,6 +80,10 @@ func TestTeardown(t *testing.T) {
 		t.Errorf("started process %d still running", proc.Pid())
 	}
 
+	if g := forwarderGoroutines(); g != "" {
+		t.Errorf("forwarder goroutines left after teardown:\n%s", g)
+	}
+
 	waited := make(chan error, 1)
 	go func() { waited <- orphan.Wait() }()
 	select {
@@ -89,4 +97,18 @@ func TestTeardown(t *testing.T) {
 		<-waited
 		t.Error("orphan process survived the lab's teardown")
 	}
+}
+
+// forwarderGoroutines returns the stacks of the goroutines running a link
+// forwarder.
+func forwarderGoroutines() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var found []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "natlab.(*direction)") {
+			found = append(found, g)
+		}
+	}
+	return strings.Join(found, "\n\n")
 }

@@ -100,6 +100,40 @@ func TestLinkTransfer(t *testing.T) {
 	}
 }
 
+// TestLinkSegments checks what crosses a link during a TCP transfer: TCP
+// super-frames (segmentation offload) through a plain delay, single packets
+// of at most 1514 bytes (a 1500-byte MTU) once SetLink adds loss, and
+// super-frames again when it is taken away.
+func TestLinkSegments(t *testing.T) {
+	lab := natlab.New(t)
+	r := lab.AddRouter(natlab.Public, natlab.Link{Delay: time.Millisecond})
+	src, dst := r.AddHost(), lab.AddRouter(natlab.Public).AddHost()
+	const size = 4 << 20
+	for _, step := range []struct {
+		link       natlab.Link
+		wantSingle bool
+	}{
+		{natlab.Link{Delay: time.Millisecond}, false},
+		{natlab.Link{Delay: time.Millisecond, Loss: 1e-9}, true},
+		{natlab.Link{Delay: time.Millisecond, Reorder: true}, true},
+		{natlab.Link{}, false},
+	} {
+		r.SetLink(step.link)
+		before := r.LinkStats()
+		transfer(t, src, dst, size)
+		after := r.LinkStats()
+		frames, bytes := after.Frames-before.Frames, after.Bytes-before.Bytes
+		if bytes < size {
+			t.Fatalf("%s: %d bytes crossed the link, want at least %d", step.link, bytes, size)
+		}
+		avg := bytes / frames
+		t.Logf("%s: %d frames, %d bytes on average", step.link, frames, avg)
+		if single := avg <= 1514; single != step.wantSingle {
+			t.Errorf("%s: frames of %d bytes on average; single packets = %v, want %v", step.link, avg, single, step.wantSingle)
+		}
+	}
+}
+
 // BenchmarkLinkThroughput moves 64 MiB over TCP between two hosts, with and
 // without a forwarder (a zero Link) on the sender's router.
 func BenchmarkLinkThroughput(b *testing.B) {
