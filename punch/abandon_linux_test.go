@@ -66,8 +66,9 @@ func TestPunchAbandonedAttemptFreesPort(t *testing.T) {
 	// else we send it while it is deaf.
 	peer := deafDial(t, remote, local)
 	waitTCPState(t, local, remote, func(st int) bool { return st == tcpSynRecv }, "our attempt is SYN-RECV (half a simultaneous open)")
-	// Punch abandons it after AttemptTimeout; wait until the dial after it
-	// failed too (the first dial was the abandoned one).
+	// Punch gives it up after twice AttemptTimeout (it heard the peer);
+	// wait until the dial after it failed too (the first dial was the
+	// one given up).
 	waitTCPState(t, local, remote, func(st int) bool { return st != tcpSynRecv }, "the attempt is abandoned")
 	for deadline := time.Now().Add(5 * time.Second); dials.count() < 2; {
 		if time.Now().After(deadline) {
@@ -105,6 +106,56 @@ func TestPunchAbandonedAttemptFreesPort(t *testing.T) {
 	if n := openFDs(t); n != base {
 		t.Errorf("%d descriptors open after the punch, want %d", n, base)
 	}
+}
+
+// TestPunchKeepsAttemptThatHeardPeer makes a dial attempt that is half way
+// through a simultaneous open (SYN-RECV) when its AttemptTimeout passes,
+// as when the first packets between two hosts are slow: Punch keeps it
+// instead of throwing the handshake away, and it connects once the peer's
+// answer gets through (here: the peer's or our SYN-ACK retransmission,
+// about 3s after our SYN).
+func TestPunchKeepsAttemptThatHeardPeer(t *testing.T) {
+	const attempt = 2 * time.Second
+	local, remote := deadPort(t), deadPort(t)
+	deaf := listenWith(t, remote, deafControl)
+	dials := &dialLog{}
+	done := make(chan punchResult, 1)
+	go func() {
+		c, err := punch.Punch(t.Context(), punch.Config{
+			LocalAddr: local, Remote: remote, NoListen: true,
+			AttemptTimeout: attempt, Window: 10 * time.Second,
+			Logger: slog.New(dials),
+		})
+		done <- punchResult{c, err}
+	}()
+	waitTCPState(t, local, remote, func(st int) bool { return st == tcpSynSent }, "our first attempt is SYN-SENT")
+	began := time.Now() // the attempt began before this
+	peer := deafDial(t, remote, local)
+	waitTCPState(t, local, remote, func(st int) bool { return st == tcpSynRecv }, "our attempt is SYN-RECV (half a simultaneous open)")
+
+	// Past the attempt's timeout (with a margin for a busy machine's
+	// timers), it is still there.
+	time.Sleep(time.Until(began.Add(attempt + 300*time.Millisecond)))
+	if n := dials.count(); n != 0 {
+		t.Fatalf("%d dials failed; the attempt that heard the peer was given up at its timeout: %v", n, dials.errs())
+	}
+	if st := tcpState(t, local, remote); st != tcpSynRecv {
+		t.Fatalf("socket in state %#x past the attempt's timeout, want it kept in SYN-RECV", st)
+	}
+
+	deaf.Close()
+	if err := unix.SetsockoptInt(peer, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("punch failed: %v (dials failed: %v)", r.err, dials.errs())
+	}
+	defer r.conn.Close()
+	if n := dials.count(); n != 0 {
+		t.Errorf("%d dials failed before the first one connected: %v", n, dials.errs())
+	}
+	checkEnds(t, r.conn, local, remote)
 }
 
 // dialLog is a slog handler that keeps the errors of Punch's failed dials.

@@ -176,6 +176,7 @@ func Punch(ctx context.Context, cfg Config) (net.Conn, error) {
 	// origin is At on our monotonic clock; it may be past, and it stays
 	// the origin of the dial grid so both sides' dials keep in step.
 	origin := time.Now().Add(startIn)
+	log.Debug("punch starting", "in", startIn, "rtt", cfg.RTT, "attempt_timeout", cfg.AttemptTimeout, "window", cfg.Window)
 	wctx, cancel := context.WithDeadline(ctx, origin.Add(cfg.Window))
 	defer cancel()
 
@@ -207,27 +208,9 @@ type puncher struct {
 	lastErr error
 }
 
-type dialResult struct {
-	conn net.Conn
-	err  error
-}
-
 // run dials on the grid start+k*Interval, from the first slot not yet past,
 // until a connection is made or ctx ends.
 func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan net.Conn) (net.Conn, error) {
-	// Every dial is aborted, not closed, when abandoned (abortControl).
-	// An attempt is abandoned only after AttemptTimeout, sized to outlive
-	// the round trip in which the peer's answer can come: a pending
-	// connect is where a simultaneous open completes, so cutting it short
-	// throws away the SYN the peer may be answering. Keeping one attempt
-	// for the whole window instead would leave a lost SYN to the kernel's
-	// retransmission (1s, then 3s, 7s later), where a fresh dial sends
-	// one at once, refreshes the mapping, and stays in step with the
-	// peer's grid. A pending attempt holds the 4-tuple, so attempts from
-	// the one port cannot overlap.
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(p.cfg.LocalAddr), Control: abortControl}
-	remote := p.cfg.Remote.String()
-	results := make(chan dialResult, 1)
 	timer := time.NewTimer(time.Until(start))
 	defer timer.Stop()
 	slots := timer.C // nil once no slot is left in the window
@@ -242,30 +225,10 @@ func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan
 
 		p.dials++
 		dialAt := time.Now()
-		actx, acancel := context.WithTimeout(ctx, p.cfg.AttemptTimeout)
-		go func() {
-			c, err := d.DialContext(actx, p.network, remote)
-			if err == nil {
-				if err = restoreLinger(c); err != nil {
-					c = nil
-				}
-			}
-			results <- dialResult{c, err}
-		}()
-		var r dialResult
-		select {
-		case r = <-results:
-		case c := <-accepted:
-			acancel()
-			if r = <-results; r.err == nil {
-				r.conn.Close()
-			}
+		r, c := p.attempt(ctx, accepted)
+		if c != nil {
 			return p.won(c, "accepted")
-		case <-ctx.Done():
-			acancel()
-			r = <-results // a connect that just made it is still good
 		}
-		acancel()
 		if r.err == nil {
 			return p.won(r.conn, "dialed")
 		}
@@ -302,18 +265,4 @@ func (p *puncher) closed() error {
 		return fmt.Errorf("%w: %s -> %s after %d dials", ErrWindowClosed, p.cfg.LocalAddr, p.cfg.Remote, p.dials)
 	}
 	return fmt.Errorf("%w: %s -> %s after %d dials, last: %w", ErrWindowClosed, p.cfg.LocalAddr, p.cfg.Remote, p.dials, p.lastErr)
-}
-
-// restoreLinger gives a connected dial the default close behaviour back
-// (a FIN after the data sent), undoing abortControl; on failure it closes c.
-func restoreLinger(c net.Conn) error {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	if err := tc.SetLinger(-1); err != nil {
-		tc.Close()
-		return fmt.Errorf("punch: restore SO_LINGER: %w", err)
-	}
-	return nil
 }
