@@ -100,9 +100,9 @@ func BenchmarkPunchLongRTT(b *testing.B) {
 			slices.Sort(times)
 			b.ReportMetric(float64(ok)/float64(b.N), "punched/10")
 			if len(times) > 0 {
-				b.ReportMetric(ms(times[len(times)/2]), "connect-p50-ms")
-				b.ReportMetric(ms(times[len(times)-1]), "connect-max-ms")
-				b.ReportMetric(ms(times[0]), "connect-min-ms")
+				b.ReportMetric(punchMS(times[len(times)/2]), "connect-p50-ms")
+				b.ReportMetric(punchMS(times[len(times)-1]), "connect-max-ms")
+				b.ReportMetric(punchMS(times[0]), "connect-min-ms")
 			}
 			for _, f := range fails {
 				b.Logf("punch failed: %s", f)
@@ -111,4 +111,4 @@ func BenchmarkPunchLongRTT(b *testing.B) {
 	}
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func punchMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
