@@ -79,8 +79,9 @@ type Config struct {
 	// Default DefaultInterval.
 	Interval time.Duration
 	// AttemptTimeout bounds one dial: a connect still pending after it is
-	// abandoned (aborted, so its 4-tuple is free at once) and a fresh one
-	// made. Default DefaultAttemptTimeout.
+	// given up (aborted, so its 4-tuple is free at once) and a fresh one
+	// made; a connect that has heard the peer's SYN by then (on Linux)
+	// gets one more AttemptTimeout. Default DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
 	// RTT is the measured round trip to the peer; the signaling echo's
 	// will do (it is rarely shorter than the direct path's). Zero means
