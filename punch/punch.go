@@ -15,9 +15,11 @@
 // the other's predicted endpoint. Punch dials again and again from that one
 // port, so every outbound SYN refreshes the NAT mapping, and a SYN from the
 // peer that arrives while our connect is pending completes a TCP
-// simultaneous open. The dials follow a grid anchored at the meeting time,
-// so both sides' SYNs keep leaving together; that counts where a NAT
-// answers an early SYN with a reset (see nextSlot). A SYN that arrives
+// simultaneous open. Each dial stays pending long enough for the peer's
+// answer to cross the path (sized from Config.RTT), and a dial abandoned
+// is aborted, so that it never holds the 4-tuple the next dial needs. The
+// dials follow a grid anchored at the meeting time, so both sides' SYNs
+// keep leaving together; that counts where a NAT answers an early SYN with a reset (see nextSlot). A SYN that arrives
 // between two dials would be refused by our kernel, so by default Punch
 // also listens on the same port (SO_REUSEPORT) and accepts the peer from
 // there; a pending connect still wins any SYN for it, because the kernel
@@ -40,6 +42,17 @@ const (
 	DefaultWindow         = 3 * time.Second
 	DefaultInterval       = 20 * time.Millisecond
 	DefaultAttemptTimeout = 500 * time.Millisecond
+)
+
+// Sizing from the round trip (Config.RTT).
+const (
+	// AttemptRTTs is how many round trips a dial attempt lasts at least:
+	// the peer's answer to our SYN (its SYN-ACK, or its own SYN crossing
+	// ours) comes about one round trip after our SYN left, later by the
+	// clock error between the peers and the path's jitter.
+	AttemptRTTs = 1.5
+	// WindowAttempts is how many full attempts the window holds at least.
+	WindowAttempts = 4
 )
 
 // Config is one side of a hole punch.
@@ -66,8 +79,17 @@ type Config struct {
 	// Default DefaultInterval.
 	Interval time.Duration
 	// AttemptTimeout bounds one dial: a connect still pending after it is
-	// abandoned and a fresh one made. Default DefaultAttemptTimeout.
+	// given up (aborted, so its 4-tuple is free at once) and a fresh one
+	// made; a connect that has heard the peer's SYN by then (on Linux)
+	// gets one more AttemptTimeout. Default DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
+	// RTT is the measured round trip to the peer; the signaling echo's
+	// will do (it is rarely shorter than the direct path's). Zero means
+	// unknown. When set, AttemptTimeout (given or default) is raised to at
+	// least AttemptRTTs round trips, and then Window to at least
+	// WindowAttempts attempts, so an attempt lives until the peer's answer
+	// can come, and several fit in the window. Default zero.
+	RTT time.Duration
 	// NoListen turns off the listener on LocalAddr, so that only our own
 	// connects can complete (pure simultaneous open). Default false.
 	NoListen bool
@@ -83,8 +105,8 @@ func (c *Config) fill() error {
 		return fmt.Errorf("punch: config: remote address %q needs an IP and a non-zero port", c.Remote)
 	case c.LocalAddr.Addr().Unmap().Is4() != c.Remote.Addr().Unmap().Is4():
 		return fmt.Errorf("punch: config: local %s and remote %s are of different IP families", c.LocalAddr, c.Remote)
-	case c.Window < 0 || c.Interval < 0 || c.AttemptTimeout < 0:
-		return errors.New("punch: config: negative window, interval or attempt timeout")
+	case c.Window < 0 || c.Interval < 0 || c.AttemptTimeout < 0 || c.RTT < 0:
+		return errors.New("punch: config: negative window, interval, attempt timeout or rtt")
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -101,17 +123,33 @@ func (c *Config) fill() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.AttemptTimeout, c.Window = sized(c.RTT, c.AttemptTimeout, c.Window)
 	return nil
 }
 
+// sized stretches an attempt timeout and a window to a round trip: the
+// attempt to at least AttemptRTTs round trips, the window to at least
+// WindowAttempts of the resulting attempts. A zero rtt changes nothing.
+func sized(rtt, attempt, window time.Duration) (time.Duration, time.Duration) {
+	attempt = max(attempt, time.Duration(AttemptRTTs*float64(rtt)))
+	if rtt > 0 {
+		window = max(window, WindowAttempts*attempt)
+	}
+	return attempt, window
+}
+
 // MeetingTime is when both sides of a punch should start, given the current
-// shared time and the measured signaling round trip: now + 2*rtt + 100ms,
-// and at least now + 150ms. One round trip carries the punch request and
-// its reply; the second and the margin absorb jitter and clock error. A
-// negative rtt counts as zero.
+// shared time and the measured signaling round trip: now + 2*rtt + a
+// margin, and at least now + 150ms. One round trip carries the punch
+// request and its reply; the second covers the responder's preparation (a
+// STUN round trip, perhaps). The margin absorbs jitter and clock error:
+// 100ms, or a quarter of the round trip where that is more, because jitter
+// grows with the path (queues on congested and mobile links) and a single
+// echo may have been a fast one. A negative rtt counts as zero.
 func MeetingTime(now time.Time, rtt time.Duration) time.Time {
 	rtt = max(rtt, 0)
-	return now.Add(max(2*rtt+100*time.Millisecond, 150*time.Millisecond))
+	margin := max(100*time.Millisecond, rtt/4)
+	return now.Add(max(2*rtt+margin, 150*time.Millisecond))
 }
 
 // Punch makes one TCP connection between cfg.LocalAddr and cfg.Remote by
@@ -139,6 +177,7 @@ func Punch(ctx context.Context, cfg Config) (net.Conn, error) {
 	// origin is At on our monotonic clock; it may be past, and it stays
 	// the origin of the dial grid so both sides' dials keep in step.
 	origin := time.Now().Add(startIn)
+	log.Debug("punch starting", "in", startIn, "rtt", cfg.RTT, "attempt_timeout", cfg.AttemptTimeout, "window", cfg.Window)
 	wctx, cancel := context.WithDeadline(ctx, origin.Add(cfg.Window))
 	defer cancel()
 
@@ -170,17 +209,9 @@ type puncher struct {
 	lastErr error
 }
 
-type dialResult struct {
-	conn net.Conn
-	err  error
-}
-
 // run dials on the grid start+k*Interval, from the first slot not yet past,
 // until a connection is made or ctx ends.
 func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan net.Conn) (net.Conn, error) {
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(p.cfg.LocalAddr), Control: ReuseControl}
-	remote := p.cfg.Remote.String()
-	results := make(chan dialResult, 1)
 	timer := time.NewTimer(time.Until(start))
 	defer timer.Stop()
 	slots := timer.C // nil once no slot is left in the window
@@ -195,25 +226,10 @@ func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan
 
 		p.dials++
 		dialAt := time.Now()
-		actx, acancel := context.WithTimeout(ctx, p.cfg.AttemptTimeout)
-		go func() {
-			c, err := d.DialContext(actx, p.network, remote)
-			results <- dialResult{c, err}
-		}()
-		var r dialResult
-		select {
-		case r = <-results:
-		case c := <-accepted:
-			acancel()
-			if r = <-results; r.err == nil {
-				r.conn.Close()
-			}
+		r, c := p.attempt(ctx, accepted)
+		if c != nil {
 			return p.won(c, "accepted")
-		case <-ctx.Done():
-			acancel()
-			r = <-results // a connect that just made it is still good
 		}
-		acancel()
 		if r.err == nil {
 			return p.won(r.conn, "dialed")
 		}

@@ -281,6 +281,7 @@ func TestPunchConfigErrors(t *testing.T) {
 		{"unspecified remote", punch.Config{LocalAddr: v4, Remote: netip.MustParseAddrPort("0.0.0.0:1")}, "remote address"},
 		{"family mismatch", punch.Config{LocalAddr: v4, Remote: v6}, "different IP families"},
 		{"negative window", punch.Config{LocalAddr: v4, Remote: v4, Window: -time.Second}, "negative"},
+		{"negative rtt", punch.Config{LocalAddr: v4, Remote: v4, RTT: -time.Second}, "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,3 +13,8 @@ import (
 func ReuseControl(network, address string, c syscall.RawConn) error {
 	return fmt.Errorf("punch: SO_REUSEPORT is not supported on %s: %w", runtime.GOOS, ErrUnsupported)
 }
+
+// abortControl refuses like ReuseControl.
+func abortControl(network, address string, c syscall.RawConn) error {
+	return ReuseControl(network, address, c)
+}

@@ -29,3 +29,28 @@ func ReuseControl(network, address string, c syscall.RawConn) error {
 	}
 	return opErr
 }
+
+// abortControl is ReuseControl plus SO_LINGER with a zero timeout, for
+// Punch's dials: closing such a socket aborts it (a reset where the state
+// calls for one) and frees its 4-tuple at once. A dial abandoned half way
+// through a simultaneous open (SYN-RECV) would otherwise close with a FIN
+// and linger in FIN-WAIT-1 while the FIN goes unanswered through the
+// peer's NAT, and every later connect from the same port to the same peer
+// would fail with EADDRNOTAVAIL. A dial that connects gets the default
+// linger back before it is handed over (see restoreLinger).
+func abortControl(network, address string, c syscall.RawConn) error {
+	if err := ReuseControl(network, address, c); err != nil {
+		return err
+	}
+	var opErr error
+	err := c.Control(func(fd uintptr) {
+		opErr = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	})
+	if err != nil {
+		return fmt.Errorf("punch: socket control for %s: %w", address, err)
+	}
+	if opErr != nil {
+		return fmt.Errorf("punch: set SO_LINGER on %s: %w", address, opErr)
+	}
+	return nil
+}

@@ -57,7 +57,9 @@ func TestMeetingTime(t *testing.T) {
 		{"rtt at the minimum", 25 * time.Millisecond, 150 * time.Millisecond},
 		{"lan-ish rtt", 40 * time.Millisecond, 180 * time.Millisecond},
 		{"internet rtt", 120 * time.Millisecond, 340 * time.Millisecond},
-		{"slow broker", 900 * time.Millisecond, 1900 * time.Millisecond},
+		{"margin still fixed", 400 * time.Millisecond, 900 * time.Millisecond},
+		{"geostationary", 600 * time.Millisecond, 1350 * time.Millisecond},
+		{"slow broker", 900 * time.Millisecond, 2025 * time.Millisecond},
 		{"negative rtt counts as zero", -time.Second, 150 * time.Millisecond},
 	}
 	for _, tt := range tests {

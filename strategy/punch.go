@@ -20,9 +20,10 @@ type punchStrategy struct{}
 type (
 	punchBody struct {
 		Session  string `json:"session"`
-		Address  string `json:"address"`  // the sender's address: the endpoint's IP must be in it
-		Endpoint string `json:"endpoint"` // the sender's predicted external ip:port
-		AtMS     int64  `json:"at_ms"`    // meeting time, unix ms on the NTP clock
+		Address  string `json:"address"`          // the sender's address: the endpoint's IP must be in it
+		Endpoint string `json:"endpoint"`         // the sender's predicted external ip:port
+		AtMS     int64  `json:"at_ms"`            // meeting time, unix ms on the NTP clock
+		RTTMS    int64  `json:"rtt_ms,omitempty"` // the sender's signaling round trip, which sizes both sides' dial attempts
 	}
 	punchReplyBody struct {
 		Endpoint string `json:"endpoint"`
@@ -32,8 +33,18 @@ type (
 // maxMeetingAhead bounds how far ahead a proposed meeting time may lie.
 const maxMeetingAhead = 5 * time.Second
 
+// punchTimeout bounds an initiator's attempt, the preamble and TLS
+// included. A punch at a round trip r takes the echo (r), the wait for the
+// meeting time (about 2.25r), up to a window of four attempts of 1.5r
+// each (6r, at least 3s; see punch.Config.RTT), then the preamble and TLS
+// (about 2r): 11.25r in all when the window runs out, 6.75s at the 600ms
+// of a geostationary link, with jitter on top. Short paths keep their
+// 3s window and are not slowed: the timeout only bounds a punch that
+// fails.
+const punchTimeout = 9 * time.Second
+
 func (punchStrategy) Name() string           { return Punch }
-func (punchStrategy) Timeout() time.Duration { return 5 * time.Second }
+func (punchStrategy) Timeout() time.Duration { return punchTimeout }
 func (punchStrategy) Request() string        { return signaling.TypePunch }
 
 func (punchStrategy) Judge(self, peer address.Address, _ PlanConfig) Judgement {
@@ -84,14 +95,14 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	s := NewSession()
 	var rb punchReplyBody
 	if err := request(ctx, env, peer, signaling.TypePunch, signaling.TypePunchReply,
-		punchBody{Session: s.String(), Address: self.String(), Endpoint: prep.external.String(), AtMS: at.UnixMilli()}, &rb); err != nil {
+		punchBody{Session: s.String(), Address: self.String(), Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, &rb); err != nil {
 		return Raw{}, err
 	}
 	remote, err := netip.ParseAddrPort(rb.Endpoint)
 	if err != nil {
 		return Raw{}, fmt.Errorf("%w: punch reply endpoint %q: %w", ErrUnexpectedReply, rb.Endpoint, err)
 	}
-	return meet(ctx, env, prep, remote, at, s, call.Peer.NodeID)
+	return meet(ctx, env, prep, remote, at, rtt, s, call.Peer.NodeID)
 }
 
 func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
@@ -135,7 +146,7 @@ func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message)
 		prep.release()
 		return Raw{}, fmt.Errorf("%w: punch reply: %w", ErrAnswered, err)
 	}
-	raw, err := meet(ctx, env, prep, remote, at, s, m.From)
+	raw, err := meet(ctx, env, prep, remote, at, peerRTT(env, m, b), s, m.From)
 	if err != nil {
 		// The initiator sees the failure itself.
 		return Raw{}, fmt.Errorf("%w: %w", ErrAnswered, err)
@@ -176,16 +187,32 @@ func preparePunch(ctx context.Context, env Env) (punchPrep, error) {
 	return punchPrep{local: local, external: ext, release: func() { ln.Close() }}, nil
 }
 
+// peerRTT is the round trip the initiator measured, which it sends so
+// that both sides size their dial attempts alike. From an initiator that
+// does not send it, it is estimated as twice the request's one-way time on
+// the shared clock (zero, today's sizing, when that is not plausible).
+func peerRTT(env Env, m *signaling.Message, b punchBody) time.Duration {
+	if b.RTTMS > 0 {
+		return min(time.Duration(b.RTTMS)*time.Millisecond, maxMeetingAhead)
+	}
+	if oneWay := env.Now().Sub(m.Sent); oneWay > 0 && 2*oneWay <= maxMeetingAhead {
+		return 2 * oneWay
+	}
+	return 0
+}
+
 // meet runs the simultaneous open from prep.local to remote at the meeting
-// time. Both sides dialled: both send the preamble and check the other's,
-// and the node IDs give the TLS roles.
-func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, at time.Time, s Session, peer string) (Raw, error) {
+// time, its dial attempts sized from the signaling round trip rtt. Both
+// sides dialled: both send the preamble and check the other's, and the
+// node IDs give the TLS roles.
+func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, at time.Time, rtt time.Duration, s Session, peer string) (Raw, error) {
 	prep.release() // Punch binds the port itself
 	c, err := punch.Punch(ctx, punch.Config{
 		LocalAddr: prep.local,
 		Remote:    remote,
 		At:        at,
 		Now:       env.Now,
+		RTT:       rtt,
 		Logger:    env.Logger(),
 	})
 	if err != nil {
