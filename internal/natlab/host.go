@@ -3,8 +3,10 @@ package natlab
 import (
 	"context"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +29,20 @@ func (h *Host) IP() netip.Addr { return h.ip }
 // Router returns the router whose LAN the host is on, or nil for the WAN and
 // router namespaces.
 func (h *Host) Router() *Router { return h.router }
+
+// MachineID returns the host's /etc/machine-id as its programs see it.
+func (h *Host) MachineID() (string, error) {
+	b, err := os.ReadFile(filepath.Join("/etc/netns", h.name, "machine-id"))
+	return strings.TrimSpace(string(b)), err
+}
+
+// SetMachineID gives the host another machine ID, as cloned containers
+// and VMs share one; processes started afterwards see it.
+func (h *Host) SetMachineID(id string) error {
+	path := filepath.Join("/etc/netns", h.name, "machine-id")
+	os.Remove(path) // written read-only
+	return os.WriteFile(path, []byte(id+"\n"), 0o444)
+}
 
 // Command returns a command that runs name with args inside the host's
 // namespace, through ip netns exec (which replaces itself with name, so the
