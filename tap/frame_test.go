@@ -87,7 +87,6 @@ func TestFramerErrors(t *testing.T) {
 	}
 }
 
-
 // TestFramerNoAllocs: steady-state frames cost no allocation either way.
 func TestFramerNoAllocs(t *testing.T) {
 	a, b := net.Pipe()
