@@ -38,9 +38,10 @@ const (
 	DefaultName = "reach%d"
 
 	// MinMTU and MaxMTU bound Config.MTU; MinMTUIPv6 applies when the
-	// device carries an IPv6 address (RFC 8200).
+	// device carries an IPv6 address (RFC 8200). MaxMTU is Linux's limit
+	// for a TAP device: 65535 less the Ethernet header.
 	MinMTU     = 68
-	MaxMTU     = 65535
+	MaxMTU     = 65521
 	MinMTUIPv6 = 1280
 
 	// EthHeaderLen is an Ethernet header without VLAN tag; VLANTagLen is one
