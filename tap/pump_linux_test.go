@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ type lan struct {
 	a, b       *ns
 	devA, devB *tap.Device
 	ipA, ipB   netip.Addr
+	ip6A, ip6B netip.Addr
 	done       chan error // each Pump's result
 	stop       context.CancelFunc
 }
@@ -34,9 +36,17 @@ type lan struct {
 func newLAN(t testing.TB, mtu int) *lan {
 	t.Helper()
 	l := &lan{a: newNS(t), b: newNS(t), done: make(chan error, 2),
-		ipA: netip.MustParseAddr("10.99.9.1"), ipB: netip.MustParseAddr("10.99.9.2")}
-	l.devA = l.a.newTAP(t, tap.Config{Name: "reacha0", Addrs: []netip.Prefix{netip.PrefixFrom(l.ipA, 24)}, MTU: mtu})
-	l.devB = l.b.newTAP(t, tap.Config{Name: "reachb0", Addrs: []netip.Prefix{netip.PrefixFrom(l.ipB, 24)}, MTU: mtu})
+		ipA: netip.MustParseAddr("10.99.9.1"), ipB: netip.MustParseAddr("10.99.9.2"),
+		ip6A: netip.MustParseAddr("fd00:99:9::1"), ip6B: netip.MustParseAddr("fd00:99:9::2")}
+	if mtu == 0 || mtu >= tap.MinMTUIPv6 {
+		l.devA = l.a.newTAP(t, tap.Config{Name: "reacha0", MTU: mtu,
+			Addrs: []netip.Prefix{netip.PrefixFrom(l.ipA, 24), netip.PrefixFrom(l.ip6A, 64)}})
+		l.devB = l.b.newTAP(t, tap.Config{Name: "reachb0", MTU: mtu,
+			Addrs: []netip.Prefix{netip.PrefixFrom(l.ipB, 24), netip.PrefixFrom(l.ip6B, 64)}})
+	} else {
+		l.devA = l.a.newTAP(t, tap.Config{Name: "reacha0", Addrs: []netip.Prefix{netip.PrefixFrom(l.ipA, 24)}, MTU: mtu})
+		l.devB = l.b.newTAP(t, tap.Config{Name: "reachb0", Addrs: []netip.Prefix{netip.PrefixFrom(l.ipB, 24)}, MTU: mtu})
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -66,12 +76,17 @@ func newLAN(t testing.TB, mtu int) *lan {
 	return l
 }
 
-// ping sends ICMP echo requests from inside n to dst until one is answered
-// or ctx ends, and returns the round trip time.
+// ping sends ICMP (or ICMPv6) echo requests from inside n to dst until one
+// is answered or ctx ends, and returns the round trip time.
 func ping(ctx context.Context, n *ns, dst netip.Addr) (time.Duration, error) {
+	network, echoRequest, echoReply := "ip4:icmp", byte(8), byte(0)
+	if dst.Is6() {
+		// The kernel fills in ICMPv6 checksums on raw sockets.
+		network, echoRequest, echoReply = "ip6:ipv6-icmp", 128, 129
+	}
 	var c net.PacketConn
 	if err := n.do(func() (err error) {
-		c, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
+		c, err = net.ListenPacket(network, "")
 		return err
 	}); err != nil {
 		return 0, err
@@ -81,8 +96,10 @@ func ping(ctx context.Context, n *ns, dst netip.Addr) (time.Duration, error) {
 	id := uint16(rand.Uint32())
 	buf := make([]byte, 1500)
 	for seq := uint16(1); ; seq++ {
-		req := []byte{8, 0, 0, 0, byte(id >> 8), byte(id), byte(seq >> 8), byte(seq), 'r', 'e', 'a', 'c', 'h'}
-		binary.BigEndian.PutUint16(req[2:], icmpChecksum(req))
+		req := []byte{echoRequest, 0, 0, 0, byte(id >> 8), byte(id), byte(seq >> 8), byte(seq), 'r', 'e', 'a', 'c', 'h'}
+		if dst.Is4() {
+			binary.BigEndian.PutUint16(req[2:], icmpChecksum(req))
+		}
 		sent := time.Now()
 		if _, err := c.WriteTo(req, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 			return 0, fmt.Errorf("ping %s: %w", dst, err)
@@ -96,7 +113,7 @@ func ping(ctx context.Context, n *ns, dst netip.Addr) (time.Duration, error) {
 				}
 				break // this one timed out: send the next
 			}
-			if n >= 8 && buf[0] == 0 && binary.BigEndian.Uint16(buf[4:]) == id &&
+			if n >= 8 && buf[0] == echoReply && binary.BigEndian.Uint16(buf[4:]) == id &&
 				from.(*net.IPAddr).IP.Equal(dst.AsSlice()) {
 				return time.Since(sent), nil
 			}
@@ -169,7 +186,8 @@ func (l *lan) transfer(ctx context.Context, size int64) (sent, got [32]byte, err
 
 // TestPumpAcrossNamespaces: two TAP devices in two namespaces, pumped over
 // loopback TCP with Framers, form one Ethernet: ARP and ping work across,
-// and 64 MiB sent by TCP between the TAP addresses arrive intact.
+// so do IPv6 neighbour discovery and ping6, and 64 MiB sent by TCP between
+// the TAP addresses arrive intact.
 func TestPumpAcrossNamespaces(t *testing.T) {
 	requireTAP(t)
 	l := newLAN(t, 0)
@@ -187,6 +205,17 @@ func TestPumpAcrossNamespaces(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("ping b -> a: %v", rtt)
+	})
+	t.Run("ping6", func(t *testing.T) {
+		// Neighbour discovery (multicast frames) must cross the pumps; the
+		// first tries may fail while duplicate address detection runs.
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		rtt, err := ping(pctx, l.a, l.ip6B)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("ping6 a -> b: %v", rtt)
 	})
 	t.Run("tcp 64 MiB", func(t *testing.T) {
 		const size = 64 << 20
@@ -349,6 +378,19 @@ func TestPumpDropsOversizedFromDevice(t *testing.T) {
 func TestPumpEnds(t *testing.T) {
 	requireTAP(t)
 	n := newNS(t)
+	before := runtime.NumGoroutine()
+	defer func() {
+		// Pump's goroutines are gone when it returns; allow the runtime a
+		// moment for the test's own helpers (drain) to see their pipes close.
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if after := runtime.NumGoroutine(); after > before {
+			buf := make([]byte, 1<<16)
+			t.Errorf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+		}
+	}()
 	wait := func(t *testing.T, done <-chan error) error {
 		t.Helper()
 		select {
