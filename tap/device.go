@@ -20,6 +20,7 @@ type Device struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	closed    atomic.Bool
 
 	framesOut, bytesOut atomic.Uint64
 	framesIn, bytesIn   atomic.Uint64
@@ -61,7 +62,10 @@ func (d *Device) Stats() Stats {
 
 // Close removes the device. A Pump using it ends. Close is idempotent.
 func (d *Device) Close() error {
-	d.closeOnce.Do(func() { d.closeErr = d.close() })
+	d.closeOnce.Do(func() {
+		d.closed.Store(true)
+		d.closeErr = d.close()
+	})
 	return d.closeErr
 }
 

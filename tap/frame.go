@@ -24,6 +24,18 @@ type FrameConn interface {
 	Close() error
 }
 
+// FrameBuffer is implemented by a FrameConn that can batch frames. Pump
+// uses it when present: it buffers each frame from the device and flushes
+// whenever the device has no frame ready, so a burst of frames leaves in one
+// write and wakes the peer once.
+type FrameBuffer interface {
+	// BufferFrame queues a copy of p; it may send what is queued when the
+	// queue is full.
+	BufferFrame(p []byte) error
+	// Flush sends what is queued.
+	Flush() error
+}
+
 // MaxFrameLen is the largest frame a Framer carries: the largest MTU plus an
 // Ethernet header and a VLAN tag.
 const MaxFrameLen = MaxMTU + EthHeaderLen + VLANTagLen
@@ -38,9 +50,9 @@ const (
 // length is a malformed prefix: the stream cannot be resynchronised and
 // ReadFrame fails with a *FrameSizeError that errors.Is ErrMalformedFrame.
 //
-// One goroutine may read while another writes; WriteFrame is also safe for
-// concurrent use. Buffers are reused: steady-state reads and writes do not
-// allocate.
+// One goroutine may read while another writes; the write methods are safe
+// for concurrent use. Buffers are reused: steady-state reads and writes do
+// not allocate.
 type Framer struct {
 	rw io.ReadWriter
 	r  *bufio.Reader
@@ -51,7 +63,10 @@ type Framer struct {
 	wbuf []byte
 }
 
-var _ FrameConn = (*Framer)(nil)
+var (
+	_ FrameConn   = (*Framer)(nil)
+	_ FrameBuffer = (*Framer)(nil)
+)
 
 // NewFramer returns a Framer over rw. Close closes rw when it is an
 // io.Closer.
@@ -83,17 +98,51 @@ func (f *Framer) ReadFrame(p []byte) (int, error) {
 	return int(n), nil
 }
 
-// WriteFrame implements FrameConn. The prefix and the frame go out in one
-// Write.
+// WriteFrame implements FrameConn. The frame goes out in one Write, with
+// its prefix and any frames buffered before it.
 func (f *Framer) WriteFrame(p []byte) error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if err := f.buffer(p); err != nil {
+		return err
+	}
+	return f.flush()
+}
+
+// BufferFrame implements FrameBuffer. The queue holds up to 64 KiB.
+func (f *Framer) BufferFrame(p []byte) error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if len(f.wbuf)+prefixLen+len(p) > framerBufSize {
+		if err := f.flush(); err != nil {
+			return err
+		}
+	}
+	return f.buffer(p)
+}
+
+// Flush implements FrameBuffer.
+func (f *Framer) Flush() error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	return f.flush()
+}
+
+func (f *Framer) buffer(p []byte) error {
 	if len(p) == 0 || len(p) > MaxFrameLen {
 		return &FrameSizeError{Len: len(p), Max: MaxFrameLen}
 	}
-	f.wmu.Lock()
-	defer f.wmu.Unlock()
-	f.wbuf = binary.BigEndian.AppendUint32(f.wbuf[:0], uint32(len(p)))
+	f.wbuf = binary.BigEndian.AppendUint32(f.wbuf, uint32(len(p)))
 	f.wbuf = append(f.wbuf, p...)
+	return nil
+}
+
+func (f *Framer) flush() error {
+	if len(f.wbuf) == 0 {
+		return nil
+	}
 	_, err := f.rw.Write(f.wbuf)
+	f.wbuf = f.wbuf[:0]
 	return err
 }
 

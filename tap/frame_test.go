@@ -41,6 +41,49 @@ func TestFramerKeepsBoundaries(t *testing.T) {
 	}
 }
 
+// TestFramerBuffers: buffered frames leave only on Flush (or when the
+// queue passes 64 KiB, or with the next WriteFrame), in order and whole.
+func TestFramerBuffers(t *testing.T) {
+	var stream bytes.Buffer
+	w := tap.NewFramer(&stream)
+	for i := range 3 {
+		if err := w.BufferFrame(bytes.Repeat([]byte{byte(i)}, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stream.Len() != 0 {
+		t.Fatalf("%d bytes written before Flush", stream.Len())
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if stream.Len() != 3*1004 {
+		t.Fatalf("%d bytes after Flush, want %d", stream.Len(), 3*1004)
+	}
+	for range 70 { // 70 KB: passes the queue size once
+		w.BufferFrame(make([]byte, 1000))
+	}
+	if stream.Len() <= 3*1004 {
+		t.Fatal("a full queue was not sent")
+	}
+	w.WriteFrame([]byte{42})
+	r := tap.NewFramer(&stream)
+	buf := make([]byte, 2000)
+	for i := range 74 {
+		n, err := r.ReadFrame(buf)
+		want := 1000
+		if i == 73 {
+			want = 1
+		}
+		if err != nil || n != want || (i < 3 && buf[0] != byte(i)) {
+			t.Fatalf("frame %d: %d bytes, %v", i, n, err)
+		}
+	}
+	if _, err := r.ReadFrame(buf); err != io.EOF {
+		t.Fatalf("after the last frame: %v", err)
+	}
+}
+
 // TestFramerErrors: a frame longer than the buffer is skipped (non-fatal,
 // the next frame reads fine); a bad length prefix is fatal and names the
 // length; a stream cut inside a frame is io.ErrUnexpectedEOF; WriteFrame
@@ -105,6 +148,9 @@ func TestFramerNoAllocs(t *testing.T) {
 	w.WriteFrame(frame) // grow the write buffer once
 	if n := testing.AllocsPerRun(1000, func() { w.WriteFrame(frame) }); n != 0 {
 		t.Errorf("WriteFrame+ReadFrame: %.1f allocs per frame, want 0", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { w.BufferFrame(frame); w.BufferFrame(frame); w.Flush() }); n != 0 {
+		t.Errorf("BufferFrame+Flush+ReadFrame: %.1f allocs per two frames, want 0", n)
 	}
 }
 

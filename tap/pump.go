@@ -70,13 +70,27 @@ type pumpEnd struct {
 	err   error
 }
 
-// pumpOut moves frames from the device to the peer.
+// pumpOut moves frames from the device to the peer, batching them when
+// frames is a FrameBuffer.
 func pumpOut(dev *Device, frames FrameConn) pumpEnd {
 	buf := make([]byte, MaxFrameLen)
+	fb, batch := frames.(FrameBuffer)
+	var idle func() error
+	var flushErr error
+	if batch {
+		idle = func() error { flushErr = fb.Flush(); return flushErr }
+	}
+	r, err := newFrameReader(dev, buf, idle)
+	if err != nil {
+		return pumpEnd{err: fmt.Errorf("tap: read from %s: %w", dev.name, err)}
+	}
 	for {
-		n, err := dev.file.Read(buf)
+		n, err := r.read()
 		if err != nil {
-			if errors.Is(err, os.ErrClosed) {
+			switch {
+			case flushErr != nil:
+				return pumpEnd{err: fmt.Errorf("tap: send frames from %s: %w", dev.name, flushErr)}
+			case errors.Is(err, os.ErrClosed):
 				return pumpEnd{clean: true}
 			}
 			return pumpEnd{err: fmt.Errorf("tap: read from %s: %w", dev.name, err)}
@@ -90,7 +104,12 @@ func pumpOut(dev *Device, frames FrameConn) pumpEnd {
 			dev.tooLarge.Add(1)
 			continue
 		}
-		if err := frames.WriteFrame(frame); err != nil {
+		if batch {
+			err = fb.BufferFrame(frame)
+		} else {
+			err = frames.WriteFrame(frame)
+		}
+		if err != nil {
 			return pumpEnd{err: fmt.Errorf("tap: send frame from %s: %w", dev.name, err)}
 		}
 		dev.framesOut.Add(1)
