@@ -17,7 +17,8 @@ import (
 )
 
 // BenchmarkTCPGoodput compares TCP goodput through two TAP devices pumped
-// over loopback TCP (tap/mtu=N) with TCP over the loopback itself (raw), in
+// over loopback TCP (tap/mtu=N; switch/mtu=1500 with a Switch of one port
+// on each side instead of Pump) with TCP over the loopback itself (raw), in
 // the same run. Each op moves 1 MiB over one long-lived connection.
 func BenchmarkTCPGoodput(b *testing.B) {
 	requireTAP(b)
@@ -49,6 +50,25 @@ func BenchmarkTCPGoodput(b *testing.B) {
 			})
 		})
 	}
+	b.Run("switch/mtu=1500", func(b *testing.B) {
+		x, y := newMember(b, "x", "10.99.12.1"), newMember(b, "y", "10.99.12.2")
+		link(b, x, y)
+		var ln net.Listener
+		if err := y.ns.do(func() (err error) {
+			ln, err = net.Listen("tcp4", y.ip.String()+":0")
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		benchGoodput(b, ln, func() (c net.Conn, err error) {
+			err = x.ns.do(func() (err error) {
+				c, err = net.Dial("tcp4", ln.Addr().String())
+				return err
+			})
+			return c, err
+		})
+	})
 }
 
 func benchGoodput(b *testing.B, ln net.Listener, dial func() (net.Conn, error)) {

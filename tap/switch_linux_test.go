@@ -93,7 +93,7 @@ type member struct {
 	ended map[string]error
 }
 
-func newMember(t *testing.T, name string, ip string) *member {
+func newMember(t testing.TB, name string, ip string) *member {
 	m := &member{name: name, ns: newNS(t), ip: netip.MustParseAddr(ip), ended: map[string]error{}}
 	m.dev = m.ns.newTAP(t, tap.Config{Addrs: []netip.Prefix{netip.PrefixFrom(m.ip, 24)}, MAC: tap.StableMAC(name)})
 	m.sw = tap.NewSwitch(m.dev, tap.SwitchConfig{PortEnded: func(id string, err error) {
@@ -113,7 +113,7 @@ func (m *member) port(id string) (tap.PortStats, bool) {
 	return m.sw.Ports()[i], true
 }
 
-func link(t *testing.T, x, y *member) {
+func link(t testing.TB, x, y *member) {
 	fx, fy := framerPair(t)
 	if err := x.sw.AddPort(y.name, fx); err != nil {
 		t.Fatal(err)

@@ -2,13 +2,15 @@
 // their Ethernet frames over a peer link that keeps frame boundaries.
 //
 // New creates a device, gives it its addresses, MTU and MAC and sets it up;
-// Close removes it. Pump moves frames between a device and a FrameConn (a
+// Close removes it. Pump moves frames between a device and one FrameConn (a
 // session stream later, any io.ReadWriter through NewFramer today) until
-// either side ends.
+// either side ends. A Switch does the same for many peers at once, sending
+// each frame from the device to the peer that has its destination MAC (a
+// named network's full mesh).
 //
-// The package knows nothing of peers, sessions or named networks: it is
-// given a link and moves frames. It is implemented on Linux only; elsewhere
-// New returns ErrUnsupported.
+// The package knows nothing of peers, sessions, signaling or membership: it
+// is given links and moves frames. It is implemented on Linux only;
+// elsewhere New returns ErrUnsupported.
 package tap
 
 import (
