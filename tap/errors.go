@@ -38,6 +38,9 @@ var (
 	// device's MTU allows. It is not fatal: the frame is skipped and counted.
 	ErrFrameTooLarge = errors.New("tap: frame too large")
 
+	// ErrSwitchClosed: AddPort on a Switch that has ended.
+	ErrSwitchClosed = errors.New("tap: switch closed")
+
 	// ErrMalformedFrame: a length prefix that cannot be a frame. The stream
 	// cannot be resynchronised after it, so it is fatal for the link.
 	ErrMalformedFrame = errors.New("tap: malformed frame length prefix")
