@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -188,8 +189,11 @@ func TestSwitchMesh(t *testing.T) {
 		err, ended := b.ended["a"]
 		b.mu.Unlock()
 		if ended {
-			if err != nil {
-				t.Errorf("b's port a ended with %v, want nil (a clean end)", err)
+			// A clean end, or a reset: closing a TCP socket that still
+			// holds unread frames sends RST, not FIN. (The session layer
+			// will tell a clean end from an abort; raw TCP cannot.)
+			if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("b's port a ended with %v, want nil or a reset", err)
 			}
 			break
 		}
