@@ -68,6 +68,13 @@ func BenchmarkTCPGoodput(b *testing.B) {
 			})
 			return c, err
 		})
+		var dropped uint64
+		for _, m := range []*member{x, y} {
+			for _, p := range m.sw.Ports() {
+				dropped += p.Dropped
+			}
+		}
+		b.ReportMetric(float64(dropped)/float64(b.N), "drops/op")
 	})
 }
 
