@@ -13,8 +13,9 @@ var (
 	ErrUnsupported = fmt.Errorf("tap: TAP devices are only supported on Linux: %w", errors.ErrUnsupported)
 
 	// ErrPermission: the process may not create or configure network
-	// devices (it is not root and lacks CAP_NET_ADMIN).
-	ErrPermission = errors.New("tap: permission denied (need root or CAP_NET_ADMIN)")
+	// devices: it lacks CAP_NET_ADMIN (root has it), or may not open
+	// /dev/net/tun (the file's mode; usually 0666).
+	ErrPermission = errors.New("tap: permission denied")
 
 	// ErrNoTUN: the TUN/TAP driver is missing (no /dev/net/tun, or the
 	// tun module is not loaded).

@@ -5,13 +5,17 @@ package tap_test
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/reachd/reachd/tap"
+	"golang.org/x/sys/unix"
 )
 
 // The error cases that need a process with fewer rights or another view of
@@ -43,6 +47,45 @@ func TestNewWithoutPermission(t *testing.T) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNET}
 		runHelper(t, cmd, "permission denied")
 	})
+}
+
+// TestNewWithCapNetAdmin: the check is for the capability, not for root: an
+// unprivileged user holding CAP_NET_ADMIN (as an ambient capability, the
+// way a systemd unit grants it) creates a device when it may open
+// /dev/net/tun (mode 0666, the usual); when the device file is 0600 the
+// error is ErrPermission and names /dev/net/tun. The helper first mounts
+// its own /dev/net/tun of that mode in a private mount namespace, then runs
+// itself as nobody with CAP_NET_ADMIN.
+func TestNewWithCapNetAdmin(t *testing.T) {
+	requireTAP(t)
+	// The helper runs as nobody: it needs a copy of the test binary it may
+	// execute.
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // t.TempDir makes both 0700
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe := filepath.Join(dir, "tap.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ mode, says string }{
+		{"0666", "created reachhelper0 as uid 65534"},
+		{"0600", "open /dev/net/tun: permission denied"},
+	} {
+		t.Run("tun mode "+tt.mode, func(t *testing.T) {
+			cmd := helper(t, "tunnode")
+			cmd.Env = append(cmd.Env, "REACHD_TAP_TUN_MODE="+tt.mode)
+			cmd.Path, cmd.Args[0], cmd.Dir = exe, exe, dir
+			cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWNET}
+			runHelper(t, cmd, tt.says)
+		})
+	}
 }
 
 // TestNewWithoutTUN: with no /dev/net/tun (an empty tmpfs mounted over
@@ -93,6 +136,43 @@ func TestHelperProcess(t *testing.T) {
 		}
 	case "nocap":
 		want = tap.ErrPermission
+	case "tunnode": // root, in its own mount and network namespaces
+		mode, err := strconv.ParseUint(os.Getenv("REACHD_TAP_TUN_MODE"), 8, 32)
+		if err != nil {
+			helperExit(err)
+		}
+		if err := syscall.Mount("tmpfs", "/dev/net", "tmpfs", 0, "size=16k,mode=0755"); err != nil {
+			helperExit(fmt.Errorf("mount tmpfs on /dev/net: %w", err))
+		}
+		if err := syscall.Mknod("/dev/net/tun", syscall.S_IFCHR|uint32(mode), int(unix.Mkdev(10, 200))); err != nil {
+			helperExit(fmt.Errorf("mknod /dev/net/tun: %w", err))
+		}
+		if err := os.Chmod("/dev/net/tun", os.FileMode(mode)); err != nil { // past the umask
+			helperExit(err)
+		}
+		cmd := exec.Command(os.Args[0], os.Args[1:]...)
+		cmd.Env = append(os.Environ(), helperEnv+"=capnetadmin")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Credential:  &syscall.Credential{Uid: 65534, Gid: 65534},
+			AmbientCaps: []uintptr{unix.CAP_NET_ADMIN},
+		}
+		if err := cmd.Run(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	case "capnetadmin": // nobody with CAP_NET_ADMIN
+		dev, err := tap.New(tap.Config{Name: "reachhelper0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.99.13.1/24")}})
+		if err != nil {
+			if !errors.Is(err, tap.ErrPermission) {
+				helperExit(fmt.Errorf("tap.New as uid %d with CAP_NET_ADMIN: %w", os.Getuid(), err))
+			}
+			fmt.Println(err) // the 0600 case: the parent checks the message
+			os.Exit(0)
+		}
+		fmt.Printf("created %s as uid %d\n", dev.Name(), os.Getuid())
+		dev.Close()
+		os.Exit(0)
 	case "notun":
 		want = tap.ErrNoTUN
 		if err := syscall.Mount("tmpfs", "/dev/net", "tmpfs", 0, "size=16k"); err != nil {

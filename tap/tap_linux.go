@@ -26,7 +26,7 @@ func New(cfg Config) (*Device, error) {
 		return nil, err
 	}
 	if !hasNetAdmin() {
-		return nil, fmt.Errorf("%w: create %s: CAP_NET_ADMIN is not in the effective set", ErrPermission, cfg.Name)
+		return nil, fmt.Errorf("%w: create %s: needs root or CAP_NET_ADMIN (not in the effective set)", ErrPermission, cfg.Name)
 	}
 	if err := checkFree(cfg); err != nil {
 		return nil, err
@@ -141,7 +141,12 @@ func hasVerb(name string) bool {
 }
 
 // createError classifies an error from opening /dev/net/tun or TUNSETIFF.
+// water returns the open error bare and the ioctl's as an *os.SyscallError.
 func createError(name string, err error) error {
+	doing := "create " + name
+	if _, ok := err.(*os.SyscallError); !ok {
+		doing = "open /dev/net/tun"
+	}
 	switch {
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
 		return fmt.Errorf("%w: %v", ErrNoTUN, err)
@@ -153,7 +158,7 @@ func createError(name string, err error) error {
 			return &TakenError{What: "name", Value: name, By: l.Attrs().Name, Err: ErrNameTaken}
 		}
 	}
-	return sysError("create "+name, err)
+	return sysError(doing, err)
 }
 
 // sysError wraps a system call error, classifying a permission refusal.
