@@ -1,0 +1,168 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/rendezvous/rendezvoustest"
+)
+
+const rlimitChildEnv = "SERVER_RLIMIT_CHILD"
+
+// TestAcceptLoopUnderRLIMITNOFILE is the full-file-table attack on a node:
+// API and peer connections arrive while the process has no descriptor
+// left. Before, the peer listener logged every failed accept (millions of
+// lines) and the API stopped answering; now both back off, log about once
+// a second, and answer once descriptors are free. The node runs in a
+// child process whose RLIMIT_NOFILE is lowered and filled.
+func TestAcceptLoopUnderRLIMITNOFILE(t *testing.T) {
+	if os.Getenv(rlimitChildEnv) == "1" {
+		rlimitChild(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAcceptLoopUnderRLIMITNOFILE$")
+	cmd.Env = append(os.Environ(), rlimitChildEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stdout)
+	next := func(prefix string) string {
+		t.Helper()
+		for lines.Scan() {
+			if s, ok := strings.CutPrefix(lines.Text(), prefix); ok {
+				return s
+			}
+		}
+		t.Fatalf("child ended before %q: %v", prefix, lines.Err())
+		return ""
+	}
+	var api, peer string
+	if _, err := fmt.Sscan(next("FULL "), &api, &peer); err != nil {
+		t.Fatal(err)
+	}
+	// Connections complete in the child's backlog; their requests wait.
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.DialTimeout("tcp", api, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /v1/node HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+		conns = append(conns, c)
+	}
+	for range 3 {
+		c, err := net.DialTimeout("tcp", peer, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	fmt.Fprintln(stdin, "DIALED")
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		status, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(status, "HTTP/1.1 200") {
+			t.Errorf("API request %d after the flood: %q, %v", i, status, err)
+		}
+	}
+	fmt.Fprintln(stdin, "DONE")
+	var n int
+	if _, err := fmt.Sscan(next("LINES "), &n); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr.String())
+	}
+	t.Logf("%d accept log lines over 1.5 s of EMFILE on the API and peer listeners", n)
+	// Two listeners, each at most a line a second (and one at the start).
+	if n < 1 || n > 8 {
+		t.Errorf("%d accept log lines, want between 1 and 8", n)
+	}
+}
+
+func rlimitChild(t *testing.T) {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	logw := &lineCounter{w: os.Stderr, substr: "accept"}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	n := nodetest.Start(t, rendezvoustest.Start(t), nodetest.WithLogger(logger))
+	s, err := New(Config{Addr: "127.0.0.1:0", Node: n, Logger: logger})
+	if err != nil {
+		fail(err)
+	}
+	defer s.Close()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		fail(err)
+	}
+	lim.Cur = 256
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		fail(err)
+	}
+	var held []*os.File
+	for {
+		f, err := os.Open(os.DevNull)
+		if errors.Is(err, syscall.EMFILE) {
+			break
+		}
+		if err != nil {
+			fail(err)
+		}
+		held = append(held, f)
+	}
+	in := bufio.NewScanner(os.Stdin)
+	fmt.Printf("FULL %s 127.0.0.1:%d\n", s.Addr(), n.Info().ListenPort)
+	in.Scan()                           // DIALED
+	time.Sleep(1500 * time.Millisecond) // the attack lasts this long
+	for _, f := range held {
+		f.Close()
+	}
+	in.Scan() // DONE
+	fmt.Printf("LINES %d\n", logw.count())
+}
+
+// lineCounter passes log lines on and counts those containing substr.
+type lineCounter struct {
+	w      io.Writer
+	substr string
+	mu     sync.Mutex
+	n      int
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	for _, l := range bytes.Split(p, []byte("\n")) {
+		if bytes.Contains(l, []byte(c.substr)) {
+			c.n++
+		}
+	}
+	c.mu.Unlock()
+	return c.w.Write(p)
+}
+
+func (c *lineCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
