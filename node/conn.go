@@ -73,6 +73,8 @@ type ConnInfo struct {
 	ClosedAt      time.Time `json:"closed_at,omitzero"`
 	CloseReason   string    `json:"close_reason,omitempty"`
 	Attempts      []Attempt `json:"attempts"`
+	// TAP is the TAP device the connection backs, if any.
+	TAP *TAPInfo `json:"tap,omitempty"`
 }
 
 // ErrConnClosed is returned by reads and writes on a closed connection.
@@ -152,6 +154,7 @@ type Conn struct {
 	closedAt    time.Time
 	closeReason string
 	closeOnce   sync.Once
+	tap         *tapLink // the TAP device the connection backs, if any
 }
 
 func newConnID() string {
@@ -489,7 +492,12 @@ func (c *Conn) State() State {
 func (c *Conn) Info() ConnInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var t *tapLink
+	if c.state != StateClosed {
+		t = c.tap
+	}
 	return ConnInfo{
+		TAP:           tapInfoOf(t),
 		ID:            c.id,
 		PeerID:        c.peer,
 		Direction:     c.dir,

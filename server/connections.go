@@ -85,6 +85,19 @@ func (s *Server) conn(r *http.Request) (*node.Conn, error) {
 	return c, nil
 }
 
+// dataConn is conn for the routes that move the connection's bytes
+// (send, recv, stream): a connection that backs a TAP device is the
+// device's, 409.
+func (s *Server) dataConn(r *http.Request) (*node.Conn, error) {
+	c, err := s.conn(r)
+	if err == nil && c.Tapped() {
+		p := problemf(http.StatusConflict, "connection %s backs a TAP device: its bytes are the device's frames", c.ID())
+		p.Type = problemType("connection-tapped")
+		return nil, p
+	}
+	return c, err
+}
+
 func gone(c *node.Conn, what string) *Problem {
 	p := problemf(http.StatusGone, "connection %s: %s", c.ID(), what)
 	p.Type = problemType("connection-closed")
@@ -110,7 +123,7 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error 
 
 // send writes the request body to the peer as it arrives.
 func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.conn(r)
+	c, err := s.dataConn(r)
 	if err != nil {
 		return err
 	}
@@ -134,7 +147,7 @@ func (cw connWriter) Write(p []byte) (int, error) { return cw.c.Write(p) }
 // max bytes, once the first byte is there; 204 when nothing came within
 // timeout_ms; 410 at the end of the peer's stream.
 func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.conn(r)
+	c, err := s.dataConn(r)
 	if err != nil {
 		return err
 	}

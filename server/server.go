@@ -53,6 +53,8 @@ type Node interface {
 	SetAccept(mode string) (node.Policy, error)
 	AllowPeer(id string) (node.Policy, error)
 	DisallowPeer(id string) (node.Policy, bool)
+	AttachTAP(c *node.Conn, cfg node.TAPConfig) (node.TAPInfo, error)
+	DetachTAP(c *node.Conn) error
 }
 
 var _ Node = (*node.Node)(nil)
@@ -219,6 +221,8 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v1/connections/{id}/recv", s.handle(s.recv))
 	r.Head("/v1/connections/{id}/recv", s.handle(s.recvHead))
 	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
+	r.Post("/v1/connections/{id}/tap", s.handle(s.postTAP))
+	r.Delete("/v1/connections/{id}/tap", s.handle(s.deleteTAP))
 	r.Get("/v1/events", s.handle(s.events))
 	r.Get("/v1/policy", s.handle(s.getPolicy))
 	r.Put("/v1/policy", s.handle(s.putPolicy))

@@ -20,7 +20,7 @@ import (
 // WebSocket normally. A client that closes the WebSocket (normally) also
 // ends our side of the stream.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.conn(r)
+	c, err := s.dataConn(r)
 	if err != nil {
 		return err
 	}

@@ -174,6 +174,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/connections/{id}/tap": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A connection ID, as in `Connection.id`. */
+                id: components["parameters"]["ConnectionID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Back the connection with a TAP device
+         * @description Creates a TAP device (a virtual Ethernet interface) with the given address and pumps its Ethernet frames over the connection, each length-prefixed, both ways, until the connection, the device or the node ends. Each side attaches a device to its own end; together they are a two-host LAN over which ordinary programs (ping, ssh, anything IP) talk. From then on the connection's bytes are the device's: `send`, `recv` and `stream` answer 409. Needs root or CAP_NET_ADMIN and /dev/net/tun (Linux only).
+         */
+        post: operations["attachTap"];
+        /**
+         * Remove the connection's TAP device
+         * @description Removes the device; the connection, whose bytes were frames, closes with it.
+         */
+        delete: operations["detachTap"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/policy": {
         parameters: {
             query?: never;
@@ -386,6 +413,30 @@ export interface components {
          * @enum {string}
          */
         Strategy: "direct" | "reverse" | "punch" | "relay";
+        TapRequest: {
+            /**
+             * @description The device's address with its prefix length, IPv4 or IPv6.
+             * @example 10.99.0.1/24
+             */
+            ip: string;
+            /** @description The device's name; absent: `reach0`, `reach1`, ... (the kernel picks the number). */
+            name?: string;
+            /** @description Absent or 0: 1500 (at least 1280 with an IPv6 address). */
+            mtu?: number;
+        };
+        TapInfo: {
+            name: string;
+            /** @description Stable for the node and connection; locally administered. */
+            mac: string;
+            mtu: number;
+            addrs: string[];
+            /** @description Frames from the device (sent to the peer). */
+            frames_in: number;
+            /** @description Frames to the device (from the peer). */
+            frames_out: number;
+            /** @description Frames dropped for their size. */
+            dropped: number;
+        };
         /** @description The inbound policy. */
         Policy: {
             /**
@@ -561,6 +612,8 @@ export interface components {
             close_reason?: string;
             /** @description Every strategy of the plan for an outbound connection, in the order of preference, with its outcome; empty for inbound ones. */
             attempts: components["schemas"]["Attempt"][];
+            /** @description The TAP device the connection backs, while it does. */
+            tap?: components["schemas"]["TapInfo"];
         };
         ConnectionList: {
             connections: components["schemas"]["Connection"][];
@@ -729,16 +782,21 @@ export interface components {
          *     | `https://reachd.dev/problems/bad-host` | 403 | `Host` is not a loopback name (node without token) |
          *     | `https://reachd.dev/problems/bad-origin` | 403 | `Origin` of another site not listed with `--api-cors` |
          *     | `https://reachd.dev/problems/no-connection` | 404 | no connection with that ID |
+         *     | `https://reachd.dev/problems/no-tap` | 404 | the connection backs no TAP device |
+         *     | `https://reachd.dev/problems/connection-tapped` | 409 | the connection backs a TAP device: its bytes are the device's |
+         *     | `https://reachd.dev/problems/tap-conflict` | 409 | the connection backs a TAP device already, or the name or address is taken |
          *     | `https://reachd.dev/problems/connection-closed` | 410 | the connection is closed or the peer's stream has ended |
          *     | `https://reachd.dev/problems/peer-refused` | 502 | the peer refused the echo |
          *     | `https://reachd.dev/problems/connect-failed` | 502 | no strategy connected (`attempts`) |
          *     | `https://reachd.dev/problems/no-broker` | 503 | no broker shared with the peer is connected |
+         *     | `https://reachd.dev/problems/tap-unsupported` | 501 | TAP devices need Linux |
+         *     | `https://reachd.dev/problems/tap-unavailable` | 503 | no permission (root or CAP_NET_ADMIN) or no /dev/net/tun |
          *     | `https://reachd.dev/problems/peer-timeout` | 504 | the peer did not answer in time |
          *
          *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
-        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
+        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
         /**
          * @description An RFC 9457 problem. Problems may carry extension members (see `BadRequestProblem`, `ConnectProblem`); clients ignore those they do not know.
          * @example {
@@ -837,15 +895,15 @@ export interface components {
                 };
             };
         };
-        /** @description No such connection (`no-connection`), or no such route or dashboard file (a problem without `type`). */
+        /** @description No such connection (`no-connection`), no TAP device on it (`no-tap`), or no such route or dashboard file (a problem without `type`). */
         NotFound: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"] & {
-                    /** @constant */
-                    type?: "https://reachd.dev/problems/no-connection";
+                    /** @enum {unknown} */
+                    type?: "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap";
                 };
             };
         };
@@ -858,6 +916,42 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The connection backs a TAP device: its bytes are the device's frames (`connection-tapped`). */
+        Tapped: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type: "https://reachd.dev/problems/connection-tapped";
+                };
+            };
+        };
+        /** @description The connection backs a TAP device already, or the name or address is taken by another interface (`tap-conflict`); `detail` names who holds it. */
+        TapConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type: "https://reachd.dev/problems/tap-conflict";
+                };
+            };
+        };
+        /** @description No TAP device can be made here: no permission (root or CAP_NET_ADMIN) or no /dev/net/tun (503, `tap-unavailable`), or not Linux (501, `tap-unsupported`). */
+        TapUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type: "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/tap-unsupported";
+                };
             };
         };
         /** @description The connection is closed, or the peer's stream has ended and everything was read (`connection-closed`). */
@@ -1140,6 +1234,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Tapped"];
             410: components["responses"]["Gone"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
@@ -1184,6 +1279,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Tapped"];
             410: components["responses"]["Gone"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
@@ -1265,6 +1361,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Tapped"];
             410: components["responses"]["Gone"];
             /** @description Not a WebSocket handshake (no `Connection: Upgrade` and `Upgrade: websocket`). */
             426: {
@@ -1277,6 +1374,71 @@ export interface operations {
                 };
             };
             431: components["responses"]["HeaderTooLarge"];
+        };
+    };
+    attachTap: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A connection ID, as in `Connection.id`. */
+                id: components["parameters"]["ConnectionID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TapRequest"];
+            };
+        };
+        responses: {
+            /** @description The device. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TapInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["TapConflict"];
+            410: components["responses"]["Gone"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+            501: components["responses"]["TapUnavailable"];
+            503: components["responses"]["TapUnavailable"];
+        };
+    };
+    detachTap: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A connection ID, as in `Connection.id`. */
+                id: components["parameters"]["ConnectionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The connection, closed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
         };
     };
     getPolicy: {
