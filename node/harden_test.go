@@ -160,3 +160,37 @@ func TestPeerRequestFloodIsRateLimited(t *testing.T) {
 		t.Errorf("b counted %d rate refusals, the flooder saw %d", got, busy)
 	}
 }
+
+// TestInboundCapsPerPeer: a peer past its share of inbound connections is
+// refused before its handshake, as busy, through whichever strategy, and
+// the refusals are counted; its connections open so far stay.
+func TestInboundCapsPerPeer(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	a := nodetest.Start(t, rv)
+	b := nodetest.Start(t, rv, withConfig(func(c *node.Config) { c.Limits.MaxInboundPerPeer = 2 }))
+	bAddr := mustParse(t, b.Address())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 2 {
+		c, err := a.Connect(ctx, bAddr, []string{node.StrategyDirect})
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		defer c.Close()
+		waitInbound(t, b, a.ID(), node.StrategyDirect)
+	}
+	waitInboundCount(t, b, a.ID(), 2)
+	for _, s := range []string{node.StrategyDirect, node.StrategyReverse} {
+		_, err := a.Connect(ctx, bAddr, []string{s})
+		var ce *node.ConnectError
+		if !errors.As(err, &ce) || ce.Attempts[0].Class != "peer_refused" || !strings.Contains(ce.Attempts[0].Reason, "busy") {
+			t.Errorf("third connection by %s: %v, want refused as busy", s, err)
+		}
+	}
+	if n := b.Metrics().Refused[node.RefusedInboundPerPeer]; n != 2 {
+		t.Errorf("b counted %d refusals past the per-peer cap, want 2", n)
+	}
+	if got := countOpen(b, node.Inbound); got != 2 {
+		t.Errorf("b lists %d inbound connections, want the 2 it took", got)
+	}
+}

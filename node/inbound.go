@@ -84,9 +84,13 @@ func (n *Node) handleInbound(raw net.Conn, release func()) {
 	}
 	raw.SetReadDeadline(time.Time{})
 	if p.session.IsZero() {
-		if !n.allowed(p.from) {
-			n.counters.refuse(RefusedPolicy)
-			refuse(answerNotAllowed, "not allowed by the inbound policy: "+p.from)
+		if reason := n.admit(p.from); reason != "" {
+			n.counters.refuse(reason)
+			answer := answerBusy
+			if reason == RefusedPolicy {
+				answer = answerNotAllowed
+			}
+			refuse(answer, reason+": "+p.from)
 			return
 		}
 		if err := writeAnswer(raw, answerOK); err != nil {
@@ -134,18 +138,15 @@ func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name stri
 	}
 	n.inboundMu.Lock()
 	defer n.inboundMu.Unlock()
-	total, fromPeer := n.conns.inbound(peer)
-	switch {
-	case total >= n.cfg.Limits.MaxInbound:
-		n.counters.refuse(RefusedInbound)
-	case fromPeer >= n.cfg.Limits.MaxInboundPerPeer:
-		n.counters.refuse(RefusedInboundPerPeer)
-	default:
-		n.register(sc, peer, Inbound, name, nil)
+	// Checked before we answered; checked again here, as others may have
+	// been listed meanwhile.
+	if reason := n.admit(peer); reason != "" {
+		n.counters.refuse(reason)
+		n.log.Info("inbound connection refused", "remote", remote, "peer", peer, "reason", reason)
+		sc.close()
 		return
 	}
-	n.log.Info("inbound connection refused", "remote", remote, "peer", peer, "reason", "too many inbound connections")
-	sc.close()
+	n.register(sc, peer, Inbound, name, nil)
 }
 
 // handlePeerTasks registers the signaling handlers of the strategies whose
@@ -171,9 +172,12 @@ func (n *Node) async(s strategy.Strategy) signaling.Handler {
 		n.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(n.ctx, peerTaskTimeout)
 			defer cancel()
-			switch {
-			case !n.allowed(m.From):
-				n.refusePeer(ctx, m, RefusedPolicy, "not allowed", nil)
+			switch reason := n.admit(m.From); {
+			case reason == RefusedPolicy:
+				n.refusePeer(ctx, m, reason, "not allowed", nil)
+				return
+			case reason != "":
+				n.refusePeer(ctx, m, reason, "busy", nil)
 				return
 			case !n.limits.request(m.From):
 				n.refusePeer(ctx, m, RefusedRate, "busy", nil)
@@ -204,6 +208,22 @@ func (n *Node) async(s strategy.Strategy) signaling.Handler {
 			n.answered(ctx, raw, m.From, s.Name())
 		})
 	}
+}
+
+// admit says why the inbound policy or limits refuse a new inbound
+// connection from peer (a Refused* reason), or "".
+func (n *Node) admit(peer string) string {
+	if !n.allowed(peer) {
+		return RefusedPolicy
+	}
+	total, fromPeer := n.conns.inbound(peer)
+	switch {
+	case total >= n.cfg.Limits.MaxInbound:
+		return RefusedInbound
+	case fromPeer >= n.cfg.Limits.MaxInboundPerPeer:
+		return RefusedInboundPerPeer
+	}
+	return ""
 }
 
 // refusePeer answers a peer's request with a fixed reason (never the
