@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,19 +35,7 @@ func TestTAPOverConnections(t *testing.T) {
 			}
 			in := to.inbound(t, from.info.NodeID, tt.strategy)
 			ipA, ipB := fmt.Sprintf("10.99.%d.1", i), fmt.Sprintf("10.99.%d.2", i)
-			for _, side := range []struct {
-				n      *labNode
-				id, ip string
-			}{{from, c.ID, ipA}, {to, in.ID, ipB}} {
-				var info struct {
-					Name string `json:"name"`
-					MAC  string `json:"mac"`
-				}
-				status, err := side.n.api.do("POST", "/v1/connections/"+side.id+"/tap", `{"ip":"`+side.ip+`/24"}`, &info)
-				if err != nil || status != http.StatusCreated || info.Name == "" {
-					t.Fatalf("%s: POST tap: %d %v %+v", side.n.name, status, err, info)
-				}
-			}
+			attachTAPs(t, from, to, c.ID, in.ID, ipA, ipB)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			if out, err := from.host.Command(ctx, "ping", "-c", "3", "-W", "5", ipB).CombinedOutput(); err != nil {
@@ -54,15 +43,16 @@ func TestTAPOverConnections(t *testing.T) {
 			} else if !strings.Contains(string(out), " 0% packet loss") {
 				t.Errorf("ping lost packets:\n%s", out)
 			}
-			tcpAcross(t, from.host, to.host, ipB, 64<<20)
+			took := tcpAcross(t, from.host, to.host, ipB, 64<<20)
+			t.Logf("64 MiB over the TAP link in %v", took.Round(time.Millisecond))
 			from.close(t, c.ID)
 		})
 	}
 }
 
 // tcpAcross sends size random bytes from a TCP client in src to a server
-// on ip in dst, and checks they arrive intact.
-func tcpAcross(t *testing.T, src, dst *natlab.Host, ip string, size int) {
+// on ip in dst, checks they arrive intact, and returns how long it took.
+func tcpAcross(t testing.TB, src, dst *natlab.Host, ip string, size int) time.Duration {
 	t.Helper()
 	var ln net.Listener
 	if err := dst.Do(func() (err error) {
@@ -112,5 +102,78 @@ func tcpAcross(t *testing.T, src, dst *natlab.Host, ip string, size int) {
 	case <-time.After(90 * time.Second):
 		t.Fatal("the transfer over the TAP link did not finish")
 	}
-	t.Logf("%d MiB over the TAP link in %v", size>>20, time.Since(start).Round(time.Millisecond))
+	return time.Since(start)
+}
+
+// attachTAPs backs both ends of a connection with TAP devices at ipA and
+// ipB (/24).
+func attachTAPs(t testing.TB, from, to *labNode, idFrom, idTo, ipA, ipB string) {
+	t.Helper()
+	for _, side := range []struct {
+		n      *labNode
+		id, ip string
+	}{{from, idFrom, ipA}, {to, idTo, ipB}} {
+		var info struct {
+			Name string `json:"name"`
+		}
+		status, err := side.n.api.do("POST", "/v1/connections/"+side.id+"/tap", `{"ip":"`+side.ip+`/24"}`, &info)
+		if err != nil || status != http.StatusCreated || info.Name == "" {
+			t.Fatalf("%s: POST tap: %d %v %+v", side.n.name, status, err, info)
+		}
+	}
+}
+
+// BenchmarkTAPGoodput measures TCP goodput between two hosts' TAP devices
+// over a direct connection against the goodput of the connection itself
+// (its WebSocket stream), on clean links and on links with 50 ms each way
+// and 1 % loss (TCP inside TCP: the inner TCP sees the outer one's
+// retransmissions as delay). Run it with
+//
+//	go test -run '^$' -bench TAPGoodput -benchtime 2x ./internal/e2e
+func BenchmarkTAPGoodput(b *testing.B) {
+	for _, tt := range []struct {
+		link natlab.Link
+		size int
+	}{
+		{natlab.Link{}, 64 << 20},
+		{natlab.Link{Delay: 50 * time.Millisecond, Loss: 0.01}, 4 << 20},
+	} {
+		b.Run(strings.ReplaceAll(tt.link.String(), " ", "_"), func(b *testing.B) {
+			lab := natlab.New(b)
+			ntp := lab.StartNTP(b)
+			wan := startRendezvous(b, lab)
+			ha := lab.AddRouter(natlab.Public, linkOpts(tt.link)...).AddHost()
+			hb := lab.AddRouter(natlab.Public, linkOpts(tt.link)...).AddHost()
+			nodes := startLabNodes(b, wan, ntp.Addr().String(), map[string]*natlab.Host{"a": ha, "b": hb})
+			from, to := nodes["a"], nodes["b"]
+			var conn, overTAP []float64
+			for range b.N {
+				_, c := timedConnect(b, from, to, "direct")
+				in := to.inbound(b, from.info.NodeID, "direct")
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				wsA, wsB := from.stream(ctx, b, c.ID), to.stream(ctx, b, in.ID)
+				conn = append(conn, oneWay(ctx, b, wsA, wsB, tt.size))
+				wsA.CloseNow()
+				wsB.CloseNow()
+				cancel()
+				from.close(b, c.ID)
+
+				_, c = timedConnect(b, from, to, "direct")
+				in = to.inbound(b, from.info.NodeID, "direct")
+				attachTAPs(b, from, to, c.ID, in.ID, "10.99.0.1", "10.99.0.2")
+				took := tcpAcross(b, ha, hb, "10.99.0.2", tt.size)
+				overTAP = append(overTAP, float64(tt.size)/took.Seconds()/1e6)
+				from.close(b, c.ID)
+			}
+			b.ReportMetric(medianFloat(conn), "conn-MB/s")
+			b.ReportMetric(medianFloat(overTAP), "tap-MB/s")
+			b.ReportMetric(medianFloat(overTAP)/medianFloat(conn), "tap/conn")
+		})
+	}
+}
+
+func medianFloat(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
