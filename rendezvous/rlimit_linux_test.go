@@ -2,8 +2,6 @@ package rendezvous_test
 
 import (
 	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,13 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v4"
 
+	"github.com/reachd/reachd/internal/acceptor/acceptortest"
 	"github.com/reachd/reachd/rendezvous"
 )
 
@@ -123,7 +120,7 @@ func rendezvousRlimitChild() {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(2)
 	}
-	logw := &lineCounter{w: os.Stderr, substr: "accept"}
+	logw := &acceptortest.LineCounter{W: os.Stderr, Substr: "accept"}
 	s, err := rendezvous.New(rendezvous.Config{
 		MQTTListen: "127.0.0.1:0",
 		STUNListen: []string{"127.0.0.1:0"},
@@ -136,56 +133,14 @@ func rendezvousRlimitChild() {
 	defer s.Close()
 	in := bufio.NewScanner(os.Stdin)
 
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	release, err := acceptortest.FillFileTable(128)
+	if err != nil {
 		fail(err)
-	}
-	lim.Cur = 128
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		fail(err)
-	}
-	var held []*os.File
-	for {
-		f, err := os.Open(os.DevNull)
-		if errors.Is(err, syscall.EMFILE) {
-			break
-		}
-		if err != nil {
-			fail(err)
-		}
-		held = append(held, f)
 	}
 	fmt.Printf("FULL %s %s %s\n", s.MQTTAddr(), s.STUNAddrs()[0], s.TURNAddr())
 	in.Scan()                           // DIALED
 	time.Sleep(1500 * time.Millisecond) // the attack lasts this long
-	for _, f := range held {
-		f.Close()
-	}
+	release()
 	in.Scan() // DONE
-	fmt.Printf("LINES %d\n", logw.count())
-}
-
-// lineCounter passes log lines on and counts those containing substr.
-type lineCounter struct {
-	w      io.Writer
-	substr string
-	mu     sync.Mutex
-	n      int
-}
-
-func (c *lineCounter) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	for _, l := range bytes.Split(p, []byte("\n")) {
-		if bytes.Contains(l, []byte(c.substr)) {
-			c.n++
-		}
-	}
-	c.mu.Unlock()
-	return c.w.Write(p)
-}
-
-func (c *lineCounter) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
+	fmt.Printf("LINES %d\n", logw.Count())
 }

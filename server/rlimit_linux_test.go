@@ -3,19 +3,16 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/reachd/reachd/internal/acceptor/acceptortest"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
@@ -104,7 +101,7 @@ func rlimitChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(2)
 	}
-	logw := &lineCounter{w: os.Stderr, substr: "accept"}
+	logw := &acceptortest.LineCounter{W: os.Stderr, Substr: "accept"}
 	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	n := nodetest.Start(t, rendezvoustest.Start(t), nodetest.WithLogger(logger))
 	s, err := New(Config{Addr: "127.0.0.1:0", Node: n, Logger: logger})
@@ -112,57 +109,15 @@ func rlimitChild(t *testing.T) {
 		fail(err)
 	}
 	defer s.Close()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	release, err := acceptortest.FillFileTable(256)
+	if err != nil {
 		fail(err)
-	}
-	lim.Cur = 256
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		fail(err)
-	}
-	var held []*os.File
-	for {
-		f, err := os.Open(os.DevNull)
-		if errors.Is(err, syscall.EMFILE) {
-			break
-		}
-		if err != nil {
-			fail(err)
-		}
-		held = append(held, f)
 	}
 	in := bufio.NewScanner(os.Stdin)
 	fmt.Printf("FULL %s 127.0.0.1:%d\n", s.Addr(), n.Info().ListenPort)
 	in.Scan()                           // DIALED
 	time.Sleep(1500 * time.Millisecond) // the attack lasts this long
-	for _, f := range held {
-		f.Close()
-	}
+	release()
 	in.Scan() // DONE
-	fmt.Printf("LINES %d\n", logw.count())
-}
-
-// lineCounter passes log lines on and counts those containing substr.
-type lineCounter struct {
-	w      io.Writer
-	substr string
-	mu     sync.Mutex
-	n      int
-}
-
-func (c *lineCounter) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	for _, l := range bytes.Split(p, []byte("\n")) {
-		if bytes.Contains(l, []byte(c.substr)) {
-			c.n++
-		}
-	}
-	c.mu.Unlock()
-	return c.w.Write(p)
-}
-
-func (c *lineCounter) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
+	fmt.Printf("LINES %d\n", logw.Count())
 }

@@ -3,7 +3,6 @@ package acceptor_test
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,11 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reachd/reachd/internal/acceptor"
+	"github.com/reachd/reachd/internal/acceptor/acceptortest"
 )
 
 const childEnv = "ACCEPTOR_RLIMIT_CHILD"
@@ -90,28 +89,13 @@ func rlimitChild() {
 	if err != nil {
 		fail(err)
 	}
-	logw := &countingWriter{w: os.Stderr}
+	logw := &acceptortest.LineCounter{W: os.Stderr, Substr: "accept"}
 	ln := acceptor.New(raw, acceptor.Config{Logger: slog.New(slog.NewTextHandler(logw, nil))})
 	defer ln.Close()
 
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	release, err := acceptortest.FillFileTable(64)
+	if err != nil {
 		fail(err)
-	}
-	lim.Cur = 64
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		fail(err)
-	}
-	var held []*os.File
-	for {
-		f, err := os.Open(os.DevNull)
-		if errors.Is(err, syscall.EMFILE) {
-			break
-		}
-		if err != nil {
-			fail(err)
-		}
-		held = append(held, f)
 	}
 	served := make(chan error, 1)
 	go func() {
@@ -130,21 +114,9 @@ func rlimitChild() {
 	for ln.Failures() < 8 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, f := range held[:len(held)/2] {
-		f.Close()
-	}
+	release()
 	if err := <-served; err != nil {
 		fail(err)
 	}
-	fmt.Printf("DONE %d %d\n", ln.Failures(), logw.lines)
-}
-
-type countingWriter struct {
-	w     io.Writer
-	lines int
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.lines += bytes.Count(p, []byte("\n"))
-	return c.w.Write(p)
+	fmt.Printf("DONE %d %d\n", ln.Failures(), logw.Count())
 }
