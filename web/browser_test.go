@@ -165,6 +165,21 @@ func TestDashboard(t *testing.T) {
 		}
 	})
 
+	t.Run("tap shows live", func(t *testing.T) {
+		if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
+			t.Skip("TAP devices need root")
+		}
+		br := br.on(t)
+		c, _ := a.Conn(connID)
+		if _, err := a.AttachTAP(c, node.TAPConfig{IP: netip.MustParsePrefix("10.99.9.1/24"), Name: "reachweb0"}); err != nil {
+			t.Fatal(err)
+		}
+		br.waitJS("the row shows the TAP device", `document.querySelector('#conn-rows tr[data-id=%s] [data-tap="reachweb0"]') !== null`, connID)
+		if got := br.text(`#conn-rows tr[data-id="` + connID + `"] [data-tap]`); !strings.Contains(got, "10.99.9.1/24") {
+			t.Errorf("TAP cell %q, want its address", got)
+		}
+	})
+
 	t.Logf("screenshot: %s", br.screenshot("dashboard.png"))
 	br.colorScheme("dark")
 	t.Logf("screenshot: %s", br.screenshot("dashboard-dark.png"))

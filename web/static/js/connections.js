@@ -101,7 +101,13 @@ export class Connections {
       );
     }
     cell("direction").textContent = c.direction === "inbound" ? "← inbound" : "→ outbound";
-    cell("strategy").textContent = c.strategy || "";
+    const strategy = cell("strategy");
+    strategy.replaceChildren(c.strategy || "");
+    if (c.tap) {
+      // The connection backs a TAP device: its bytes are Ethernet frames.
+      strategy.append(el("div", { class: "muted small mono", "data-tap": c.tap.name,
+        title: `MAC ${c.tap.mac}, MTU ${c.tap.mtu}` }, `TAP ${c.tap.name} ${(c.tap.addrs || []).join(" ")}`));
+    }
 
     const state = cell("state");
     const badge = { open: "good", half_closed: "fair", closed: "none" }[c.state] || "none";
