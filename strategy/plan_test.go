@@ -179,6 +179,45 @@ func TestPlanLabPairs(t *testing.T) {
 	}
 }
 
+// TestPlanPunchesIPv6 is issue 13's pairs: behind stateful IPv6 firewalls
+// (no translation: endpoint-independent mapping, port-restricted filtering,
+// delta equal), two IPv6-only hosts, or two dual-stack hosts whose IPv4
+// NATs are symmetric, can punch over IPv6.
+func TestPlanPunchesIPv6(t *testing.T) {
+	v6 := func(a address.Address, n byte) address.Address {
+		ip := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, n, 15: 2})
+		a.IPv6 = []address.Interface{{NetIfIndex: 2, ExternalIP: ip, InternalIP: ip, ListenPort: 40000,
+			NAT: address.NATPortRestrictedCone, Delta: address.DeltaEqual}}
+		return a
+	}
+	hard := func(id string, n int) address.Address { return host(id, n, address.NATSymmetric, address.DeltaRandom) }
+	v6only := func(id string, n byte) address.Address {
+		a := v6(address.Address{SignalOffsets: []int{0}, NodeID: id, MachineID: fmt.Sprintf("%016x", n)}, n)
+		return a
+	}
+	for _, tt := range []struct {
+		name       string
+		self, peer address.Address
+	}{
+		{"ipv6-only firewalled hosts", v6only(nodeA, 1), v6only(nodeB, 2)},
+		{"dual-stack behind hard IPv4 NATs", v6(hard(nodeA, 1), 1), v6(hard(nodeB, 2), 2)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, st := range strategy.Plan(tt.self, tt.peer, strategy.PlanConfig{TURN: true}) {
+				if st.Strategy.Name() == strategy.Punch && (st.Skip != "" || st.Chance != strategy.Likely) {
+					t.Errorf("punch: skip %q, chance %v; want likely over IPv6", st.Skip, st.Chance)
+				}
+			}
+		})
+	}
+	// Without IPv6 the hard pair still cannot punch.
+	for _, st := range strategy.Plan(hard(nodeA, 1), hard(nodeB, 2), strategy.PlanConfig{TURN: true}) {
+		if st.Strategy.Name() == strategy.Punch && st.Skip == "" {
+			t.Error("two hard IPv4 NATs without IPv6: punch planned")
+		}
+	}
+}
+
 func TestPlanKeepsRequestOrderAndBounds(t *testing.T) {
 	self, peer := host(nodeA, 1, address.NATPortRestrictedCone, address.DeltaEqual), host(nodeB, 2, address.NATOpen, address.DeltaNA)
 	steps := strategy.Plan(self, peer, strategy.PlanConfig{Strategies: []string{"relay", "punch"}, TURN: false})

@@ -48,35 +48,49 @@ func (punchStrategy) Timeout() time.Duration { return punchTimeout }
 func (punchStrategy) Request() string        { return signaling.TypePunch }
 
 func (punchStrategy) Judge(self, peer address.Address, _ PlanConfig) Judgement {
-	ours, ok1 := punchable(self.IPv4)
-	theirs, ok2 := punchable(peer.IPv4)
-	switch {
-	case !ok1:
-		return Judgement{Skip: "we have no IPv4 interface with a known NAT"}
-	case !ok2:
-		return Judgement{Skip: "the peer has no IPv4 interface with a known NAT"}
-	}
-	// An open side's punch listener takes the peer from any port; else
-	// both mappings must be predictable.
-	switch {
-	case open(ours) || open(theirs):
-	case !predictable(theirs):
-		return Judgement{Skip: "the peer's NAT maps ports at random (symmetric)"}
-	case !predictable(ours):
-		return Judgement{Skip: "our NAT maps ports at random (symmetric)"}
+	if _, _, why := punchPair(self, peer); why != "" {
+		return Judgement{Skip: why}
 	}
 	return Judgement{Chance: Likely}
 }
 
-func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
-	if _, ok := punchable(call.Peer.IPv4); !ok {
-		return Raw{}, fmt.Errorf("%w: the peer has no IPv4 interface with a known NAT", ErrUnpunchable)
+// punchPair picks the interfaces to punch between, ours and the peer's:
+// IPv6 first (no NAT to predict behind a firewall), then IPv4. A pair
+// works when both NATs are known and, unless one side is open (its punch
+// listener takes the peer from any port), both map predictably. why says
+// what is missing when no pair works, in IPv4's terms.
+func punchPair(self, peer address.Address) (ours, theirs address.Interface, why string) {
+	for _, fam := range [][2][]address.Interface{{self.IPv6, peer.IPv6}, {self.IPv4, peer.IPv4}} {
+		o, ok1 := punchable(fam[0])
+		t, ok2 := punchable(fam[1])
+		switch {
+		case !ok1:
+			why = "we have no IPv4 interface with a known NAT"
+		case !ok2:
+			why = "the peer has no IPv4 interface with a known NAT"
+		case open(o) || open(t):
+			return o, t, ""
+		case !predictable(t):
+			why = "the peer's NAT maps ports at random (symmetric)"
+		case !predictable(o):
+			why = "our NAT maps ports at random (symmetric)"
+		default:
+			return o, t, ""
+		}
 	}
+	return address.Interface{}, address.Interface{}, why
+}
+
+func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	self, ok := env.Self()
 	if !ok {
 		return Raw{}, ErrNotReady
 	}
-	prep, err := preparePunch(ctx, env)
+	ours, _, why := punchPair(self, call.Peer)
+	if why != "" {
+		return Raw{}, fmt.Errorf("%w: %s", ErrUnpunchable, why)
+	}
+	prep, err := preparePunch(ctx, env, ours)
 	if err != nil {
 		return Raw{}, err
 	}
@@ -138,7 +152,16 @@ func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message)
 	if d := at.Sub(env.Now()); d > maxMeetingAhead {
 		return Raw{}, badRequest("meeting time %v is too far ahead", d.Round(time.Millisecond))
 	}
-	prep, err := preparePunch(ctx, env)
+	// Punch from our interface of the endpoint's family.
+	list := self.IPv4
+	if ip.Is6() {
+		list = self.IPv6
+	}
+	ours, ok := punchable(list)
+	if !ok {
+		return Raw{}, fmt.Errorf("%w: we have no interface of %s's family with a known NAT", ErrUnpunchable, remote)
+	}
+	prep, err := preparePunch(ctx, env, ours)
 	if err != nil {
 		return Raw{}, err
 	}
@@ -161,20 +184,16 @@ type punchPrep struct {
 	release  func()
 }
 
-// preparePunch picks a local port on our first punchable IPv4 interface and
-// predicts its external endpoint.
-func preparePunch(ctx context.Context, env Env) (punchPrep, error) {
-	self, ok := env.Self()
-	if !ok {
-		return punchPrep{}, ErrNotReady
-	}
-	ifc, ok := punchable(self.IPv4)
-	if !ok {
-		return punchPrep{}, fmt.Errorf("%w: we have no IPv4 interface with a known NAT", ErrUnpunchable)
-	}
+// preparePunch picks a local port on our interface ifc and predicts its
+// external endpoint.
+func preparePunch(ctx context.Context, env Env, ifc address.Interface) (punchPrep, error) {
 	// Reserve a port (the listener shares it with Punch's sockets).
+	network := "tcp4"
+	if ifc.InternalIP.Is6() {
+		network = "tcp6"
+	}
 	lc := net.ListenConfig{Control: punch.ReuseControl}
-	ln, err := lc.Listen(ctx, "tcp4", netip.AddrPortFrom(ifc.InternalIP, 0).String())
+	ln, err := lc.Listen(ctx, network, netip.AddrPortFrom(ifc.InternalIP, 0).String())
 	if err != nil {
 		return punchPrep{}, fmt.Errorf("reserve punch port: %w", err)
 	}
@@ -222,10 +241,12 @@ func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, a
 		Client: punch.Role(env.ID(), peer) == punch.RoleClient}, nil
 }
 
-// punchable is the first interface whose NAT is known and not blocked.
+// punchable is the first interface whose NAT is known and not blocked,
+// with a routable external IP (a link-local one reaches no one beyond the
+// link).
 func punchable(items []address.Interface) (address.Interface, bool) {
 	for _, it := range items {
-		if it.NAT != address.NATBlocked && it.NAT != address.NATUnknown {
+		if it.NAT != address.NATBlocked && it.NAT != address.NATUnknown && !it.ExternalIP.IsLinkLocalUnicast() {
 			return it, true
 		}
 	}
