@@ -3,6 +3,7 @@ package rendezvous
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -39,6 +40,7 @@ type dialBacker struct {
 	burst               int
 	global              *rate.Limiter
 	dial                func(ctx context.Context, network, addr string) (net.Conn, error)
+	log                 *slog.Logger
 
 	mu      sync.Mutex
 	sources map[netip.Addr]*sourceRate
@@ -49,8 +51,9 @@ type sourceRate struct {
 	used time.Time
 }
 
-func newDialBacker(cfg STUNConfig) *dialBacker {
+func newDialBacker(cfg STUNConfig, log *slog.Logger) *dialBacker {
 	d := &dialBacker{
+		log:        log,
 		timeout:    cfg.DialBackTimeout,
 		answerWait: defaultDialBackAnswer,
 		every:      cfg.DialBackEvery,
@@ -135,12 +138,14 @@ func (d *dialBacker) dialBack(ctx context.Context, target netip.AddrPort, data [
 	start := time.Now()
 	c, err := d.dial(dctx, "tcp", target.String())
 	if err != nil {
+		var ne net.Error
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return natprobe.DialBackResult{Outcome: natprobe.DialBackRefused}
-		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT) || dctx.Err() != nil:
+		case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, syscall.ETIMEDOUT), dctx.Err() != nil && ctx.Err() == nil:
 			return natprobe.DialBackResult{Outcome: natprobe.DialBackTimeout}
 		}
+		d.log.Debug("dial-back failed", "target", target, "err", err)
 		return natprobe.DialBackResult{Outcome: natprobe.DialBackFailed}
 	}
 	defer c.Close()

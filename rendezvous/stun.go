@@ -118,7 +118,6 @@ func NewSTUNServer(cfg STUNConfig) (*STUNServer, error) {
 	s := &STUNServer{
 		log:         cfg.Logger,
 		idleTimeout: cfg.IdleTimeout,
-		dialBack:    newDialBacker(cfg),
 		udp:         make(map[netip.AddrPort]*net.UDPConn),
 		tcpc:        make(map[net.Conn]struct{}),
 	}
@@ -127,6 +126,7 @@ func NewSTUNServer(cfg STUNConfig) (*STUNServer, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("component", "stun")
+	s.dialBack = newDialBacker(cfg, s.log)
 	if s.idleTimeout <= 0 {
 		s.idleTimeout = defaultSTUNIdleTimeout
 	}
