@@ -25,6 +25,12 @@ import (
 //	    DialBackDataMax bytes the server writes once connected; they must
 //	    begin with DialBackMagic (a reachd preamble), so the service cannot
 //	    be made to speak another protocol.
+//	DIAL-BACK-TIMEOUT (0xFDB1, comprehension-optional, optional): how long
+//	    the server should wait for the connection to open, in milliseconds
+//	    (2 bytes, big endian); the server caps it at its own limit (2s for
+//	    the rendezvous) and uses that limit without it. A client that knows
+//	    its round trip to the server asks for a few of them, so a port that
+//	    drops SYNs costs less than the full limit.
 //
 // The server dials, writes the data, reads what comes back within a short
 // time, and answers with a Binding success response that carries, next to
@@ -42,9 +48,10 @@ import (
 // comprehension-required attribute) or, if it ignores the attribute, a
 // success without DIAL-BACK-RESULT: either way the result is unknown.
 const (
-	AttrDialBack       stun.AttrType = 0x7DB0
-	AttrDialBackData   stun.AttrType = 0x7DB1
-	AttrDialBackResult stun.AttrType = 0xFDB0
+	AttrDialBack        stun.AttrType = 0x7DB0
+	AttrDialBackData    stun.AttrType = 0x7DB1
+	AttrDialBackResult  stun.AttrType = 0xFDB0
+	AttrDialBackTimeout stun.AttrType = 0xFDB1
 
 	// DialBackMagic begins every DIAL-BACK-DATA.
 	DialBackMagic = "RCHD"
@@ -107,6 +114,10 @@ type DialBackRequest struct {
 	// Data is written once connected; empty or beginning with
 	// DialBackMagic, at most DialBackDataMax bytes.
 	Data []byte
+	// Timeout is how long the server should wait for the connection to
+	// open, in whole milliseconds up to 65535; zero leaves it to the
+	// server.
+	Timeout time.Duration
 }
 
 // AddTo adds the request's attributes to m.
@@ -120,6 +131,11 @@ func (r DialBackRequest) AddTo(m *stun.Message) error {
 	}
 	if len(r.Data) > 0 {
 		m.Add(AttrDialBackData, r.Data)
+	}
+	if ms := r.Timeout.Milliseconds(); ms > 0 {
+		var v [2]byte
+		binary.BigEndian.PutUint16(v[:], uint16(min(ms, 0xffff)))
+		m.Add(AttrDialBackTimeout, v[:])
 	}
 	return nil
 }
@@ -137,6 +153,12 @@ func (r *DialBackRequest) GetFrom(m *stun.Message) error {
 	*r = DialBackRequest{Target: netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port))}
 	if v, err := m.Get(AttrDialBackData); err == nil {
 		r.Data = append([]byte(nil), v...)
+	}
+	if v, err := m.Get(AttrDialBackTimeout); err == nil {
+		if len(v) != 2 {
+			return fmt.Errorf("%w: timeout of %d bytes", ErrBadDialBack, len(v))
+		}
+		r.Timeout = time.Duration(binary.BigEndian.Uint16(v)) * time.Millisecond
 	}
 	return r.check()
 }

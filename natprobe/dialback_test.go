@@ -23,7 +23,7 @@ func TestDialBackCodec(t *testing.T) {
 		name string
 		req  natprobe.DialBackRequest
 	}{
-		{"ipv4 with data", natprobe.DialBackRequest{Target: netip.MustParseAddrPort("203.0.113.7:40000"), Data: preamble}},
+		{"ipv4 with data and timeout", natprobe.DialBackRequest{Target: netip.MustParseAddrPort("203.0.113.7:40000"), Data: preamble, Timeout: 750 * time.Millisecond}},
 		{"unspecified ipv4", natprobe.DialBackRequest{Target: netip.MustParseAddrPort("0.0.0.0:1")}},
 		{"ipv6", natprobe.DialBackRequest{Target: netip.MustParseAddrPort("[2001:db8::1]:65535"), Data: preamble}},
 		{"unspecified ipv6", natprobe.DialBackRequest{Target: netip.MustParseAddrPort("[::]:40000")}},
@@ -41,7 +41,7 @@ func TestDialBackCodec(t *testing.T) {
 			if err := got.GetFrom(&dec); err != nil {
 				t.Fatalf("GetFrom: %v", err)
 			}
-			if got.Target != tt.req.Target || !bytes.Equal(got.Data, tt.req.Data) {
+			if got.Target != tt.req.Target || !bytes.Equal(got.Data, tt.req.Data) || got.Timeout != tt.req.Timeout {
 				t.Errorf("decoded %+v, want %+v", got, tt.req)
 			}
 		})

@@ -88,10 +88,29 @@ func (p *Prober) checkReach(ctx context.Context, la LocalAddr, targets []target,
 	return r
 }
 
+// The dial timeout a dial-back asks for: a few round trips to the server
+// (the connection to the listen port takes the same path), within bounds.
+const (
+	dialBackRTTs       = 4
+	dialBackMinTimeout = 500 * time.Millisecond
+	dialBackMaxTimeout = 2 * time.Second
+)
+
 // dialBack does one dial-back exchange with t from local.
 func (p *Prober) dialBack(ctx context.Context, local netip.Addr, t target, db *DialBack) DialBackCheck {
 	check := DialBackCheck{Server: t.name, Addr: t.addr}
-	req := DialBackRequest{Target: netip.AddrPortFrom(unspecified(local), db.Port)}
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))}
+	start := time.Now()
+	c, err := d.DialContext(ctx, tcpNetwork(t.addr.Addr()), t.addr.String())
+	if err != nil {
+		check.Error = fmt.Sprintf("tcp %s: %v", t.addr, err)
+		return check
+	}
+	defer abort(c)
+	req := DialBackRequest{
+		Target:  netip.AddrPortFrom(unspecified(local), db.Port),
+		Timeout: min(max(dialBackRTTs*time.Since(start), dialBackMinTimeout), dialBackMaxTimeout),
+	}
 	if db.Data != nil {
 		req.Data = db.Data()
 	}
@@ -100,13 +119,6 @@ func (p *Prober) dialBack(ctx context.Context, local netip.Addr, t target, db *D
 		check.Error = err.Error()
 		return check
 	}
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))}
-	c, err := d.DialContext(ctx, tcpNetwork(t.addr.Addr()), t.addr.String())
-	if err != nil {
-		check.Error = fmt.Sprintf("tcp %s: %v", t.addr, err)
-		return check
-	}
-	defer abort(c)
 	a, err := tcpTransact(ctx, c, m)
 	if err != nil {
 		check.Error = fmt.Sprintf("tcp %s: %v", t.addr, err)

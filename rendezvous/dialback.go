@@ -20,10 +20,11 @@ import (
 const (
 	defaultDialBackTimeout = 2 * time.Second
 	defaultDialBackAnswer  = time.Second
-	defaultDialBackEvery   = 6 * time.Second // per source IP: 10 a minute...
-	defaultDialBackBurst   = 10              // ...after a burst of 10
-	defaultDialBackRate    = 20              // per second, all sources together
-	maxDialBackSources     = 10000           // per-IP limiters kept at most
+	minDialBackTimeout     = 100 * time.Millisecond // the least a client may ask for
+	defaultDialBackEvery   = 6 * time.Second        // per source IP: 10 a minute...
+	defaultDialBackBurst   = 10                     // ...after a burst of 10
+	defaultDialBackRate    = 20                     // per second, all sources together
+	maxDialBackSources     = 10000                  // per-IP limiters kept at most
 	dialBackIdleEviction   = 10 * time.Minute
 )
 
@@ -127,13 +128,18 @@ func (d *dialBacker) serve(ctx context.Context, req *stun.Message, src netip.Add
 	if !d.allow(srcIP) {
 		return nil, &stun.ErrorCodeAttribute{Code: natprobe.CodeRateLimited, Reason: []byte("dial-back rate limited")}
 	}
-	res := d.dialBack(ctx, netip.AddrPortFrom(srcIP, r.Target.Port()), r.Data)
+	timeout := d.timeout
+	if r.Timeout > 0 {
+		timeout = min(max(r.Timeout, minDialBackTimeout), d.timeout)
+	}
+	res := d.dialBack(ctx, netip.AddrPortFrom(srcIP, r.Target.Port()), r.Data, timeout)
 	return res, nil
 }
 
-// dialBack connects to target, writes data and reads the answer.
-func (d *dialBacker) dialBack(ctx context.Context, target netip.AddrPort, data []byte) natprobe.DialBackResult {
-	dctx, cancel := context.WithTimeout(ctx, d.timeout)
+// dialBack connects to target within timeout, writes data and reads the
+// answer.
+func (d *dialBacker) dialBack(ctx context.Context, target netip.AddrPort, data []byte, timeout time.Duration) natprobe.DialBackResult {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	c, err := d.dial(dctx, "tcp", target.String())

@@ -57,7 +57,8 @@ type STUNConfig struct {
 	// this long. Zero means 30s.
 	IdleTimeout time.Duration
 	// DialBackTimeout bounds the connect of a dial-back (see
-	// natprobe.AttrDialBack); the answer then has 1s more. Zero means 2s.
+	// natprobe.AttrDialBack); a client may ask for less (at least 100ms).
+	// The answer then has 1s more. Zero means 2s.
 	DialBackTimeout time.Duration
 	// DialBackEvery and DialBackBurst rate-limit dial-backs per source IP:
 	// a burst of DialBackBurst, then one every DialBackEvery. Zero means
