@@ -132,7 +132,9 @@ func (d *dialBacker) serve(ctx context.Context, req *stun.Message, src netip.Add
 	if r.Timeout > 0 {
 		timeout = min(max(r.Timeout, minDialBackTimeout), d.timeout)
 	}
-	res := d.dialBack(ctx, netip.AddrPortFrom(srcIP, r.Target.Port()), r.Data, timeout)
+	target := netip.AddrPortFrom(srcIP, r.Target.Port())
+	res := d.dialBack(ctx, target, r.Data, timeout)
+	d.log.Debug("dial-back", "target", target, "timeout", timeout, "outcome", res.Outcome, "connect", res.Connect)
 	return res, nil
 }
 
