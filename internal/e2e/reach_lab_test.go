@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,10 +48,7 @@ type reachInfo struct {
 // port-restricted cone), the node behind the easy NAT is not reachable
 // and stays a cone, the public one is reachable and open. A peer behind
 // another easy NAT then reaches the forwarded node by direct, first.
-//
-// The lab's public routers do not filter their LAN, so a filtered host
-// without NAT cannot be built here yet (IPv4 or IPv6): ApplyReach's unit
-// tests and TestProbeReach (a closed loopback port) cover that verdict.
+// TestReachabilityFirewalled covers a filtered host without NAT.
 func TestReachability(t *testing.T) {
 	lab := natlab.New(t)
 	ntp := lab.StartNTP(t)
@@ -136,4 +136,86 @@ func TestReachability(t *testing.T) {
 			}
 		}
 	})
+}
+
+// firewall makes r, a Public router, a stateful firewall for h: new
+// connections from outside to h are dropped, answers pass. (The lab's
+// public routers do not filter their LAN; natlab has no option for this
+// yet, so the test loads its own nftables table next to the router's.)
+func firewall(t *testing.T, r *natlab.Router, h *natlab.Host) {
+	t.Helper()
+	rules := fmt.Sprintf(`table ip reachfw {
+	chain forward {
+		type filter hook forward priority filter - 1; policy accept;
+		ct state established,related accept
+		ip daddr %s ct state new drop
+	}
+}
+`, h.IP())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := r.Host().Command(ctx, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("load firewall for %v: %v: %s", h.IP(), err, out)
+	}
+}
+
+// TestReachabilityFirewalled runs a reachd node on a public IPv4 address
+// behind a stateful firewall (no NAT): STUN sees no translation ("open"),
+// the dial-back times out, and the node reports the interface unreachable
+// and as a port-restricted cone with delta equal, so peers punch rather
+// than wait on a direct dial the firewall drops. A peer behind an easy NAT
+// then connects to it.
+func TestReachabilityFirewalled(t *testing.T) {
+	lab := natlab.New(t)
+	ntp := lab.StartNTP(t)
+	wan := startRendezvous(t, lab)
+
+	fw := lab.AddRouter(natlab.Public)
+	host := fw.AddHost()
+	firewall(t, fw, host)
+	peer := lab.AddRouter(natlab.Easy).AddHost()
+	nodes := startLabNodes(t, wan, ntp.Addr().String(), map[string]*natlab.Host{"firewalled": host, "peer": peer})
+
+	n := nodes["firewalled"]
+	var info reachInfo
+	if status, err := n.api.getJSON("/v1/node", &info); err != nil || status != http.StatusOK {
+		t.Fatalf("GET /v1/node: %d %v", status, err)
+	}
+	t.Logf("ready after %d ms, address %s", info.ReadyAfterMS, n.info.Address)
+	found := false
+	for _, ifc := range info.Interfaces {
+		if ifc.IP != host.IP().String() {
+			continue
+		}
+		found = true
+		t.Logf("reach %+v, tcp %+v", ifc.Reach, ifc.TCP)
+		if ifc.Reach.State != "unreachable" || len(ifc.Reach.Checks) != 1 || ifc.Reach.Checks[0].Outcome != "timeout" {
+			t.Errorf("reach %+v, want unreachable after one timed-out dial-back", ifc.Reach)
+		}
+		if ifc.TCP.NAT != "port_restricted_cone" || ifc.TCP.Delta != "equal" || ifc.TCP.ExternalIP != host.IP() {
+			t.Errorf("tcp %+v, want port_restricted_cone, delta equal, external IP %v", ifc.TCP, host.IP())
+		}
+	}
+	if !found {
+		t.Fatalf("interfaces %+v: no %v", info.Interfaces, host.IP())
+	}
+	a, err := address.Parse(n.info.Address)
+	if err != nil || len(a.IPv4) != 1 {
+		t.Fatalf("address %q (%v): want one IPv4 interface", n.info.Address, err)
+	}
+	if it := a.IPv4[0]; it.NAT != address.NATPortRestrictedCone || it.Delta != address.DeltaEqual || it.ExternalIP != host.IP() {
+		t.Errorf("address item %+v, want port-restricted cone, delta equal, external %v", it, host.IP())
+	}
+
+	status, c := connect(t, nodes["peer"], n)
+	if status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, c.Detail)
+	}
+	defer nodes["peer"].close(t, c.ID)
+	t.Logf("connected by %s; attempts: %+v", c.Strategy, c.Attempts)
+	if c.Strategy != "punch" {
+		t.Errorf("strategy %q, want punch: the firewall drops a direct dial", c.Strategy)
+	}
 }
