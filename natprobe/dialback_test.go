@@ -3,10 +3,12 @@ package natprobe_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +82,13 @@ func TestDialBackCodec(t *testing.T) {
 				t.Errorf("decoded %+v, want %+v", got, res)
 			}
 		})
+	}
+}
+
+func TestReachZeroIsUnknown(t *testing.T) {
+	b, err := json.Marshal(natprobe.Interface{})
+	if err != nil || !strings.Contains(string(b), `"reach":{"state":"unknown"}`) {
+		t.Errorf("zero interface marshals to %s (%v), want reach state unknown", b, err)
 	}
 }
 

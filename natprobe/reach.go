@@ -36,6 +36,14 @@ const (
 	ReachUnreachable ReachState = "unreachable" // servers dialed, and none reached the listener
 )
 
+// MarshalText encodes the state; the zero value is "unknown".
+func (s ReachState) MarshalText() ([]byte, error) {
+	if s == "" {
+		return []byte(ReachUnknown), nil
+	}
+	return []byte(s), nil
+}
+
 // Reach is the reachability of one interface's listen port over TCP.
 type Reach struct {
 	State ReachState `json:"state"`
