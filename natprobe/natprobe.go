@@ -63,6 +63,10 @@ type Config struct {
 	FilteringTimeout time.Duration
 	// DeltaTimeout bounds the port-delta tests. Zero means 3s.
 	DeltaTimeout time.Duration
+	// DialBackTimeout bounds the dial-back checks of one interface
+	// (ProbeReach), which run alongside the other tests; a server dials
+	// for at most 2s of it. Zero means 5s.
+	DialBackTimeout time.Duration
 	// ProbeTimeout bounds a whole Probe. Zero means 10s.
 	ProbeTimeout time.Duration
 	// DeltaSamples is the number of bindings in each port-delta set (one
@@ -107,6 +111,7 @@ func New(cfg Config) (*Prober, error) {
 		{&cfg.MappingTimeout, "MappingTimeout", 3 * time.Second},
 		{&cfg.FilteringTimeout, "FilteringTimeout", 2 * time.Second},
 		{&cfg.DeltaTimeout, "DeltaTimeout", 3 * time.Second},
+		{&cfg.DialBackTimeout, "DialBackTimeout", 5 * time.Second},
 		{&cfg.ProbeTimeout, "ProbeTimeout", 10 * time.Second},
 	}
 	for _, d := range durations {
@@ -142,7 +147,10 @@ func New(cfg Config) (*Prober, error) {
 // Probe probes every local address over UDP and TCP concurrently and
 // returns within Config.ProbeTimeout (or when ctx ends). It always returns
 // a Report: what could not be found is unknown, with a reason.
-func (p *Prober) Probe(ctx context.Context) Report {
+func (p *Prober) Probe(ctx context.Context) Report { return p.probe(ctx, nil) }
+
+// probe is Probe, with the dial-back checks of db when it is not nil.
+func (p *Prober) probe(ctx context.Context, db *DialBack) Report {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ProbeTimeout)
 	defer cancel()
 	rep := Report{Started: p.cfg.Now(), Interfaces: []Interface{}}
@@ -164,14 +172,22 @@ func (p *Prober) Probe(ctx context.Context) Report {
 			for _, r := range []*Result{&ifc.UDP, &ifc.TCP} {
 				r.Reason, r.Servers = reason, failed
 			}
+			ifc.Reach = Reach{State: ReachUnknown, Reason: reason}
 			continue
 		}
 		wg.Go(func() { ifc.UDP = p.probeUDP(ctx, la, targets, failed) })
 		wg.Go(func() { ifc.TCP = p.probeTCP(ctx, la, targets, failed) })
+		if db != nil {
+			wg.Go(func() { ifc.Reach = p.checkReach(ctx, la, targets, db) })
+		} else {
+			ifc.Reach = Reach{State: ReachUnknown, Reason: "not checked"}
+		}
 	}
 	wg.Wait()
 	for i := range rep.Interfaces {
-		markBlocked(&rep.Interfaces[i])
+		ifc := &rep.Interfaces[i]
+		markBlocked(ifc)
+		ifc.TCP = ApplyReach(ifc.TCP, ifc.Reach)
 	}
 	rep.Finished = p.cfg.Now()
 	return rep

@@ -24,7 +24,10 @@ type Interface struct {
 	Index int        `json:"index"`
 	IP    netip.Addr `json:"ip"`
 	UDP   Result     `json:"udp"`
-	TCP   Result     `json:"tcp"`
+	// TCP is corrected by the dial-back checks (see ApplyReach).
+	TCP Result `json:"tcp"`
+	// Reach is the reachability of the listen port, from dial-back checks.
+	Reach Reach `json:"reach"`
 }
 
 // Result is what probing found for one local address over one protocol.

@@ -47,12 +47,14 @@ func (c change) String() string {
 }
 
 // newRequest returns an encoded Binding request with a fresh random
-// transaction ID, asking for ch when ch asks for anything.
-func newRequest(ch change) (*stun.Message, error) {
+// transaction ID, asking for ch when ch asks for anything, with the extra
+// attributes.
+func newRequest(ch change, extra ...stun.Setter) (*stun.Message, error) {
 	setters := []stun.Setter{stun.TransactionID, stun.BindingRequest}
 	if ch.ip || ch.port {
 		setters = append(setters, ch)
 	}
+	setters = append(setters, extra...)
 	setters = append(setters, stun.NewSoftware(stunSoftware), stun.Fingerprint)
 	m, err := stun.Build(setters...)
 	if err != nil {
@@ -66,6 +68,8 @@ type answer struct {
 	Mapped netip.AddrPort // XOR-MAPPED-ADDRESS, else MAPPED-ADDRESS
 	Other  netip.AddrPort // OTHER-ADDRESS; invalid when absent
 	Origin netip.AddrPort // RESPONSE-ORIGIN; invalid when absent
+	// DialBack is the DIAL-BACK-RESULT; nil when absent or malformed.
+	DialBack *DialBackResult
 }
 
 // parseAnswer decodes a Binding response. ok reports whether raw is a STUN
@@ -113,6 +117,10 @@ func parseAnswer(raw []byte) (txid [stun.TransactionIDSize]byte, a answer, ok bo
 	var origin stun.ResponseOrigin
 	if origin.GetFrom(&m) == nil {
 		a.Origin = addrPort(origin.IP, origin.Port)
+	}
+	var db DialBackResult
+	if db.GetFrom(&m) == nil {
+		a.DialBack = &db
 	}
 	return txid, a, true, nil
 }

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/pion/stun/v4"
 )
 
 // probeTCP runs every TCP test from one local address. The mapping tests
@@ -125,7 +127,12 @@ func (p *Prober) tcpExchange(ctx context.Context, local, dst netip.AddrPort) (an
 	if err != nil {
 		return answer{}, nil, 0, fmt.Errorf("tcp %s from %s: %w", dst, local, err)
 	}
-	a, err := tcpTransact(ctx, c)
+	req, err := newRequest(change{})
+	if err != nil {
+		abort(c)
+		return answer{}, nil, 0, err
+	}
+	a, err := tcpTransact(ctx, c, req)
 	if err != nil {
 		abort(c)
 		return answer{}, nil, 0, fmt.Errorf("tcp %s from %s: %w", dst, local, err)
@@ -133,18 +140,14 @@ func (p *Prober) tcpExchange(ctx context.Context, local, dst netip.AddrPort) (an
 	return a, c, time.Since(start), nil
 }
 
-// tcpTransact writes a Binding request on c and reads the answer, within
-// ctx.
-func tcpTransact(ctx context.Context, c net.Conn) (answer, error) {
+// tcpTransact writes the Binding request req on c and reads the answer,
+// within ctx.
+func tcpTransact(ctx context.Context, c net.Conn, req *stun.Message) (answer, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	req, err := newRequest(change{})
-	if err != nil {
-		return answer{}, err
-	}
 	if _, err := c.Write(req.Raw); err != nil {
 		return answer{}, err
 	}

@@ -304,7 +304,9 @@ func (n *Node) maintain() {
 }
 
 func (n *Node) probe() {
-	rep := n.prober.Probe(n.ctx)
+	db, done := n.reachCheck()
+	rep := n.prober.ProbeReach(n.ctx, db)
+	done()
 	if n.ctx.Err() != nil {
 		return
 	}

@@ -1,7 +1,10 @@
 // Package rendezvous runs the public-side services of a reachd deployment in
 // one process: an MQTT 3.1.1 broker for signaling (over TCP and, optionally,
 // WebSocket), a STUN server for NAT discovery and a TURN server with TCP
-// allocations (RFC 6062) for relaying.
+// allocations (RFC 6062) for relaying. The STUN server also dials back, over
+// TCP, the listen port a node asks about at the node's own source IP, so the
+// node learns whether it is reachable (natprobe.AttrDialBack); the TURN
+// server's Binding answers do not.
 //
 // The broker lets anyone connect, publish and subscribe: reachd signs and
 // seals every signaling message end to end, so the broker only forwards. It

@@ -1,6 +1,7 @@
 package rendezvous
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/pion/stun/v4"
 
 	"github.com/reachd/reachd/internal/acceptor"
+	"github.com/reachd/reachd/natprobe"
 )
 
 // STUN server defaults, used when the STUNConfig field is zero.
@@ -54,16 +56,29 @@ type STUNConfig struct {
 	// IdleTimeout closes a TCP connection that sends no complete message for
 	// this long. Zero means 30s.
 	IdleTimeout time.Duration
+	// DialBackTimeout bounds the connect of a dial-back (see
+	// natprobe.AttrDialBack); a client may ask for less (at least 100ms).
+	// The answer then has 1s more. Zero means 2s.
+	DialBackTimeout time.Duration
+	// DialBackEvery and DialBackBurst rate-limit dial-backs per source IP:
+	// a burst of DialBackBurst, then one every DialBackEvery. Zero means
+	// 6s and 10. All sources together get 20 a second.
+	DialBackEvery time.Duration
+	DialBackBurst int
 	// Logger receives debug and error logs. Nil discards them.
 	Logger *slog.Logger
 }
 
 // STUNServer answers STUN Binding requests over UDP and TCP (RFC 5389,
 // with the RFC 5780 NAT behaviour discovery extensions when it has two
-// addresses). Create it with NewSTUNServer; it serves until Close.
+// addresses), and dial-back requests over TCP (natprobe.AttrDialBack).
+// Create it with NewSTUNServer; it serves until Close.
 type STUNServer struct {
 	log         *slog.Logger
 	idleTimeout time.Duration
+	dialBack    *dialBacker
+	ctx         context.Context // cancelled by Close
+	cancel      context.CancelFunc
 
 	primary, other netip.AddrPort // other is invalid with a single address
 	twoIPs         bool           // other has a different IP: CHANGE-REQUEST may change the IP
@@ -107,10 +122,12 @@ func NewSTUNServer(cfg STUNConfig) (*STUNServer, error) {
 		udp:         make(map[netip.AddrPort]*net.UDPConn),
 		tcpc:        make(map[net.Conn]struct{}),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("component", "stun")
+	s.dialBack = newDialBacker(cfg, s.log)
 	if s.idleTimeout <= 0 {
 		s.idleTimeout = defaultSTUNIdleTimeout
 	}
@@ -127,6 +144,7 @@ func NewSTUNServer(cfg STUNConfig) (*STUNServer, error) {
 		}
 	}
 	if err != nil {
+		s.cancel()
 		return nil, fmt.Errorf("rendezvous: stun: %w", err)
 	}
 	for local, c := range s.udp {
@@ -247,6 +265,7 @@ func (s *STUNServer) Close() error {
 		return nil
 	}
 	s.done = true
+	s.cancel()
 	for c := range s.tcpc {
 		c.Close()
 	}
@@ -356,23 +375,41 @@ func (s *STUNServer) serveTCP(c net.Conn) {
 			s.log.Debug("tcp: bad stun message", "remote", remote)
 			return
 		}
-		resp, _, ok := s.answer(req, remote, local, false)
+		var extra []stun.Setter
+		if req.Type == stun.BindingRequest && req.Contains(natprobe.AttrDialBack) {
+			res, fail := s.dialBack.serve(s.ctx, req, remote)
+			if fail != nil {
+				s.log.Debug("tcp: dial-back refused", "remote", remote, "code", fail.Code, "reason", string(fail.Reason))
+				if err := s.writeTCP(c, s.errorResponse(req, fail.Code, nil, fail.Reason...)); err != nil {
+					return
+				}
+				continue
+			}
+			extra = append(extra, res)
+		}
+		resp, _, ok := s.answer(req, remote, local, false, extra...)
 		if !ok {
 			continue
 		}
-		if err := c.SetWriteDeadline(time.Now().Add(stunWriteTimeout)); err != nil {
-			return
-		}
-		if _, err := c.Write(resp.Raw); err != nil {
+		if err := s.writeTCP(c, resp); err != nil {
 			return
 		}
 	}
 }
 
+func (s *STUNServer) writeTCP(c net.Conn, m *stun.Message) error {
+	if err := c.SetWriteDeadline(time.Now().Add(stunWriteTimeout)); err != nil {
+		return err
+	}
+	_, err := c.Write(m.Raw)
+	return err
+}
+
 // answer builds the response to req, received from src on local, and
 // returns the address to send it from. ok is false when req is to be
-// dropped (not a Binding request, bad fingerprint).
-func (s *STUNServer) answer(req *stun.Message, src, local netip.AddrPort, udp bool) (resp *stun.Message, from netip.AddrPort, ok bool) {
+// dropped (not a Binding request, bad fingerprint). extra are added to a
+// success response.
+func (s *STUNServer) answer(req *stun.Message, src, local netip.AddrPort, udp bool, extra ...stun.Setter) (resp *stun.Message, from netip.AddrPort, ok bool) {
 	if req.Type != stun.BindingRequest {
 		return nil, netip.AddrPort{}, false
 	}
@@ -380,6 +417,10 @@ func (s *STUNServer) answer(req *stun.Message, src, local netip.AddrPort, udp bo
 		return nil, netip.AddrPort{}, false
 	}
 	from = local
+	if udp && req.Contains(natprobe.AttrDialBack) {
+		// A UDP source can be spoofed: the dial would go to a third party.
+		return s.errorResponse(req, stun.CodeBadRequest, nil, []byte("dial-back only over tcp")...), local, true
+	}
 	if req.Contains(stun.AttrChangeRequest) {
 		v, _ := req.Get(stun.AttrChangeRequest)
 		switch {
@@ -410,6 +451,7 @@ func (s *STUNServer) answer(req *stun.Message, src, local netip.AddrPort, udp bo
 		o := s.flip(local, s.twoIPs, true)
 		setters = append(setters, &stun.OtherAddress{IP: o.Addr().AsSlice(), Port: int(o.Port())})
 	}
+	setters = append(setters, extra...)
 	setters = append(setters, stun.NewSoftware(stunSoftware), stun.Fingerprint)
 	if err := resp.Build(setters...); err != nil {
 		s.log.Debug("build response", "err", err)
@@ -418,11 +460,15 @@ func (s *STUNServer) answer(req *stun.Message, src, local netip.AddrPort, udp bo
 	return resp, from, true
 }
 
-func (s *STUNServer) errorResponse(req *stun.Message, code stun.ErrorCode, unknown stun.UnknownAttributes) *stun.Message {
+func (s *STUNServer) errorResponse(req *stun.Message, code stun.ErrorCode, unknown stun.UnknownAttributes, reason ...byte) *stun.Message {
+	var codeAttr stun.Setter = code
+	if len(reason) > 0 {
+		codeAttr = &stun.ErrorCodeAttribute{Code: code, Reason: reason}
+	}
 	setters := []stun.Setter{
 		stun.BindingError,
 		stun.NewTransactionIDSetter(req.TransactionID),
-		code,
+		codeAttr,
 	}
 	if unknown != nil {
 		setters = append(setters, unknown)

@@ -1,0 +1,174 @@
+package rendezvous
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pion/stun/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/reachd/reachd/natprobe"
+)
+
+// Dial-back defaults, used when the STUNConfig field is zero.
+const (
+	defaultDialBackTimeout = 2 * time.Second
+	defaultDialBackAnswer  = time.Second
+	minDialBackTimeout     = 100 * time.Millisecond // the least a client may ask for
+	defaultDialBackEvery   = 6 * time.Second        // per source IP: 10 a minute...
+	defaultDialBackBurst   = 10                     // ...after a burst of 10
+	defaultDialBackRate    = 20                     // per second, all sources together
+	maxDialBackSources     = 10000                  // per-IP limiters kept at most
+	dialBackIdleEviction   = 10 * time.Minute
+)
+
+// dialBacker is the dial-back service of the STUN server (see
+// natprobe.AttrDialBack for the wire format): on a Binding request over
+// TCP with DIAL-BACK it connects to the asked port of the request's own
+// source IP, writes DIAL-BACK-DATA, reads the first bytes that come back
+// and reports what happened. It never dials another IP than the source,
+// so it cannot be used to scan third parties; TCP (not UDP) proves the
+// source. Requests are rate-limited per source IP and in all.
+type dialBacker struct {
+	timeout, answerWait time.Duration
+	every               time.Duration
+	burst               int
+	global              *rate.Limiter
+	dial                func(ctx context.Context, network, addr string) (net.Conn, error)
+	log                 *slog.Logger
+
+	mu      sync.Mutex
+	sources map[netip.Addr]*sourceRate
+}
+
+type sourceRate struct {
+	*rate.Limiter
+	used time.Time
+}
+
+func newDialBacker(cfg STUNConfig, log *slog.Logger) *dialBacker {
+	d := &dialBacker{
+		log:        log,
+		timeout:    cfg.DialBackTimeout,
+		answerWait: defaultDialBackAnswer,
+		every:      cfg.DialBackEvery,
+		burst:      cfg.DialBackBurst,
+		sources:    make(map[netip.Addr]*sourceRate),
+	}
+	if d.timeout <= 0 {
+		d.timeout = defaultDialBackTimeout
+	}
+	if d.every <= 0 {
+		d.every = defaultDialBackEvery
+	}
+	if d.burst <= 0 {
+		d.burst = defaultDialBackBurst
+	}
+	d.global = rate.NewLimiter(defaultDialBackRate, 2*defaultDialBackRate)
+	var nd net.Dialer
+	d.dial = nd.DialContext
+	return d
+}
+
+// allow reports whether src may have a dial-back now.
+func (d *dialBacker) allow(src netip.Addr) bool {
+	now := time.Now()
+	d.mu.Lock()
+	s, ok := d.sources[src]
+	if !ok {
+		if len(d.sources) >= maxDialBackSources {
+			d.evict(now)
+		}
+		s = &sourceRate{Limiter: rate.NewLimiter(rate.Every(d.every), d.burst)}
+		d.sources[src] = s
+	}
+	s.used = now
+	ok = s.AllowN(now, 1)
+	d.mu.Unlock()
+	return ok && d.global.AllowN(now, 1)
+}
+
+// evict forgets idle limiters, or when none is idle, an arbitrary half.
+func (d *dialBacker) evict(now time.Time) {
+	for ip, s := range d.sources {
+		if now.Sub(s.used) > dialBackIdleEviction {
+			delete(d.sources, ip)
+		}
+	}
+	for ip := range d.sources {
+		if len(d.sources) < maxDialBackSources/2 {
+			break
+		}
+		delete(d.sources, ip)
+	}
+}
+
+// serve answers a dial-back request received over TCP from src: either
+// the setter of the result to add to the Binding success response, or an
+// error code (with its reason) to answer instead.
+func (d *dialBacker) serve(ctx context.Context, req *stun.Message, src netip.AddrPort) (stun.Setter, *stun.ErrorCodeAttribute) {
+	var r natprobe.DialBackRequest
+	if err := r.GetFrom(req); err != nil {
+		return nil, &stun.ErrorCodeAttribute{Code: stun.CodeBadRequest, Reason: []byte(err.Error())}
+	}
+	srcIP := src.Addr().Unmap()
+	ip := r.Target.Addr()
+	switch {
+	case ip.IsUnspecified():
+		ip = srcIP
+	case ip.WithZone("") != srcIP.WithZone(""):
+		return nil, &stun.ErrorCodeAttribute{Code: stun.CodeForbidden, Reason: []byte("dial-back only to the request's source ip")}
+	}
+	if !d.allow(srcIP) {
+		return nil, &stun.ErrorCodeAttribute{Code: natprobe.CodeRateLimited, Reason: []byte("dial-back rate limited")}
+	}
+	timeout := d.timeout
+	if r.Timeout > 0 {
+		timeout = min(max(r.Timeout, minDialBackTimeout), d.timeout)
+	}
+	target := netip.AddrPortFrom(srcIP, r.Target.Port())
+	res := d.dialBack(ctx, target, r.Data, timeout)
+	d.log.Debug("dial-back", "target", target, "timeout", timeout, "outcome", res.Outcome, "connect", res.Connect)
+	return res, nil
+}
+
+// dialBack connects to target within timeout, writes data and reads the
+// answer.
+func (d *dialBacker) dialBack(ctx context.Context, target netip.AddrPort, data []byte, timeout time.Duration) natprobe.DialBackResult {
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	c, err := d.dial(dctx, "tcp", target.String())
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return natprobe.DialBackResult{Outcome: natprobe.DialBackRefused}
+		case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, syscall.ETIMEDOUT), dctx.Err() != nil && ctx.Err() == nil:
+			return natprobe.DialBackResult{Outcome: natprobe.DialBackTimeout}
+		}
+		d.log.Debug("dial-back failed", "target", target, "err", err)
+		return natprobe.DialBackResult{Outcome: natprobe.DialBackFailed}
+	}
+	defer c.Close()
+	res := natprobe.DialBackResult{Outcome: natprobe.DialBackSilent, Connect: time.Since(start)}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	c.SetDeadline(time.Now().Add(d.answerWait))
+	if len(data) > 0 {
+		if _, err := c.Write(data); err != nil {
+			return res
+		}
+	}
+	buf := make([]byte, natprobe.DialBackAnswerMax)
+	if n, _ := c.Read(buf); n > 0 {
+		res.Outcome, res.Answer = natprobe.DialBackAnswered, buf[:n]
+	}
+	return res
+}
