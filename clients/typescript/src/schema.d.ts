@@ -480,7 +480,47 @@ export interface components {
             index: number;
             ip: components["schemas"]["IPAddress"];
             udp: components["schemas"]["NATResult"];
+            /** @description The TCP result, corrected by the dial-back checks: a reachable listen port is `open` (forwarded ports included); an `open`-looking one that cannot be reached is `port_restricted_cone` with delta `equal`. The peer address carries it. */
             tcp: components["schemas"]["NATResult"];
+            reach: components["schemas"]["Reach"];
+        };
+        /** @description Whether the listen port is reachable from the Internet over this interface, as STUN servers that offer dial-back (the rendezvous) found by connecting to it at the interface's external IP. */
+        Reach: {
+            /**
+             * @description `unknown` when no configured STUN server offers dial-back (or none answered).
+             * @enum {string}
+             */
+            state: "reachable" | "unreachable" | "unknown";
+            /** @description The listen port checked. */
+            port?: number;
+            /**
+             * Format: date-time
+             * @description When the checks finished; absent when none ran.
+             */
+            checked_at?: string;
+            /** @description Why the state is unknown. */
+            reason?: string;
+            /** @description One dial-back per STUN server of this address's IP family. */
+            checks?: components["schemas"]["DialBackCheck"][];
+        };
+        /** @description One STUN server's dial-back to the listen port. */
+        DialBackCheck: {
+            /** @description As configured. */
+            server: string;
+            /** @description The resolved address used. */
+            addr?: components["schemas"]["IPPort"];
+            /** @description The address the server dialed: our source IP as it saw it and the listen port. */
+            dialed?: components["schemas"]["IPPort"];
+            /**
+             * @description `none`: the server did not dial (no dial-back offered, or it refused); `answered`: connected and bytes came back; `silent`: connected, nothing came back; `refused`: reset; `timeout`: no answer to the SYN (filtered).
+             * @enum {string}
+             */
+            outcome: "none" | "answered" | "silent" | "refused" | "timeout" | "failed";
+            /** @description How long the connection took to open. */
+            connect_ms?: number;
+            /** @description The bytes that came back were this node's own answer (not another listener's). */
+            accepted?: boolean;
+            error?: string;
         };
         /** @description What NAT probing found for one local address over one protocol. */
         NATResult: {
