@@ -15,16 +15,42 @@ import (
 type Host struct {
 	lab    *Lab
 	name   string
-	ip     netip.Addr
-	router *Router // nil for the WAN and router namespaces
+	ip     netip.Addr // invalid for a V6Only host
+	ip6    netip.Addr // global IPv6 address; invalid without IPv6
+	router *Router    // nil for the WAN and router namespaces
 }
+
+// HostOption changes how Router.AddHost builds a host.
+type HostOption interface {
+	applyHost(*hostConfig)
+}
+
+type hostConfig struct {
+	v6only bool
+}
+
+type hostOptionFunc func(*hostConfig)
+
+func (f hostOptionFunc) applyHost(c *hostConfig) { f(c) }
+
+// V6Only makes a host IPv6-only: it gets its global IPv6 address and its
+// link-local, no IPv4 address and no IPv4 route. Only for routers of labs
+// built WithIPv6.
+func V6Only() HostOption { return hostOptionFunc(func(c *hostConfig) { c.v6only = true }) }
 
 // Name returns the network namespace name, as used by ip netns exec.
 func (h *Host) Name() string { return h.name }
 
-// IP returns the host's address: its LAN address, or for the WAN namespace
-// WANAddrs()[0], or for a router namespace its WAN address.
+// IP returns the host's IPv4 address: its LAN address, or for the WAN
+// namespace WANAddrs()[0], or for a router namespace its WAN address. It is
+// the zero Addr for a V6Only host.
 func (h *Host) IP() netip.Addr { return h.ip }
+
+// IP6 returns the host's global IPv6 address: its static LAN address, or
+// for the WAN namespace WANAddrs6()[0], or for a router namespace its IPv6
+// WAN address. It is the zero Addr in a lab built without WithIPv6. The
+// host also has a link-local address, derived from its interface's MAC.
+func (h *Host) IP6() netip.Addr { return h.ip6 }
 
 // Router returns the router whose LAN the host is on, or nil for the WAN and
 // router namespaces.

@@ -118,7 +118,7 @@ func (r *Router) segment(on bool) error {
 	if err := ipBatch(r.Name(), "link set "+wanIface+" gso_max_segs "+segs); err != nil {
 		return err
 	}
-	return ipBatch(r.lab.wan.name, fmt.Sprintf("link set %s gso_max_segs %s", r.port(), segs))
+	return ipBatch(r.upstream(), fmt.Sprintf("link set %s gso_max_segs %s", r.port(), segs))
 }
 
 // LinkStats counts the frames a router's link forwarder read, both
@@ -155,9 +155,9 @@ var linkSysctls = []sysctl{
 
 // addLink builds router n's WAN link through a link namespace: the router's
 // "wan" is paired with "rtr" there, and "wan" there with port, the router's
-// port in the WAN namespace (not yet on the bridge). A forwarder copies
-// frames between "rtr" and "wan".
-func (l *Lab) addLink(n int, router, port string, link Link) (*forwarder, error) {
+// port in namespace up (the WAN, or its CGNAT; not yet on the bridge). A
+// forwarder copies frames between "rtr" and "wan".
+func (l *Lab) addLink(n int, router, port, up string, link Link) (*forwarder, error) {
 	name := fmt.Sprintf("%sl%d", l.prefix, n)
 	if err := addNamespace(name); err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func (l *Lab) addLink(n int, router, port string, link Link) (*forwarder, error)
 		fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
 			wanIface, router, linkRouterIface, name),
 		fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
-			linkWANIface, name, port, l.wan.name),
+			linkWANIface, name, port, up),
 	); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
-// Package natlab builds throwaway IPv4 networks for tests out of Linux network
-// namespaces, veth pairs, bridges and nftables NAT rulesets, so that NAT
-// traversal is tested against real kernels rather than simulations.
+// Package natlab builds throwaway IPv4 and IPv6 networks for tests out of
+// Linux network namespaces, veth pairs, bridges and nftables NAT and
+// firewall rulesets, so that NAT traversal is tested against real kernels
+// rather than simulations.
 //
 // A Lab has one WAN namespace, the "internet": a bridge carrying
 // 203.0.113.0/24 (TEST-NET-3) with the addresses WANAddrs (203.0.113.1 and
@@ -23,6 +24,26 @@
 // routers reach public hosts through their default route (the WAN namespace).
 // At most 200 routers per lab, 15 of them Public; 253 hosts per NAT router and
 // 13 per Public router.
+//
+// IPv6: a lab built New(tb, WithIPv6()) is dual-stack. Nothing is
+// translated: routers route their hosts' global addresses, and the NAT
+// kinds are stateful firewalls instead, as most home routers are (new
+// inbound from the WAN dropped, outbound and established or related
+// accepted, ICMPv6 errors, packet too big and echo requests let through;
+// a Forwarded router opens its forwarded ports to the host). Every
+// namespace has static addresses only, usable at once: no duplicate
+// address detection, no router advertisements, no SLAAC; each interface
+// also has its link-local address. Hosts are dual-stack, or IPv6-only when
+// added with V6Only. IPv6 numbers repeat the IPv4 plan's decimal digits:
+//
+//	WAN bridge "br0" in the WAN namespace  2001:db8:ffff::/64, services on ::1 and ::2 (WANAddrs6)
+//	router N, interface "wan"              2001:db8:ffff::(10+N)/64, default via 2001:db8:ffff::1
+//	router N's site, routed to it          2001:db8:N::/48
+//	router N's LAN, on bridge "lan"        2001:db8:N::/64: router ::1, hosts ::2, ::3, ... (10.N.0.2 is 2001:db8:N::2)
+//
+// Host.IP6, Router.WANIP6, Router.LAN6 and Router.LANIP6 give them; Host.IP
+// is the zero Addr for a V6Only host. A lab built without WithIPv6 is
+// exactly the IPv4 lab it always was.
 //
 // Namespaces are named Prefix() plus "w" (the WAN), "rN" (router N), "hN"
 // (the N-th host) or "lN" (router N's link, see below), where the prefix
@@ -67,8 +88,7 @@
 // Methods that build the lab (New, AddRouter, AddHost, Forward, SetLink,
 // Start, StartNTP) report errors with tb.Fatal and so must be called from the
 // goroutine running the test; Host.Do and Host.Command may be used from any
-// goroutine. natlab does not model IPv6 (the addresses and rulesets are
-// IPv4 only), nor bandwidth limits.
+// goroutine. natlab does not model NAT64 or NAT66, nor bandwidth limits.
 package natlab
 
 import (
@@ -128,20 +148,45 @@ type Lab struct {
 	namespaces []string // created namespaces, in creation order
 	forwarders []*forwarder
 	routers    []*Router
-	hosts      int // hosts created so far, for names
-	public     int // Public routers created so far
+	v6         bool // built WithIPv6
+	hosts      int  // hosts created so far, for names
+	public     int  // Public routers created so far
 	ntp        netip.AddrPort
 }
 
 // labs numbers the labs of this process, for unique namespace names.
 var labs atomic.Int64
 
+// LabOption changes how New builds a lab.
+type LabOption interface {
+	applyLab(*labConfig)
+}
+
+type labConfig struct {
+	v6 bool
+}
+
+type labOptionFunc func(*labConfig)
+
+func (f labOptionFunc) applyLab(c *labConfig) { f(c) }
+
+// WithIPv6 makes the lab dual-stack: the WAN namespace also holds
+// WANAddrs6, every router also routes an IPv6 LAN (without NAT; the NAT
+// kinds are stateful IPv6 firewalls) and every host has a global IPv6
+// address besides its IPv4 one, unless added with V6Only. Without it a lab
+// is IPv4 only, as it always was.
+func WithIPv6() LabOption { return labOptionFunc(func(c *labConfig) { c.v6 = true }) }
+
 // New builds a lab holding only the WAN namespace and registers its teardown
 // with tb.Cleanup. It skips the test when natlab cannot run here (not Linux,
 // not root, ip or nft missing, namespaces not permitted), or fails it when the
 // environment variable CI is "true".
-func New(tb testing.TB) *Lab {
+func New(tb testing.TB, opts ...LabOption) *Lab {
 	tb.Helper()
+	var cfg labConfig
+	for _, o := range opts {
+		o.applyLab(&cfg)
+	}
 	if reason := missing(runtime.GOOS, os.Geteuid(), exec.LookPath, "ip", "nft"); reason != "" {
 		unavailable(tb, reason)
 	}
@@ -152,6 +197,7 @@ func New(tb testing.TB) *Lab {
 		// pid lets a later run sweep namespaces of a dead process.
 		prefix: fmt.Sprintf("nl%s-%s-", strconv.FormatInt(int64(os.Getpid()), 36),
 			strconv.FormatInt(labs.Add(1), 36)),
+		v6: cfg.v6,
 	}
 	tb.Cleanup(l.teardown)
 
@@ -161,6 +207,9 @@ func New(tb testing.TB) *Lab {
 	}
 	l.track(name)
 	l.wan = &Host{lab: l, name: name, ip: wanAddrs[0]}
+	if l.v6 {
+		l.wan.ip6 = wanAddrs6[0]
+	}
 	if err := l.setupWAN(); err != nil {
 		tb.Fatalf("natlab: wan namespace %s: %v", name, err)
 	}
@@ -179,6 +228,18 @@ func (l *Lab) WAN() *Host { return l.wan }
 // 203.0.113.2: two, so that a STUN server can answer from a second IP (RFC
 // 5780).
 func (l *Lab) WANAddrs() []netip.Addr { return append([]netip.Addr(nil), wanAddrs...) }
+
+// WANAddrs6 returns the WAN namespace's IPv6 addresses, 2001:db8:ffff::1 and
+// 2001:db8:ffff::2, or nil when the lab was built without WithIPv6.
+func (l *Lab) WANAddrs6() []netip.Addr {
+	if !l.v6 {
+		return nil
+	}
+	return append([]netip.Addr(nil), wanAddrs6...)
+}
+
+// IPv6 reports whether the lab was built WithIPv6.
+func (l *Lab) IPv6() bool { return l.v6 }
 
 // Routers returns the routers added so far, in order.
 func (l *Lab) Routers() []*Router {
@@ -217,6 +278,11 @@ func (l *Lab) setupWAN() error {
 	if err := setSysctls(name, routerSysctls); err != nil {
 		return err
 	}
+	if l.v6 {
+		if err := setSysctls(name, routerSysctls6); err != nil {
+			return err
+		}
+	}
 	cmds := []string{
 		"link add br0 type bridge",
 		// A fixed MAC: a bridge otherwise takes its ports' lowest MAC, which
@@ -225,6 +291,11 @@ func (l *Lab) setupWAN() error {
 	}
 	for _, a := range wanAddrs {
 		cmds = append(cmds, "addr add "+netip.PrefixFrom(a, wanPrefix.Bits()).String()+" dev br0")
+	}
+	if l.v6 {
+		for _, a := range wanAddrs6 {
+			cmds = append(cmds, "addr add "+netip.PrefixFrom(a, wanPrefix6.Bits()).String()+" dev br0 nodad")
+		}
 	}
 	cmds = append(cmds, "link set br0 up")
 	return ipBatch(name, cmds...)

@@ -13,10 +13,12 @@ const (
 )
 
 // forward is one port forward of a Forwarded router: TCP and UDP port Port on
-// the WAN address go to the same port on To.
+// the WAN address go to the same port on To, and in a lab with IPv6 the
+// firewall lets new connections to that port of To6 in.
 type forward struct {
 	Port uint16
-	To   netip.Addr
+	To   netip.Addr // invalid for a V6Only host
+	To6  netip.Addr // invalid without IPv6
 }
 
 // rulesetSpec is what a router's nftables ruleset depends on.
@@ -28,6 +30,10 @@ type rulesetSpec struct {
 	// Reset answers unsolicited TCP from the WAN with a reset instead of
 	// dropping it (RejectWithReset).
 	Reset bool
+	// IPv6 adds the router's IPv6 firewall.
+	IPv6 bool
+	// CGNAT routes IPv6 unfiltered, as carriers do.
+	CGNAT bool
 }
 
 // ruleset renders the nft(8) script that gives a router its kind's
@@ -42,6 +48,12 @@ type rulesetSpec struct {
 // than reset. A Public router routes its LAN unfiltered and drops only what
 // is addressed to itself. With s.Reset, unsolicited TCP is answered with a
 // reset instead, from the router's kernel; other protocols are still dropped.
+//
+// IPv6 (s.IPv6) is routed without translation: the NAT kinds are stateful
+// firewalls (outbound and established or related inbound pass, plus the
+// ICMPv6 that RFC 4890 says must: errors, packet too big, echo request),
+// Public and CGNAT routers filter only what is addressed to themselves.
+// Neighbour discovery to the router itself always passes.
 func ruleset(s rulesetSpec) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -58,6 +70,9 @@ func ruleset(s rulesetSpec) string {
 		w("\tchain prerouting {")
 		w("\t\ttype nat hook prerouting priority dstnat; policy accept;")
 		for _, f := range s.Forwards {
+			if !f.To.IsValid() {
+				continue
+			}
 			for _, proto := range []string{"tcp", "udp"} {
 				w("\t\tip daddr %s %s dport %d dnat to %s:%d", s.WANIP, proto, f.Port, f.To, f.Port)
 			}
@@ -96,5 +111,37 @@ func ruleset(s rulesetSpec) string {
 		w("\t}")
 	}
 	w("}")
+	if s.IPv6 {
+		ruleset6(s, w, refuse)
+	}
 	return b.String()
+}
+
+// ruleset6 renders the router's IPv6 table; see ruleset.
+func ruleset6(s rulesetSpec, w func(string, ...any), refuse func()) {
+	const (
+		icmpErrors = "destination-unreachable, packet-too-big, time-exceeded, parameter-problem"
+		nd         = "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert"
+	)
+	w("table ip6 natlab6 {")
+	w("\tchain input {")
+	w("\t\ttype filter hook input priority filter; policy accept;")
+	w("\t\tiifname %q ct state established,related accept", wanIface)
+	w("\t\tiifname %q icmpv6 type { %s, echo-request, %s } accept", wanIface, icmpErrors, nd)
+	refuse()
+	w("\t}")
+	if s.Kind != Public && !s.CGNAT {
+		w("\tchain forward {")
+		w("\t\ttype filter hook forward priority filter; policy accept;")
+		w("\t\tiifname %q ct state established,related accept", wanIface)
+		w("\t\tiifname %q icmpv6 type { %s, echo-request } accept", wanIface, icmpErrors)
+		for _, f := range s.Forwards {
+			if f.To6.IsValid() {
+				w("\t\tiifname %q ip6 daddr %s meta l4proto { tcp, udp } th dport %d accept", wanIface, f.To6, f.Port)
+			}
+		}
+		refuse()
+		w("\t}")
+	}
+	w("}")
 }
