@@ -7,15 +7,16 @@
 // 203.0.113.0/24 (TEST-NET-3) with the addresses WANAddrs (203.0.113.1 and
 // 203.0.113.2) on which tests run rendezvous services and NTP. Routers hang off
 // that bridge, each in its own namespace, and hosts hang off a router's LAN
-// bridge. Every router is one of four kinds (see Kind): Public (no NAT),
-// Forwarded (NAT plus port forwards), Easy (endpoint-independent mapping) and
-// Hard (endpoint-dependent mapping).
+// bridge. Every router is one of five kinds (see Kind): Public (no NAT),
+// Forwarded (NAT plus port forwards), Easy (endpoint-independent mapping),
+// Hard (endpoint-dependent mapping) and FullCone (endpoint-independent
+// mapping and filtering).
 //
 // Addressing plan (N is the router's number, 1 for the first router):
 //
 //	WAN bridge "br0" in the WAN namespace  203.0.113.0/24, services on .1 and .2
 //	router N, interface "wan"              203.0.113.(10+N)/24, default via 203.0.113.1
-//	NAT router N (Forwarded, Easy, Hard)   LAN 10.N.0.0/24 on bridge "lan": router .1, hosts .2, .3, ...
+//	NAT router N (any other kind)          LAN 10.N.0.0/24 on bridge "lan": router .1, hosts .2, .3, ...
 //	k-th Public router                     LAN 198.51.100.(16k)/28 (TEST-NET-2): router .16k+1, hosts .16k+2 ...
 //	host, interface "eth0"                 default via its router's LAN address
 //
@@ -120,6 +121,17 @@ const (
 	// Hard masquerades with fully random source ports, a new one for every
 	// connection (endpoint-dependent mapping), and filters like Easy.
 	Hard
+	// FullCone maps like Easy and filters endpoint-independently (RFC 4787;
+	// "full cone"): once a LAN host has sent TCP or UDP from a port, any
+	// WAN host may reach it at the mapped port, until 2 minutes after the
+	// mapping's last outbound packet. Its IPv6 firewall likewise lets in
+	// anyone's packets to a port a LAN host has sent from. The router keeps
+	// its mappings in an nftables map (mapped port to LAN host and port)
+	// and DNATs new inbound connections by it. Linux keeps a source port
+	// per destination, so two LAN hosts sending from one port to different
+	// destinations share the mapped port; the map then holds the first
+	// (a full-cone NAT in a box would give the second another port).
+	FullCone
 )
 
 // String returns the kind's lowercase name.
@@ -133,6 +145,8 @@ func (k Kind) String() string {
 		return "easy"
 	case Hard:
 		return "hard"
+	case FullCone:
+		return "fullcone"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -83,7 +83,7 @@ func routerOptions(opts []RouterOption) routerConfig {
 // CGNAT up; cgnat makes it a CGNAT.
 func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*Router, error) {
 	switch {
-	case kind < Public || kind > Hard:
+	case kind < Public || kind > FullCone:
 		return nil, fmt.Errorf("unknown kind %d", int(kind))
 	case cgnat && (kind == Public || kind == Forwarded):
 		return nil, fmt.Errorf("a cgnat maps like %s or %s, not %s", Easy, Hard, kind)

@@ -36,6 +36,10 @@ type rulesetSpec struct {
 	CGNAT bool
 }
 
+// mappingTimeout is how long a FullCone mapping outlives its last outbound
+// packet: conntrack's timeout for a UDP stream.
+const mappingTimeout = "2m"
+
 // ruleset renders the nft(8) script that gives a router its kind's
 // behaviour. It replaces the namespace's whole ruleset in one transaction.
 //
@@ -48,6 +52,12 @@ type rulesetSpec struct {
 // than reset. A Public router routes its LAN unfiltered and drops only what
 // is addressed to itself. With s.Reset, unsolicited TCP is answered with a
 // reset instead, from the router's kernel; other protocols are still dropped.
+//
+// FullCone records each outbound TCP and UDP mapping (protocol and mapped
+// port, read after masquerade) in a dynamic map to the LAN host's address
+// and port, and DNATs a new inbound connection to a mapped port by that
+// map, so that any WAN host reaches the mapping; the forward chain accepts
+// what was so DNATed.
 //
 // IPv6 (s.IPv6) is routed without translation: the NAT kinds are stateful
 // firewalls (outbound and established or related inbound pass, plus the
@@ -66,7 +76,14 @@ func ruleset(s rulesetSpec) string {
 	}
 	w("flush ruleset")
 	w("table ip natlab {")
-	if s.Kind == Forwarded && len(s.Forwards) > 0 {
+	if s.Kind == FullCone {
+		w("\tmap fullcone {")
+		w("\t\ttype inet_proto . inet_service : ipv4_addr . inet_service")
+		w("\t\tflags dynamic,timeout")
+		w("\t\ttimeout %s", mappingTimeout)
+		w("\t}")
+	}
+	if (s.Kind == Forwarded && len(s.Forwards) > 0) || s.Kind == FullCone {
 		w("\tchain prerouting {")
 		w("\t\ttype nat hook prerouting priority dstnat; policy accept;")
 		for _, f := range s.Forwards {
@@ -76,6 +93,9 @@ func ruleset(s rulesetSpec) string {
 			for _, proto := range []string{"tcp", "udp"} {
 				w("\t\tip daddr %s %s dport %d dnat to %s:%d", s.WANIP, proto, f.Port, f.To, f.Port)
 			}
+		}
+		if s.Kind == FullCone {
+			w("\t\tiifname %q ip daddr %s meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport map @fullcone", wanIface, s.WANIP)
 		}
 		w("\t}")
 	}
@@ -94,6 +114,13 @@ func ruleset(s rulesetSpec) string {
 		}
 		w("\t}")
 	}
+	if s.Kind == FullCone {
+		// After srcnat: th sport is the mapped port.
+		w("\tchain mappings {")
+		w("\t\ttype filter hook postrouting priority srcnat + 100; policy accept;")
+		w("\t\toifname %q meta l4proto { tcp, udp } ct direction original update @fullcone { meta l4proto . th sport : ct original ip saddr . ct original proto-src }", wanIface)
+		w("\t}")
+	}
 	w("\tchain input {")
 	w("\t\ttype filter hook input priority filter; policy accept;")
 	w("\t\tiifname %q ct state established,related accept", wanIface)
@@ -104,7 +131,7 @@ func ruleset(s rulesetSpec) string {
 		w("\tchain forward {")
 		w("\t\ttype filter hook forward priority filter; policy accept;")
 		w("\t\tiifname %q ct state established,related accept", wanIface)
-		if s.Kind == Forwarded {
+		if s.Kind == Forwarded || s.Kind == FullCone {
 			w("\t\tiifname %q ct status dnat accept", wanIface)
 		}
 		refuse()
@@ -124,6 +151,13 @@ func ruleset6(s rulesetSpec, w func(string, ...any), refuse func()) {
 		nd         = "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert"
 	)
 	w("table ip6 natlab6 {")
+	if s.Kind == FullCone {
+		w("\tset fullcone {")
+		w("\t\ttype ipv6_addr . inet_proto . inet_service")
+		w("\t\tflags dynamic,timeout")
+		w("\t\ttimeout %s", mappingTimeout)
+		w("\t}")
+	}
 	w("\tchain input {")
 	w("\t\ttype filter hook input priority filter; policy accept;")
 	w("\t\tiifname %q ct state established,related accept", wanIface)
@@ -133,12 +167,18 @@ func ruleset6(s rulesetSpec, w func(string, ...any), refuse func()) {
 	if s.Kind != Public && !s.CGNAT {
 		w("\tchain forward {")
 		w("\t\ttype filter hook forward priority filter; policy accept;")
+		if s.Kind == FullCone {
+			w("\t\toifname %q meta l4proto { tcp, udp } update @fullcone { ip6 saddr . meta l4proto . th sport }", wanIface)
+		}
 		w("\t\tiifname %q ct state established,related accept", wanIface)
 		w("\t\tiifname %q icmpv6 type { %s, echo-request } accept", wanIface, icmpErrors)
 		for _, f := range s.Forwards {
 			if f.To6.IsValid() {
 				w("\t\tiifname %q ip6 daddr %s meta l4proto { tcp, udp } th dport %d accept", wanIface, f.To6, f.Port)
 			}
+		}
+		if s.Kind == FullCone {
+			w("\t\tiifname %q meta l4proto { tcp, udp } ip6 daddr . meta l4proto . th dport @fullcone accept", wanIface)
 		}
 		refuse()
 		w("\t}")

@@ -103,6 +103,23 @@ func TestRuleset(t *testing.T) {
 			wantNot: []string{"chain forward"},
 		},
 		{
+			// Mappings recorded after masquerade; new inbound DNATed by
+			// them and accepted; IPv6 pinholes by a set alike.
+			name: "fullcone",
+			spec: rulesetSpec{Kind: FullCone, WANIP: wanIP, LAN: lan, IPv6: true},
+			want: []string{
+				`oifname "wan" masquerade`,
+				"type filter hook postrouting priority srcnat + 100; policy accept;",
+				`oifname "wan" meta l4proto { tcp, udp } ct direction original update @fullcone { meta l4proto . th sport : ct original ip saddr . ct original proto-src }`,
+				`iifname "wan" ip daddr 203.0.113.12 meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport map @fullcone`,
+				`iifname "wan" ct status dnat accept`,
+				`oifname "wan" meta l4proto { tcp, udp } update @fullcone { ip6 saddr . meta l4proto . th sport }`,
+				`iifname "wan" meta l4proto { tcp, udp } ip6 daddr . meta l4proto . th dport @fullcone accept`,
+				`iifname "wan" drop`,
+			},
+			wantNot: []string{"fully-random"},
+		},
+		{
 			name:    "ipv4 only",
 			spec:    rulesetSpec{Kind: Hard, WANIP: wanIP, LAN: lan},
 			wantNot: []string{"ip6", "icmpv6"},
