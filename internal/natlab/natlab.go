@@ -19,6 +19,15 @@
 //	NAT router N (any other kind)          LAN 10.N.0.0/24 on bridge "lan": router .1, hosts .2, .3, ...
 //	k-th Public router                     LAN 198.51.100.(16k)/28 (TEST-NET-2): router .16k+1, hosts .16k+2 ...
 //	host, interface "eth0"                 default via its router's LAN address
+//	CGNAT N (Lab.AddCGNAT)                 LAN 100.64.N.0/24 (RFC 6598): router .1, then its home routers and hosts in the order added
+//	router M behind CGNAT N, "wan"         the next free 100.64.N.x/24, default via 100.64.N.1; LAN 10.M.0.0/24 as above
+//
+// A carrier-grade NAT (Lab.AddCGNAT) is a router on the WAN bridge that
+// maps like its kind (Easy, Hard or FullCone) for a LAN that is the
+// carrier's access network; home routers behind it (its Router.AddRouter) have
+// their WAN interface there, so their hosts' traffic is translated twice,
+// and the WAN sees the CGNAT's address. A port forward on such a home
+// router reaches only as far as the access network, as in the world.
 //
 // Public hosts' addresses are routed: the WAN namespace forwards IPv4 and holds
 // a route for every public /28 via that router's WAN address, and the other
@@ -41,10 +50,13 @@
 //	router N, interface "wan"              2001:db8:ffff::(10+N)/64, default via 2001:db8:ffff::1
 //	router N's site, routed to it          2001:db8:N::/48
 //	router N's LAN, on bridge "lan"        2001:db8:N::/64: router ::1, hosts ::2, ::3, ... (10.N.0.2 is 2001:db8:N::2)
+//	router M behind CGNAT N, "wan"         2001:db8:N::x/64 (100.64.N.x's x), default via 2001:db8:N::1; its
+//	                                       site 2001:db8:M::/48 is routed to it by the CGNAT, to the CGNAT by the WAN
 //
 // Host.IP6, Router.WANIP6, Router.LAN6 and Router.LANIP6 give them; Host.IP
-// is the zero Addr for a V6Only host. A lab built without WithIPv6 is
-// exactly the IPv4 lab it always was.
+// is the zero Addr for a V6Only host. A CGNAT routes IPv6 unfiltered, as
+// carriers do; a home router behind it is a stateful firewall like any
+// other. A lab built without WithIPv6 is exactly the IPv4 lab it always was.
 //
 // Namespaces are named Prefix() plus "w" (the WAN), "rN" (router N), "hN"
 // (the N-th host) or "lN" (router N's link, see below), where the prefix
@@ -60,7 +72,7 @@
 //
 // A router's WAN link is a plain veth pair unless AddRouter is given a Link:
 // one-way delay, jitter and loss for every frame between the router and the
-// WAN bridge, in both directions. Kernels without sch_netem (CI's has none)
+// WAN bridge (behind a CGNAT: the CGNAT's LAN bridge), in both directions. Kernels without sch_netem (CI's has none)
 // rule out tc, so the router's "wan" then pairs with "rtr" in the link
 // namespace "lN", whose "wan" pairs with the router's port on the WAN
 // bridge, and a forwarder in the test process copies frames between "rtr"
@@ -74,10 +86,19 @@
 //	lab := natlab.New(t)
 //	a := lab.AddRouter(natlab.Easy).AddHost()
 //	b := lab.AddRouter(natlab.Hard, natlab.Link{Delay: 40 * time.Millisecond, Loss: 0.01}).AddHost()
+//	c := lab.AddCGNAT(natlab.Hard).AddRouter(natlab.Easy).AddHost() // double NAT
+//	d := lab.AddRouter(natlab.FullCone).AddHost()
 //	ntp := lab.StartNTP(t)
 //	lab.WAN().Start(t, "reachd", "rendezvous", "--stun-listen", "203.0.113.1:3478,203.0.113.2:3478")
 //	na := a.Start(t, "reachd", "run", "--ntp", ntp.String(), ...)
 //	out, err := b.Command(ctx, "curl", ...).Output()
+//
+// and a dual-stack one, with firewalled IPv6-only and dual-stack hosts:
+//
+//	lab := natlab.New(t, natlab.WithIPv6())
+//	a := lab.AddRouter(natlab.Easy).AddHost(natlab.V6Only()) // a.IP6() is 2001:db8:1::2
+//	b := lab.AddRouter(natlab.Hard).AddHost()                // 10.2.0.2 and 2001:db8:2::2
+//	// WAN services listen on WANAddrs and WANAddrs6, or on "[::]:port" for both families.
 //
 // natlab is for tests only: it needs root, ip(8) and nft(8) (and chronyd(8) for
 // StartNTP). New skips the test when they are missing, or fails it when the
@@ -86,7 +107,7 @@
 // panics. Namespaces left behind by a test binary killed before its cleanups
 // ran are removed by the first New of a later test process.
 //
-// Methods that build the lab (New, AddRouter, AddHost, Forward, SetLink,
+// Methods that build the lab (New, AddRouter, AddCGNAT, AddHost, Forward, SetLink,
 // Start, StartNTP) report errors with tb.Fatal and so must be called from the
 // goroutine running the test; Host.Do and Host.Command may be used from any
 // goroutine. natlab does not model NAT64 or NAT66, nor bandwidth limits.

@@ -71,6 +71,35 @@ func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 	return r
 }
 
+// AddCGNAT adds a carrier-grade NAT router of the given kind (Easy, Hard or
+// FullCone: how it maps and filters) on the WAN bridge. Its LAN is the
+// carrier's access network 100.64.N.0/24 out of the shared address space
+// (RFC 6598); put home routers there with its AddRouter, and hosts (phones
+// on a mobile network) with its AddHost. In a lab built WithIPv6 a CGNAT
+// routes IPv6 unfiltered, as carriers do. Options as for AddRouter.
+func (l *Lab) AddCGNAT(kind Kind, opts ...RouterOption) *Router {
+	l.tb.Helper()
+	r, err := l.addRouter(kind, routerOptions(opts), nil, true)
+	if err != nil {
+		l.tb.Fatalf("natlab: add %s cgnat: %v", kind, err)
+	}
+	return r
+}
+
+// AddRouter adds a home router of the given kind behind r, which must have
+// been made by Lab.AddCGNAT: its WAN interface takes the next free address
+// on r's LAN (100.64.N.x), so what its hosts send is translated twice. Any
+// kind but Public. Options as for Lab.AddRouter; a Link impairs the link
+// between the router and the CGNAT.
+func (r *Router) AddRouter(kind Kind, opts ...RouterOption) *Router {
+	r.lab.tb.Helper()
+	hr, err := r.lab.addRouter(kind, routerOptions(opts), r, false)
+	if err != nil {
+		r.lab.tb.Fatalf("natlab: add %s router behind %s: %v", kind, r.Name(), err)
+	}
+	return hr
+}
+
 func routerOptions(opts []RouterOption) routerConfig {
 	var cfg routerConfig
 	for _, o := range opts {
@@ -86,7 +115,7 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 	case kind < Public || kind > FullCone:
 		return nil, fmt.Errorf("unknown kind %d", int(kind))
 	case cgnat && (kind == Public || kind == Forwarded):
-		return nil, fmt.Errorf("a cgnat maps like %s or %s, not %s", Easy, Hard, kind)
+		return nil, fmt.Errorf("a cgnat maps like %s, %s or %s, not %s", Easy, Hard, FullCone, kind)
 	case up != nil && !up.cgnat:
 		return nil, fmt.Errorf("router %s is no cgnat", up.Name())
 	case up != nil && kind == Public:
