@@ -257,3 +257,47 @@ func listen6(t *testing.T, h *natlab.Host, addr string) net.Listener {
 	t.Cleanup(func() { ln.Close() })
 	return ln
 }
+
+// TestIPv6LinkFirstConnect: the first IPv6 connection from behind a new
+// linked router crosses without loss, like the first IPv4 one
+// (TestLinkFirstConnect).
+func TestIPv6LinkFirstConnect(t *testing.T) {
+	lab := natlab.New(t, natlab.WithIPv6())
+	h := lab.AddRouter(natlab.Easy, natlab.Link{Delay: 50 * time.Millisecond}).AddHost(natlab.V6Only())
+	ln := listen6(t, lab.WAN(), netip.AddrPortFrom(lab.WANAddrs6()[0], 0).String())
+	acceptAll(t, ln)
+	var took time.Duration
+	if err := h.Do(func() error {
+		start := time.Now()
+		c, err := net.DialTimeout("tcp6", ln.Addr().String(), 5*time.Second)
+		took = time.Since(start)
+		if c != nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// 100 ms of round trip; a lost SYN costs a 1 s retransmission.
+	if took >= time.Second {
+		t.Errorf("first connect took %v: a frame was lost on the new link", took)
+	}
+}
+
+// TestIPv6RejectWithReset: a firewall built with RejectWithReset refuses
+// unsolicited IPv6 TCP to its LAN at once.
+func TestIPv6RejectWithReset(t *testing.T) {
+	lab := natlab.New(t, natlab.WithIPv6())
+	h := lab.AddRouter(natlab.Hard, natlab.RejectWithReset()).AddHost(natlab.V6Only())
+	target := netip.AddrPortFrom(h.IP6(), 4999)
+	d := net.Dialer{Timeout: 2 * time.Second}
+	var c net.Conn
+	err := lab.WAN().Do(func() (err error) { c, err = d.Dial("tcp6", target.String()); return err })
+	if c != nil {
+		c.Close()
+		t.Fatalf("dial %s: connected, want no listener", target)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial %s: %v, want connection refused (reset by the router)", target, err)
+	}
+}

@@ -292,21 +292,34 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 // SYN to a closed port of the WAN namespace is answered with a reset,
 // which proves the round trip.
 func (r *Router) awaitLink() error {
-	target := netip.AddrPortFrom(wanAddrs[0], 9).String()
+	targets := []netip.Addr{wanAddrs[0]}
+	if r.lab.v6 {
+		// Also resolves the IPv6 neighbours on both ends of the link.
+		targets = append(targets, wanAddrs6[0])
+	}
 	return r.self.Do(func() error {
-		var err error
-		for range 20 {
-			var c net.Conn
-			c, err = net.DialTimeout("tcp", target, 250*time.Millisecond+4*r.link.Delay)
-			if c != nil {
-				c.Close()
-			}
-			if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
-				return nil
+		for _, a := range targets {
+			if err := r.awaitDial(netip.AddrPortFrom(a, 9).String()); err != nil {
+				return err
 			}
 		}
-		return fmt.Errorf("the linked WAN passes no traffic: %w", err)
+		return nil
 	})
+}
+
+func (r *Router) awaitDial(target string) error {
+	var err error
+	for range 20 {
+		var c net.Conn
+		c, err = net.DialTimeout("tcp", target, 250*time.Millisecond+4*r.link.Delay)
+		if c != nil {
+			c.Close()
+		}
+		if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the linked WAN passes no traffic to %s: %w", target, err)
 }
 
 // routerWANMAC is router n's fixed MAC on the WAN bridge.
