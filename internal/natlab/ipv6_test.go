@@ -301,3 +301,42 @@ func TestIPv6RejectWithReset(t *testing.T) {
 		t.Errorf("dial %s: %v, want connection refused (reset by the router)", target, err)
 	}
 }
+
+// TestIPv4OnlyRouter: in a dual-stack lab a router built IPv4Only (and a
+// home router behind an IPv4Only CGNAT) gives its hosts IPv4 only, while
+// the other routers keep their numbering.
+func TestIPv4OnlyRouter(t *testing.T) {
+	lab := natlab.New(t, natlab.WithIPv6())
+	v4 := lab.AddRouter(natlab.Easy, natlab.IPv4Only())
+	home := lab.AddCGNAT(natlab.Hard, natlab.IPv4Only()).AddRouter(natlab.Easy)
+	dual := lab.AddRouter(natlab.Hard)
+	ln6 := listen6(t, lab.WAN(), netip.AddrPortFrom(lab.WANAddrs6()[0], 0).String())
+	acceptAll(t, ln6)
+	ln4 := listen(t, lab.WAN(), netip.AddrPortFrom(lab.WANAddrs()[0], 0).String())
+	acceptAll(t, ln4)
+	for _, tt := range []struct {
+		name string
+		r    *natlab.Router
+		v6   bool
+	}{{"ipv4only", v4, false}, {"behind_ipv4only_cgnat", home, false}, {"dual_stack", dual, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.r.AddHost()
+			if got := h.IP6().IsValid() || tt.r.WANIP6().IsValid() || tt.r.LAN6().IsValid(); got != tt.v6 {
+				t.Errorf("host %s, router %s %s: has ipv6 = %v, want %v", h.IP6(), tt.r.WANIP6(), tt.r.LAN6(), got, tt.v6)
+			}
+			for _, ln := range []net.Listener{ln4, ln6} {
+				c, err := dialNet(h, "tcp", 0, addrPort(ln.Addr()), 2*time.Second)
+				if c != nil {
+					c.Close()
+				}
+				want := addrPort(ln.Addr()).Addr().Is4() || tt.v6
+				if (err == nil) != want {
+					t.Errorf("dial %s: %v, want connected = %v", ln.Addr(), err, want)
+				}
+			}
+		})
+	}
+	if got := lab.Routers()[3].LAN6().String(); got != "2001:db8:4::/64" {
+		t.Errorf("fourth router's lan6 %s, want 2001:db8:4::/64", got)
+	}
+}

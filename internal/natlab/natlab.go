@@ -44,7 +44,8 @@
 // namespace has static addresses only, usable at once: no duplicate
 // address detection, no router advertisements, no SLAAC; each interface
 // also has its link-local address. Hosts are dual-stack, or IPv6-only when
-// added with V6Only. IPv6 numbers repeat the IPv4 plan's decimal digits:
+// added with V6Only; a router added with IPv4Only (an ISP without IPv6)
+// gives its hosts IPv4 only. IPv6 numbers repeat the IPv4 plan's decimal digits:
 //
 //	WAN bridge "br0" in the WAN namespace  2001:db8:ffff::/64, services on ::1 and ::2 (WANAddrs6)
 //	router N, interface "wan"              2001:db8:ffff::(10+N)/64, default via 2001:db8:ffff::1
@@ -206,9 +207,10 @@ type labOptionFunc func(*labConfig)
 func (f labOptionFunc) applyLab(c *labConfig) { f(c) }
 
 // WithIPv6 makes the lab dual-stack: the WAN namespace also holds
-// WANAddrs6, every router also routes an IPv6 LAN (without NAT; the NAT
-// kinds are stateful IPv6 firewalls) and every host has a global IPv6
-// address besides its IPv4 one, unless added with V6Only. Without it a lab
+// WANAddrs6, every router (unless added with IPv4Only) also routes an IPv6
+// LAN (without NAT; the NAT kinds are stateful IPv6 firewalls) and every
+// host of such a router has a global IPv6 address besides its IPv4 one,
+// unless added with V6Only. Without it a lab
 // is IPv4 only, as it always was.
 func WithIPv6() LabOption { return labOptionFunc(func(c *labConfig) { c.v6 = true }) }
 

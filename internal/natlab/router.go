@@ -42,8 +42,9 @@ type RouterOption interface {
 
 // routerConfig is what RouterOptions set.
 type routerConfig struct {
-	reset bool
-	link  *Link
+	reset  bool
+	v4only bool
+	link   *Link
 }
 
 type optionFunc func(*routerConfig)
@@ -59,9 +60,18 @@ func RejectWithReset() RouterOption {
 	return optionFunc(func(c *routerConfig) { c.reset = true })
 }
 
+// IPv4Only makes a router of a lab built WithIPv6 route IPv4 only, as an
+// ISP without IPv6 would: it has no IPv6 address but link-locals, and its
+// hosts have no global IPv6 address (and cannot be V6Only). Routers behind
+// an IPv4Only CGNAT are IPv4 only too.
+func IPv4Only() RouterOption {
+	return optionFunc(func(c *routerConfig) { c.v4only = true })
+}
+
 // AddRouter adds a router of the given kind, attached to the WAN bridge with
 // the next free WAN address, with an empty LAN. Options: a Link impairs the
-// router's WAN link; RejectWithReset makes it refuse unsolicited TCP.
+// router's WAN link; RejectWithReset makes it refuse unsolicited TCP;
+// IPv4Only leaves IPv6 out in a lab built WithIPv6.
 func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 	l.tb.Helper()
 	r, err := l.addRouter(kind, routerOptions(opts), nil, false)
@@ -153,7 +163,9 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 			lan, err = natLAN(n)
 		}
 	}
-	if err == nil && l.v6 {
+	// v6: the router routes IPv6.
+	v6 := l.v6 && !cfg.v4only && (up == nil || up.lan6.IsValid())
+	if err == nil && v6 {
 		var site netip.Prefix
 		site, err = site6(n)
 		lan6 = netip.PrefixFrom(site.Addr(), 64)
@@ -196,14 +208,14 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 	if err := setSysctls(name, routerSysctls); err != nil {
 		return nil, err
 	}
-	if l.v6 {
+	if v6 {
 		if err := setSysctls(name, routerSysctls6); err != nil {
 			return nil, err
 		}
 	}
 	port, upNS, upBridge := r.port(), r.upstream(), "br0"
 	upBits, gw, gw6 := wanPrefix.Bits(), wanAddrs[0], netip.Addr{}
-	if l.v6 {
+	if v6 {
 		gw6 = wanAddrs6[0]
 	}
 	if up != nil {
@@ -233,7 +245,7 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 		"link set " + lanIface + " up",
 		"route add default via " + gw.String(),
 	}
-	if l.v6 {
+	if v6 {
 		cmds = append(cmds,
 			fmt.Sprintf("addr add %s dev %s nodad", netip.PrefixFrom(wanIP6, 64), wanIface),
 			fmt.Sprintf("addr add %s dev %s nodad", netip.PrefixFrom(lanIP6, 64), lanIface),
@@ -258,7 +270,7 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 			return nil, err
 		}
 	}
-	if l.v6 {
+	if v6 {
 		// The router's site /48 is routed to it by its upstream, and by the
 		// WAN namespace through its CGNAT if it sits behind one.
 		site := netip.PrefixFrom(lan6.Addr(), 48)
@@ -293,7 +305,7 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 // which proves the round trip.
 func (r *Router) awaitLink() error {
 	targets := []netip.Addr{wanAddrs[0]}
-	if r.lab.v6 {
+	if r.self.ip6.IsValid() {
 		// Also resolves the IPv6 neighbours on both ends of the link.
 		targets = append(targets, wanAddrs6[0])
 	}
@@ -341,7 +353,7 @@ func (l *Lab) knowNeighbours(r *Router) error {
 		}
 		theirs := []string{fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", r.self.ip, routerWANMAC(r.n), wanIface)}
 		mine = append(mine, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", o.self.ip, routerWANMAC(o.n), wanIface))
-		if l.v6 {
+		if r.self.ip6.IsValid() && o.self.ip6.IsValid() {
 			theirs = append(theirs, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", r.self.ip6, routerWANMAC(r.n), wanIface))
 			mine = append(mine, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", o.self.ip6, routerWANMAC(o.n), wanIface))
 		}
@@ -454,14 +466,14 @@ func (r *Router) AddHost(opts ...HostOption) *Host {
 
 func (r *Router) addHost(cfg hostConfig) (*Host, error) {
 	l := r.lab
-	if cfg.v6only && !l.v6 {
-		return nil, fmt.Errorf("a v6-only host needs a lab built WithIPv6")
+	if cfg.v6only && !r.lan6.IsValid() {
+		return nil, fmt.Errorf("a v6-only host needs a router with IPv6 (a lab built WithIPv6)")
 	}
 	r.mu.Lock()
 	i := r.next
 	ip, err := lanAddr(r.lan, i)
 	var ip6 netip.Addr
-	if err == nil && l.v6 {
+	if err == nil && r.lan6.IsValid() {
 		ip6, err = lanAddr6(r.lan6, i)
 	}
 	if err != nil {
@@ -488,7 +500,7 @@ func (r *Router) addHost(cfg hostConfig) (*Host, error) {
 	if err := setSysctls(name, hostSysctls); err != nil {
 		return nil, err
 	}
-	if l.v6 {
+	if ip6.IsValid() {
 		if err := setSysctls(name, hostSysctls6); err != nil {
 			return nil, err
 		}
@@ -561,7 +573,7 @@ func (r *Router) forward(h *Host, port uint16) error {
 // applyLocked renders the ruleset and loads it into the router's namespace.
 func (r *Router) applyLocked() error {
 	rules := ruleset(rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards,
-		Reset: r.reset, IPv6: r.lab.v6, CGNAT: r.cgnat})
+		Reset: r.reset, IPv6: r.lan6.IsValid(), CGNAT: r.cgnat})
 	if err := run(rules, "ip", "netns", "exec", r.Name(), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("load ruleset: %w", err)
 	}
