@@ -263,7 +263,8 @@ func listen6(t *testing.T, h *natlab.Host, addr string) net.Listener {
 // (TestLinkFirstConnect).
 func TestIPv6LinkFirstConnect(t *testing.T) {
 	lab := natlab.New(t, natlab.WithIPv6())
-	h := lab.AddRouter(natlab.Easy, natlab.Link{Delay: 50 * time.Millisecond}).AddHost(natlab.V6Only())
+	r := lab.AddRouter(natlab.Easy, natlab.Link{Delay: 50 * time.Millisecond})
+	h := r.AddHost(natlab.V6Only())
 	ln := listen6(t, lab.WAN(), netip.AddrPortFrom(lab.WANAddrs6()[0], 0).String())
 	acceptAll(t, ln)
 	var took time.Duration
@@ -280,7 +281,7 @@ func TestIPv6LinkFirstConnect(t *testing.T) {
 	}
 	// 100 ms of round trip; a lost SYN costs a 1 s retransmission.
 	if took >= time.Second {
-		t.Errorf("first connect took %v: a frame was lost on the new link", took)
+		t.Errorf("first connect took %v: a frame was lost on the new link (link %+v)", took, r.LinkStats())
 	}
 }
 
