@@ -3,6 +3,9 @@ package natlab
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
 	"time"
 )
 
@@ -188,4 +191,40 @@ func (l *Lab) addLink(n int, router, port, up string, link Link) (*forwarder, er
 	l.forwarders = append(l.forwarders, f)
 	l.mu.Unlock()
 	return f, nil
+}
+
+// awaitLink waits until the router's linked WAN passes traffic both ways:
+// the first frames across a new forwarder can be lost (the first router of
+// a lab lost its first SYN, a second's retransmission, without this). A
+// SYN to a closed port of the WAN namespace is answered with a reset,
+// which proves the round trip.
+func (r *Router) awaitLink() error {
+	targets := []netip.Addr{wanAddrs[0]}
+	if r.self.ip6.IsValid() {
+		// Also resolves the IPv6 neighbours on both ends of the link.
+		targets = append(targets, wanAddrs6[0])
+	}
+	return r.self.Do(func() error {
+		for _, a := range targets {
+			if err := r.awaitDial(netip.AddrPortFrom(a, 9).String()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (r *Router) awaitDial(target string) error {
+	var err error
+	for range 20 {
+		var c net.Conn
+		c, err = net.DialTimeout("tcp", target, 250*time.Millisecond+4*r.link.Delay)
+		if c != nil {
+			c.Close()
+		}
+		if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the linked WAN passes no traffic to %s: %w", target, err)
 }

@@ -1,14 +1,10 @@
 package natlab
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
-	"syscall"
-	"time"
 )
 
 // Router is a namespace joining a LAN to the WAN bridge, with the nftables
@@ -81,35 +77,6 @@ func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 	return r
 }
 
-// AddCGNAT adds a carrier-grade NAT router of the given kind (Easy, Hard or
-// FullCone: how it maps and filters) on the WAN bridge. Its LAN is the
-// carrier's access network 100.64.N.0/24 out of the shared address space
-// (RFC 6598); put home routers there with its AddRouter, and hosts (phones
-// on a mobile network) with its AddHost. In a lab built WithIPv6 a CGNAT
-// routes IPv6 unfiltered, as carriers do. Options as for AddRouter.
-func (l *Lab) AddCGNAT(kind Kind, opts ...RouterOption) *Router {
-	l.tb.Helper()
-	r, err := l.addRouter(kind, routerOptions(opts), nil, true)
-	if err != nil {
-		l.tb.Fatalf("natlab: add %s cgnat: %v", kind, err)
-	}
-	return r
-}
-
-// AddRouter adds a home router of the given kind behind r, which must have
-// been made by Lab.AddCGNAT: its WAN interface takes the next free address
-// on r's LAN (100.64.N.x), so what its hosts send is translated twice. Any
-// kind but Public. Options as for Lab.AddRouter; a Link impairs the link
-// between the router and the CGNAT.
-func (r *Router) AddRouter(kind Kind, opts ...RouterOption) *Router {
-	r.lab.tb.Helper()
-	hr, err := r.lab.addRouter(kind, routerOptions(opts), r, false)
-	if err != nil {
-		r.lab.tb.Fatalf("natlab: add %s router behind %s: %v", kind, r.Name(), err)
-	}
-	return hr
-}
-
 func routerOptions(opts []RouterOption) routerConfig {
 	var cfg routerConfig
 	for _, o := range opts {
@@ -121,6 +88,19 @@ func routerOptions(opts []RouterOption) routerConfig {
 // addRouter adds a router on the WAN bridge (up nil) or on the LAN of the
 // CGNAT up; cgnat makes it a CGNAT.
 func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*Router, error) {
+	r, err := l.newRouter(kind, cfg, up, cgnat)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.build(cfg.link); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newRouter checks a router's kind and place and numbers it: its number,
+// its addresses, its LANs.
+func (l *Lab) newRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*Router, error) {
 	switch {
 	case kind < Public || kind > FullCone:
 		return nil, fmt.Errorf("unknown kind %d", int(kind))
@@ -200,17 +180,26 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 	}
 	l.routers = append(l.routers, r)
 	l.mu.Unlock()
+	return r, nil
+}
 
+// build makes the router's namespace, links it to its upstream (through a
+// link namespace when link is not nil), addresses and routes it, and loads
+// its ruleset.
+func (r *Router) build(link *Link) error {
+	l, name, n, up := r.lab, r.self.name, r.n, r.up
+	wanIP, wanIP6, lan, lan6 := r.self.ip, r.self.ip6, r.lan, r.lan6
+	v6 := lan6.IsValid()
 	if err := addNamespace(name); err != nil {
-		return nil, err
+		return err
 	}
 	l.track(name)
 	if err := setSysctls(name, routerSysctls); err != nil {
-		return nil, err
+		return err
 	}
 	if v6 {
 		if err := setSysctls(name, routerSysctls6); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	port, upNS, upBridge := r.port(), r.upstream(), "br0"
@@ -221,19 +210,20 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 	if up != nil {
 		upBridge, upBits, gw, gw6 = lanIface, up.lan.Bits(), up.lanIP, up.lanIP6
 	}
-	if cfg.link == nil {
+	if link == nil {
 		if err := ipBatch("", fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
 			wanIface, name, port, upNS)); err != nil {
-			return nil, err
+			return err
 		}
 	} else {
-		if r.fwd, err = l.addLink(n, name, port, upNS, *cfg.link); err != nil {
-			return nil, fmt.Errorf("link: %w", err)
+		var err error
+		if r.fwd, err = l.addLink(n, name, port, upNS, *link); err != nil {
+			return fmt.Errorf("link: %w", err)
 		}
-		r.link = *cfg.link
+		r.link = *link
 	}
 	if err := ipBatch(upNS, "link set "+port+" master "+upBridge, "link set "+port+" up"); err != nil {
-		return nil, err
+		return err
 	}
 	cmds := []string{
 		fmt.Sprintf("link set %s address %s", wanIface, routerWANMAC(n)),
@@ -248,26 +238,26 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 	if v6 {
 		cmds = append(cmds,
 			fmt.Sprintf("addr add %s dev %s nodad", netip.PrefixFrom(wanIP6, 64), wanIface),
-			fmt.Sprintf("addr add %s dev %s nodad", netip.PrefixFrom(lanIP6, 64), lanIface),
+			fmt.Sprintf("addr add %s dev %s nodad", netip.PrefixFrom(r.lanIP6, 64), lanIface),
 			"route add ::/0 via "+gw6.String(),
 		)
 	}
 	if err := ipBatch(name, cmds...); err != nil {
-		return nil, err
+		return err
 	}
 	if r.link.segmented() {
 		if err := r.segment(true); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if up == nil {
 		if err := l.knowNeighbours(r); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if kind == Public {
+	if r.kind == Public {
 		if err := ipBatch(l.wan.name, fmt.Sprintf("route add %s via %s", lan, wanIP)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if v6 {
@@ -276,62 +266,24 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 		site := netip.PrefixFrom(lan6.Addr(), 48)
 		if up != nil {
 			if err := ipBatch(upNS, fmt.Sprintf("route add %s via %s", site, wanIP6)); err != nil {
-				return nil, err
+				return err
 			}
 			if err := ipBatch(l.wan.name, fmt.Sprintf("route add %s via %s", site, up.self.ip6)); err != nil {
-				return nil, err
+				return err
 			}
 		} else if err := ipBatch(l.wan.name, fmt.Sprintf("route add %s via %s", site, wanIP6)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.applyLocked(); err != nil {
-		return nil, err
+		return err
 	}
 	if r.fwd != nil {
-		if err := r.awaitLink(); err != nil {
-			return nil, err
-		}
+		return r.awaitLink()
 	}
-	return r, nil
-}
-
-// awaitLink waits until the router's linked WAN passes traffic both ways:
-// the first frames across a new forwarder can be lost (the first router of
-// a lab lost its first SYN, a second's retransmission, without this). A
-// SYN to a closed port of the WAN namespace is answered with a reset,
-// which proves the round trip.
-func (r *Router) awaitLink() error {
-	targets := []netip.Addr{wanAddrs[0]}
-	if r.self.ip6.IsValid() {
-		// Also resolves the IPv6 neighbours on both ends of the link.
-		targets = append(targets, wanAddrs6[0])
-	}
-	return r.self.Do(func() error {
-		for _, a := range targets {
-			if err := r.awaitDial(netip.AddrPortFrom(a, 9).String()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func (r *Router) awaitDial(target string) error {
-	var err error
-	for range 20 {
-		var c net.Conn
-		c, err = net.DialTimeout("tcp", target, 250*time.Millisecond+4*r.link.Delay)
-		if c != nil {
-			c.Close()
-		}
-		if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil
-		}
-	}
-	return fmt.Errorf("the linked WAN passes no traffic to %s: %w", target, err)
+	return nil
 }
 
 // routerWANMAC is router n's fixed MAC on the WAN bridge.
@@ -370,26 +322,6 @@ func (l *Lab) knowNeighbours(r *Router) error {
 // port returns the name of the router's port on its upstream's bridge.
 func (r *Router) port() string { return fmt.Sprintf("r%d", r.n) }
 
-// upstream returns the namespace holding the router's port: the WAN, or
-// its CGNAT.
-func (r *Router) upstream() string {
-	if r.up != nil {
-		return r.up.Name()
-	}
-	return r.lab.wan.name
-}
-
-// allocAddr takes the next free address index on the router's LAN.
-func (r *Router) allocAddr() (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, err := lanAddr(r.lan, r.next); err != nil {
-		return 0, err
-	}
-	r.next++
-	return r.next - 1, nil
-}
-
 // Kind returns the router's kind.
 func (r *Router) Kind() Kind { return r.kind }
 
@@ -422,13 +354,6 @@ func (r *Router) LAN6() netip.Prefix { return r.lan6 }
 // its hosts' IPv6 gateway; the zero Addr in a lab without IPv6.
 func (r *Router) LANIP6() netip.Addr { return r.lanIP6 }
 
-// CGNAT reports whether the router is a carrier-grade NAT (Lab.AddCGNAT).
-func (r *Router) CGNAT() bool { return r.cgnat }
-
-// Upstream returns the CGNAT the router sits behind, or nil for a router on
-// the WAN bridge.
-func (r *Router) Upstream() *Router { return r.up }
-
 // Host returns the router's own namespace as a Host whose IP is WANIP, for
 // running tools such as nft or conntrack there.
 func (r *Router) Host() *Host { return r.self }
@@ -445,92 +370,6 @@ func (r *Router) Ruleset() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.rules
-}
-
-// AddHost adds a host on the router's LAN with the next free LAN address
-// and a default route via the router; in a lab built WithIPv6 also with the
-// IPv6 address of the same number on the router's IPv6 LAN (10.3.0.2 and
-// 2001:db8:3::2) and an IPv6 default route. V6Only leaves out IPv4.
-func (r *Router) AddHost(opts ...HostOption) *Host {
-	r.lab.tb.Helper()
-	var cfg hostConfig
-	for _, o := range opts {
-		o.applyHost(&cfg)
-	}
-	h, err := r.addHost(cfg)
-	if err != nil {
-		r.lab.tb.Fatalf("natlab: add host to router %s: %v", r.Name(), err)
-	}
-	return h
-}
-
-func (r *Router) addHost(cfg hostConfig) (*Host, error) {
-	l := r.lab
-	if cfg.v6only && !r.lan6.IsValid() {
-		return nil, fmt.Errorf("a v6-only host needs a router with IPv6 (a lab built WithIPv6)")
-	}
-	r.mu.Lock()
-	i := r.next
-	ip, err := lanAddr(r.lan, i)
-	var ip6 netip.Addr
-	if err == nil && r.lan6.IsValid() {
-		ip6, err = lanAddr6(r.lan6, i)
-	}
-	if err != nil {
-		r.mu.Unlock()
-		return nil, err
-	}
-	r.next++
-	if cfg.v6only {
-		ip = netip.Addr{}
-	}
-	l.mu.Lock()
-	l.hosts++
-	hn := l.hosts
-	l.mu.Unlock()
-	name := fmt.Sprintf("%sh%d", l.prefix, hn)
-	h := &Host{lab: l, name: name, ip: ip, ip6: ip6, router: r}
-	r.hosts = append(r.hosts, h)
-	r.mu.Unlock()
-
-	if err := addNamespace(name); err != nil {
-		return nil, err
-	}
-	l.track(name)
-	if err := setSysctls(name, hostSysctls); err != nil {
-		return nil, err
-	}
-	if ip6.IsValid() {
-		if err := setSysctls(name, hostSysctls6); err != nil {
-			return nil, err
-		}
-	}
-	port := fmt.Sprintf("h%d", hn) // the host's port on the LAN bridge
-	if err := ipBatch("", fmt.Sprintf("link add name eth0 netns %s type veth peer name %s netns %s",
-		name, port, r.Name())); err != nil {
-		return nil, err
-	}
-	if err := ipBatch(r.Name(), "link set "+port+" master "+lanIface, "link set "+port+" up"); err != nil {
-		return nil, err
-	}
-	var cmds []string
-	if ip.IsValid() {
-		cmds = append(cmds, fmt.Sprintf("addr add %s dev eth0", netip.PrefixFrom(ip, r.lan.Bits())))
-	}
-	if ip6.IsValid() {
-		cmds = append(cmds, fmt.Sprintf("addr add %s dev eth0 nodad", netip.PrefixFrom(ip6, r.lan6.Bits())))
-	}
-	cmds = append(cmds, "link set eth0 up")
-	if ip.IsValid() {
-		cmds = append(cmds, "route add default via "+r.lanIP.String())
-	}
-	if ip6.IsValid() {
-		cmds = append(cmds, "route add ::/0 via "+r.lanIP6.String())
-	}
-	if err := ipBatch(name, cmds...); err != nil {
-		return nil, err
-	}
-	return h, nil
 }
 
 // Forward forwards TCP and UDP port on the router's WAN address to the same
