@@ -26,6 +26,15 @@ func TestAddressing(t *testing.T) {
 		{"public first host", func() (any, error) { return lanAddr(netip.MustParsePrefix("198.51.100.32/28"), 2) }, "198.51.100.34"},
 		{"public last host", func() (any, error) { return lanAddr(netip.MustParsePrefix("198.51.100.32/28"), 14) }, "198.51.100.46"},
 		{"public lan full", func() (any, error) { return lanAddr(netip.MustParsePrefix("198.51.100.32/28"), 15) }, ""},
+		{"first router wan6", func() (any, error) { return routerWANIP6(1) }, "2001:db8:ffff::11"},
+		{"last router wan6", func() (any, error) { return routerWANIP6(200) }, "2001:db8:ffff::210"},
+		{"router wan6 201", func() (any, error) { return routerWANIP6(201) }, ""},
+		{"site6", func() (any, error) { return site6(12) }, "2001:db8:12::/48"},
+		{"last site6", func() (any, error) { return site6(200) }, "2001:db8:200::/48"},
+		{"site6 0", func() (any, error) { return site6(0) }, ""},
+		{"lan6 gateway", func() (any, error) { return lanAddr6(netip.MustParsePrefix("2001:db8:7::/64"), 1) }, "2001:db8:7::1"},
+		{"lan6 host", func() (any, error) { return lanAddr6(netip.MustParsePrefix("2001:db8:7::/64"), 254) }, "2001:db8:7::254"},
+		{"lan6 0", func() (any, error) { return lanAddr6(netip.MustParsePrefix("2001:db8:7::/64"), 0) }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

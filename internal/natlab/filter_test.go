@@ -114,6 +114,8 @@ func TestFiltering(t *testing.T) {
 			{"forwarded_other_port", tp.fwdH, tp.fwd.WANIP(), tp.wan1, false, false},
 			{"easy", tp.easyH, tp.easy.WANIP(), tp.wan1, false, false},
 			{"hard", tp.hardH, tp.hard.WANIP(), tp.wan1, false, false},
+			// A port the host never sent from has no mapping to reach.
+			{"fullcone_unmapped", tp.coneH, tp.cone.WANIP(), tp.wan1, false, false},
 			{"easy_mapped_other_endpoint", tp.easyH, tp.easy.WANIP(), tp.wan2, true, false},
 			{"hard_mapped_other_endpoint", tp.hardH, tp.hard.WANIP(), tp.wan2, true, false},
 		}

@@ -149,15 +149,15 @@ func serveRemoteAddr(t *testing.T, ln net.Listener) {
 const fwdPort = 4000
 
 // topology is the lab the tests use: one router of each kind with a host
-// each, a second host on the Forwarded router, and fwdPort forwarded to the
+// each (FullCone last), a second host on the Forwarded router, and fwdPort forwarded to the
 // Forwarded router's first host.
 type topology struct {
 	lab        *natlab.Lab
 	wan        *natlab.Host
 	wan1, wan2 netip.Addr
 
-	pub, fwd, easy, hard            *natlab.Router
-	pubH, fwdH, fwdH2, easyH, hardH *natlab.Host
+	pub, fwd, easy, hard, cone             *natlab.Router
+	pubH, fwdH, fwdH2, easyH, hardH, coneH *natlab.Host
 }
 
 func newTopology(t *testing.T, opts ...natlab.RouterOption) *topology {
@@ -169,8 +169,9 @@ func newTopology(t *testing.T, opts ...natlab.RouterOption) *topology {
 	tp.fwd = tp.lab.AddRouter(natlab.Forwarded, opts...)
 	tp.easy = tp.lab.AddRouter(natlab.Easy, opts...)
 	tp.hard = tp.lab.AddRouter(natlab.Hard, opts...)
+	tp.cone = tp.lab.AddRouter(natlab.FullCone, opts...)
 	tp.pubH, tp.fwdH, tp.fwdH2 = tp.pub.AddHost(), tp.fwd.AddHost(), tp.fwd.AddHost()
-	tp.easyH, tp.hardH = tp.easy.AddHost(), tp.hard.AddHost()
+	tp.easyH, tp.hardH, tp.coneH = tp.easy.AddHost(), tp.hard.AddHost(), tp.cone.AddHost()
 	tp.fwd.Forward(tp.fwdH, fwdPort)
 	return tp
 }
@@ -199,6 +200,7 @@ func (tp *topology) hosts() []hostCase {
 		{"forwarded_second", tp.fwdH2, tp.fwd.WANIP()},
 		{"easy", tp.easyH, tp.easy.WANIP()},
 		{"hard", tp.hardH, tp.hard.WANIP()},
+		{"fullcone", tp.coneH, tp.cone.WANIP()},
 	}
 }
 

@@ -32,6 +32,7 @@ func TestLabAddressing(t *testing.T) {
 		{"easy host", tp.easyH.IP().String(), "10.3.0.2"},
 		{"hard wan", tp.hard.WANIP().String(), "203.0.113.14"},
 		{"hard host", tp.hardH.IP().String(), "10.4.0.2"},
+		{"fullcone host", tp.coneH.IP().String(), "10.5.0.2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +91,7 @@ func TestMapping(t *testing.T) {
 			{"forwarded", tp.fwdH, tp.fwd.WANIP(), true, true},
 			{"easy", tp.easyH, tp.easy.WANIP(), true, true},
 			{"hard", tp.hardH, tp.hard.WANIP(), false, false},
+			{"fullcone", tp.coneH, tp.cone.WANIP(), true, true},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

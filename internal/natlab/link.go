@@ -3,6 +3,9 @@ package natlab
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
 	"time"
 )
 
@@ -118,7 +121,7 @@ func (r *Router) segment(on bool) error {
 	if err := ipBatch(r.Name(), "link set "+wanIface+" gso_max_segs "+segs); err != nil {
 		return err
 	}
-	return ipBatch(r.lab.wan.name, fmt.Sprintf("link set %s gso_max_segs %s", r.port(), segs))
+	return ipBatch(r.upstream(), fmt.Sprintf("link set %s gso_max_segs %s", r.port(), segs))
 }
 
 // LinkStats counts the frames a router's link forwarder read, both
@@ -155,9 +158,9 @@ var linkSysctls = []sysctl{
 
 // addLink builds router n's WAN link through a link namespace: the router's
 // "wan" is paired with "rtr" there, and "wan" there with port, the router's
-// port in the WAN namespace (not yet on the bridge). A forwarder copies
-// frames between "rtr" and "wan".
-func (l *Lab) addLink(n int, router, port string, link Link) (*forwarder, error) {
+// port in namespace up (the WAN, or its CGNAT; not yet on the bridge). A
+// forwarder copies frames between "rtr" and "wan".
+func (l *Lab) addLink(n int, router, port, up string, link Link) (*forwarder, error) {
 	name := fmt.Sprintf("%sl%d", l.prefix, n)
 	if err := addNamespace(name); err != nil {
 		return nil, err
@@ -170,7 +173,7 @@ func (l *Lab) addLink(n int, router, port string, link Link) (*forwarder, error)
 		fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
 			wanIface, router, linkRouterIface, name),
 		fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
-			linkWANIface, name, port, l.wan.name),
+			linkWANIface, name, port, up),
 	); err != nil {
 		return nil, err
 	}
@@ -188,4 +191,40 @@ func (l *Lab) addLink(n int, router, port string, link Link) (*forwarder, error)
 	l.forwarders = append(l.forwarders, f)
 	l.mu.Unlock()
 	return f, nil
+}
+
+// awaitLink waits until the router's linked WAN passes traffic both ways:
+// the first frames across a new forwarder can be lost (the first router of
+// a lab lost its first SYN, a second's retransmission, without this). A
+// SYN to a closed port of the WAN namespace is answered with a reset,
+// which proves the round trip.
+func (r *Router) awaitLink() error {
+	targets := []netip.Addr{wanAddrs[0]}
+	if r.self.ip6.IsValid() {
+		// Also resolves the IPv6 neighbours on both ends of the link.
+		targets = append(targets, wanAddrs6[0])
+	}
+	return r.self.Do(func() error {
+		for _, a := range targets {
+			if err := r.awaitDial(netip.AddrPortFrom(a, 9).String()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (r *Router) awaitDial(target string) error {
+	var err error
+	for range 20 {
+		var c net.Conn
+		c, err = net.DialTimeout("tcp", target, 250*time.Millisecond+4*r.link.Delay)
+		if c != nil {
+			c.Close()
+		}
+		if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the linked WAN passes no traffic to %s: %w", target, err)
 }

@@ -170,6 +170,23 @@ var (
 		{"bridge/bridge-nf-call-ip6tables", "0"},
 		{"bridge/bridge-nf-call-arptables", "0"},
 	}
+	// routerSysctls6 add IPv6 forwarding in labs built WithIPv6. Every
+	// IPv6 namespace gets static addresses only: no duplicate address
+	// detection (addresses are usable at once), no router advertisements,
+	// no SLAAC.
+	routerSysctls6 = append([]sysctl{
+		{"ipv6/conf/all/forwarding", "1"},
+		{"ipv6/conf/default/forwarding", "1"},
+	}, staticSysctls6...)
+	hostSysctls6   = staticSysctls6
+	staticSysctls6 = []sysctl{
+		{"ipv6/conf/all/accept_dad", "0"},
+		{"ipv6/conf/default/accept_dad", "0"},
+		{"ipv6/conf/all/accept_ra", "0"},
+		{"ipv6/conf/default/accept_ra", "0"},
+		{"ipv6/conf/all/autoconf", "0"},
+		{"ipv6/conf/default/autoconf", "0"},
+	}
 	hostSysctls = []sysctl{
 		{"ipv4/ip_forward", "0"},
 		{"ipv4/conf/all/rp_filter", "0"},

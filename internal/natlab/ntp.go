@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -20,7 +21,8 @@ const ntpReadyTimeout = 15 * time.Second
 // StartNTP runs chronyd in the WAN namespace as an NTP server on
 // WANAddrs()[0] port 123, serving its own clock at stratum 8 (chronyd -x
 // never adjusts the clock), and returns its address once it answers a
-// query. tb's cleanup stops it. A second call returns the running server.
+// query. In a lab built WithIPv6 it answers on WANAddrs6()[0] port 123 as
+// well. tb's cleanup stops it. A second call returns the running server.
 // It skips (or under CI=true fails) the test when chronyd is not installed.
 func (l *Lab) StartNTP(tb testing.TB) netip.AddrPort {
 	tb.Helper()
@@ -36,7 +38,11 @@ func (l *Lab) StartNTP(tb testing.TB) netip.AddrPort {
 	addr = netip.AddrPortFrom(wanAddrs[0], 123)
 	dir := tb.TempDir()
 	conf := filepath.Join(dir, "chrony.conf")
-	if err := os.WriteFile(conf, []byte(chronyConf(dir, addr.Addr())), 0o600); err != nil {
+	binds := []netip.Addr{addr.Addr()}
+	if l.v6 {
+		binds = append(binds, wanAddrs6[0])
+	}
+	if err := os.WriteFile(conf, []byte(chronyConf(dir, binds...)), 0o600); err != nil {
 		tb.Fatalf("natlab: ntp: %v", err)
 	}
 	// -x: leave the system clock alone; -d: foreground, log to stderr;
@@ -54,18 +60,22 @@ func (l *Lab) StartNTP(tb testing.TB) netip.AddrPort {
 	return addr
 }
 
-// chronyConf is a chronyd configuration serving the local clock on addr only,
-// with every state file in dir and no command sockets.
-func chronyConf(dir string, addr netip.Addr) string {
+// chronyConf is a chronyd configuration serving the local clock on addrs
+// only (chronyd binds one IPv4 and one IPv6 address), with every state file
+// in dir and no command sockets.
+func chronyConf(dir string, addrs ...netip.Addr) string {
+	var binds strings.Builder
+	for _, a := range addrs {
+		fmt.Fprintf(&binds, "bindaddress %s\n", a)
+	}
 	return fmt.Sprintf(`local stratum 8
 allow
 port 123
-bindaddress %s
-cmdport 0
+%scmdport 0
 bindcmdaddress /
 pidfile %s
 driftfile %s
-`, addr, filepath.Join(dir, "chronyd.pid"), filepath.Join(dir, "chrony.drift"))
+`, binds.String(), filepath.Join(dir, "chronyd.pid"), filepath.Join(dir, "chrony.drift"))
 }
 
 // waitNTP polls the server from the WAN namespace until it gives a

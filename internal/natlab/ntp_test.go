@@ -4,10 +4,13 @@ package natlab_test
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/beevik/ntp"
+
+	"github.com/reachd/reachd/internal/natlab"
 )
 
 // TestNTP queries the lab's chronyd from every host and the WAN with an
@@ -42,5 +45,26 @@ func TestNTP(t *testing.T) {
 				t.Errorf("clock offset %v, want under 100ms", resp.ClockOffset)
 			}
 		})
+	}
+}
+
+// TestNTPIPv6: in a dual-stack lab the server answers a v6-only host on
+// WANAddrs6()[0].
+func TestNTPIPv6(t *testing.T) {
+	lab := natlab.New(t, natlab.WithIPv6())
+	h := lab.AddRouter(natlab.Easy).AddHost(natlab.V6Only())
+	addr := netip.AddrPortFrom(lab.WANAddrs6()[0], lab.StartNTP(t).Port())
+	resp, err := ntp.QueryWithOptions(addr.String(), ntp.QueryOptions{
+		Timeout: 5 * time.Second,
+		Dialer: func(_, remote string) (c net.Conn, err error) {
+			err = h.Do(func() error { c, err = net.Dial("udp6", remote); return err })
+			return c, err
+		},
+	})
+	if err != nil {
+		t.Fatalf("query %s from %s: %v", addr, h.Name(), err)
+	}
+	if err := resp.Validate(); err != nil || resp.Stratum != 8 {
+		t.Errorf("response: stratum %d, %v; want stratum 8", resp.Stratum, err)
 	}
 }

@@ -1,29 +1,30 @@
 package natlab
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
-	"syscall"
-	"time"
 )
 
 // Router is a namespace joining a LAN to the WAN bridge, with the nftables
 // ruleset of its Kind. Create it with Lab.AddRouter.
 type Router struct {
-	lab   *Lab
-	kind  Kind
-	n     int // router number, from 1
-	self  *Host
-	lan   netip.Prefix
-	lanIP netip.Addr
-	reset bool       // RejectWithReset
-	fwd   *forwarder // the WAN link's forwarder; nil without a Link option
+	lab    *Lab
+	kind   Kind
+	n      int     // router number, from 1
+	up     *Router // the CGNAT this router sits behind; nil on the WAN bridge
+	cgnat  bool    // made by AddCGNAT
+	self   *Host
+	lan    netip.Prefix
+	lanIP  netip.Addr
+	lan6   netip.Prefix // IPv6 LAN, a /64; invalid without IPv6
+	lanIP6 netip.Addr
+	reset  bool       // RejectWithReset
+	fwd    *forwarder // the WAN link's forwarder; nil without a Link option
 
 	mu       sync.Mutex
+	next     int // the LAN's next free address index (lanAddr), from 2
 	hosts    []*Host
 	forwards []forward
 	rules    string
@@ -37,8 +38,9 @@ type RouterOption interface {
 
 // routerConfig is what RouterOptions set.
 type routerConfig struct {
-	reset bool
-	link  *Link
+	reset  bool
+	v4only bool
+	link   *Link
 }
 
 type optionFunc func(*routerConfig)
@@ -54,39 +56,105 @@ func RejectWithReset() RouterOption {
 	return optionFunc(func(c *routerConfig) { c.reset = true })
 }
 
+// IPv4Only makes a router of a lab built WithIPv6 route IPv4 only, as an
+// ISP without IPv6 would: it has no IPv6 address but link-locals, and its
+// hosts have no global IPv6 address (and cannot be V6Only). Routers behind
+// an IPv4Only CGNAT are IPv4 only too.
+func IPv4Only() RouterOption {
+	return optionFunc(func(c *routerConfig) { c.v4only = true })
+}
+
 // AddRouter adds a router of the given kind, attached to the WAN bridge with
 // the next free WAN address, with an empty LAN. Options: a Link impairs the
-// router's WAN link; RejectWithReset makes it refuse unsolicited TCP.
+// router's WAN link; RejectWithReset makes it refuse unsolicited TCP;
+// IPv4Only leaves IPv6 out in a lab built WithIPv6.
 func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 	l.tb.Helper()
-	var cfg routerConfig
-	for _, o := range opts {
-		o.applyRouter(&cfg)
-	}
-	r, err := l.addRouter(kind, cfg)
+	r, err := l.addRouter(kind, routerOptions(opts), nil, false)
 	if err != nil {
 		l.tb.Fatalf("natlab: add %s router: %v", kind, err)
 	}
 	return r
 }
 
-func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
-	if kind < Public || kind > Hard {
+func routerOptions(opts []RouterOption) routerConfig {
+	var cfg routerConfig
+	for _, o := range opts {
+		o.applyRouter(&cfg)
+	}
+	return cfg
+}
+
+// addRouter adds a router on the WAN bridge (up nil) or on the LAN of the
+// CGNAT up; cgnat makes it a CGNAT.
+func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*Router, error) {
+	r, err := l.newRouter(kind, cfg, up, cgnat)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.build(cfg.link); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newRouter checks a router's kind and place and numbers it: its number,
+// its addresses, its LANs.
+func (l *Lab) newRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*Router, error) {
+	switch {
+	case kind < Public || kind > FullCone:
 		return nil, fmt.Errorf("unknown kind %d", int(kind))
+	case cgnat && (kind == Public || kind == Forwarded):
+		return nil, fmt.Errorf("a cgnat maps like %s, %s or %s, not %s", Easy, Hard, FullCone, kind)
+	case up != nil && !up.cgnat:
+		return nil, fmt.Errorf("router %s is no cgnat", up.Name())
+	case up != nil && kind == Public:
+		return nil, fmt.Errorf("a %s router behind a cgnat: its lan would not be routed", kind)
 	}
 	if cfg.link != nil {
 		if err := cfg.link.validate(); err != nil {
 			return nil, err
 		}
 	}
+	var upIndex int // the router's address index on up's LAN
+	if up != nil {
+		var err error
+		if upIndex, err = up.allocAddr(); err != nil {
+			return nil, err
+		}
+	}
 	l.mu.Lock()
 	n := len(l.routers) + 1
-	wanIP, err := routerWANIP(n)
-	var lan netip.Prefix
-	if err == nil && kind == Public {
-		lan, err = publicLAN(l.public + 1)
-	} else if err == nil {
-		lan, err = natLAN(n)
+	var wanIP, wanIP6, lanIP6 netip.Addr
+	var lan, lan6 netip.Prefix
+	var err error
+	if up == nil {
+		wanIP, err = routerWANIP(n)
+	} else {
+		wanIP, err = lanAddr(up.lan, upIndex)
+	}
+	if err == nil {
+		switch {
+		case cgnat:
+			lan, err = cgnatLAN(n)
+		case kind == Public:
+			lan, err = publicLAN(l.public + 1)
+		default:
+			lan, err = natLAN(n)
+		}
+	}
+	// v6: the router routes IPv6.
+	v6 := l.v6 && !cfg.v4only && (up == nil || up.lan6.IsValid())
+	if err == nil && v6 {
+		var site netip.Prefix
+		site, err = site6(n)
+		lan6 = netip.PrefixFrom(site.Addr(), 64)
+		lanIP6 = must(lanAddr6(lan6, 1))
+		if err == nil && up == nil {
+			wanIP6, err = routerWANIP6(n)
+		} else if err == nil {
+			wanIP6, err = lanAddr6(up.lan6, upIndex)
+		}
 	}
 	if err != nil {
 		l.mu.Unlock()
@@ -97,98 +165,125 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig) (*Router, error) {
 	}
 	name := fmt.Sprintf("%sr%d", l.prefix, n)
 	r := &Router{
-		lab:   l,
-		kind:  kind,
-		n:     n,
-		self:  &Host{lab: l, name: name, ip: wanIP},
-		lan:   lan,
-		lanIP: must(lanAddr(lan, 1)),
-		reset: cfg.reset,
+		lab:    l,
+		kind:   kind,
+		n:      n,
+		up:     up,
+		cgnat:  cgnat,
+		self:   &Host{lab: l, name: name, ip: wanIP, ip6: wanIP6},
+		lan:    lan,
+		lanIP:  must(lanAddr(lan, 1)),
+		lan6:   lan6,
+		lanIP6: lanIP6,
+		reset:  cfg.reset,
+		next:   2,
 	}
 	l.routers = append(l.routers, r)
 	l.mu.Unlock()
+	return r, nil
+}
 
+// build makes the router's namespace, links it to its upstream (through a
+// link namespace when link is not nil), addresses and routes it, and loads
+// its ruleset.
+func (r *Router) build(link *Link) error {
+	l, name, n, up := r.lab, r.self.name, r.n, r.up
+	wanIP, wanIP6, lan, lan6 := r.self.ip, r.self.ip6, r.lan, r.lan6
+	v6 := lan6.IsValid()
 	if err := addNamespace(name); err != nil {
-		return nil, err
+		return err
 	}
 	l.track(name)
 	if err := setSysctls(name, routerSysctls); err != nil {
-		return nil, err
+		return err
 	}
-	port := r.port()
-	if cfg.link == nil {
+	if v6 {
+		if err := setSysctls(name, routerSysctls6); err != nil {
+			return err
+		}
+	}
+	port, upNS, upBridge := r.port(), r.upstream(), "br0"
+	upBits, gw, gw6 := wanPrefix.Bits(), wanAddrs[0], netip.Addr{}
+	if v6 {
+		gw6 = wanAddrs6[0]
+	}
+	if up != nil {
+		upBridge, upBits, gw, gw6 = lanIface, up.lan.Bits(), up.lanIP, up.lanIP6
+	}
+	if link == nil {
 		if err := ipBatch("", fmt.Sprintf("link add name %s netns %s type veth peer name %s netns %s",
-			wanIface, name, port, l.wan.name)); err != nil {
-			return nil, err
+			wanIface, name, port, upNS)); err != nil {
+			return err
 		}
 	} else {
-		if r.fwd, err = l.addLink(n, name, port, *cfg.link); err != nil {
-			return nil, fmt.Errorf("link: %w", err)
+		var err error
+		if r.fwd, err = l.addLink(n, name, port, upNS, *link); err != nil {
+			return fmt.Errorf("link: %w", err)
 		}
-		r.link = *cfg.link
+		r.link = *link
 	}
-	if err := ipBatch(l.wan.name, "link set "+port+" master br0", "link set "+port+" up"); err != nil {
-		return nil, err
+	if err := ipBatch(upNS, "link set "+port+" master "+upBridge, "link set "+port+" up"); err != nil {
+		return err
 	}
-	if err := ipBatch(name,
+	cmds := []string{
 		fmt.Sprintf("link set %s address %s", wanIface, routerWANMAC(n)),
-		fmt.Sprintf("addr add %s dev %s", netip.PrefixFrom(wanIP, wanPrefix.Bits()), wanIface),
-		"link set "+wanIface+" up",
-		"link add "+lanIface+" type bridge",
+		fmt.Sprintf("addr add %s dev %s", netip.PrefixFrom(wanIP, upBits), wanIface),
+		"link set " + wanIface + " up",
+		"link add " + lanIface + " type bridge",
 		fmt.Sprintf("link set %s address 02:00:0a:%02x:00:01", lanIface, n), // fixed, see setupWAN
 		fmt.Sprintf("addr add %s dev %s", netip.PrefixFrom(r.lanIP, lan.Bits()), lanIface),
-		"link set "+lanIface+" up",
-		"route add default via "+wanAddrs[0].String(),
-	); err != nil {
-		return nil, err
+		"link set " + lanIface + " up",
+		"route add default via " + gw.String(),
+	}
+	if v6 {
+		cmds = append(cmds,
+			fmt.Sprintf("addr add %s dev %s nodad", netip.PrefixFrom(wanIP6, 64), wanIface),
+			fmt.Sprintf("addr add %s dev %s nodad", netip.PrefixFrom(r.lanIP6, 64), lanIface),
+			"route add ::/0 via "+gw6.String(),
+		)
+	}
+	if err := ipBatch(name, cmds...); err != nil {
+		return err
 	}
 	if r.link.segmented() {
 		if err := r.segment(true); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := l.knowNeighbours(r); err != nil {
-		return nil, err
+	if up == nil {
+		if err := l.knowNeighbours(r); err != nil {
+			return err
+		}
 	}
-	if kind == Public {
+	if r.kind == Public {
 		if err := ipBatch(l.wan.name, fmt.Sprintf("route add %s via %s", lan, wanIP)); err != nil {
-			return nil, err
+			return err
+		}
+	}
+	if v6 {
+		// The router's site /48 is routed to it by its upstream, and by the
+		// WAN namespace through its CGNAT if it sits behind one.
+		site := netip.PrefixFrom(lan6.Addr(), 48)
+		if up != nil {
+			if err := ipBatch(upNS, fmt.Sprintf("route add %s via %s", site, wanIP6)); err != nil {
+				return err
+			}
+			if err := ipBatch(l.wan.name, fmt.Sprintf("route add %s via %s", site, up.self.ip6)); err != nil {
+				return err
+			}
+		} else if err := ipBatch(l.wan.name, fmt.Sprintf("route add %s via %s", site, wanIP6)); err != nil {
+			return err
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.applyLocked(); err != nil {
-		return nil, err
+		return err
 	}
 	if r.fwd != nil {
-		if err := r.awaitLink(); err != nil {
-			return nil, err
-		}
+		return r.awaitLink()
 	}
-	return r, nil
-}
-
-// awaitLink waits until the router's linked WAN passes traffic both ways:
-// the first frames across a new forwarder can be lost (the first router of
-// a lab lost its first SYN, a second's retransmission, without this). A
-// SYN to a closed port of the WAN namespace is answered with a reset,
-// which proves the round trip.
-func (r *Router) awaitLink() error {
-	target := netip.AddrPortFrom(wanAddrs[0], 9).String()
-	return r.self.Do(func() error {
-		var err error
-		for range 20 {
-			var c net.Conn
-			c, err = net.DialTimeout("tcp", target, 250*time.Millisecond+4*r.link.Delay)
-			if c != nil {
-				c.Close()
-			}
-			if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
-				return nil
-			}
-		}
-		return fmt.Errorf("the linked WAN passes no traffic: %w", err)
-	})
+	return nil
 }
 
 // routerWANMAC is router n's fixed MAC on the WAN bridge.
@@ -205,11 +300,16 @@ func (l *Lab) knowNeighbours(r *Router) error {
 	l.mu.Unlock()
 	var mine []string
 	for _, o := range others {
-		if o == r {
+		if o == r || o.up != nil {
 			continue
 		}
+		theirs := []string{fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", r.self.ip, routerWANMAC(r.n), wanIface)}
 		mine = append(mine, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", o.self.ip, routerWANMAC(o.n), wanIface))
-		if err := ipBatch(o.self.name, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", r.self.ip, routerWANMAC(r.n), wanIface)); err != nil {
+		if r.self.ip6.IsValid() && o.self.ip6.IsValid() {
+			theirs = append(theirs, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", r.self.ip6, routerWANMAC(r.n), wanIface))
+			mine = append(mine, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", o.self.ip6, routerWANMAC(o.n), wanIface))
+		}
+		if err := ipBatch(o.self.name, theirs...); err != nil {
 			return err
 		}
 	}
@@ -219,7 +319,7 @@ func (l *Lab) knowNeighbours(r *Router) error {
 	return ipBatch(r.self.name, mine...)
 }
 
-// port returns the name of the router's port on the WAN bridge.
+// port returns the name of the router's port on its upstream's bridge.
 func (r *Router) port() string { return fmt.Sprintf("r%d", r.n) }
 
 // Kind returns the router's kind.
@@ -229,15 +329,30 @@ func (r *Router) Kind() Kind { return r.kind }
 func (r *Router) Name() string { return r.self.name }
 
 // WANIP returns the router's address on the WAN bridge, 203.0.113.(10+N):
-// the source address the WAN sees for NAT kinds.
+// the source address the WAN sees for NAT kinds. For a router behind a
+// CGNAT it is its address on the CGNAT's LAN, 100.64.M.x; the WAN sees
+// Upstream().WANIP().
 func (r *Router) WANIP() netip.Addr { return r.self.ip }
 
+// WANIP6 returns the router's IPv6 address on the WAN bridge,
+// 2001:db8:ffff::(10+N), or on its CGNAT's LAN, or the zero Addr in a lab
+// without IPv6.
+func (r *Router) WANIP6() netip.Addr { return r.self.ip6 }
+
 // LAN returns the router's LAN prefix: 10.N.0.0/24 for NAT kinds, a public
-// 198.51.100.x/28 for Public.
+// 198.51.100.x/28 for Public, 100.64.N.0/24 for a CGNAT.
 func (r *Router) LAN() netip.Prefix { return r.lan }
 
 // LANIP returns the router's own address on its LAN, its hosts' gateway.
 func (r *Router) LANIP() netip.Addr { return r.lanIP }
+
+// LAN6 returns the router's IPv6 LAN, 2001:db8:N::/64 (the first /64 of its
+// site 2001:db8:N::/48), or the zero Prefix in a lab without IPv6.
+func (r *Router) LAN6() netip.Prefix { return r.lan6 }
+
+// LANIP6 returns the router's own IPv6 address on its LAN, 2001:db8:N::1,
+// its hosts' IPv6 gateway; the zero Addr in a lab without IPv6.
+func (r *Router) LANIP6() netip.Addr { return r.lanIP6 }
 
 // Host returns the router's own namespace as a Host whose IP is WANIP, for
 // running tools such as nft or conntrack there.
@@ -257,62 +372,11 @@ func (r *Router) Ruleset() string {
 	return r.rules
 }
 
-// AddHost adds a host on the router's LAN with the next free LAN address and
-// a default route via the router.
-func (r *Router) AddHost() *Host {
-	r.lab.tb.Helper()
-	h, err := r.addHost()
-	if err != nil {
-		r.lab.tb.Fatalf("natlab: add host to router %s: %v", r.Name(), err)
-	}
-	return h
-}
-
-func (r *Router) addHost() (*Host, error) {
-	l := r.lab
-	r.mu.Lock()
-	ip, err := lanAddr(r.lan, len(r.hosts)+2)
-	if err != nil {
-		r.mu.Unlock()
-		return nil, err
-	}
-	l.mu.Lock()
-	l.hosts++
-	hn := l.hosts
-	l.mu.Unlock()
-	name := fmt.Sprintf("%sh%d", l.prefix, hn)
-	h := &Host{lab: l, name: name, ip: ip, router: r}
-	r.hosts = append(r.hosts, h)
-	r.mu.Unlock()
-
-	if err := addNamespace(name); err != nil {
-		return nil, err
-	}
-	l.track(name)
-	if err := setSysctls(name, hostSysctls); err != nil {
-		return nil, err
-	}
-	port := fmt.Sprintf("h%d", hn) // the host's port on the LAN bridge
-	if err := ipBatch("", fmt.Sprintf("link add name eth0 netns %s type veth peer name %s netns %s",
-		name, port, r.Name())); err != nil {
-		return nil, err
-	}
-	if err := ipBatch(r.Name(), "link set "+port+" master "+lanIface, "link set "+port+" up"); err != nil {
-		return nil, err
-	}
-	if err := ipBatch(name,
-		fmt.Sprintf("addr add %s dev eth0", netip.PrefixFrom(ip, r.lan.Bits())),
-		"link set eth0 up",
-		"route add default via "+r.lanIP.String(),
-	); err != nil {
-		return nil, err
-	}
-	return h, nil
-}
-
 // Forward forwards TCP and UDP port on the router's WAN address to the same
 // port on h, which must be on the router's LAN. Only Forwarded routers take
-// forwards; a port can be forwarded once.
+// forwards; a port can be forwarded once. In a lab built WithIPv6 the
+// router's IPv6 firewall also lets new connections to that port of h's
+// IPv6 address in (a pinhole).
 func (r *Router) Forward(h *Host, port uint16) {
 	r.lab.tb.Helper()
 	if err := r.forward(h, port); err != nil {
@@ -337,7 +401,7 @@ func (r *Router) forward(h *Host, port uint16) error {
 			return fmt.Errorf("already forwarded to %s", f.To)
 		}
 	}
-	r.forwards = append(r.forwards, forward{Port: port, To: h.ip})
+	r.forwards = append(r.forwards, forward{Port: port, To: h.ip, To6: h.ip6})
 	if err := r.applyLocked(); err != nil {
 		r.forwards = r.forwards[:len(r.forwards)-1]
 		return err
@@ -347,7 +411,8 @@ func (r *Router) forward(h *Host, port uint16) error {
 
 // applyLocked renders the ruleset and loads it into the router's namespace.
 func (r *Router) applyLocked() error {
-	rules := ruleset(rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards, Reset: r.reset})
+	rules := ruleset(rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards,
+		Reset: r.reset, IPv6: r.lan6.IsValid(), CGNAT: r.cgnat})
 	if err := run(rules, "ip", "netns", "exec", r.Name(), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("load ruleset: %w", err)
 	}

@@ -76,6 +76,55 @@ func TestRuleset(t *testing.T) {
 			wantNot: []string{"fully-random"},
 		},
 		{
+			// A stateful IPv6 firewall next to the NAT: ND and ICMPv6
+			// errors pass, new inbound is dropped.
+			name: "easy with ipv6",
+			spec: rulesetSpec{Kind: Easy, WANIP: wanIP, LAN: lan, IPv6: true},
+			want: []string{
+				"table ip6 natlab6 {",
+				`iifname "wan" icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-request, nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept`,
+				`iifname "wan" icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, echo-request } accept`,
+				`iifname "wan" ct state established,related accept`,
+				`iifname "wan" drop`,
+			},
+			wantNot: []string{"masquerade random", "ip6 daddr"},
+		},
+		{
+			name: "forwarded with ipv6 pinhole",
+			spec: rulesetSpec{Kind: Forwarded, WANIP: wanIP, LAN: lan, IPv6: true,
+				Forwards: []forward{{Port: 4000, To: host, To6: netip.MustParseAddr("2001:db8:2::2")}}},
+			want: []string{`iifname "wan" ip6 daddr 2001:db8:2::2 meta l4proto { tcp, udp } th dport 4000 accept`},
+		},
+		{
+			// Public routes IPv6 unfiltered; only the router itself is.
+			name:    "public with ipv6",
+			spec:    rulesetSpec{Kind: Public, WANIP: wanIP, LAN: lan, IPv6: true},
+			want:    []string{"table ip6 natlab6 {", `iifname "wan" drop`},
+			wantNot: []string{"chain forward"},
+		},
+		{
+			// Mappings recorded after masquerade; new inbound DNATed by
+			// them and accepted; IPv6 pinholes by a set alike.
+			name: "fullcone",
+			spec: rulesetSpec{Kind: FullCone, WANIP: wanIP, LAN: lan, IPv6: true},
+			want: []string{
+				`oifname "wan" masquerade`,
+				"type filter hook postrouting priority srcnat + 100; policy accept;",
+				`oifname "wan" meta l4proto { tcp, udp } ct direction original update @fullcone { meta l4proto . th sport : ct original ip saddr . ct original proto-src }`,
+				`iifname "wan" ip daddr 203.0.113.12 meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport map @fullcone`,
+				`iifname "wan" ct status dnat accept`,
+				`oifname "wan" meta l4proto { tcp, udp } update @fullcone { ip6 saddr . meta l4proto . th sport }`,
+				`iifname "wan" meta l4proto { tcp, udp } ip6 daddr . meta l4proto . th dport @fullcone accept`,
+				`iifname "wan" drop`,
+			},
+			wantNot: []string{"fully-random"},
+		},
+		{
+			name:    "ipv4 only",
+			spec:    rulesetSpec{Kind: Hard, WANIP: wanIP, LAN: lan},
+			wantNot: []string{"ip6", "icmpv6"},
+		},
+		{
 			name:    "forwarded without forwards",
 			spec:    rulesetSpec{Kind: Forwarded, WANIP: wanIP, LAN: lan},
 			want:    []string{`oifname "wan" masquerade`, `iifname "wan" drop`},
