@@ -39,7 +39,8 @@ func (relay) Judge(_, _ address.Address, cfg PlanConfig) Judgement {
 }
 
 func (relay) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
-	urls := env.TURN()
+	self, _ := env.Self()
+	urls := relayOrder(ctx, env.TURN(), self, call.Peer)
 	if len(urls) == 0 {
 		return Raw{}, ErrNoTURN
 	}
@@ -55,6 +56,39 @@ func (relay) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 		}
 	}
 	return Raw{}, errors.Join(errs...)
+}
+
+// relayOrder puts first the TURN servers of a family that both we and the
+// peer have an interface of (a relay the peer cannot dial, or we cannot
+// reach, is no use): an IPv6-only peer gets the IPv6 TURN address. The
+// rest keep their configured order, after.
+func relayOrder(ctx context.Context, urls []string, self, peer address.Address) []string {
+	both := func(v6 bool) bool {
+		if v6 {
+			return len(self.IPv6) > 0 && hasRoutable(peer.IPv6)
+		}
+		return len(self.IPv4) > 0 && len(peer.IPv4) > 0
+	}
+	var good, rest []string
+	for _, u := range urls {
+		ips := turnIPs(ctx, []string{u})
+		if len(ips) > 0 && both(ips[0].Is6()) {
+			good = append(good, u)
+		} else {
+			rest = append(rest, u)
+		}
+	}
+	return append(good, rest...)
+}
+
+// hasRoutable reports whether an interface has a routable external IP.
+func hasRoutable(list []address.Interface) bool {
+	for _, it := range list {
+		if it.ExternalIP.IsValid() && !it.ExternalIP.IsLinkLocalUnicast() {
+			return true
+		}
+	}
+	return false
 }
 
 func relayVia(ctx context.Context, env Env, url string, peer address.Address) (Raw, error) {

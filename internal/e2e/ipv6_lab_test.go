@@ -104,3 +104,26 @@ func TestIPv6(t *testing.T) {
 		})
 	}
 }
+
+// TestIPv6Relay: two IPv6-only hosts relay through the IPv6 TURN address,
+// though the IPv4 one is listed first.
+func TestIPv6Relay(t *testing.T) {
+	lab := natlab.New(t, natlab.WithIPv6())
+	lab.StartNTP(t)
+	wan4 := startRendezvous(t, lab)
+	wan6 := startRendezvous6(t, lab)
+	hosts := map[string]*natlab.Host{
+		"a": lab.AddRouter(natlab.Hard).AddHost(natlab.V6Only()),
+		"b": lab.AddRouter(natlab.Hard).AddHost(natlab.V6Only()),
+	}
+	svc := wanServices{MQTT: wan6.MQTT, STUN: wan6.STUN, TURN: wan4.TURN + "," + wan6.TURN}
+	nodes := startLabNodes(t, svc, net.JoinHostPort(lab.WANAddrs6()[0].String(), "123"), hosts)
+	status, c := connect(t, nodes["a"], nodes["b"], "relay")
+	if status != http.StatusCreated || c.Strategy != "relay" {
+		t.Fatalf("status %d, strategy %q: %s %s", status, c.Strategy, c.Detail, raceSummary(c))
+	}
+	if !strings.HasPrefix(c.RemoteAddr, "[") {
+		t.Errorf("relayed over %s, want an IPv6 path", c.RemoteAddr)
+	}
+	nodes["a"].close(t, c.ID)
+}
