@@ -1,0 +1,410 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// readBuffer holds at least one whole frame, so frames are handled
+	// in place.
+	readBuffer = 32 << 10
+	// maxWrite bounds one write of reliable bytes to a path.
+	maxWrite = sendChunk
+	// ackEvery and ackDelay: the reader acknowledges after this many
+	// reliable bytes, or this long after the data stopped coming.
+	ackEvery = 128 << 10
+	ackDelay = 5 * time.Millisecond
+)
+
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBuffer) }}
+
+// path is one attached transport with its reader and writer goroutines.
+type path struct {
+	rw       io.ReadWriteCloser
+	br       *bufio.Reader
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	lastRecv atomic.Int64 // Link.now of the last frame read
+	ackTimer *time.Timer
+	ackArmed atomic.Bool
+
+	// Reader-only state.
+	started bool  // the peer's resend frame arrived
+	skip    int64 // reliable bytes to drop: the peer resent what we had
+
+	// Guarded by Link.mu: control frames the writer owes.
+	resend, ack, ping, pong bool
+	pongVal                 uint64
+}
+
+func (p *path) stop() {
+	p.stopOnce.Do(func() {
+		close(p.quit)
+		p.rw.Close()
+		if p.ackTimer != nil {
+			p.ackTimer.Stop()
+		}
+	})
+}
+
+// Attach gives the link a new secured path, on either side: when the link
+// has none (the first path, or after one died) it resumes on it; when it
+// has one, the new path replaces it (an upgrade) and the old one is
+// closed. Both sides must attach the two ends of the path. The sides first
+// exchange hellos (link nonces and what each received), then each resends
+// what the other misses: nothing is lost or duplicated.
+//
+// Attach fails, closing path, when the hello exchange fails or times out
+// (ctx or Config.HelloTimeout), or the peer resumes another link
+// (ErrUnknownLink); the link itself is unharmed and still takes paths. When
+// the peer does not know this link (it restarted) the link fails at once
+// with ErrPeerRestarted; when the link has failed Attach returns its error.
+func (l *Link) Attach(ctx context.Context, rw io.ReadWriteCloser) error {
+	if err := l.Err(); err != nil {
+		rw.Close()
+		return err
+	}
+	ph, br, err := l.exchangeHello(ctx, rw)
+	if err != nil {
+		rw.Close()
+		return fmt.Errorf("session: attach: %w", err)
+	}
+	if err := l.checkHello(ph); err != nil {
+		readBuffers.Put(br)
+		rw.Close()
+		return err
+	}
+	if err := l.install(rw, br, ph); err != nil {
+		readBuffers.Put(br)
+		rw.Close()
+		return err
+	}
+	return nil
+}
+
+// exchangeHello sends our hello and reads the peer's, both at once (a
+// synchronous pipe would deadlock otherwise).
+func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (hello, *bufio.Reader, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.HelloTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { rw.Close() })
+	defer stop()
+
+	l.mu.Lock()
+	mine := hello{Version: version, Mine: l.nonce, Yours: l.peer, Received: uint64(l.recv.Load())}
+	l.mu.Unlock()
+	out := appendHello(make([]byte, 0, headerLen+helloLen), mine)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := rw.Write(out)
+		wrote <- err
+	}()
+
+	br := readBuffers.Get().(*bufio.Reader)
+	br.Reset(rw)
+	ph, rerr := readHello(br)
+	werr := <-wrote
+	if err := ctx.Err(); err != nil {
+		readBuffers.Put(br)
+		return ph, nil, err
+	}
+	if rerr == nil {
+		rerr = werr
+	}
+	if rerr != nil {
+		readBuffers.Put(br)
+		return ph, nil, rerr
+	}
+	return ph, br, nil
+}
+
+func readHello(br *bufio.Reader) (hello, error) {
+	b, err := br.Peek(headerLen)
+	if err != nil {
+		return hello{}, fmt.Errorf("read hello: %w", err)
+	}
+	h, err := parseHeader(b)
+	if err != nil {
+		return hello{}, err
+	}
+	if h.typ != frameHello {
+		return hello{}, fmt.Errorf("%w: %s frame before the hello", ErrProtocol, h.typ)
+	}
+	b, err = br.Peek(h.size())
+	if err != nil {
+		return hello{}, fmt.Errorf("read hello: %w", err)
+	}
+	ph, err := parseHello(b[headerLen:])
+	br.Discard(h.size())
+	return ph, err
+}
+
+// checkHello matches the peer's hello with what the link knows.
+func (l *Link) checkHello(ph hello) error {
+	if ph.Version != version {
+		return fmt.Errorf("session: attach: %w: the peer speaks %d, we speak %d", ErrVersion, ph.Version, version)
+	}
+	l.mu.Lock()
+	known := l.peer != [16]byte{}
+	restarted := known && ph.Mine != l.peer
+	unknown := ph.Yours != [16]byte{} && ph.Yours != l.nonce
+	l.mu.Unlock()
+	if restarted {
+		err := &LinkError{Err: ErrPeerRestarted, Reason: "the peer's hello names another link"}
+		l.fail(err)
+		return err
+	}
+	if unknown {
+		return fmt.Errorf("session: attach: %w", ErrUnknownLink)
+	}
+	return nil
+}
+
+// install makes rw the link's path: the old one (if any) stops first, so
+// that what we received is final, then the writer starts by resending from
+// what the peer has.
+func (l *Link) install(rw io.ReadWriteCloser, br *bufio.Reader, ph hello) error {
+	l.attachMu.Lock()
+	defer l.attachMu.Unlock()
+
+	l.mu.Lock()
+	old := l.cur
+	l.cur = nil
+	l.mu.Unlock()
+	if old != nil {
+		old.stop()
+		old.wg.Wait()
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	if int64(ph.Received) > l.buf.end {
+		err := &LinkError{Err: ErrProtocol, Reason: fmt.Sprintf("the peer received %d bytes, we sent %d", ph.Received, l.buf.end)}
+		l.mu.Unlock()
+		l.fail(err)
+		l.mu.Lock()
+		return err
+	}
+	start := max(int64(ph.Received), l.acked)
+	l.acked, l.sent, l.bound = start, start, start
+	l.buf.release(start)
+	l.space.Broadcast()
+
+	p := &path{rw: rw, br: br, quit: make(chan struct{}), resend: true, ack: true}
+	p.lastRecv.Store(l.now())
+	p.ackTimer = time.AfterFunc(time.Hour, func() { l.delayedAck(p) })
+	p.ackTimer.Stop()
+	l.peer = ph.Mine
+	l.cur = p
+	l.paths++
+	ev := Event{Kind: EventResumed, Path: rw, Gap: time.Since(l.lostAt)}
+	switch {
+	case old != nil:
+		ev = Event{Kind: EventUpgraded, Path: rw}
+	case l.paths == 1:
+		ev = Event{Kind: EventAttached, Path: rw}
+	}
+	l.state = StateConnected
+	l.grace.Stop()
+	l.emit(ev)
+	p.wg.Add(2)
+	l.wg.Add(2)
+	go l.readLoop(p)
+	go l.writeLoop(p)
+	return nil
+}
+
+func (l *Link) delayedAck(p *path) {
+	p.ackArmed.Store(false)
+	l.mu.Lock()
+	if l.cur == p {
+		p.ack = true
+	}
+	l.mu.Unlock()
+	l.wake()
+}
+
+// readLoop reads the path's frames until it fails. Frames are handled in
+// the read buffer (the whole frame is peeked), and the reliable offset
+// advances only by whole frames, so a resume starts at a frame boundary.
+func (l *Link) readLoop(p *path) {
+	defer l.wg.Done()
+	defer p.wg.Done()
+	defer func() {
+		p.br.Reset(nil)
+		readBuffers.Put(p.br)
+	}()
+	for {
+		b, err := p.br.Peek(headerLen)
+		if err != nil {
+			l.pathDown(p, "read: "+err.Error())
+			return
+		}
+		h, err := parseHeader(b)
+		if err != nil {
+			l.fail(&LinkError{Err: ErrProtocol, Reason: err.Error()})
+			return
+		}
+		size := h.size()
+		b, err = p.br.Peek(size)
+		if err != nil {
+			l.pathDown(p, "read: "+err.Error())
+			return
+		}
+		p.lastRecv.Store(l.now())
+		if err := l.frame(p, h, b[headerLen:]); err != nil {
+			if !errors.Is(err, errEnded) {
+				l.fail(&LinkError{Err: ErrProtocol, Reason: err.Error()})
+			}
+			return
+		}
+		p.br.Discard(size)
+	}
+}
+
+// errEnded stops the reader after the peer closed the link.
+var errEnded = errors.New("link ended")
+
+// frame handles one frame read from p.
+func (l *Link) frame(p *path, h header, payload []byte) error {
+	if h.typ.reliable() {
+		size := int64(h.size())
+		if !p.started {
+			return fmt.Errorf("%s frame before resend", h.typ)
+		}
+		if p.skip > 0 {
+			if size > p.skip {
+				return fmt.Errorf("resend does not start at a frame boundary")
+			}
+			p.skip -= size
+			return nil
+		}
+		if err := l.handle(h, payload); err != nil {
+			return err
+		}
+		n := l.recv.Add(size)
+		unacked := n - l.ackedSent.Load()
+		switch {
+		case unacked >= ackEvery:
+			l.mu.Lock()
+			p.ack = true
+			l.mu.Unlock()
+			l.wake()
+		case p.br.Buffered() == int(size) && p.ackArmed.CompareAndSwap(false, true):
+			p.ackTimer.Reset(ackDelay)
+		}
+		return nil
+	}
+	v := binary.BigEndian.Uint64(payload)
+	switch h.typ {
+	case frameResend:
+		if p.started {
+			return fmt.Errorf("a second resend frame")
+		}
+		r := l.recv.Load()
+		if int64(v) > r {
+			return fmt.Errorf("resend from %d, but we have only %d", v, r)
+		}
+		p.started = true
+		p.skip = r - int64(v)
+	case frameAck:
+		return l.onAck(int64(v))
+	case framePing:
+		l.mu.Lock()
+		p.pong, p.pongVal = true, v
+		l.mu.Unlock()
+		l.wake()
+	case framePong:
+		if rtt := time.Duration(l.now() - int64(v)); rtt >= 0 {
+			l.mu.Lock()
+			l.rtt = rtt
+			l.mu.Unlock()
+		}
+	default:
+		return fmt.Errorf("unexpected %s frame", h.typ)
+	}
+	return nil
+}
+
+// writeLoop writes the reliable stream and the owed control frames to p.
+// Control frames go only between reliable frames, which it finds by
+// walking the frame headers in the send buffer.
+func (l *Link) writeLoop(p *path) {
+	defer l.wg.Done()
+	defer p.wg.Done()
+	var ctl [4 * (headerLen + 8)]byte
+	for {
+		l.mu.Lock()
+		b := ctl[:0]
+		if p.resend {
+			b = appendU64(b, frameResend, uint64(l.sent))
+			p.resend = false
+		}
+		if l.sent == l.bound {
+			if p.ack {
+				r := l.recv.Load()
+				b = appendU64(b, frameAck, uint64(r))
+				l.ackedSent.Store(r)
+				p.ack = false
+			}
+			if p.pong {
+				b = appendU64(b, framePong, p.pongVal)
+				p.pong = false
+			}
+			if p.ping {
+				b = appendU64(b, framePing, uint64(l.now()))
+				p.ping = false
+			}
+		}
+		var data []byte
+		if len(b) == 0 {
+			data = l.buf.slice(l.sent, maxWrite)
+			if len(data) > 0 && (p.ack || p.pong || p.ping) {
+				if lim := l.bound - l.sent; int64(len(data)) > lim {
+					data = data[:lim]
+				}
+			}
+		}
+		l.mu.Unlock()
+
+		switch {
+		case len(b) > 0:
+			if _, err := p.rw.Write(b); err != nil {
+				l.pathDown(p, "write: "+err.Error())
+				return
+			}
+		case len(data) > 0:
+			n, err := p.rw.Write(data)
+			l.mu.Lock()
+			l.sent += int64(n)
+			l.sentMax = max(l.sentMax, l.sent)
+			for l.bound < l.sent {
+				l.bound += l.buf.frameLen(l.bound)
+			}
+			l.buf.release(min(l.acked, l.sent))
+			l.mu.Unlock()
+			if err != nil {
+				l.pathDown(p, "write: "+err.Error())
+				return
+			}
+		default:
+			select {
+			case <-l.kick:
+			case <-p.quit:
+				return
+			}
+		}
+	}
+}
