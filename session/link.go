@@ -19,24 +19,28 @@ type Link struct {
 
 	attachMu sync.Mutex // one path installed at a time
 
-	mu        sync.Mutex
-	space     sync.Cond // send buffer space, acks and failure
-	buf       sendBuffer
-	acked     int64 // the peer has every reliable byte before this
-	sent      int64 // the writer's position on the current path
-	bound     int64 // the first frame boundary at or after sent
-	sentMax   int64
-	peer      [16]byte // the peer's nonce; zero before the first hello
-	state     State
-	cur       *path
-	err       error // why the link failed; nil while it lives
-	lostAt    time.Time
-	grace     *time.Timer
-	ticker    *time.Timer
-	rtt       time.Duration
-	paths     int
-	kick      chan struct{} // wakes the writer
-	closeWait bool          // Close waits for the peer's acks
+	mu         sync.Mutex
+	space      sync.Cond // send buffer space, acks and failure
+	buf        sendBuffer
+	acked      int64 // the peer has every reliable byte before this
+	sent       int64 // the writer's position on the current path
+	bound      int64 // the first frame boundary at or after sent
+	sentMax    int64
+	peer       [16]byte // the peer's nonce; zero before the first hello
+	state      State
+	cur        *path
+	last       *path // the path last installed (cur, or the dead one)
+	err        error // why the link failed; nil while it lives
+	lostAt     time.Time
+	grace      *time.Timer
+	ticker     *time.Timer
+	rtt        time.Duration
+	paths      int
+	kick       chan struct{} // wakes the writer
+	closeWait  bool          // Close waits for the peer's acks
+	attaching  int           // Attach calls under way
+	moving     bool          // the path ended while an Attach was under way
+	lostReason string
 
 	recv      atomic.Int64 // reliable bytes taken in (the current reader writes it)
 	ackedSent atomic.Int64 // the last ack we sent
@@ -199,10 +203,20 @@ func (l *Link) pathDown(p *path, reason string) {
 		return
 	}
 	l.cur = nil
-	l.state = StateWaiting
 	l.lostAt = time.Now()
 	l.grace.Reset(l.cfg.Grace)
-	l.emit(Event{Kind: EventLost, Path: p.rw, Reason: reason})
+	if l.closeWait {
+		// Close is under way; the peer ended the path on our close.
+		l.space.Broadcast()
+	} else if l.attaching > 0 {
+		// The peer moved to the path being attached and closed this
+		// one: an upgrade, unless the attach fails (see attachDone).
+		l.moving = true
+		l.lostReason = reason
+	} else {
+		l.state = StateWaiting
+		l.emit(Event{Kind: EventLost, Path: p.rw, Reason: reason})
+	}
 	l.space.Broadcast()
 	l.mu.Unlock()
 	p.stop()

@@ -69,10 +69,15 @@ func (p *path) stop() {
 // the peer does not know this link (it restarted) the link fails at once
 // with ErrPeerRestarted; when the link has failed Attach returns its error.
 func (l *Link) Attach(ctx context.Context, rw io.ReadWriteCloser) error {
-	if err := l.Err(); err != nil {
+	l.mu.Lock()
+	if err := l.err; err != nil {
+		l.mu.Unlock()
 		rw.Close()
 		return err
 	}
+	l.attaching++
+	l.mu.Unlock()
+	defer l.attachDone()
 	ph, br, err := l.exchangeHello(ctx, rw)
 	if err != nil {
 		rw.Close()
@@ -89,6 +94,21 @@ func (l *Link) Attach(ctx context.Context, rw io.ReadWriteCloser) error {
 		return err
 	}
 	return nil
+}
+
+// attachDone ends an Attach; when the path died during it and no other
+// came, the loss is reported now.
+func (l *Link) attachDone() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.attaching--
+	if l.attaching == 0 && l.moving {
+		l.moving = false
+		if l.cur == nil && l.err == nil {
+			l.state = StateWaiting
+			l.emit(Event{Kind: EventLost, Reason: l.lostReason})
+		}
+	}
 }
 
 // exchangeHello sends our hello and reads the peer's, both at once (a
@@ -179,10 +199,13 @@ func (l *Link) install(rw io.ReadWriteCloser, br *bufio.Reader, ph hello) error 
 	l.mu.Lock()
 	old := l.cur
 	l.cur = nil
+	prev := l.last // the path last installed, live or dead
 	l.mu.Unlock()
-	if old != nil {
-		old.stop()
-		old.wg.Wait()
+	if prev != nil {
+		// Its writer may still be returning from a write: only once it
+		// has gone are the offsets ours to reset.
+		prev.stop()
+		prev.wg.Wait()
 	}
 
 	l.mu.Lock()
@@ -208,11 +231,13 @@ func (l *Link) install(rw io.ReadWriteCloser, br *bufio.Reader, ph hello) error 
 	p.ackTimer.Stop()
 	l.peer = ph.Mine
 	l.cur = p
+	l.last = p
 	l.paths++
 	ev := Event{Kind: EventResumed, Path: rw, Gap: time.Since(l.lostAt)}
 	switch {
-	case old != nil:
+	case old != nil || l.moving:
 		ev = Event{Kind: EventUpgraded, Path: rw}
+		l.moving = false
 	case l.paths == 1:
 		ev = Event{Kind: EventAttached, Path: rw}
 	}
