@@ -16,6 +16,10 @@ var (
 	// ErrUnknownLink: Attach was given a path on which the peer resumes a
 	// link this one is not. The path is closed; the link is unharmed.
 	ErrUnknownLink = errors.New("session: the peer resumes a link we do not know")
+	// ErrStalePath: Attach was given a path that ranks below the current
+	// one (the peer attached two paths in the other order and keeps the
+	// current one). The path is closed; the link is unharmed.
+	ErrStalePath = errors.New("session: the peer keeps the current path")
 	// ErrNoPath: no path came within the grace period.
 	ErrNoPath = errors.New("session: no path within the grace period")
 	// ErrProtocol: the peer broke the protocol.

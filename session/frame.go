@@ -152,22 +152,28 @@ func parseHeader(b []byte) (header, error) {
 
 // hello is the first frame each side sends on a new path. Mine is the
 // sender's link nonce, Yours the nonce it knows of the receiver (zero on a
-// link's first path), Received the reliable bytes it has taken in.
+// link's first path), Received the reliable bytes it has taken in, and
+// Count how many hellos the sender's link sent before this one. Both
+// sides rank a path by the same pair (the larger count, then the
+// initiator's count), so two paths attached in crossed order end with both
+// sides on the same one.
 type hello struct {
 	Version  uint8
 	Mine     [16]byte
 	Yours    [16]byte
 	Received uint64
+	Count    uint32
 }
 
-const helloLen = 1 + 16 + 16 + 8
+const helloLen = 1 + 16 + 16 + 8 + 4
 
 func appendHello(b []byte, h hello) []byte {
 	b = appendHeader(b, frameHello, 0, helloLen)
 	b = append(b, h.Version)
 	b = append(b, h.Mine[:]...)
 	b = append(b, h.Yours[:]...)
-	return binary.BigEndian.AppendUint64(b, h.Received)
+	b = binary.BigEndian.AppendUint64(b, h.Received)
+	return binary.BigEndian.AppendUint32(b, h.Count)
 }
 
 // parseHello decodes a hello payload (helloLen bytes, checked by
@@ -180,7 +186,8 @@ func parseHello(p []byte) (hello, error) {
 	h.Version = p[0]
 	copy(h.Mine[:], p[1:17])
 	copy(h.Yours[:], p[17:33])
-	h.Received = binary.BigEndian.Uint64(p[33:])
+	h.Received = binary.BigEndian.Uint64(p[33:41])
+	h.Count = binary.BigEndian.Uint32(p[41:])
 	if h.Mine == ([16]byte{}) {
 		return h, fmt.Errorf("%w: hello without a link nonce", ErrProtocol)
 	}

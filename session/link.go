@@ -38,6 +38,8 @@ type Link struct {
 	paths      int
 	kick       chan struct{} // wakes the writer
 	closeWait  bool          // Close waits for the peer's acks
+	hellos     uint32        // hellos sent
+	curRank    rank          // the current path's rank
 	attaching  int           // Attach calls under way
 	moving     bool          // the path ended while an Attach was under way
 	lostReason string

@@ -78,7 +78,7 @@ func (l *Link) Attach(ctx context.Context, rw io.ReadWriteCloser) error {
 	l.attaching++
 	l.mu.Unlock()
 	defer l.attachDone()
-	ph, br, err := l.exchangeHello(ctx, rw)
+	mine, ph, br, err := l.exchangeHello(ctx, rw)
 	if err != nil {
 		rw.Close()
 		return fmt.Errorf("session: attach: %w", err)
@@ -88,7 +88,7 @@ func (l *Link) Attach(ctx context.Context, rw io.ReadWriteCloser) error {
 		rw.Close()
 		return err
 	}
-	if err := l.install(rw, br, ph); err != nil {
+	if err := l.install(rw, br, ph, rankOf(mine, ph, l.initiator)); err != nil {
 		readBuffers.Put(br)
 		rw.Close()
 		return err
@@ -113,14 +113,15 @@ func (l *Link) attachDone() {
 
 // exchangeHello sends our hello and reads the peer's, both at once (a
 // synchronous pipe would deadlock otherwise).
-func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (hello, *bufio.Reader, error) {
+func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (mine, peer hello, br *bufio.Reader, err error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.HelloTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { rw.Close() })
 	defer stop()
 
 	l.mu.Lock()
-	mine := hello{Version: version, Mine: l.nonce, Yours: l.peer, Received: uint64(l.recv.Load())}
+	mine = hello{Version: version, Mine: l.nonce, Yours: l.peer, Received: uint64(l.recv.Load()), Count: l.hellos}
+	l.hellos++
 	l.mu.Unlock()
 	out := appendHello(make([]byte, 0, headerLen+helloLen), mine)
 	wrote := make(chan error, 1)
@@ -129,22 +130,37 @@ func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (hello,
 		wrote <- err
 	}()
 
-	br := readBuffers.Get().(*bufio.Reader)
+	br = readBuffers.Get().(*bufio.Reader)
 	br.Reset(rw)
 	ph, rerr := readHello(br)
 	werr := <-wrote
 	if err := ctx.Err(); err != nil {
 		readBuffers.Put(br)
-		return ph, nil, err
+		return mine, ph, nil, err
 	}
 	if rerr == nil {
 		rerr = werr
 	}
 	if rerr != nil {
 		readBuffers.Put(br)
-		return ph, nil, rerr
+		return mine, ph, nil, rerr
 	}
-	return ph, br, nil
+	return mine, ph, br, nil
+}
+
+// rank orders paths the same way on both sides (see hello).
+type rank struct{ top, initiator uint32 }
+
+func rankOf(mine, peer hello, initiator bool) rank {
+	r := rank{top: max(mine.Count, peer.Count), initiator: peer.Count}
+	if initiator {
+		r.initiator = mine.Count
+	}
+	return r
+}
+
+func (r rank) less(o rank) bool {
+	return r.top < o.top || r.top == o.top && r.initiator < o.initiator
 }
 
 func readHello(br *bufio.Reader) (hello, error) {
@@ -192,11 +208,17 @@ func (l *Link) checkHello(ph hello) error {
 // install makes rw the link's path: the old one (if any) stops first, so
 // that what we received is final, then the writer starts by resending from
 // what the peer has.
-func (l *Link) install(rw io.ReadWriteCloser, br *bufio.Reader, ph hello) error {
+func (l *Link) install(rw io.ReadWriteCloser, br *bufio.Reader, ph hello, rk rank) error {
 	l.attachMu.Lock()
 	defer l.attachMu.Unlock()
 
 	l.mu.Lock()
+	if l.cur != nil && rk.less(l.curRank) {
+		// The peer attached the paths in the other order and keeps the
+		// current one; so do we.
+		l.mu.Unlock()
+		return fmt.Errorf("session: attach: %w", ErrStalePath)
+	}
 	old := l.cur
 	l.cur = nil
 	prev := l.last // the path last installed, live or dead
@@ -231,6 +253,7 @@ func (l *Link) install(rw io.ReadWriteCloser, br *bufio.Reader, ph hello) error 
 	p.ackTimer.Stop()
 	l.peer = ph.Mine
 	l.cur = p
+	l.curRank = rk
 	l.last = p
 	l.paths++
 	ev := Event{Kind: EventResumed, Path: rw, Gap: time.Since(l.lostAt)}

@@ -290,3 +290,57 @@ func TestManyStreams(t *testing.T) {
 		t.Errorf("%d streams left open on a", n)
 	}
 }
+
+// TestCrossedUpgrade: both sides attach two new paths in opposite order
+// (each side's node saw them finish in another order): both end on the
+// same path, and data flows.
+func TestCrossedUpgrade(t *testing.T) {
+	checkGoroutines(t)
+	a, b := sessiontest.Pair(t, session.Config{})
+	sessiontest.Connect(t, a, b, sessiontest.Pipe)
+	xa, xb := sessiontest.Pipe(t)
+	ya, yb := sessiontest.Pipe(t)
+	ctx := ctxT(t)
+	// a attaches x then y, b y then x.
+	errs := make(chan error, 4)
+	attach := func(l *session.Link, p io.ReadWriteCloser) { errs <- l.Attach(ctx, p) }
+	go attach(a, xa)
+	go attach(b, yb)
+	time.Sleep(20 * time.Millisecond)
+	go attach(a, ya)
+	go attach(b, xb)
+	var stale int
+	for range 4 {
+		if err := <-errs; errors.Is(err, session.ErrStalePath) {
+			stale++
+		} else if err != nil {
+			t.Fatalf("attach: %v", err)
+		}
+	}
+	t.Logf("%d attaches found stale", stale)
+	s, _ := a.Open(ctx, session.Header{})
+	go func() {
+		s.Write([]byte("after the crossing"))
+		s.CloseWrite()
+	}()
+	r, err := b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []byte)
+	go func() {
+		got, _ := io.ReadAll(r)
+		done <- got
+	}()
+	select {
+	case got := <-done:
+		if string(got) != "after the crossing" {
+			t.Fatalf("got %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no data after the crossed attaches: a %s, b %s", a.State(), b.State())
+	}
+	if a.State() != session.StateConnected || b.State() != session.StateConnected {
+		t.Fatalf("states %s / %s", a.State(), b.State())
+	}
+}

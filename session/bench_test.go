@@ -1,0 +1,156 @@
+package session_test
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"testing"
+
+	"github.com/reachd/reachd/session"
+	"github.com/reachd/reachd/session/sessiontest"
+)
+
+const benchChunk = 1 << 20 // one op moves 1 MiB, so allocs/op is allocs per MiB
+
+// benchCopy measures one direction: b.N MiB written to w in 64 KiB writes
+// and read from r into a 64 KiB buffer.
+func benchCopy(b *testing.B, w io.Writer, r io.Reader) {
+	b.Helper()
+	buf := make([]byte, 64<<10)
+	done := make(chan error, 1)
+	total := int64(b.N) * benchChunk
+	go func() {
+		rb := make([]byte, 64<<10)
+		var got int64
+		for got < total {
+			n, err := r.Read(rb)
+			got += int64(n)
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	b.SetBytes(benchChunk)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for i := 0; i < benchChunk; i += len(buf) {
+			if _, err := w.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+}
+
+// BenchmarkGoodput compares one stream over a link on loopback TCP+TLS
+// with raw TCP and plain crypto/tls on the same machine, in one run.
+func BenchmarkGoodput(b *testing.B) {
+	b.Run("tcp", func(b *testing.B) {
+		x, y := sessiontest.TCP(b)
+		defer x.Close()
+		defer y.Close()
+		benchCopy(b, x, y)
+	})
+	b.Run("tls", func(b *testing.B) {
+		x, y := sessiontest.TLS(b)
+		defer x.Close()
+		defer y.Close()
+		benchCopy(b, x, y)
+	})
+	for _, tc := range []struct {
+		name string
+		mk   sessiontest.PathMaker
+	}{
+		{"session-tcp", sessiontest.TCP},
+		{"session-tls", sessiontest.TLS},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			a, c := sessiontest.Pair(b, session.Config{})
+			sessiontest.Connect(b, a, c, tc.mk)
+			s, err := a.Open(context.Background(), session.Header{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Write([]byte{})
+			r, err := c.Accept(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Warm the pools and windows.
+			benchCopyN(b, s, r, 8)
+			benchCopy(b, s, r)
+		})
+	}
+}
+
+func benchCopyN(b *testing.B, w io.Writer, r io.Reader, mib int) {
+	go func() {
+		buf := make([]byte, 64<<10)
+		for range mib * 16 {
+			w.Write(buf)
+		}
+	}()
+	if _, err := io.CopyN(io.Discard, r, int64(mib)<<20); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc + m.StackInuse
+}
+
+// BenchmarkIdle reports the memory an idle stream and an idle link (with
+// its path, over net.Pipe, both sides) hold.
+func BenchmarkIdle(b *testing.B) {
+	b.Run("stream", func(b *testing.B) {
+		a, c := sessiontest.Pair(b, session.Config{})
+		sessiontest.Connect(b, a, c, sessiontest.Pipe)
+		ctx := context.Background()
+		const n = 1000
+		streams := make([]*session.Stream, 0, 2*n)
+		before := heapInUse()
+		for range n {
+			s, err := a.Open(ctx, session.Header{Service: "idle"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Write([]byte("x"))
+			r, err := c.Accept(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.Read(make([]byte, 1))
+			streams = append(streams, s, r)
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/n, "B/stream-pair")
+		runtime.KeepAlive(streams)
+		for range b.N {
+		}
+	})
+	b.Run("link", func(b *testing.B) {
+		const n = 200
+		links := make([]*session.Link, 0, 2*n)
+		before := heapInUse()
+		for range n {
+			a, c := sessiontest.Pair(b, session.Config{})
+			sessiontest.Connect(b, a, c, sessiontest.Pipe)
+			links = append(links, a, c)
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/n, "B/link-pair")
+		runtime.KeepAlive(links)
+		for range b.N {
+		}
+	})
+}
