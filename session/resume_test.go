@@ -218,18 +218,26 @@ func TestPeerRestarted(t *testing.T) {
 	if !errors.As(err, &ae) || !errors.Is(err, session.ErrPeerRestarted) {
 		t.Errorf("stream write: %v, want an AbortError wrapping ErrPeerRestarted", err)
 	}
-	// The new link is unharmed and takes a fresh peer.
+	// The new link is unharmed and takes the peer's next link.
 	if b2.Err() != nil {
 		t.Errorf("new link failed: %v", b2.Err())
 	}
-	a2, _ := sessiontest.Pair(t, session.Config{})
-	_ = a2
-	a3, err := session.New(session.Config{}, true)
+	a2, err := session.New(session.Config{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a3.Close()
-	sessiontest.Connect(t, a3, b2, sessiontest.Pipe)
+	defer a2.Close()
+	sessiontest.Connect(t, a2, b2, sessiontest.Pipe)
+	s2, _ := a2.Open(ctx, session.Header{})
+	s2.Write([]byte("after"))
+	s2.CloseWrite()
+	r2, err := b2.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(r2); err != nil || string(got) != "after" {
+		t.Fatalf("on the new link: %q, %v", got, err)
+	}
 }
 
 // TestManyStreams runs 100 streams over one link at once.
