@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -13,9 +12,6 @@ import (
 )
 
 const (
-	// readBuffer holds at least one whole frame, so frames are handled
-	// in place.
-	readBuffer = 32 << 10
 	// maxWrite bounds one write of reliable bytes to a path.
 	maxWrite = sendChunk
 	// ackEvery and ackDelay: the reader acknowledges after this many
@@ -24,12 +20,10 @@ const (
 	ackDelay = 5 * time.Millisecond
 )
 
-var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBuffer) }}
-
 // path is one attached transport with its reader and writer goroutines.
 type path struct {
 	rw       io.ReadWriteCloser
-	br       *bufio.Reader
+	br       *frameReader
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -84,12 +78,12 @@ func (l *Link) Attach(ctx context.Context, rw io.ReadWriteCloser) error {
 		return fmt.Errorf("session: attach: %w", err)
 	}
 	if err := l.checkHello(ph); err != nil {
-		readBuffers.Put(br)
+		br.release()
 		rw.Close()
 		return err
 	}
 	if err := l.install(rw, br, ph, rankOf(mine, ph, l.initiator)); err != nil {
-		readBuffers.Put(br)
+		br.release()
 		rw.Close()
 		return err
 	}
@@ -113,7 +107,7 @@ func (l *Link) attachDone() {
 
 // exchangeHello sends our hello and reads the peer's, both at once (a
 // synchronous pipe would deadlock otherwise).
-func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (mine, peer hello, br *bufio.Reader, err error) {
+func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (mine, peer hello, br *frameReader, err error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.HelloTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { rw.Close() })
@@ -130,19 +124,19 @@ func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (mine, 
 		wrote <- err
 	}()
 
-	br = readBuffers.Get().(*bufio.Reader)
-	br.Reset(rw)
+	br = new(frameReader)
+	br.reset(rw)
 	ph, rerr := readHello(br)
 	werr := <-wrote
 	if err := ctx.Err(); err != nil {
-		readBuffers.Put(br)
+		br.release()
 		return mine, ph, nil, err
 	}
 	if rerr == nil {
 		rerr = werr
 	}
 	if rerr != nil {
-		readBuffers.Put(br)
+		br.release()
 		return mine, ph, nil, rerr
 	}
 	return mine, ph, br, nil
@@ -163,8 +157,8 @@ func (r rank) less(o rank) bool {
 	return r.top < o.top || r.top == o.top && r.initiator < o.initiator
 }
 
-func readHello(br *bufio.Reader) (hello, error) {
-	b, err := br.Peek(headerLen)
+func readHello(br *frameReader) (hello, error) {
+	b, err := br.peek(headerLen)
 	if err != nil {
 		return hello{}, fmt.Errorf("read hello: %w", err)
 	}
@@ -175,12 +169,12 @@ func readHello(br *bufio.Reader) (hello, error) {
 	if h.typ != frameHello {
 		return hello{}, fmt.Errorf("%w: %s frame before the hello", ErrProtocol, h.typ)
 	}
-	b, err = br.Peek(h.size())
+	b, err = br.peek(h.size())
 	if err != nil {
 		return hello{}, fmt.Errorf("read hello: %w", err)
 	}
 	ph, err := parseHello(b[headerLen:])
-	br.Discard(h.size())
+	br.discard(h.size())
 	return ph, err
 }
 
@@ -208,7 +202,7 @@ func (l *Link) checkHello(ph hello) error {
 // install makes rw the link's path: the old one (if any) stops first, so
 // that what we received is final, then the writer starts by resending from
 // what the peer has.
-func (l *Link) install(rw io.ReadWriteCloser, br *bufio.Reader, ph hello, rk rank) error {
+func (l *Link) install(rw io.ReadWriteCloser, br *frameReader, ph hello, rk rank) error {
 	l.attachMu.Lock()
 	defer l.attachMu.Unlock()
 
@@ -290,12 +284,9 @@ func (l *Link) delayedAck(p *path) {
 func (l *Link) readLoop(p *path) {
 	defer l.wg.Done()
 	defer p.wg.Done()
-	defer func() {
-		p.br.Reset(nil)
-		readBuffers.Put(p.br)
-	}()
+	defer p.br.release()
 	for {
-		b, err := p.br.Peek(headerLen)
+		b, err := p.br.peek(headerLen)
 		if err != nil {
 			l.pathDown(p, "read: "+err.Error())
 			return
@@ -306,7 +297,7 @@ func (l *Link) readLoop(p *path) {
 			return
 		}
 		size := h.size()
-		b, err = p.br.Peek(size)
+		b, err = p.br.peek(size)
 		if err != nil {
 			l.pathDown(p, "read: "+err.Error())
 			return
@@ -318,7 +309,10 @@ func (l *Link) readLoop(p *path) {
 			}
 			return
 		}
-		p.br.Discard(size)
+		// Data keeps the read buffer for more; a control frame lets
+		// it go when empty.
+		p.br.idle = h.typ != frameData
+		p.br.discard(size)
 	}
 }
 
@@ -350,7 +344,7 @@ func (l *Link) frame(p *path, h header, payload []byte) error {
 			p.ack = true
 			l.mu.Unlock()
 			l.wake()
-		case p.br.Buffered() == int(size) && p.ackArmed.CompareAndSwap(false, true):
+		case p.br.buffered() == int(size) && p.ackArmed.CompareAndSwap(false, true):
 			p.ackTimer.Reset(ackDelay)
 		}
 		return nil
