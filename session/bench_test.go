@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/reachd/reachd/session"
 	"github.com/reachd/reachd/session/sessiontest"
@@ -157,4 +159,68 @@ func BenchmarkIdle(b *testing.B) {
 		for range b.N {
 		}
 	})
+}
+
+// BenchmarkGoodputRounds moves 256 MiB per variant per round, the variants
+// interleaved, and reports the median MB/s of each and the median of the
+// ratios taken within each round (so load from elsewhere on the machine
+// hits both sides of a ratio alike). One op is the whole table.
+func BenchmarkGoodputRounds(b *testing.B) {
+	const size = 256 << 20
+	const rounds = 5
+	type variant struct {
+		name string
+		w    io.Writer
+		r    io.Reader
+	}
+	var vs []variant
+	x, y := sessiontest.TCP(b)
+	defer x.Close()
+	defer y.Close()
+	vs = append(vs, variant{"tcp", x, y})
+	tx, ty := sessiontest.TLS(b)
+	defer tx.Close()
+	defer ty.Close()
+	vs = append(vs, variant{"tls", tx, ty})
+	for _, mk := range []struct {
+		name string
+		mk   sessiontest.PathMaker
+	}{{"session-tcp", sessiontest.TCP}, {"session-tls", sessiontest.TLS}} {
+		a, c := sessiontest.Pair(b, session.Config{})
+		sessiontest.Connect(b, a, c, mk.mk)
+		s, _ := a.Open(context.Background(), session.Header{})
+		s.Write([]byte{})
+		r, err := c.Accept(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchCopyN(b, s, r, 8)
+		vs = append(vs, variant{mk.name, s, r})
+	}
+	for range b.N {
+		speeds := make(map[string][]float64)
+		var ratioTLS, ratioTCP []float64
+		for range rounds {
+			got := map[string]float64{}
+			for _, v := range vs {
+				start := time.Now()
+				benchCopyN(b, v.w, v.r, size>>20)
+				got[v.name] = size / time.Since(start).Seconds() / 1e6
+				speeds[v.name] = append(speeds[v.name], got[v.name])
+			}
+			ratioTLS = append(ratioTLS, got["session-tls"]/got["tls"])
+			ratioTCP = append(ratioTCP, got["session-tcp"]/got["tcp"])
+		}
+		for _, v := range vs {
+			b.ReportMetric(median(speeds[v.name]), v.name+"-MB/s")
+		}
+		b.ReportMetric(median(ratioTLS), "session/tls")
+		b.ReportMetric(median(ratioTCP), "session/tcp")
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

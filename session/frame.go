@@ -17,8 +17,8 @@ const (
 	headerLen = 9
 
 	// MaxPayload bounds every frame's payload; data frames carry at most
-	// this many bytes.
-	MaxPayload = 16 << 10
+	// this many bytes, so that a full frame is one TLS record (16 KiB).
+	MaxPayload = 16<<10 - headerLen
 
 	// MaxServiceLen bounds a stream header's service name.
 	MaxServiceLen = 255

@@ -158,7 +158,7 @@ func (r rank) less(o rank) bool {
 }
 
 func readHello(br *frameReader) (hello, error) {
-	b, err := br.peek(headerLen)
+	b, err := br.peek(headerLen, true)
 	if err != nil {
 		return hello{}, fmt.Errorf("read hello: %w", err)
 	}
@@ -169,7 +169,7 @@ func readHello(br *frameReader) (hello, error) {
 	if h.typ != frameHello {
 		return hello{}, fmt.Errorf("%w: %s frame before the hello", ErrProtocol, h.typ)
 	}
-	b, err = br.peek(h.size())
+	b, err = br.peek(h.size(), false)
 	if err != nil {
 		return hello{}, fmt.Errorf("read hello: %w", err)
 	}
@@ -286,7 +286,7 @@ func (l *Link) readLoop(p *path) {
 	defer p.wg.Done()
 	defer p.br.release()
 	for {
-		b, err := p.br.peek(headerLen)
+		b, err := p.br.peek(headerLen, true)
 		if err != nil {
 			l.pathDown(p, "read: "+err.Error())
 			return
@@ -297,7 +297,7 @@ func (l *Link) readLoop(p *path) {
 			return
 		}
 		size := h.size()
-		b, err = p.br.peek(size)
+		b, err = p.br.peek(size, false)
 		if err != nil {
 			l.pathDown(p, "read: "+err.Error())
 			return

@@ -28,8 +28,11 @@ func (f *frameReader) reset(rd io.Reader) {
 	*f = frameReader{rd: rd, idle: true}
 }
 
-// peek returns the next n bytes (n <= readBuffer), reading as needed.
-func (f *frameReader) peek(n int) ([]byte, error) {
+// peek returns the next n bytes (n <= readBuffer), reading as needed:
+// as much as comes when greedy (a frame header), else only up to the n
+// bytes (the rest of a frame), so that the buffer empties at frame ends
+// and rarely needs compacting.
+func (f *frameReader) peek(n int, greedy bool) ([]byte, error) {
 	for f.w-f.r < n {
 		if f.buf == nil {
 			m, err := f.rd.Read(f.probe[:])
@@ -46,7 +49,11 @@ func (f *frameReader) peek(n int) ([]byte, error) {
 			f.w = copy(f.buf[:], f.buf[f.r:f.w])
 			f.r = 0
 		}
-		m, err := f.rd.Read(f.buf[f.w:])
+		end := readBuffer
+		if !greedy {
+			end = f.r + n
+		}
+		m, err := f.rd.Read(f.buf[f.w:end])
 		f.w += m
 		if err != nil && f.w-f.r < n {
 			return nil, err

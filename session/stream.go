@@ -33,6 +33,8 @@ type Stream struct {
 	rcond    sync.Cond
 	wcond    sync.Cond
 	rq       recvQueue
+	wait     []byte // a blocked Read's buffer: the link's reader fills it directly
+	waitN    int
 	recvWin  int64 // bytes the peer may still send
 	consumed int64 // bytes read since the last window update
 	sendWin  int64 // bytes we may still send
@@ -73,8 +75,16 @@ func (s *Stream) Link() *Link { return s.l }
 // end and an *AbortError after an abort.
 func (s *Stream) Read(p []byte) (int, error) {
 	s.mu.Lock()
-	for s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed {
-		s.rcond.Wait()
+	if s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed && len(p) > 0 {
+		s.wait, s.waitN = p, 0
+		for s.waitN == 0 && s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed {
+			s.rcond.Wait()
+		}
+		n := s.waitN
+		s.wait, s.waitN = nil, 0
+		if n > 0 && s.err == nil && !s.closed {
+			return s.consume(n)
+		}
 	}
 	switch {
 	case s.err != nil:
@@ -84,18 +94,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 		s.mu.Unlock()
 		return 0, ErrClosed
 	case s.rq.n > 0:
-		n := s.rq.read(p)
-		s.consumed += int64(n)
-		var inc int64
-		if s.consumed >= s.window/4 && !s.finIn && s.linkErr == nil {
-			inc, s.consumed = s.consumed, 0
-			s.recvWin += inc
-		}
-		s.mu.Unlock()
-		if inc > 0 {
-			s.l.sendCtrl(frameWindow, s.id, binary.BigEndian.AppendUint32(make([]byte, 0, 4), uint32(inc)))
-		}
-		return n, nil
+		return s.consume(s.rq.read(p))
 	case s.finIn:
 		s.mu.Unlock()
 		return 0, io.EOF
@@ -104,6 +103,22 @@ func (s *Stream) Read(p []byte) (int, error) {
 		s.mu.Unlock()
 		return 0, err
 	}
+}
+
+// consume accounts for n bytes read, unlocks s.mu, and grants the peer
+// more window once a quarter of it was read.
+func (s *Stream) consume(n int) (int, error) {
+	s.consumed += int64(n)
+	var inc int64
+	if s.consumed >= s.window/4 && !s.finIn && s.linkErr == nil {
+		inc, s.consumed = s.consumed, 0
+		s.recvWin += inc
+	}
+	s.mu.Unlock()
+	if inc > 0 {
+		s.l.sendCtrl(frameWindow, s.id, binary.BigEndian.AppendUint32(make([]byte, 0, 4), uint32(inc)))
+	}
+	return n, nil
 }
 
 // Write writes p, waiting as long as the peer's window or the link's send
@@ -298,7 +313,14 @@ func (s *Stream) deliver(p []byte) error {
 		return s.l.sendCtrl(frameWindow, s.id, binary.BigEndian.AppendUint32(make([]byte, 0, 4), uint32(len(p))))
 	}
 	s.recvWin -= int64(len(p))
-	s.rq.push(p)
+	if s.wait != nil && s.rq.n == 0 {
+		c := copy(s.wait[s.waitN:], p)
+		s.waitN += c
+		p = p[c:]
+	}
+	if len(p) > 0 {
+		s.rq.push(p)
+	}
 	s.rcond.Signal()
 	s.mu.Unlock()
 	return nil
