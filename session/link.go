@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -309,7 +310,7 @@ func (l *Link) sendCtrl(t frameType, stream uint32, payload []byte) error {
 // room, waiting as long as it takes unless the stream or link ends.
 func (l *Link) sendData(s *Stream, prefix, b []byte) error {
 	l.mu.Lock()
-	for l.err == nil && !s.stop.Load() && l.buf.end-l.acked >= int64(l.cfg.SendBuffer) {
+	for l.err == nil && !s.stop.Load() && !s.wexp.Load() && l.buf.end-l.acked >= int64(l.cfg.SendBuffer) {
 		l.space.Wait()
 	}
 	if l.err != nil {
@@ -319,6 +320,10 @@ func (l *Link) sendData(s *Stream, prefix, b []byte) error {
 	if s.stop.Load() {
 		l.mu.Unlock()
 		return s.failure(nil)
+	}
+	if s.wexp.Load() {
+		l.mu.Unlock()
+		return os.ErrDeadlineExceeded
 	}
 	var h [headerLen]byte
 	l.buf.append(appendHeader(h[:0], frameData, s.id, len(prefix)+len(b)))

@@ -112,6 +112,9 @@ func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (mine, 
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { rw.Close() })
 	defer stop()
+	if ctx.Err() != nil {
+		return mine, peer, nil, ctx.Err()
+	}
 
 	l.mu.Lock()
 	mine = hello{Version: version, Mine: l.nonce, Yours: l.peer, Received: uint64(l.recv.Load()), Count: l.hellos}
@@ -128,9 +131,10 @@ func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (mine, 
 	br.reset(rw)
 	ph, rerr := readHello(br)
 	werr := <-wrote
-	if err := ctx.Err(); err != nil {
+	if !stop() {
+		// The deadline closed the path.
 		br.release()
-		return mine, ph, nil, err
+		return mine, ph, nil, ctx.Err()
 	}
 	if rerr == nil {
 		rerr = werr

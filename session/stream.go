@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stream is one byte stream over a link (the API's connection). Its
@@ -43,6 +45,75 @@ type Stream struct {
 	closed   bool  // Close was called
 	err      error // the abort, local or remote; fails reads and writes
 	linkErr  error // the link failed: reads drain first
+
+	rdl, wdl deadline
+	wexp     atomic.Bool // the write deadline passed (read without s.mu by sendData)
+}
+
+// deadline is one direction's deadline: a timer that marks it passed.
+type deadline struct {
+	timer  *time.Timer
+	gen    uint64
+	passed bool
+}
+
+// set arms d for t; fire runs (with s.mu held) when it passes. s.mu is
+// held.
+func (d *deadline) set(s *Stream, t time.Time, fire func()) {
+	d.gen++
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	d.passed = false
+	if t.IsZero() {
+		return
+	}
+	wait := time.Until(t)
+	if wait <= 0 {
+		d.passed = true
+		fire()
+		return
+	}
+	gen := d.gen
+	d.timer = time.AfterFunc(wait, func() {
+		s.mu.Lock()
+		if d.gen == gen {
+			d.passed = true
+			fire()
+		}
+		s.mu.Unlock()
+	})
+}
+
+// SetReadDeadline makes a Read waiting at t or later fail with
+// os.ErrDeadlineExceeded (the stream stays usable); zero means none.
+func (s *Stream) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rdl.set(s, t, func() { s.rcond.Broadcast() })
+	return nil
+}
+
+// SetWriteDeadline makes a Write waiting at t or later (for window or
+// buffer space) return what it wrote and os.ErrDeadlineExceeded; zero
+// means none.
+func (s *Stream) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wexp.Store(false)
+	s.wdl.set(s, t, func() {
+		s.wexp.Store(true)
+		s.wcond.Broadcast()
+		go s.wakeSenders() // takes the link's lock; not under s.mu
+	})
+	return nil
+}
+
+// SetDeadline sets both deadlines.
+func (s *Stream) SetDeadline(t time.Time) error {
+	s.SetReadDeadline(t)
+	return s.SetWriteDeadline(t)
 }
 
 func newStream(l *Link, id uint32, h Header) *Stream {
@@ -75,9 +146,9 @@ func (s *Stream) Link() *Link { return s.l }
 // end and an *AbortError after an abort.
 func (s *Stream) Read(p []byte) (int, error) {
 	s.mu.Lock()
-	if s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed && len(p) > 0 {
+	if s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed && !s.rdl.passed && len(p) > 0 {
 		s.wait, s.waitN = p, 0
-		for s.waitN == 0 && s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed {
+		for s.waitN == 0 && s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed && !s.rdl.passed {
 			s.rcond.Wait()
 		}
 		n := s.waitN
@@ -98,11 +169,16 @@ func (s *Stream) Read(p []byte) (int, error) {
 	case s.finIn:
 		s.mu.Unlock()
 		return 0, io.EOF
-	default:
+	case s.linkErr != nil:
 		err := s.linkErr
 		s.mu.Unlock()
 		return 0, err
+	case s.rdl.passed:
+		s.mu.Unlock()
+		return 0, os.ErrDeadlineExceeded
 	}
+	s.mu.Unlock()
+	return 0, nil
 }
 
 // consume accounts for n bytes read, unlocks s.mu, and grants the peer
@@ -136,17 +212,25 @@ func (s *Stream) write(prefix, p []byte) (int, error) {
 	total := 0
 	for len(p) > 0 || len(prefix) > 0 {
 		s.mu.Lock()
-		for s.sendWin <= int64(len(prefix)) && s.err == nil && s.linkErr == nil && !s.finOut {
+		for s.sendWin <= int64(len(prefix)) && s.err == nil && s.linkErr == nil && !s.finOut && !s.wdl.passed {
 			s.wcond.Wait()
 		}
 		if err := s.writeErr(); err != nil {
 			s.mu.Unlock()
 			return total, err
 		}
+		if s.wdl.passed {
+			s.mu.Unlock()
+			return total, os.ErrDeadlineExceeded
+		}
 		n := min(len(p), int(s.sendWin)-len(prefix), MaxPayload-len(prefix))
 		s.sendWin -= int64(n + len(prefix))
 		s.mu.Unlock()
 		if err := s.l.sendData(s, prefix, p[:n]); err != nil {
+			// Give back the window we did not use.
+			s.mu.Lock()
+			s.sendWin += int64(n + len(prefix))
+			s.mu.Unlock()
 			return total, err
 		}
 		prefix = nil

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -202,6 +203,52 @@ func TestGrace(t *testing.T) {
 		}
 		if _, err := a.Open(ctx, session.Header{}); !errors.Is(err, session.ErrNoPath) {
 			t.Errorf("open on the failed link: %v", err)
+		}
+	})
+}
+
+// TestDeadlines: a read deadline ends a waiting Read with
+// os.ErrDeadlineExceeded and the stream goes on; so does a write deadline
+// on a Write held up by the peer's window.
+func TestDeadlines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := sessiontest.Pair(t, session.Config{})
+		sessiontest.Connect(t, a, b, sessiontest.Pipe)
+		ctx := t.Context()
+		s, _ := a.Open(ctx, session.Header{})
+		s.Write([]byte("x"))
+		r, err := b.Accept(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 10)
+		r.Read(buf)
+		start := time.Now()
+		r.SetReadDeadline(start.Add(3 * time.Second))
+		if _, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) != 3*time.Second {
+			t.Fatalf("read: %v after %v, want a deadline error after 3s", err, time.Since(start))
+		}
+		r.SetReadDeadline(time.Time{})
+		s.Write([]byte("y"))
+		if n, err := r.Read(buf); err != nil || string(buf[:n]) != "y" {
+			t.Fatalf("read after the deadline: %q, %v", buf[:n], err)
+		}
+
+		// Nobody reads r: the writer fills the window and buffers, then
+		// its deadline ends the Write with what it wrote.
+		s.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		n, err := s.Write(make([]byte, 16<<20))
+		if !errors.Is(err, os.ErrDeadlineExceeded) || n <= 0 || n >= 16<<20 {
+			t.Fatalf("write: %d, %v; want part written and a deadline error", n, err)
+		}
+		s.SetWriteDeadline(time.Time{})
+		go func() {
+			s.Write([]byte("end"))
+			s.CloseWrite()
+		}()
+		got, err := io.ReadAll(r)
+		if err != nil || len(got) != n+3 || string(got[n:]) != "end" {
+			t.Fatalf("after the write deadline: %d bytes, %v; want %d", len(got), err, n+3)
 		}
 	})
 }
