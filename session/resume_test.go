@@ -87,6 +87,7 @@ func TestResumeAfterKills(t *testing.T) {
 	}{
 		{"pipe", sessiontest.Pipe},
 		{"tcp", sessiontest.TCP},
+		{"tls", sessiontest.TLS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkGoroutines(t)
