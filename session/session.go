@@ -14,20 +14,40 @@
 // while one is live replaces it the same way (an upgrade). A peer that
 // does not know the link (it restarted) makes the link fail at once.
 //
-// Streams are multiplexed by the package's own framing, not by yamux or
-// smux: both would add a second framing and a second flow-control layer
-// over the link, neither carries a reason with a reset or a header with an
-// open, yamux's write timeout (a fixed "safety valve") and both
-// keepalives must be defeated to survive a grace period, and both
-// allocate per frame or per stream buffer. Here each stream has its own
-// window (a slow reader stops only its own sender, for as long as it
-// likes), a clean end per direction (CloseWrite, io.EOF at the peer) apart
-// from an abort with a reason (*AbortError at the peer), and an opening
-// header (service name and kind; KindFrames streams keep message
-// boundaries with WriteFrame/ReadFrame).
+// Streams are multiplexed by the package's own framing, not by
+// hashicorp/yamux (v0.1.2) or xtaci/smux (v1.5.58), though both have
+// per-stream windows and a half-close: over the resumable link either would
+// add a second framing and a second flow-control layer; neither carries a
+// reason with a reset (yamux's RST, smux has none) or a header with an
+// open; yamux's ConnectionWriteTimeout (10 s) and both keepalives would
+// have to be defeated to live through a grace period; and yamux allocates
+// per write (a sendReady) and per stream buffer (a growing bytes.Buffer).
+// Here each stream has its own window (a slow reader stops only its own
+// sender, for as long as it likes), a clean end per direction (CloseWrite,
+// io.EOF at the peer) apart from an abort with a reason (*AbortError at the
+// peer), and an opening header (service name and kind; KindFrames streams
+// keep message boundaries with WriteFrame/ReadFrame). There is no timer in
+// the mux: only the link's pings judge a path.
 //
 // The package knows nothing of NATs, strategies or signaling: finding and
-// securing paths, and deciding which is better, is the node's job.
+// securing paths, and deciding which is better, is the node's job. The
+// node keeps one Link per peer (New; the side with the smaller node ID is
+// the initiator), and both nodes call Attach with their end of every
+// secured path they commit for that peer: the first one, a new one after EventLost (within
+// Config.Grace), or a better one while the current path lives (an
+// upgrade). A connection of the API is a Stream (Open on the side that
+// asked, Accept on the other). Attach failing with ErrPeerRestarted means
+// the peer lost the link: the node drops it and makes a new one on a new
+// path.
+//
+// Defaults: 4 MiB send buffer per link, 256 KiB window per stream and
+// direction, a ping every 2 s, a path dead after 10 s without a frame
+// (noticed within 12 s), 30 s of grace without a path.
+//
+// The wire format is in frame.go: 9-byte headers (type, stream, length);
+// reliable frames (open, data, window, fin, abort, close) count in the
+// link's offsets, control frames (hello, resend, ack, ping, pong) belong
+// to one path.
 package session
 
 import (
