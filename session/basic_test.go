@@ -51,6 +51,9 @@ func TestEcho(t *testing.T) {
 			if !bytes.Equal(got, msg) {
 				t.Fatalf("echo: got %d bytes, want %d", len(got), len(msg))
 			}
+			if st := s.Stats(); st.Written != int64(len(msg)) || st.Read != int64(len(msg)) || !st.ReadEnded || !st.WriteEnded || st.Err != nil {
+				t.Errorf("stream stats %+v", st)
+			}
 			if a.Stats().Streams != 0 || b.Stats().Streams != 0 {
 				t.Errorf("streams left: %d %d", a.Stats().Streams, b.Stats().Streams)
 			}

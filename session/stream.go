@@ -48,6 +48,31 @@ type Stream struct {
 
 	rdl, wdl deadline
 	wexp     atomic.Bool // the write deadline passed (read without s.mu by sendData)
+
+	written, read atomic.Int64
+}
+
+// StreamStats is a snapshot of a stream.
+type StreamStats struct {
+	// Written counts bytes accepted by Write (and WriteFrame, prefixes
+	// excluded); Read counts bytes returned by Read.
+	Written, Read int64
+	// ReadEnded: the peer ended its direction cleanly (all of it may not
+	// have been read yet); WriteEnded: we did.
+	ReadEnded, WriteEnded bool
+	// Err is the abort or link failure that ended the stream, if any.
+	Err error
+}
+
+// Stats returns a snapshot of the stream.
+func (s *Stream) Stats() StreamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.err
+	if err == nil {
+		err = s.linkErr
+	}
+	return StreamStats{Written: s.written.Load(), Read: s.read.Load(), ReadEnded: s.finIn, WriteEnded: s.finOut, Err: err}
 }
 
 // deadline is one direction's deadline: a timer that marks it passed.
@@ -184,6 +209,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 // consume accounts for n bytes read, unlocks s.mu, and grants the peer
 // more window once a quarter of it was read.
 func (s *Stream) consume(n int) (int, error) {
+	s.read.Add(int64(n))
 	s.consumed += int64(n)
 	var inc int64
 	if s.consumed >= s.window/4 && !s.finIn && s.linkErr == nil {
@@ -235,6 +261,7 @@ func (s *Stream) write(prefix, p []byte) (int, error) {
 		}
 		prefix = nil
 		total += n
+		s.written.Add(int64(n))
 		p = p[n:]
 	}
 	return total, nil
