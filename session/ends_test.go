@@ -152,3 +152,28 @@ func TestBadPeer(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseDuringAttach: closing a link ends an Attach waiting for the
+// peer's hello at once.
+func TestCloseDuringAttach(t *testing.T) {
+	checkGoroutines(t)
+	l, err := session.New(session.Config{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := net.Pipe()
+	defer y.Close()
+	go io.Copy(io.Discard, y) // a peer that never says hello
+	errc := make(chan error, 1)
+	go func() { errc <- l.Attach(context.Background(), x) }()
+	time.Sleep(50 * time.Millisecond)
+	l.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("attach succeeded")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("attach still waits after Close")
+	}
+}

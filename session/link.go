@@ -56,6 +56,8 @@ type Link struct {
 	accepted chan *Stream
 
 	done      chan struct{} // closed when the link fails or closes
+	life      context.Context
+	endLife   context.CancelFunc // with done
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -83,6 +85,7 @@ func New(cfg Config, initiator bool) (*Link, error) {
 		l.nextID = 1
 	}
 	rand.Read(l.nonce[:])
+	l.life, l.endLife = context.WithCancel(context.Background())
 	l.space.L = &l.mu
 	l.lostAt = l.start
 	l.grace = time.AfterFunc(cfg.Grace, l.graceOver)
@@ -247,6 +250,7 @@ func (l *Link) fail(err error) {
 		p.stop()
 	}
 	close(l.done)
+	l.endLife()
 	l.smu.Lock()
 	streams := make([]*Stream, 0, len(l.streams))
 	for _, s := range l.streams {

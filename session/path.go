@@ -110,6 +110,8 @@ func (l *Link) attachDone() {
 func (l *Link) exchangeHello(ctx context.Context, rw io.ReadWriteCloser) (mine, peer hello, br *frameReader, err error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.HelloTimeout)
 	defer cancel()
+	// A link that fails meanwhile ends the exchange too.
+	defer context.AfterFunc(l.life, cancel)()
 	stop := context.AfterFunc(ctx, func() { rw.Close() })
 	defer stop()
 	if ctx.Err() != nil {
