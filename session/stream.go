@@ -7,7 +7,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Stream is one byte stream over a link (the API's connection). Its
@@ -73,72 +72,6 @@ func (s *Stream) Stats() StreamStats {
 		err = s.linkErr
 	}
 	return StreamStats{Written: s.written.Load(), Read: s.read.Load(), ReadEnded: s.finIn, WriteEnded: s.finOut, Err: err}
-}
-
-// deadline is one direction's deadline: a timer that marks it passed.
-type deadline struct {
-	timer  *time.Timer
-	gen    uint64
-	passed bool
-}
-
-// set arms d for t; fire runs (with s.mu held) when it passes. s.mu is
-// held.
-func (d *deadline) set(s *Stream, t time.Time, fire func()) {
-	d.gen++
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
-	d.passed = false
-	if t.IsZero() {
-		return
-	}
-	wait := time.Until(t)
-	if wait <= 0 {
-		d.passed = true
-		fire()
-		return
-	}
-	gen := d.gen
-	d.timer = time.AfterFunc(wait, func() {
-		s.mu.Lock()
-		if d.gen == gen {
-			d.passed = true
-			fire()
-		}
-		s.mu.Unlock()
-	})
-}
-
-// SetReadDeadline makes a Read waiting at t or later fail with
-// os.ErrDeadlineExceeded (the stream stays usable); zero means none.
-func (s *Stream) SetReadDeadline(t time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rdl.set(s, t, func() { s.rcond.Broadcast() })
-	return nil
-}
-
-// SetWriteDeadline makes a Write waiting at t or later (for window or
-// buffer space) return what it wrote and os.ErrDeadlineExceeded; zero
-// means none.
-func (s *Stream) SetWriteDeadline(t time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.wexp.Store(false)
-	s.wdl.set(s, t, func() {
-		s.wexp.Store(true)
-		s.wcond.Broadcast()
-		go s.wakeSenders() // takes the link's lock; not under s.mu
-	})
-	return nil
-}
-
-// SetDeadline sets both deadlines.
-func (s *Stream) SetDeadline(t time.Time) error {
-	s.SetReadDeadline(t)
-	return s.SetWriteDeadline(t)
 }
 
 func newStream(l *Link, id uint32, h Header) *Stream {
@@ -466,54 +399,4 @@ func (s *Stream) peerFin() error {
 
 func (s *Stream) peerAbort(reason string) {
 	s.abort(&AbortError{Reason: reason, Remote: true})
-}
-
-// WriteFrame writes b as one frame (a big-endian u32 length, then b); the
-// peer's ReadFrame returns it whole. At most Config.MaxFrameSize bytes.
-func (s *Stream) WriteFrame(b []byte) error {
-	if len(b) > s.l.cfg.MaxFrameSize {
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrFrameTooLarge, len(b), s.l.cfg.MaxFrameSize)
-	}
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	_, err := s.write(n[:], b)
-	return err
-}
-
-// ReadFrame reads one frame written by WriteFrame into buf and returns its
-// length. A frame longer than buf is dropped with io.ErrShortBuffer; one
-// above Config.MaxFrameSize aborts the stream. A clean end between frames
-// is io.EOF, within one io.ErrUnexpectedEOF.
-func (s *Stream) ReadFrame(buf []byte) (int, error) {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	var hdr [4]byte
-	if _, err := io.ReadFull(s, hdr[:]); err != nil {
-		return 0, err
-	}
-	n := int(binary.BigEndian.Uint32(hdr[:]))
-	if n > s.l.cfg.MaxFrameSize {
-		err := fmt.Errorf("%w: the peer sent %d bytes, at most %d", ErrFrameTooLarge, n, s.l.cfg.MaxFrameSize)
-		s.Abort(err.Error())
-		return 0, err
-	}
-	if n > len(buf) {
-		if _, err := io.CopyN(io.Discard, s, int64(n)); err != nil {
-			return 0, eofIsUnexpected(err)
-		}
-		return 0, io.ErrShortBuffer
-	}
-	if _, err := io.ReadFull(s, buf[:n]); err != nil {
-		return 0, eofIsUnexpected(err)
-	}
-	return n, nil
-}
-
-func eofIsUnexpected(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }
