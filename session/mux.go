@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 )
@@ -78,4 +79,68 @@ func (l *Link) peerOpen(id uint32, payload []byte) error {
 	}
 	s.grantExtra()
 	return nil
+}
+
+// Open opens a stream to the peer. It does not wait for the peer: data may
+// follow at once, and a refusal arrives as an abort.
+func (l *Link) Open(ctx context.Context, h Header) (*Stream, error) {
+	if err := h.validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.smu.Lock()
+	if err := l.Err(); err != nil {
+		l.smu.Unlock()
+		return nil, err
+	}
+	id := l.nextID
+	l.nextID += 2
+	s := newStream(l, id, h)
+	l.streams[id] = s
+	l.smu.Unlock()
+	var b [headerLen + 1 + MaxServiceLen]byte
+	open := appendOpen(b[:0], id, h)
+	if err := l.sendCtrl(frameOpen, id, open[headerLen:]); err != nil {
+		return nil, err
+	}
+	s.grantExtra()
+	return s, nil
+}
+
+// Accept waits for a stream the peer opened.
+func (l *Link) Accept(ctx context.Context) (*Stream, error) {
+	select {
+	case s := <-l.accepted:
+		return s, nil
+	case <-l.done:
+		// A stream accepted before the failure is still handed out.
+		select {
+		case s := <-l.accepted:
+			return s, nil
+		default:
+		}
+		return nil, l.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *Link) removeStream(s *Stream) {
+	l.smu.Lock()
+	if l.streams[s.id] == s {
+		delete(l.streams, s.id)
+		if s.inbound {
+			l.inbound--
+		}
+	}
+	l.smu.Unlock()
+}
+
+func (l *Link) stream(id uint32) *Stream {
+	l.smu.Lock()
+	s := l.streams[id]
+	l.smu.Unlock()
+	return s
 }
