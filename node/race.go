@@ -295,8 +295,8 @@ func (r *racer) commit(win raceResult, pending int) (*Conn, error) {
 	return c, nil
 }
 
-// failed records a step that made no path: skipped when it never started,
-// else failed (or cancelled when the connect itself ended).
+// failed records a step that made no path: skipped when the connect ended
+// before it started, else failed.
 func (r *racer) failed(res raceResult) {
 	switch {
 	case !res.ran && errors.Is(res.err, context.DeadlineExceeded):
