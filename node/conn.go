@@ -80,6 +80,9 @@ type ConnInfo struct {
 // ErrConnClosed is returned by reads and writes on a closed connection.
 var ErrConnClosed = errors.New("connection closed")
 
+// ErrBusy is returned by Claim when another consumer has that direction.
+var ErrBusy = errors.New("another consumer uses this direction of the connection")
+
 // inboxChunks bounds what is read from the peer ahead of the consumer:
 // this many chunks of up to chunkSize bytes (the largest TLS record's
 // plaintext). A full inbox stops reading, so TCP flow control pushes back
@@ -155,6 +158,8 @@ type Conn struct {
 	closeReason string
 	closeOnce   sync.Once
 	tap         *tapLink // the TAP device the connection backs, if any
+
+	reader, writer atomic.Bool // claimed by a consumer (see Claim)
 }
 
 func newConnID() string {
@@ -476,6 +481,33 @@ func (c *Conn) Close() error {
 	c.finish("closed locally")
 	<-c.readerEnd
 	return nil
+}
+
+// Claim takes the reading and/or the writing direction for one consumer
+// (an API request, a WebSocket, a TAP device) until release: two readers
+// would each see a stream with holes, two writers interleave. It fails
+// with ErrBusy, taking nothing, when a direction asked for is taken.
+func (c *Conn) Claim(read, write bool) (release func(), err error) {
+	if read && !c.reader.CompareAndSwap(false, true) {
+		return nil, ErrBusy
+	}
+	if write && !c.writer.CompareAndSwap(false, true) {
+		if read {
+			c.reader.Store(false)
+		}
+		return nil, ErrBusy
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			if read {
+				c.reader.Store(false)
+			}
+			if write {
+				c.writer.Store(false)
+			}
+		})
+	}, nil
 }
 
 // Done is closed when the connection is closed and its reader has ended.

@@ -63,6 +63,10 @@ func (n *Node) AttachTAP(c *Conn, cfg TAPConfig) (TAPInfo, error) {
 	if taken {
 		return TAPInfo{}, ErrTapped
 	}
+	release, err := c.Claim(true, true)
+	if err != nil {
+		return TAPInfo{}, err
+	}
 	dev, err := tap.New(tap.Config{
 		Name:   cfg.Name,
 		Addrs:  []netip.Prefix{cfg.IP},
@@ -71,6 +75,7 @@ func (n *Node) AttachTAP(c *Conn, cfg TAPConfig) (TAPInfo, error) {
 		Logger: n.log,
 	})
 	if err != nil {
+		release()
 		return TAPInfo{}, err
 	}
 	ctx, cancel := context.WithCancel(n.ctx)
@@ -80,6 +85,7 @@ func (n *Node) AttachTAP(c *Conn, cfg TAPConfig) (TAPInfo, error) {
 		c.mu.Unlock()
 		cancel()
 		dev.Close()
+		release()
 		return TAPInfo{}, ErrTapped
 	}
 	c.tap = t
@@ -91,6 +97,7 @@ func (n *Node) AttachTAP(c *Conn, cfg TAPConfig) (TAPInfo, error) {
 		c.mu.Lock()
 		c.tap = nil
 		c.mu.Unlock()
+		release()
 		n.log.Info("tap ended", "conn", c.id, "device", dev.Name(), "err", err)
 		c.Close() // its bytes were frames: nothing else can use it
 	})

@@ -63,7 +63,7 @@ func TestProblemTypes(t *testing.T) {
 		types = append(types, v.(string))
 	}
 	want := []string{"bad-request", "unauthorized", "bad-host", "bad-origin", "no-connection",
-		"no-tap", "connection-tapped", "tap-conflict", "tap-unsupported", "tap-unavailable",
+		"no-tap", "connection-tapped", "connection-busy", "tap-conflict", "tap-unsupported", "tap-unavailable",
 		"connection-closed", "peer-refused", "connect-failed", "no-broker", "peer-timeout"}
 	if len(types) != len(want) {
 		t.Fatalf("problem types %v, want %d", types, len(want))
@@ -75,7 +75,7 @@ func TestProblemTypes(t *testing.T) {
 	}
 	for _, name := range []string{"BadRequest", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed",
 		"Gone", "InternalError", "PeerRefused", "ConnectFailed", "NoBroker", "PeerTimeout", "HeaderTooLarge",
-		"Tapped", "TapConflict", "TapUnavailable"} {
+		"InUse", "TapConflict", "TapUnavailable"} {
 		r := doc.Components.Responses[name]
 		if r == nil || r.Value.Content.Get("application/problem+json") == nil {
 			t.Errorf("response %s is not an application/problem+json response", name)

@@ -86,16 +86,27 @@ func (s *Server) conn(r *http.Request) (*node.Conn, error) {
 }
 
 // dataConn is conn for the routes that move the connection's bytes
-// (send, recv, stream): a connection that backs a TAP device is the
-// device's, 409.
-func (s *Server) dataConn(r *http.Request) (*node.Conn, error) {
-	c, err := s.conn(r)
-	if err == nil && c.Tapped() {
+// (send, recv, stream), claiming the directions they use (Conn.Claim)
+// until release: a connection that backs a TAP device, or whose direction
+// another consumer has, is 409.
+func (s *Server) dataConn(r *http.Request, read, write bool) (c *node.Conn, release func(), err error) {
+	c, err = s.conn(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Tapped() {
 		p := problemf(http.StatusConflict, "connection %s backs a TAP device: its bytes are the device's frames", c.ID())
 		p.Type = problemType("connection-tapped")
-		return nil, p
+		return nil, nil, p
 	}
-	return c, err
+	release, err = c.Claim(read, write)
+	if err != nil {
+		what := map[[2]bool]string{{true, false}: "reads", {false, true}: "writes", {true, true}: "reads or writes"}[[2]bool{read, write}]
+		p := problemf(http.StatusConflict, "another consumer %s connection %s (a WebSocket stream or a request in progress)", what, c.ID())
+		p.Type = problemType("connection-busy")
+		return nil, nil, p
+	}
+	return c, release, nil
 }
 
 func gone(c *node.Conn, what string) *Problem {
@@ -123,10 +134,11 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error 
 
 // send writes the request body to the peer as it arrives.
 func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.dataConn(r)
+	c, release, err := s.dataConn(r, false, true)
 	if err != nil {
 		return err
 	}
+	defer release()
 	n, err := io.Copy(connWriter{c}, r.Body)
 	if errors.Is(err, node.ErrConnClosed) {
 		if n == 0 {
@@ -147,10 +159,11 @@ func (cw connWriter) Write(p []byte) (int, error) { return cw.c.Write(p) }
 // max bytes, once the first byte is there; 204 when nothing came within
 // timeout_ms; 410 at the end of the peer's stream.
 func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.dataConn(r)
+	c, release, err := s.dataConn(r, true, false)
 	if err != nil {
 		return err
 	}
+	defer release()
 	max, err := intParam(r, "max", defaultRecvMax, 1, maxRecvMax)
 	if err != nil {
 		return err

@@ -20,10 +20,11 @@ import (
 // WebSocket normally. A client that closes the WebSocket (normally) also
 // ends our side of the stream.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.dataConn(r)
+	c, release, err := s.dataConn(r, true, true)
 	if err != nil {
 		return err
 	}
+	defer release()
 	if c.State() == node.StateClosed {
 		return gone(c, "closed")
 	}

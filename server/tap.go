@@ -64,7 +64,7 @@ func tapProblem(c *node.Conn, err error) error {
 		return badRequest("%v", err)
 	case errors.Is(err, node.ErrConnClosed):
 		return gone(c, "closed")
-	case errors.As(err, &te), errors.Is(err, node.ErrTapped):
+	case errors.As(err, &te), errors.Is(err, node.ErrTapped), errors.Is(err, node.ErrBusy):
 		p := problemf(http.StatusConflict, "%v", err)
 		p.Type = problemType("tap-conflict")
 		return p

@@ -824,6 +824,7 @@ export interface components {
          *     | `https://reachd.dev/problems/no-connection` | 404 | no connection with that ID |
          *     | `https://reachd.dev/problems/no-tap` | 404 | the connection backs no TAP device |
          *     | `https://reachd.dev/problems/connection-tapped` | 409 | the connection backs a TAP device: its bytes are the device's |
+         *     | `https://reachd.dev/problems/connection-busy` | 409 | another consumer reads or writes the connection |
          *     | `https://reachd.dev/problems/tap-conflict` | 409 | the connection backs a TAP device already, or the name or address is taken |
          *     | `https://reachd.dev/problems/connection-closed` | 410 | the connection is closed or the peer's stream has ended |
          *     | `https://reachd.dev/problems/peer-refused` | 502 | the peer refused the echo |
@@ -836,7 +837,7 @@ export interface components {
          *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
-        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
+        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
         /**
          * @description An RFC 9457 problem. Problems may carry extension members (see `BadRequestProblem`, `ConnectProblem`); clients ignore those they do not know.
          * @example {
@@ -958,15 +959,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The connection backs a TAP device: its bytes are the device's frames (`connection-tapped`). */
-        Tapped: {
+        /** @description The connection backs a TAP device, so its bytes are the device's frames (`connection-tapped`), or another consumer already reads or writes it (`connection-busy`): a WebSocket stream uses both directions while it is open, `recv` reads and `send` writes for the time of the request. */
+        InUse: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"] & {
                     /** @enum {unknown} */
-                    type: "https://reachd.dev/problems/connection-tapped";
+                    type: "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy";
                 };
             };
         };
@@ -1274,7 +1275,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Tapped"];
+            409: components["responses"]["InUse"];
             410: components["responses"]["Gone"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
@@ -1319,7 +1320,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Tapped"];
+            409: components["responses"]["InUse"];
             410: components["responses"]["Gone"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
@@ -1401,7 +1402,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Tapped"];
+            409: components["responses"]["InUse"];
             410: components["responses"]["Gone"];
             /** @description Not a WebSocket handshake (no `Connection: Upgrade` and `Upgrade: websocket`). */
             426: {
