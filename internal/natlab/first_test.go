@@ -14,11 +14,28 @@ import (
 // kernel's 1 s retransmission, and a node started there probed its NAT as
 // blocked.
 func TestLinkFirstConnect(t *testing.T) {
+	// A frame lost by chance on a loaded machine costs one run; a link
+	// that loses its first frames loses them in every new lab.
+	var took time.Duration
+	for try := range 2 {
+		took = firstConnect(t)
+		// 100 ms of round trip; a lost SYN costs a 1 s retransmission.
+		if took < time.Second {
+			return
+		}
+		t.Logf("lab %d: first connect took %v", try+1, took)
+	}
+	t.Errorf("first connect took %v in two new labs: the new link loses its first frames", took)
+}
+
+// firstConnect times the first TCP connect from a host behind a new
+// linked router (50 ms each way) to the WAN.
+func firstConnect(t *testing.T) time.Duration {
 	lab := natlab.New(t)
 	h := lab.AddRouter(natlab.Public, natlab.Link{Delay: 50 * time.Millisecond}).AddHost()
 	var ln net.Listener
 	if err := lab.WAN().Do(func() (err error) {
-		ln, err = net.Listen("tcp", "203.0.113.1:7777")
+		ln, err = net.Listen("tcp", "203.0.113.1:0")
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -36,7 +53,7 @@ func TestLinkFirstConnect(t *testing.T) {
 	var took time.Duration
 	if err := h.Do(func() error {
 		start := time.Now()
-		c, err := net.DialTimeout("tcp", "203.0.113.1:7777", 5*time.Second)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 		took = time.Since(start)
 		if c != nil {
 			c.Close()
@@ -45,8 +62,5 @@ func TestLinkFirstConnect(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// 100 ms of round trip; a lost SYN costs a 1 s retransmission.
-	if took >= time.Second {
-		t.Errorf("first connect took %v: a frame was lost on the new link", took)
-	}
+	return took
 }

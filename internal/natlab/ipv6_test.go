@@ -262,27 +262,33 @@ func listen6(t *testing.T, h *natlab.Host, addr string) net.Listener {
 // linked router crosses without loss, like the first IPv4 one
 // (TestLinkFirstConnect).
 func TestIPv6LinkFirstConnect(t *testing.T) {
-	lab := natlab.New(t, natlab.WithIPv6())
-	r := lab.AddRouter(natlab.Easy, natlab.Link{Delay: 50 * time.Millisecond})
-	h := r.AddHost(natlab.V6Only())
-	ln := listen6(t, lab.WAN(), netip.AddrPortFrom(lab.WANAddrs6()[0], 0).String())
-	acceptAll(t, ln)
+	// A frame lost by chance on a loaded machine costs one run; a link
+	// that loses its first frames loses them in every new lab.
 	var took time.Duration
-	if err := h.Do(func() error {
-		start := time.Now()
-		c, err := net.DialTimeout("tcp6", ln.Addr().String(), 5*time.Second)
-		took = time.Since(start)
-		if c != nil {
-			c.Close()
+	for try := range 2 {
+		lab := natlab.New(t, natlab.WithIPv6())
+		r := lab.AddRouter(natlab.Easy, natlab.Link{Delay: 50 * time.Millisecond})
+		h := r.AddHost(natlab.V6Only())
+		ln := listen6(t, lab.WAN(), netip.AddrPortFrom(lab.WANAddrs6()[0], 0).String())
+		acceptAll(t, ln)
+		if err := h.Do(func() error {
+			start := time.Now()
+			c, err := net.DialTimeout("tcp6", ln.Addr().String(), 5*time.Second)
+			took = time.Since(start)
+			if c != nil {
+				c.Close()
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
 		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
+		// 100 ms of round trip; a lost SYN costs a 1 s retransmission.
+		if took < time.Second {
+			return
+		}
+		t.Logf("lab %d: first connect took %v (link %+v)", try+1, took, r.LinkStats())
 	}
-	// 100 ms of round trip; a lost SYN costs a 1 s retransmission.
-	if took >= time.Second {
-		t.Errorf("first connect took %v: a frame was lost on the new link (link %+v)", took, r.LinkStats())
-	}
+	t.Errorf("first connect took %v in two new labs: the new link loses its first frames", took)
 }
 
 // TestIPv6RejectWithReset: a firewall built with RejectWithReset refuses
