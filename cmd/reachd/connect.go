@@ -21,7 +21,7 @@ type connectFlags struct {
 }
 
 func (f *connectFlags) register(fs *flag.FlagSet) {
-	fs.Var(&f.strategies, "strategies", "`list` of strategies to try in order, comma-separated: direct, reverse, punch, relay (default: all)")
+	fs.Var(&f.strategies, "strategies", "`list` of strategies to race, in order of preference, comma-separated: direct, reverse, punch, relay (default: all)")
 	fs.DurationVar(&f.timeout, "timeout", 20*time.Second, "give up connecting after this `duration`")
 }
 
