@@ -20,6 +20,7 @@ import (
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/internal/acceptor"
 	"github.com/reachd/reachd/natprobe"
+	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
 )
@@ -94,6 +95,9 @@ type Node struct {
 	limits    *limiter
 	lock      *identity.DataDirLock
 	inboundMu sync.Mutex // counting and listing an inbound connection is one step
+
+	netMu sync.Mutex
+	nets  *network.Manager // named networks; started on first use (network.go)
 
 	mu         sync.Mutex
 	sessions   map[strategy.Session]expectation // reverse connects we wait for
@@ -317,6 +321,7 @@ func (n *Node) probe() {
 
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
+	n.closeNetworks() // first: members hear that we leave
 	n.cancel()
 	err := n.ln.Close()
 	n.sig.Close()
