@@ -8,20 +8,51 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
+
+// devNS is the network namespace a device was created in: later changes
+// to it may run on any thread.
+type devNS struct{ h netns.NsHandle }
+
+// currentNS returns the calling thread's namespace (the caller's thread
+// is where tap.New creates the device).
+func currentNS() devNS {
+	h, err := netns.Get()
+	if err != nil {
+		return devNS{h: -1}
+	}
+	return devNS{h: h}
+}
+
+func (ns devNS) close() {
+	if ns.h >= 0 {
+		ns.h.Close()
+	}
+}
 
 // setAddr replaces address old on device dev with new (an automatic
 // address that moved after a clash).
-func setAddr(dev string, old, new netip.Prefix) error {
-	link, err := netlink.LinkByName(dev)
+func (ns devNS) setAddr(dev string, old, new netip.Prefix) error {
+	h, err := netlink.NewHandleAt(ns.h)
+	if ns.h < 0 {
+		h, err = netlink.NewHandle()
+	}
+	if err != nil {
+		return fmt.Errorf("network: netlink: %w", err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(dev)
 	if err != nil {
 		return fmt.Errorf("network: find %s: %w", dev, err)
 	}
-	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(new)}); err != nil {
-		return fmt.Errorf("network: add %v to %s: %w", new, dev, err)
-	}
-	if err := netlink.AddrDel(link, &netlink.Addr{IPNet: ipNet(old)}); err != nil {
+	// Old first: deleting a primary address deletes the secondaries of
+	// its subnet with it (unless promote_secondaries is set).
+	if err := h.AddrDel(link, &netlink.Addr{IPNet: ipNet(old)}); err != nil {
 		return fmt.Errorf("network: remove %v from %s: %w", old, dev, err)
+	}
+	if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(new)}); err != nil {
+		return fmt.Errorf("network: add %v to %s: %w", new, dev, err)
 	}
 	return nil
 }

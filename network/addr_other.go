@@ -8,4 +8,10 @@ import (
 	"github.com/reachd/reachd/tap"
 )
 
-func setAddr(dev string, old, new netip.Prefix) error { return tap.ErrUnsupported }
+type devNS struct{}
+
+func currentNS() devNS { return devNS{} }
+
+func (devNS) close() {}
+
+func (devNS) setAddr(dev string, old, new netip.Prefix) error { return tap.ErrUnsupported }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -39,6 +40,7 @@ type Network struct {
 
 	group Group
 	dev   *tap.Device
+	ns    devNS // where dev lives
 	sw    *tap.Switch
 
 	mu       sync.Mutex
@@ -49,6 +51,7 @@ type Network struct {
 	joined   time.Time
 	lastAddr string // the node address announced last
 	moves    int    // automatic address changes after a clash
+	stopped  bool   // no goroutine starts any more (wg is waited on)
 }
 
 // member is one row of the peer table.
@@ -112,7 +115,7 @@ func (n *Network) start(ctx context.Context) error {
 	n.mu.Lock()
 	ip := n.ip
 	n.mu.Unlock()
-	dev, err := tap.New(tap.Config{Name: deviceName(n.name), Addrs: []netip.Prefix{ip}, MAC: n.mac, Logger: n.m.cfg.Logger})
+	dev, err := n.newDevice(ip)
 	if err != nil {
 		n.abort()
 		return fmt.Errorf("network %s: %w", n.name, err)
@@ -124,7 +127,7 @@ func (n *Network) start(ctx context.Context) error {
 	// The device may have been set up with an address a clash moved
 	// meanwhile.
 	if n.ip != ip {
-		if err := setAddr(dev.Name(), ip, n.ip); err != nil {
+		if err := n.ns.setAddr(dev.Name(), ip, n.ip); err != nil {
 			n.log.Info("move address", "err", err)
 		}
 	}
@@ -141,6 +144,9 @@ func (n *Network) start(ctx context.Context) error {
 
 func (n *Network) abort() {
 	n.cancel()
+	n.mu.Lock()
+	n.stopped = true
+	n.mu.Unlock()
 	n.group.Leave()
 	n.wg.Wait()
 }
@@ -161,6 +167,7 @@ func (n *Network) stop(ctx context.Context, tell bool) {
 		n.sw.Close()
 	}
 	n.mu.Lock()
+	n.stopped = true
 	for _, mb := range n.members {
 		if mb.link != nil {
 			mb.link.Close()
@@ -170,8 +177,28 @@ func (n *Network) stop(ctx context.Context, tell bool) {
 	n.wg.Wait()
 	if n.dev != nil {
 		n.dev.Close()
+		n.ns.close()
 	}
 	n.log.Info("left")
+}
+
+// newDevice creates the network's TAP device on the calling thread's
+// namespace, named after the network (falling back to the kernel's next
+// reach%d when that name is taken, e.g. by a second daemon on the host).
+func (n *Network) newDevice(ip netip.Prefix) (*tap.Device, error) {
+	cfg := tap.Config{Name: deviceName(n.name), Addrs: []netip.Prefix{ip}, MAC: n.mac, Logger: n.m.cfg.Logger}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dev, err := tap.New(cfg)
+	var taken *tap.TakenError
+	if errors.As(err, &taken) && taken.What == "name" && cfg.Name != "" {
+		cfg.Name = ""
+		dev, err = tap.New(cfg)
+	}
+	if err == nil {
+		n.ns = currentNS()
+	}
+	return dev, err
 }
 
 // deviceName is "rn-" and the network's name when that fits an interface
@@ -368,7 +395,7 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 			moved = true
 			n.log.Info("address clash: moving", "from", old, "to", n.ip, "other", from)
 			if n.up {
-				if err := setAddr(n.dev.Name(), old, n.ip); err != nil {
+				if err := n.ns.setAddr(n.dev.Name(), old, n.ip); err != nil {
 					n.log.Info("move address", "err", err)
 				}
 			}
@@ -408,7 +435,7 @@ func (n *Network) dials(id string) bool { return n.self < id }
 
 // startDialLocked starts the member's dialer when we are the one to dial.
 func (n *Network) startDialLocked(mb *member) {
-	if !n.dials(mb.id) || mb.dialing {
+	if !n.dials(mb.id) || mb.dialing || n.stopped {
 		return
 	}
 	mb.dialing = true
@@ -521,20 +548,26 @@ func (n *Network) accepted(l Link, h hello) error {
 	}
 	now := n.m.cfg.Now()
 	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return ErrClosed
+	}
 	mb, ok := n.members[h.From]
 	if !ok { // its announcement is still on the way
 		mb = &member{id: h.From, ip: h.IP, mac: h.MAC, auto: true, lastSeen: now, since: now, downSince: now, wake: make(chan struct{}, 1)}
 		n.members[h.From] = mb
 	}
+	n.wg.Add(1) // under the lock: stop has not begun to wait
 	n.mu.Unlock()
 	n.install(mb, l)
-	n.wg.Go(func() {
+	go func() {
+		defer n.wg.Done()
 		select {
 		case <-l.Done():
 		case <-n.ctx.Done():
 		}
 		n.linkDown(mb, l, "link ended")
-	})
+	}()
 	return nil
 }
 
