@@ -63,6 +63,8 @@ func TestProblemTypes(t *testing.T) {
 		types = append(types, v.(string))
 	}
 	want := []string{"bad-request", "unauthorized", "bad-host", "bad-origin", "no-connection",
+		"no-tap", "connection-tapped", "tap-conflict", "tap-unsupported", "tap-unavailable",
+		"network-not-joined", "network-joined", "not-ready",
 		"connection-closed", "peer-refused", "connect-failed", "no-broker", "peer-timeout"}
 	if len(types) != len(want) {
 		t.Fatalf("problem types %v, want %d", types, len(want))
@@ -73,7 +75,8 @@ func TestProblemTypes(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"BadRequest", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed",
-		"Gone", "InternalError", "PeerRefused", "ConnectFailed", "NoBroker", "PeerTimeout", "HeaderTooLarge"} {
+		"Gone", "InternalError", "PeerRefused", "ConnectFailed", "NoBroker", "PeerTimeout", "HeaderTooLarge",
+		"NetworkJoined", "NetworkNotJoined", "NetworkUnavailable"} {
 		r := doc.Components.Responses[name]
 		if r == nil || r.Value.Content.Get("application/problem+json") == nil {
 			t.Errorf("response %s is not an application/problem+json response", name)
