@@ -61,6 +61,7 @@ type member struct {
 	ip        netip.Prefix
 	mac       net.HardwareAddr
 	auto      bool
+	ready     bool // its device is up: it takes links
 	lastSeen  time.Time
 	state     string
 	since     time.Time // of the state
@@ -260,7 +261,7 @@ func (n *Network) takenLocked() map[netip.Addr]bool {
 func (n *Network) announce(ctx context.Context, reply bool) {
 	n.mu.Lock()
 	addr := n.m.cfg.Host.Address()
-	a := announce{Address: addr, IP: n.ip.String(), MAC: n.mac.String(), Auto: n.auto, Reply: reply}
+	a := announce{Address: addr, IP: n.ip.String(), MAC: n.mac.String(), Auto: n.auto, Ready: n.up, Reply: reply}
 	n.lastAddr = addr
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -374,6 +375,7 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 	}
 	changed := mb.address != a.Address
 	mb.address, mb.ip, mb.mac, mb.auto, mb.lastSeen = a.Address, ip, mac, a.Auto, now
+	mb.ready = mb.ready || a.Ready
 	if n.up {
 		n.startDialLocked(mb)
 	}
@@ -435,7 +437,7 @@ func (n *Network) dials(id string) bool { return n.self < id }
 
 // startDialLocked starts the member's dialer when we are the one to dial.
 func (n *Network) startDialLocked(mb *member) {
-	if !n.dials(mb.id) || mb.dialing || n.stopped {
+	if !n.dials(mb.id) || !mb.ready || mb.dialing || n.stopped {
 		return
 	}
 	mb.dialing = true
@@ -508,7 +510,10 @@ func (n *Network) dial(ctx context.Context, addr string) (Link, error) {
 		l.Close()
 		return nil, err
 	}
-	h, err := readWithin(ctx, l, helloTimeout)
+	// The answer comes at once from a member that expected the link; one
+	// that did not yet (our announcement is still on its way) never
+	// answers, and the next attempt is soon.
+	h, err := readWithin(ctx, l, answerTimeout)
 	if err != nil {
 		l.Close()
 		return nil, err

@@ -282,8 +282,12 @@ func (m *Manager) Accept(l Link) {
 	})
 }
 
-// helloTimeout bounds reading a link's hello.
-const helloTimeout = 10 * time.Second
+// helloTimeout bounds reading the dialer's hello on an accepted link;
+// answerTimeout bounds the dialer's wait for the answer.
+const (
+	helloTimeout  = 10 * time.Second
+	answerTimeout = 5 * time.Second
+)
 
 func (m *Manager) accept(l Link) error {
 	h, err := readWithin(m.ctx, l, helloTimeout)

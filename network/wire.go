@@ -31,6 +31,9 @@ type announce struct {
 	MAC     string `json:"mac"`
 	// Auto: the IP was picked automatically, so it moves on a clash.
 	Auto bool `json:"auto"`
+	// Ready: its device is up, so it takes links (an automatic address
+	// announces itself before, while it settles).
+	Ready bool `json:"ready"`
 	// Reply: an answer to a newcomer's announce (not answered again).
 	Reply bool `json:"reply,omitempty"`
 }
