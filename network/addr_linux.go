@@ -60,3 +60,30 @@ func (ns devNS) setAddr(dev string, old, new netip.Prefix) error {
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
+
+// linkLocal returns the IPv6 link-local address of device dev; invalid
+// when it has none (yet: duplicate address detection may still run).
+func (ns devNS) linkLocal(dev string) netip.Addr {
+	h, err := netlink.NewHandleAt(ns.h)
+	if ns.h < 0 {
+		h, err = netlink.NewHandle()
+	}
+	if err != nil {
+		return netip.Addr{}
+	}
+	defer h.Close()
+	link, err := h.LinkByName(dev)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addrs, err := h.AddrList(link, netlink.FAMILY_V6)
+	if err != nil {
+		return netip.Addr{}
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.IsLinkLocalUnicast() {
+			return ip
+		}
+	}
+	return netip.Addr{}
+}

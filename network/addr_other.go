@@ -15,3 +15,5 @@ func currentNS() devNS { return devNS{} }
 func (devNS) close() {}
 
 func (devNS) setAddr(dev string, old, new netip.Prefix) error { return tap.ErrUnsupported }
+
+func (devNS) linkLocal(dev string) netip.Addr { return netip.Addr{} }

@@ -52,6 +52,7 @@ type Network struct {
 	lastAddr string // the node address announced last
 	moves    int    // automatic address changes after a clash
 	stopped  bool   // no goroutine starts any more (wg is waited on)
+	ll       string // the device's link-local address, once read
 }
 
 // member is one row of the peer table.
@@ -61,7 +62,8 @@ type member struct {
 	ip        netip.Prefix
 	mac       net.HardwareAddr
 	auto      bool
-	ready     bool // its device is up: it takes links
+	ready     bool   // its device is up: it takes links
+	linkLocal string // its device's IPv6 link-local address, as announced
 	lastSeen  time.Time
 	state     string
 	since     time.Time // of the state
@@ -262,6 +264,9 @@ func (n *Network) announce(ctx context.Context, reply bool) {
 	n.mu.Lock()
 	addr := n.m.cfg.Host.Address()
 	a := announce{Address: addr, IP: n.ip.String(), MAC: n.mac.String(), Auto: n.auto, Ready: n.up, Reply: reply}
+	if n.up {
+		a.LinkLocal = n.linkLocalLocked()
+	}
 	n.lastAddr = addr
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -376,6 +381,9 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 	changed := mb.address != a.Address
 	mb.address, mb.ip, mb.mac, mb.auto, mb.lastSeen = a.Address, ip, mac, a.Auto, now
 	mb.ready = mb.ready || a.Ready
+	if ll, err := netip.ParseAddr(a.LinkLocal); err == nil && ll.Is6() && ll.IsLinkLocalUnicast() {
+		mb.linkLocal = ll.String()
+	}
 	if n.up {
 		n.startDialLocked(mb)
 	}
@@ -466,10 +474,10 @@ func (n *Network) dialLoop(ctx context.Context, mb *member) {
 		mb.state, mb.since = LinkConnecting, n.m.cfg.Now()
 		mb.attempts++
 		n.mu.Unlock()
-		l, err := n.dial(ctx, addr)
+		l, h, err := n.dial(ctx, addr)
 		if err == nil {
 			backoff = time.Second
-			n.install(mb, l)
+			n.install(mb, l, h)
 			select {
 			case <-l.Done():
 			case <-ctx.Done():
@@ -496,19 +504,19 @@ func (n *Network) dialLoop(ctx context.Context, mb *member) {
 }
 
 // dial connects to a member and exchanges hellos.
-func (n *Network) dial(ctx context.Context, addr string) (Link, error) {
+func (n *Network) dial(ctx context.Context, addr string) (Link, hello, error) {
 	if addr == "" {
-		return nil, errors.New("its address is not known yet")
+		return nil, hello{}, errors.New("its address is not known yet")
 	}
 	dctx, cancel := context.WithTimeout(ctx, n.m.cfg.DialTimeout)
 	defer cancel()
 	l, err := n.m.cfg.Host.Dial(dctx, addr)
 	if err != nil {
-		return nil, err
+		return nil, hello{}, err
 	}
 	if err := n.writeHello(l); err != nil {
 		l.Close()
-		return nil, err
+		return nil, hello{}, err
 	}
 	// The answer comes at once from a member that expected the link; one
 	// that did not yet (our announcement is still on its way) never
@@ -516,13 +524,13 @@ func (n *Network) dial(ctx context.Context, addr string) (Link, error) {
 	h, err := readWithin(ctx, l, answerTimeout)
 	if err != nil {
 		l.Close()
-		return nil, err
+		return nil, hello{}, err
 	}
 	if h.From != l.PeerID() || !h.verify(&n.keys, n.self) {
 		l.Close()
-		return nil, fmt.Errorf("%w: the member's answer does not prove the secret", errBadHello)
+		return nil, hello{}, fmt.Errorf("%w: the member's answer does not prove the secret", errBadHello)
 	}
-	return l, nil
+	return l, h, nil
 }
 
 func (n *Network) writeHello(l Link) error {
@@ -564,7 +572,7 @@ func (n *Network) accepted(l Link, h hello) error {
 	}
 	n.wg.Add(1) // under the lock: stop has not begun to wait
 	n.mu.Unlock()
-	n.install(mb, l)
+	n.install(mb, l, h)
 	go func() {
 		defer n.wg.Done()
 		select {
@@ -578,10 +586,12 @@ func (n *Network) accepted(l Link, h hello) error {
 
 // install makes l the member's link and a port of the switch, replacing
 // an older link.
-func (n *Network) install(mb *member, l Link) {
+func (n *Network) install(mb *member, l Link, h hello) {
 	port := mb.id + "/" + l.ID()
 	now := n.m.cfg.Now()
 	n.mu.Lock()
+	// What the link's hello says is the member's address and MAC now.
+	mb.ip, mb.mac = h.IP, h.MAC
 	old, oldPort := mb.link, mb.port
 	mb.link, mb.port = l, port
 	mb.state, mb.since, mb.linkSince, mb.err = LinkUp, now, now, ""
@@ -625,7 +635,7 @@ func (n *Network) Info() Info {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	info := Info{Name: n.name, IP: n.ip.String(), Auto: n.auto, MAC: n.mac.String(),
-		LinkLocal: linkLocal(n.mac), JoinedAt: n.joined, Members: []Member{}, AddressMoves: n.moves}
+		LinkLocal: n.linkLocalLocked(), JoinedAt: n.joined, Members: []Member{}, AddressMoves: n.moves}
 	var ports map[string]tap.PortStats
 	if n.up {
 		info.Device = n.dev.Name()
@@ -640,7 +650,7 @@ func (n *Network) Info() Info {
 	for _, mb := range n.members {
 		row := Member{
 			NodeID: mb.id, Address: mb.address, IP: mb.ip.String(), MAC: mb.mac.String(),
-			LinkLocal: linkLocal(mb.mac), Link: mb.state, Since: mb.since, LastSeen: mb.lastSeen,
+			LinkLocal: cmpOr(mb.linkLocal, linkLocal(mb.mac)), Link: mb.state, Since: mb.since, LastSeen: mb.lastSeen,
 			Dials: n.dials(mb.id), Attempts: mb.attempts, LastError: mb.err,
 		}
 		if mb.link != nil {
@@ -653,4 +663,23 @@ func (n *Network) Info() Info {
 	}
 	slices.SortFunc(info.Members, func(a, b Member) int { return cmpString(a.NodeID, b.NodeID) })
 	return info
+}
+
+// linkLocalLocked is the device's IPv6 link-local address as the kernel
+// set it (which depends on its address generation mode), or the EUI-64
+// one of the MAC while the device is not up or has none yet.
+func (n *Network) linkLocalLocked() string {
+	if n.ll == "" && n.up {
+		if ll := n.ns.linkLocal(n.dev.Name()); ll.IsValid() {
+			n.ll = ll.String()
+		}
+	}
+	return cmpOr(n.ll, linkLocal(n.mac))
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -31,6 +31,8 @@ type announce struct {
 	MAC     string `json:"mac"`
 	// Auto: the IP was picked automatically, so it moves on a clash.
 	Auto bool `json:"auto"`
+	// LinkLocal: its device's IPv6 link-local address, once it is up.
+	LinkLocal string `json:"link_local,omitempty"`
 	// Ready: its device is up, so it takes links (an automatic address
 	// announces itself before, while it settles).
 	Ready bool `json:"ready"`
