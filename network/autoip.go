@@ -19,7 +19,7 @@ var ErrRangeFull = errors.New("network: no free address in the range")
 // Automatic addresses, without a coordinator:
 //
 //  1. The range is the one most members announce (ties: the lowest), or
-//     DefaultRange when none is known yet.
+//     the configured range (DefaultRange) when none is known yet.
 //  2. The k-th candidate of a node is host number 1 + H(node ID, name, k)
 //     mod (hosts - 2) of the range (never the network or broadcast
 //     address); the first candidate that no known member announces is
@@ -86,8 +86,8 @@ func pick(nodeID, name string, p netip.Prefix, taken map[netip.Addr]bool) (netip
 }
 
 // chooseRange is the range most announced prefixes fall in (ties: the
-// lowest), or DefaultRange for none.
-func chooseRange(prefixes []netip.Prefix) netip.Prefix {
+// lowest), or def for none.
+func chooseRange(prefixes []netip.Prefix, def netip.Prefix) netip.Prefix {
 	count := map[netip.Prefix]int{}
 	for _, p := range prefixes {
 		if p.Addr().Is4() && p.Bits() <= 30 {
@@ -95,7 +95,7 @@ func chooseRange(prefixes []netip.Prefix) netip.Prefix {
 		}
 	}
 	if len(count) == 0 {
-		return DefaultRange
+		return def
 	}
 	keys := make([]netip.Prefix, 0, len(count))
 	for p := range count {

@@ -118,7 +118,7 @@ func TestChooseRange(t *testing.T) {
 		{[]netip.Prefix{p("10.1.0.3/16"), p("10.99.0.1/24"), p("10.1.2.3/16")}, p("10.1.0.0/16")},
 		{[]netip.Prefix{p("10.2.0.3/24"), p("10.1.0.1/24")}, p("10.1.0.0/24")},
 	} {
-		if got := chooseRange(tt.in); got != tt.want {
+		if got := chooseRange(tt.in, DefaultRange); got != tt.want {
 			t.Errorf("chooseRange(%v) = %v, want %v", tt.in, got, tt.want)
 		}
 	}

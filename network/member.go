@@ -91,8 +91,9 @@ func newNetwork(m *Manager, name string, keys Keys, ip netip.Prefix) *Network {
 	}
 	n.ctx, n.cancel = context.WithCancel(m.ctx)
 	if n.auto {
-		a, _ := pick(self, name, DefaultRange, nil)
-		n.ip = netip.PrefixFrom(a, DefaultRange.Bits())
+		r := m.cfg.Range
+		a, _ := pick(self, name, r, nil)
+		n.ip = netip.PrefixFrom(a, r.Bits())
 	}
 	return n
 }
@@ -234,7 +235,7 @@ func (n *Network) settleRange() {
 	for _, mb := range n.members {
 		prefixes = append(prefixes, mb.ip)
 	}
-	r := chooseRange(prefixes)
+	r := chooseRange(prefixes, n.m.cfg.Range)
 	taken := n.takenLocked()
 	if n.ip.Masked() == r && !taken[n.ip.Addr()] {
 		n.mu.Unlock()

@@ -81,6 +81,9 @@ type Config struct {
 	DialTimeout time.Duration
 	// MaxBackoff caps the wait between link attempts. Zero means 30s.
 	MaxBackoff time.Duration
+	// Range is where an automatic address is picked when no member tells
+	// otherwise. Zero means DefaultRange; at most a /30.
+	Range netip.Prefix
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives logs (component=network). Nil discards.
@@ -129,6 +132,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
+	}
+	if !cfg.Range.IsValid() {
+		cfg.Range = DefaultRange
+	}
+	if cfg.Range = cfg.Range.Masked(); !cfg.Range.Addr().Is4() || cfg.Range.Bits() > 30 {
+		return nil, fmt.Errorf("network: range %v: want IPv4, at most a /30", cfg.Range)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

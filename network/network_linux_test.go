@@ -22,9 +22,18 @@ type testMember struct {
 
 func startMember(t *testing.T, b *bus) *testMember {
 	t.Helper()
-	h := &fakeHost{b: b, id: testNodeID(t)}
-	m, err := New(Config{Host: h, Signal: h, Grace: 2 * time.Second, AnnounceEvery: 500 * time.Millisecond,
-		Settle: 300 * time.Millisecond, MaxBackoff: time.Second})
+	return startMemberWith(t, b, testNodeID(t), nil)
+}
+
+func startMemberWith(t *testing.T, b *bus, id string, edit func(*Config)) *testMember {
+	t.Helper()
+	h := &fakeHost{b: b, id: id}
+	cfg := Config{Host: h, Signal: h, Grace: 2 * time.Second, AnnounceEvery: 500 * time.Millisecond,
+		Settle: 300 * time.Millisecond, MaxBackoff: time.Second}
+	if edit != nil {
+		edit(&cfg)
+	}
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,5 +229,63 @@ func TestAddressClash(t *testing.T) {
 		o1, _ := exec.Command("ip", "-n", auto.ns.name, "addr").CombinedOutput()
 		o2, _ := exec.Command("ip", "-n", fixed.ns.name, "neigh").CombinedOutput()
 		t.Logf("%s\n%s", o1, o2)
+	}
+}
+
+// TestSimultaneousAutoJoin: two nodes whose first candidate is the same
+// address join at the same moment. Whether they hear each other while
+// they settle or only once their devices are up (their announcements were
+// lost until then), the larger node ID moves, once, and they reach each
+// other.
+func TestSimultaneousAutoJoin(t *testing.T) {
+	requireTAP(t)
+	r := netip.MustParsePrefix("10.94.0.0/29")
+	// Two node IDs with the same first candidate in a range of 6 hosts.
+	var ids []string
+	first := map[netip.Addr]string{}
+	for len(ids) == 0 {
+		id := testNodeID(t)
+		a := candidate(id, "lab", r, 0)
+		if other, ok := first[a]; ok {
+			ids = []string{min(id, other), max(id, other)}
+		}
+		first[a] = id
+	}
+	for _, heard := range []string{"while settling", "after the devices are up"} {
+		t.Run(heard, func(t *testing.T) {
+			b := newBus()
+			small := startMemberWith(t, b, ids[0], func(c *Config) { c.Range = r })
+			large := startMemberWith(t, b, ids[1], func(c *Config) { c.Range = r })
+			lost := heard != "while settling"
+			b.mu.Lock()
+			b.muted[ids[0]], b.muted[ids[1]] = lost, lost
+			b.mu.Unlock()
+			done := make(chan struct{})
+			for _, tm := range []*testMember{small, large} {
+				go func() { tm.join(t, "lab", testSecret, "auto"); done <- struct{}{} }()
+			}
+			<-done
+			<-done
+			if lost {
+				si, _ := small.host.m.Get("lab")
+				li, _ := large.host.m.Get("lab")
+				if si.IP != li.IP {
+					t.Fatalf("no clash to resolve: %s and %s", si.IP, li.IP)
+				}
+				b.mu.Lock()
+				b.muted[ids[0]], b.muted[ids[1]] = false, false
+				b.mu.Unlock()
+			}
+			si := waitMembers(t, small, "lab", large)
+			li := waitMembers(t, large, "lab", small)
+			if si.IP == li.IP || si.AddressMoves != 0 || li.AddressMoves != 1 {
+				t.Fatalf("smaller ID %s (moves %d), larger %s (moves %d); want the larger to move once",
+					si.IP, si.AddressMoves, li.IP, li.AddressMoves)
+			}
+			if a := netip.MustParsePrefix(si.IP).Addr(); a != candidate(ids[0], "lab", r, 0) {
+				t.Errorf("the smaller ID left its first candidate for %v", a)
+			}
+			small.ping(t, strings.Split(li.IP, "/")[0])
+		})
 	}
 }
