@@ -227,8 +227,8 @@ func (n *Network) IPString() string {
 	return n.ip.String()
 }
 
-// settleRange moves an automatic address into the range the members use,
-// off every address they announce.
+// settleRange moves an automatic address into the range the members use
+// (when it is another), off every address they announce.
 func (n *Network) settleRange() {
 	n.mu.Lock()
 	var prefixes []netip.Prefix
@@ -236,11 +236,13 @@ func (n *Network) settleRange() {
 		prefixes = append(prefixes, mb.ip)
 	}
 	r := chooseRange(prefixes, n.m.cfg.Range)
-	taken := n.takenLocked()
-	if n.ip.Masked() == r && !taken[n.ip.Addr()] {
+	if n.ip.Masked() == r {
+		// In the range already; a clash within it is learn's to settle,
+		// by the rule both sides apply.
 		n.mu.Unlock()
 		return
 	}
+	taken := n.takenLocked()
 	a, err := pick(n.self, n.name, r, taken)
 	if err != nil {
 		n.mu.Unlock()
