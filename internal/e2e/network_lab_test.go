@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ func (n *labNode) network(t testing.TB, name string) (networkInfo, int) {
 // device (ping, TCP) and by IPv6 link-local (neighbour discovery through
 // the switches); a fourth node that knows the name but not the secret
 // sees no member and no member lists it; when one member leaves, the
-// others drop it.
+// others drop it; one that is killed drops out after the grace period.
 func TestNetworkLab(t *testing.T) {
 	lab := natlab.New(t)
 	ntp := lab.StartNTP(t)
@@ -139,6 +140,20 @@ func TestNetworkLab(t *testing.T) {
 			tcpAcross(t, from.host, to.host, ipOf(to), 4<<20)
 		}
 	}
+	// 64 MiB over a relayed member link (a pair behind easy and hard NATs).
+	for _, m := range members {
+		for _, mb := range infos[m].Members {
+			if mb.Strategy != "relay" || !m.dials(mb.NodeID) {
+				continue
+			}
+			for _, o := range members {
+				if o.info.NodeID == mb.NodeID {
+					t.Logf("relayed link %s -> %s:", m.name, o.name)
+					tcpAcross(t, m.host, o.host, ipOf(o), 64<<20)
+				}
+			}
+		}
+	}
 	// IPv6 link-local: the kernel resolves the neighbour by multicast
 	// solicitation, flooded through the switches.
 	a, b := members[0], members[2]
@@ -192,7 +207,32 @@ func TestNetworkLab(t *testing.T) {
 	if _, status := leaver.network(t, "lab"); status != http.StatusNotFound {
 		t.Errorf("the leaver still shows the network: %d", status)
 	}
+
+	// One dies without a word: its link goes down, and it drops out of
+	// the last member's table after the grace period (30 s).
+	dead, last := members[2], members[0]
+	if err := syscall.Kill(dead.proc.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	sawDown := false
+	waitFor(t, last.name+" drops the dead member", last.proc, 60*time.Second, func() (bool, error) {
+		info, _ := last.network(t, "lab")
+		for _, mb := range info.Members {
+			sawDown = sawDown || mb.Link != "up"
+			return false, fmt.Errorf("still lists it, link %s", mb.Link)
+		}
+		return true, nil
+	})
+	el := time.Since(killed)
+	t.Logf("the dead member dropped %v after it was killed (link seen down: %v)", el.Round(time.Millisecond), sawDown)
+	if el < 30*time.Second {
+		t.Errorf("dropped after %v, before the 30 s grace period", el)
+	}
 }
+
+// dials reports whether n dials the member id (the smaller node ID does).
+func (n *labNode) dials(id string) bool { return n.info.NodeID < id }
 
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
