@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -151,11 +152,20 @@ type fakeHost struct {
 	id   string
 	m    *Manager
 	wg   sync.WaitGroup
-	down bool
+	down bool   // refuses dials; guarded by b.mu
+	addr string // its address, when not its ID; guarded by b.mu
 }
 
-func (h *fakeHost) ID() string      { return h.id }
-func (h *fakeHost) Address() string { return h.id }
+func (h *fakeHost) ID() string { return h.id }
+
+func (h *fakeHost) Address() string {
+	h.b.mu.Lock()
+	defer h.b.mu.Unlock()
+	if h.addr != "" {
+		return h.addr
+	}
+	return h.id
+}
 
 func (h *fakeHost) JoinGroup(topic string, key [32]byte, fn func(from, typ string, body []byte)) (Group, error) {
 	g := &busGroup{b: h.b, topic: topic, key: key, self: h.id, h: fn, wg: &h.wg}
@@ -170,11 +180,12 @@ func (h *fakeHost) JoinGroup(topic string, key [32]byte, fn func(from, typ strin
 
 func (h *fakeHost) Dial(ctx context.Context, addr string) (Link, error) {
 	h.b.mu.Lock()
-	peer := h.b.hosts[addr]
+	peer := h.b.hosts[strings.TrimSuffix(addr, "/moved")]
 	h.b.dialed++
 	id := fmt.Sprintf("c%d", h.b.dialed)
+	down := peer == nil || peer.down
 	h.b.mu.Unlock()
-	if peer == nil || peer.down {
+	if down {
 		return nil, errors.New("no route")
 	}
 	a, b := net.Pipe()

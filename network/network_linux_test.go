@@ -289,3 +289,65 @@ func TestSimultaneousAutoJoin(t *testing.T) {
 		})
 	}
 }
+
+// TestDialRetry: a member that cannot be reached is retried with backoff
+// until it can; its row says why the attempts failed meanwhile.
+func TestDialRetry(t *testing.T) {
+	requireTAP(t)
+	b := newBus()
+	x, y := startMember(t, b), startMember(t, b)
+	dialer, target := x, y
+	if y.host.id < x.host.id {
+		dialer, target = y, x
+	}
+	b.mu.Lock()
+	target.host.down = true
+	b.mu.Unlock()
+	dialer.join(t, "lab", testSecret, "10.93.0.1/24")
+	target.join(t, "lab", testSecret, "10.93.0.2/24")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, _ := dialer.host.m.Get("lab")
+		if len(info.Members) == 1 && info.Members[0].Attempts >= 2 && info.Members[0].Link != LinkUp {
+			if !strings.Contains(info.Members[0].LastError, "no route") {
+				t.Errorf("last error %q", info.Members[0].LastError)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed retries: %+v", info.Members)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.mu.Lock()
+	target.host.down = false
+	b.mu.Unlock()
+	info := waitMembers(t, dialer, "lab", target)
+	t.Logf("link up after %d attempts", info.Members[0].Attempts)
+}
+
+// TestReannounce: a member whose node address changes announces it at
+// once, and the others record it.
+func TestReannounce(t *testing.T) {
+	requireTAP(t)
+	b := newBus()
+	rarely := func(c *Config) { c.AnnounceEvery = time.Hour } // only the change can tell
+	x, y := startMemberWith(t, b, testNodeID(t), rarely), startMemberWith(t, b, testNodeID(t), rarely)
+	x.join(t, "lab", testSecret, "10.92.0.1/24")
+	y.join(t, "lab", testSecret, "10.92.0.2/24")
+	waitMembers(t, x, "lab", y)
+	b.mu.Lock()
+	y.host.addr = y.host.id + "/moved"
+	b.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second) // the change is sent within a second
+	for {
+		info, _ := x.host.m.Get("lab")
+		if len(info.Members) == 1 && info.Members[0].Address == y.host.id+"/moved" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new address never arrived: %+v", info.Members)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
