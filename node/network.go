@@ -149,6 +149,6 @@ func (l *memberLink) Write(p []byte) (int, error) { return l.c.Write(p) }
 func (l *memberLink) Close() error                { return l.c.Close() }
 func (l *memberLink) Done() <-chan struct{}       { return l.c.Done() }
 func (l *memberLink) PeerID() string              { return l.c.PeerID() }
-func (l *memberLink) ID() string                  { return l.c.ID() }
+func (l *memberLink) ID() string                  { return l.c.Info().ID }
 func (l *memberLink) Strategy() string            { return l.c.Info().Strategy }
 func (l *memberLink) RemoteAddr() string          { return l.c.Info().RemoteAddr }
