@@ -83,3 +83,32 @@ func TestLinkLocal(t *testing.T) {
 		t.Errorf("linkLocal = %s, want %s", got, want)
 	}
 }
+
+// FuzzParseHello: any input parses or fails with errBadHello, never
+// panics; what parses marshals back to the same bytes.
+func FuzzParseHello(f *testing.F) {
+	from := "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	h := hello{From: from, IP: netip.MustParsePrefix("10.99.0.7/24"), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}}
+	seed, err := h.marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte("RNET"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := parseHello(b)
+		if err != nil {
+			if !errors.Is(err, errBadHello) {
+				t.Fatalf("error %v is not errBadHello", err)
+			}
+			return
+		}
+		out, err := h.marshal()
+		if err != nil {
+			t.Fatalf("parsed %+v does not marshal: %v", h, err)
+		}
+		if !bytes.Equal(out, b) {
+			t.Fatalf("round trip: %x != %x", out, b)
+		}
+	})
+}
