@@ -113,6 +113,9 @@ func (n *Network) start(ctx context.Context) error {
 		case <-ctx.Done():
 			n.abort()
 			return ctx.Err()
+		case <-n.ctx.Done():
+			n.abort()
+			return ErrClosed
 		}
 		n.settleRange()
 	}

@@ -109,8 +109,9 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu   sync.Mutex
-	nets map[string]*Network
+	mu      sync.Mutex
+	nets    map[string]*Network
+	joining map[string]bool // names whose Join runs
 }
 
 // New returns a Manager.
@@ -145,7 +146,8 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "network"), nets: make(map[string]*Network)}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "network"),
+		nets: make(map[string]*Network), joining: make(map[string]bool)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m, nil
 }
@@ -204,18 +206,29 @@ func (m *Manager) Join(ctx context.Context, c JoinConfig) (Info, error) {
 		m.mu.Unlock()
 		return Info{}, ErrClosed
 	}
-	if _, ok := m.nets[c.Name]; ok {
+	if _, ok := m.nets[c.Name]; ok || m.joining[c.Name] {
 		m.mu.Unlock()
 		return Info{}, fmt.Errorf("%w: %s", ErrJoined, c.Name)
 	}
-	n := newNetwork(m, c.Name, keys, ip)
-	m.nets[c.Name] = n
+	// Listed once it has started: until then Leave, Get and the inbound
+	// links do not see it.
+	m.joining[c.Name] = true
 	m.mu.Unlock()
-	if err := n.start(ctx); err != nil {
-		m.mu.Lock()
-		delete(m.nets, c.Name)
-		m.mu.Unlock()
+	n := newNetwork(m, c.Name, keys, ip)
+	err = n.start(ctx)
+	m.mu.Lock()
+	delete(m.joining, c.Name)
+	closed := m.ctx.Err() != nil
+	if err == nil && !closed {
+		m.nets[c.Name] = n
+	}
+	m.mu.Unlock()
+	switch {
+	case err != nil:
 		return Info{}, err
+	case closed:
+		n.stop(context.Background(), false)
+		return Info{}, ErrClosed
 	}
 	return n.Info(), nil
 }

@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -200,6 +201,24 @@ func TestJoinErrors(t *testing.T) {
 	}
 	if err := a.host.m.Leave(context.Background(), "nope"); err == nil {
 		t.Error("left a network not joined")
+	}
+
+	// While a join settles its automatic address, the name is taken but
+	// the network not yet listed.
+	done := make(chan Info)
+	go func() { done <- a.join(t, "lab2", testSecret, "auto") }()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := a.host.m.Join(context.Background(), JoinConfig{Name: "lab2", Secret: testSecret, IP: "auto"}); !errors.Is(err, ErrJoined) {
+		t.Errorf("join while joining: %v", err)
+	}
+	if err := a.host.m.Leave(context.Background(), "lab2"); !errors.Is(err, ErrNotJoined) {
+		t.Errorf("leave while joining: %v", err)
+	}
+	if info := <-done; info.Device == "" {
+		t.Errorf("joined %+v", info)
+	}
+	if got := len(a.host.m.List()); got != 2 {
+		t.Errorf("%d networks listed, want 2", got)
 	}
 }
 
