@@ -296,6 +296,12 @@ func (m *Manager) Expects(peer string) bool {
 // link when none matches. It returns at once; the work runs in the
 // background.
 func (m *Manager) Accept(l Link) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil { // Close waits for wg, or is done with it
+		l.Close()
+		return
+	}
 	m.wg.Go(func() {
 		if err := m.accept(l); err != nil {
 			m.log.Info("inbound member link refused", "peer", l.PeerID(), "conn", l.ID(), "err", err)
