@@ -30,7 +30,7 @@ func (n *Node) networks() *network.Manager {
 	n.netMu.Lock()
 	defer n.netMu.Unlock()
 	if n.nets == nil {
-		m, err := network.New(network.Config{Host: nodeHost{n}, Signal: nodeSignal{n}, Logger: n.cfg.Logger})
+		m, err := network.New(network.Config{Host: nodeHost{n}, Signal: nodeSignal{n}, Grace: n.cfg.NetworkGrace, Logger: n.cfg.Logger})
 		if err != nil {
 			panic(err) // both are set: cannot happen
 		}

@@ -62,6 +62,9 @@ type Config struct {
 	Accept string
 	// Allow lists the node IDs an allowlist policy lets in.
 	Allow []string
+	// NetworkGrace is how long a named network's member may have no link
+	// before it drops out of the peer table; 0 means 30s.
+	NetworkGrace time.Duration
 	// Limits bound what peers can make the node do; zero fields take
 	// their defaults.
 	Limits Limits
