@@ -446,6 +446,18 @@ func (n *Network) forget(mb *member) {
 	}
 }
 
+// hasLink reports whether connection connID is a member's live link.
+func (n *Network) hasLink(connID string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, mb := range n.members {
+		if mb.link != nil && mb.link.ID() == connID {
+			return true
+		}
+	}
+	return false
+}
+
 // dials reports whether we dial the member: the smaller node ID does.
 func (n *Network) dials(id string) bool { return n.self < id }
 

@@ -333,6 +333,17 @@ func (m *Manager) accept(l Link) error {
 	return fmt.Errorf("%w: proves no network of ours", errBadHello)
 }
 
+// LinkOf returns the name of the network whose member link the connection
+// connID is, or "" for none: such a connection's bytes are the network's.
+func (m *Manager) LinkOf(connID string) string {
+	for _, n := range m.networks() {
+		if n.hasLink(connID) {
+			return n.name
+		}
+	}
+	return ""
+}
+
 // AddressChanged tells the networks the node's address changed, so they
 // announce it now.
 func (m *Manager) AddressChanged() {

@@ -65,6 +65,18 @@ func (n *Node) Networks() []network.Info { return n.networks().List() }
 // Network reports one joined network.
 func (n *Node) Network(name string) (network.Info, error) { return n.networks().Get(name) }
 
+// MemberLinkOf returns the name of the network whose member link the
+// connection is, or "" for none: its bytes are the network's frames.
+func (n *Node) MemberLinkOf(c *Conn) string {
+	n.netMu.Lock()
+	m := n.nets
+	n.netMu.Unlock()
+	if m == nil {
+		return ""
+	}
+	return m.LinkOf(c.Info().ID)
+}
+
 // closeNetworks leaves every network, telling the members.
 func (n *Node) closeNetworks() {
 	n.netMu.Lock()

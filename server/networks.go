@@ -90,3 +90,19 @@ func networkProblem(err error) error {
 	}
 	return tapProblem(nil, err)
 }
+
+// notMemberLink guards the routes that move a connection's bytes (send,
+// recv, stream): a network's member link carries the network's frames,
+// 409 as for a connection that backs a TAP device.
+func (s *Server) notMemberLink(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if c, ok := s.cfg.Node.Conn(chi.URLParam(r, "id")); ok {
+			if name := s.cfg.Node.MemberLinkOf(c); name != "" {
+				p := problemf(http.StatusConflict, "connection %s is a member link of network %s: its bytes are the network's frames", chi.URLParam(r, "id"), name)
+				p.Type = problemType("connection-tapped")
+				return p
+			}
+		}
+		return h(w, r)
+	}
+}

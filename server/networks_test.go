@@ -58,6 +58,14 @@ func TestNetworkRoutes(t *testing.T) {
 	if member["connection_id"] == nil || member["strategy"] == "" {
 		t.Errorf("member row %v", member)
 	}
+	// The member link's bytes are the network's.
+	linkID, _ := member["connection_id"].(string)
+	if status, body, _ := call(t, "GET", p.apiA+"/v1/connections/"+linkID+"/recv?timeout_ms=0", ""); status != 409 || body["type"] != "https://reachd.dev/problems/connection-tapped" {
+		t.Errorf("recv on the member link: %d %v, want 409", status, body)
+	}
+	if status, _ := sendData(t, p.apiA, linkID, "x"); status != 409 {
+		t.Errorf("send on the member link: %d, want 409", status)
+	}
 	waitMember(t, p.apiB, "srvtest", p.a.ID(), true)
 	_, b, _ = call(t, "GET", p.apiB+"/v1/networks/srvtest", "")
 	if ip, _ := b["ip"].(string); len(ip) < 8 || ip[:8] != "10.97.0." {

@@ -60,6 +60,7 @@ type Node interface {
 	LeaveNetwork(ctx context.Context, name string) error
 	Networks() []network.Info
 	Network(name string) (network.Info, error)
+	MemberLinkOf(c *node.Conn) string
 }
 
 var _ Node = (*node.Node)(nil)
@@ -222,10 +223,10 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v1/connections", s.handle(s.listConnections))
 	r.Get("/v1/connections/{id}", s.handle(s.getConnection))
 	r.Delete("/v1/connections/{id}", s.handle(s.deleteConnection))
-	r.Post("/v1/connections/{id}/send", s.handle(s.send))
-	r.Get("/v1/connections/{id}/recv", s.handle(s.recv))
+	r.Post("/v1/connections/{id}/send", s.handle(s.notMemberLink(s.send)))
+	r.Get("/v1/connections/{id}/recv", s.handle(s.notMemberLink(s.recv)))
 	r.Head("/v1/connections/{id}/recv", s.handle(s.recvHead))
-	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
+	r.Get("/v1/connections/{id}/stream", s.handle(s.notMemberLink(s.stream)))
 	r.Post("/v1/connections/{id}/tap", s.handle(s.postTAP))
 	r.Delete("/v1/connections/{id}/tap", s.handle(s.deleteTAP))
 	r.Post("/v1/networks", s.handle(s.postNetwork))

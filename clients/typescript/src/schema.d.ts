@@ -915,7 +915,7 @@ export interface components {
          *     | `https://reachd.dev/problems/bad-origin` | 403 | `Origin` of another site not listed with `--api-cors` |
          *     | `https://reachd.dev/problems/no-connection` | 404 | no connection with that ID |
          *     | `https://reachd.dev/problems/no-tap` | 404 | the connection backs no TAP device |
-         *     | `https://reachd.dev/problems/connection-tapped` | 409 | the connection backs a TAP device: its bytes are the device's |
+         *     | `https://reachd.dev/problems/connection-tapped` | 409 | the connection backs a TAP device or is a network's member link: its bytes are frames |
          *     | `https://reachd.dev/problems/tap-conflict` | 409 | the connection backs a TAP device already, or the name or address is taken |
          *     | `https://reachd.dev/problems/network-not-joined` | 404 | no network of that name is joined |
          *     | `https://reachd.dev/problems/network-joined` | 409 | the network is joined already |
@@ -1089,7 +1089,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The connection backs a TAP device: its bytes are the device's frames (`connection-tapped`). */
+        /** @description The connection backs a TAP device, or is a named network's member link: its bytes are the device's or the network's frames (`connection-tapped`). */
         Tapped: {
             headers: {
                 [name: string]: unknown;
