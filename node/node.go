@@ -20,6 +20,7 @@ import (
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/internal/acceptor"
 	"github.com/reachd/reachd/natprobe"
+	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
 )
@@ -61,6 +62,9 @@ type Config struct {
 	Accept string
 	// Allow lists the node IDs an allowlist policy lets in.
 	Allow []string
+	// NetworkGrace is how long a named network's member may have no link
+	// before it drops out of the peer table; 0 means 30s.
+	NetworkGrace time.Duration
 	// Limits bound what peers can make the node do; zero fields take
 	// their defaults.
 	Limits Limits
@@ -94,6 +98,9 @@ type Node struct {
 	limits    *limiter
 	lock      *identity.DataDirLock
 	inboundMu sync.Mutex // counting and listing an inbound connection is one step
+
+	netMu sync.Mutex
+	nets  *network.Manager // named networks; started on first use (network.go)
 
 	mu         sync.Mutex
 	sessions   map[strategy.Session]expectation // reverse connects we wait for
@@ -319,6 +326,7 @@ func (n *Node) probe() {
 
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
+	n.closeNetworks() // first: members hear that we leave
 	n.cancel()
 	err := n.ln.Close()
 	n.sig.Close()

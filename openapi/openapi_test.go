@@ -64,6 +64,7 @@ func TestProblemTypes(t *testing.T) {
 	}
 	want := []string{"bad-request", "unauthorized", "bad-host", "bad-origin", "no-connection",
 		"no-tap", "connection-tapped", "connection-busy", "tap-conflict", "tap-unsupported", "tap-unavailable",
+		"network-not-joined", "network-joined", "not-ready",
 		"connection-closed", "peer-refused", "connect-failed", "no-broker", "peer-timeout"}
 	if len(types) != len(want) {
 		t.Fatalf("problem types %v, want %d", types, len(want))
@@ -75,7 +76,7 @@ func TestProblemTypes(t *testing.T) {
 	}
 	for _, name := range []string{"BadRequest", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed",
 		"Gone", "InternalError", "PeerRefused", "ConnectFailed", "NoBroker", "PeerTimeout", "HeaderTooLarge",
-		"InUse", "TapConflict", "TapUnavailable"} {
+		"InUse", "TapConflict", "TapUnavailable", "NetworkJoined", "NetworkNotJoined", "NetworkUnavailable"} {
 		r := doc.Components.Responses[name]
 		if r == nil || r.Value.Content.Get("application/problem+json") == nil {
 			t.Errorf("response %s is not an application/problem+json response", name)

@@ -87,8 +87,9 @@ func (s *Server) conn(r *http.Request) (*node.Conn, error) {
 
 // dataConn is conn for the routes that move the connection's bytes
 // (send, recv, stream), claiming the directions they use (Conn.Claim)
-// until release: a connection that backs a TAP device, or whose direction
-// another consumer has, is 409.
+// until release: a connection that backs a TAP device or is a named
+// network's member link (its bytes are frames), or whose direction another
+// consumer has, is 409.
 func (s *Server) dataConn(r *http.Request, read, write bool) (c *node.Conn, release func(), err error) {
 	c, err = s.conn(r)
 	if err != nil {
@@ -96,6 +97,11 @@ func (s *Server) dataConn(r *http.Request, read, write bool) (c *node.Conn, rele
 	}
 	if c.Tapped() {
 		p := problemf(http.StatusConflict, "connection %s backs a TAP device: its bytes are the device's frames", c.ID())
+		p.Type = problemType("connection-tapped")
+		return nil, nil, p
+	}
+	if name := s.cfg.Node.MemberLinkOf(c); name != "" {
+		p := problemf(http.StatusConflict, "connection %s is a member link of network %s: its bytes are the network's frames", c.ID(), name)
 		p.Type = problemType("connection-tapped")
 		return nil, nil, p
 	}

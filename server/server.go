@@ -20,6 +20,7 @@ import (
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/internal/acceptor"
+	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/openapi"
 	"github.com/reachd/reachd/web"
@@ -55,6 +56,11 @@ type Node interface {
 	DisallowPeer(id string) (node.Policy, bool)
 	AttachTAP(c *node.Conn, cfg node.TAPConfig) (node.TAPInfo, error)
 	DetachTAP(c *node.Conn) error
+	JoinNetwork(ctx context.Context, cfg network.JoinConfig) (network.Info, error)
+	LeaveNetwork(ctx context.Context, name string) error
+	Networks() []network.Info
+	Network(name string) (network.Info, error)
+	MemberLinkOf(c *node.Conn) string
 }
 
 var _ Node = (*node.Node)(nil)
@@ -223,6 +229,10 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v1/connections/{id}/stream", s.handle(s.stream))
 	r.Post("/v1/connections/{id}/tap", s.handle(s.postTAP))
 	r.Delete("/v1/connections/{id}/tap", s.handle(s.deleteTAP))
+	r.Post("/v1/networks", s.handle(s.postNetwork))
+	r.Get("/v1/networks", s.handle(s.listNetworks))
+	r.Get("/v1/networks/{name}", s.handle(s.getNetwork))
+	r.Delete("/v1/networks/{name}", s.handle(s.deleteNetwork))
 	r.Get("/v1/events", s.handle(s.events))
 	r.Get("/v1/policy", s.handle(s.getPolicy))
 	r.Put("/v1/policy", s.handle(s.putPolicy))

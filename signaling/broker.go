@@ -168,6 +168,9 @@ func (b *broker) subscribe(ctx context.Context) bool {
 	b.mu.Unlock()
 	if ok {
 		b.log.Info("subscribed", "topic", b.c.topic)
+		for _, topic := range b.c.groupTopics() {
+			b.subscribeGroup(topic)
+		}
 		b.c.notify()
 	}
 	return ok
@@ -201,7 +204,7 @@ func (b *broker) onLost(err error) {
 // onMessage runs on a paho goroutine; it must not block.
 func (b *broker) onMessage(_ mqtt.Client, m mqtt.Message) {
 	b.in.Add(1)
-	b.c.enqueue(b, m.Payload())
+	b.c.enqueue(b, m.Topic(), m.Payload())
 }
 
 func (b *broker) setErr(err error) {

@@ -215,6 +215,12 @@ func Open(self *identity.Identity, data []byte, p Policy) (*Message, error) {
 }
 
 func open(self *identity.Identity, data []byte, p Policy, shared sharedKeyFunc) (*Message, error) {
+	return openTo(data, p, shared, self.NodeID(), identity.ValidNodeID)
+}
+
+// openTo is Open for a message addressed to want (a node ID, or a group
+// topic), whose to field validTo checks, with box keys from shared.
+func openTo(data []byte, p Policy, shared sharedKeyFunc, want string, validTo func(string) error) (*Message, error) {
 	if len(data) > MaxMessageSize {
 		return nil, drop(DropOversized, "%d bytes, limit %d", len(data), MaxMessageSize)
 	}
@@ -238,7 +244,7 @@ func open(self *identity.Identity, data []byte, p Policy, shared sharedKeyFunc) 
 	if e.V != Version {
 		return nil, drop(DropVersion, "v %d, want %d", e.V, Version)
 	}
-	sealed, sig, err := e.check(maxTTL)
+	sealed, sig, err := e.check(maxTTL, validTo)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +254,7 @@ func open(self *identity.Identity, data []byte, p Policy, shared sharedKeyFunc) 
 	if !identity.Verify(e.From, e.SigningBytes(), sig) {
 		return nil, drop(DropBadSignature, "sig does not verify for from %s", e.From)
 	}
-	if e.To != self.NodeID() {
+	if e.To != want {
 		return nil, drop(DropNotForUs, "to %s", e.To)
 	}
 	now := p.Now.UnixMilli()
@@ -282,7 +288,7 @@ func open(self *identity.Identity, data []byte, p Policy, shared sharedKeyFunc) 
 
 // check validates field syntax and returns the decoded box and signature
 // (nil when sig is empty).
-func (e *Envelope) check(maxTTL time.Duration) (sealed, sig []byte, err error) {
+func (e *Envelope) check(maxTTL time.Duration, validTo func(string) error) (sealed, sig []byte, err error) {
 	if err := checkType(e.Type); err != nil {
 		return nil, nil, drop(DropMalformed, "type: %w", err)
 	}
@@ -297,7 +303,7 @@ func (e *Envelope) check(maxTTL time.Duration) (sealed, sig []byte, err error) {
 	if err := identity.ValidNodeID(e.From); err != nil {
 		return nil, nil, drop(DropMalformed, "from: %w", err)
 	}
-	if err := identity.ValidNodeID(e.To); err != nil {
+	if err := validTo(e.To); err != nil {
 		return nil, nil, drop(DropMalformed, "to: %w", err)
 	}
 	if e.TS <= 0 || e.TS > maxTS {

@@ -6,13 +6,13 @@ import (
 )
 
 // enqueue hands a received payload to the workers without blocking.
-func (c *Client) enqueue(b *broker, payload []byte) {
+func (c *Client) enqueue(b *broker, topic string, payload []byte) {
 	if len(payload) > MaxMessageSize { // don't hold oversized payloads in the queue
 		c.dropped(b, &DropError{Reason: DropOversized}, len(payload))
 		return
 	}
 	select {
-	case c.queue <- inbound{b: b, payload: payload}:
+	case c.queue <- inbound{b: b, topic: topic, payload: payload}:
 	default:
 		c.dropped(b, &DropError{Reason: DropQueueFull}, len(payload))
 	}
@@ -31,6 +31,10 @@ func (c *Client) work() {
 }
 
 func (c *Client) receive(in inbound) {
+	if in.topic != c.topic {
+		c.receiveGroup(in)
+		return
+	}
 	now := c.cfg.Now()
 	m, err := open(c.id, in.payload, Policy{Now: now, MaxSkew: c.cfg.MaxSkew, MaxTTL: c.cfg.MaxTTL}, c.keys.shared)
 	if err != nil {

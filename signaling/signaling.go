@@ -75,6 +75,7 @@ type Client struct {
 	mu       sync.Mutex
 	handlers map[string]Handler
 	pending  map[string]*pending
+	groups   map[string]*Group // by topic
 	changed  chan struct{}
 
 	drops []atomic.Uint64 // indexed like DropReasons
@@ -82,6 +83,7 @@ type Client struct {
 
 type inbound struct {
 	b       *broker
+	topic   string
 	payload []byte
 }
 
@@ -116,6 +118,7 @@ func New(cfg Config) (*Client, error) {
 		cancel:   cancel,
 		handlers: make(map[string]Handler),
 		pending:  make(map[string]*pending),
+		groups:   make(map[string]*Group),
 		changed:  make(chan struct{}),
 		drops:    make([]atomic.Uint64, len(DropReasons)),
 	}

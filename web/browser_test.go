@@ -24,6 +24,7 @@ import (
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/identity"
+	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
@@ -217,6 +218,32 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("node B's API: connection %s is %s, want closed", ci.ID, ci.State)
 			}
 		}
+	})
+	t.Run("networks", func(t *testing.T) {
+		br := br.on(t)
+		if os.Geteuid() != 0 {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("TAP devices need root")
+			}
+			t.Skip("TAP devices need root")
+		}
+		br.waitJS("no network is shown", `!document.getElementById("net-empty").hidden`)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		const secret = "correct horse battery staple"
+		if _, err := a.JoinNetwork(ctx, network.JoinConfig{Name: "webtest", Secret: secret, IP: "10.95.0.1/24"}); err != nil {
+			t.Fatal(err)
+		}
+		defer a.LeaveNetwork(context.Background(), "webtest")
+		if _, err := b.JoinNetwork(ctx, network.JoinConfig{Name: "webtest", Secret: secret, IP: "10.95.0.2/24"}); err != nil {
+			t.Fatal(err)
+		}
+		defer b.LeaveNetwork(context.Background(), "webtest")
+		br.waitJS("the member shows with its link up", `document.querySelector('.network[data-name="webtest"] tr[data-node=%s][data-link="up"]') !== null`, b.ID())
+		if got := br.text(`.network[data-name="webtest"] tr td:nth-child(2)`); got != "10.95.0.2/24" {
+			t.Errorf("member IP cell %q", got)
+		}
+		t.Logf("screenshot: %s", br.screenshot("dashboard-networks.png"))
 	})
 	if got := br.eval(`window.reachdTestMarker`); got != "not reloaded" {
 		t.Errorf("the page reloaded (marker %q)", got)

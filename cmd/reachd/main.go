@@ -25,10 +25,14 @@ usage:
   reachd connect [flags] ADDRESS    connect the node to a peer, showing each strategy's progress
   reachd nc [flags] ADDRESS         connect, then copy stdin to the peer and the peer to stdout
   reachd nc [flags] --id ID         the same over an existing connection
+  reachd network join NAME --secret S [--ip CIDR|auto]
+                                    join a named network: a virtual LAN of peers
+  reachd network leave NAME         leave it
+  reachd network list [--json]      the joined networks and their members
   reachd demo [--once]              a rendezvous and two connected nodes on loopback
   reachd help                       this text
 
-status, connect and nc talk to a node's REST API: --api host:port (default
+status, connect, nc and network talk to a node's REST API: --api host:port (default
 127.0.0.1:12333) and --api-token T when it has a token.
 
 Every flag can also be set as REACHD_<NAME> (for example --mqtt as
@@ -49,6 +53,7 @@ var commands = []command{
 	{"status", runStatus},
 	{"connect", runConnect},
 	{"nc", runNC},
+	{"network", runNetwork},
 	{"demo", runDemo},
 }
 

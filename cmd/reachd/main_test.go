@@ -39,6 +39,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"api idle timeout not a duration", []string{"run", "--api-idle-timeout", "60"}, nil, `invalid value "60" for flag -api-idle-timeout`},
 		{"api idle timeout zero", []string{"run", "--api-idle-timeout", "0s"}, nil, "--api-idle-timeout 0s"},
 		{"api header timeout negative", []string{"run", "--api-header-timeout", "-1s"}, nil, "--api-header-timeout -1s"},
+		{"network grace zero", []string{"run", "--network-grace", "0s"}, nil, "--network-grace 0s"},
 		{"env api max conns", []string{"run"}, map[string]string{"REACHD_API_MAX_CONNS": "many"}, "REACHD_API_MAX_CONNS"},
 		{"extra argument", []string{"run", "extra"}, nil, `unexpected argument "extra"`},
 		{"bad env", []string{"run"}, map[string]string{"REACHD_PORT": "abc"}, "REACHD_PORT"},

@@ -42,6 +42,10 @@ type nodeFlags struct {
 	maxInboundPerPeer  int
 	maxHandshakesPerIP int
 
+	// networkGrace is how long a network member's link may stay down
+	// before it drops out of the peer table (node.Config).
+	networkGrace time.Duration
+
 	// API connection limits (server.Config).
 	apiMaxConns      int
 	apiIdleTimeout   time.Duration
@@ -75,6 +79,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxInbound, "max-inbound", 1024, "most inbound peer connections open at once (`n`)")
 	fs.IntVar(&f.maxInboundPerPeer, "max-inbound-per-peer", 64, "most inbound connections from one peer (`n`)")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
+	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
 }
 
 // config turns the flags into the node's and the API server's configs.
@@ -107,6 +112,9 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 			return node.Config{}, server.Config{}, usagef("%s %d: want at least 1", name, v)
 		}
 	}
+	if f.networkGrace <= 0 {
+		return node.Config{}, server.Config{}, usagef("--network-grace %s: want a positive duration", f.networkGrace)
+	}
 	nc := node.Config{
 		Accept: f.accept,
 		Allow:  f.allow.items,
@@ -125,6 +133,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 		NTP:        f.ntp.items,
 		Logger:     logger,
 	}
+	nc.NetworkGrace = f.networkGrace
 	sc := server.Config{Addr: f.api, Token: f.apiToken, CORSOrigins: f.apiCORS.items, Logger: logger,
 		MaxConns: f.apiMaxConns, IdleTimeout: f.apiIdleTimeout, HeaderTimeout: f.apiHeaderTimeout}
 	if err := sc.CheckSecurity(); err != nil {

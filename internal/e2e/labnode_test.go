@@ -24,13 +24,13 @@ type labNode struct {
 	info nodeInfo
 }
 
-// startLabNodes starts reachd on each host concurrently and waits until all
-// are ready.
-func startLabNodes(t testing.TB, wan wanServices, ntp string, hosts map[string]*natlab.Host) map[string]*labNode {
+// startLabNodes starts reachd on each host concurrently, with the extra
+// flags of reachd run, and waits until all are ready.
+func startLabNodes(t testing.TB, wan wanServices, ntp string, hosts map[string]*natlab.Host, extra ...string) map[string]*labNode {
 	t.Helper()
 	nodes := map[string]*labNode{}
 	for name, h := range hosts {
-		p := h.Start(t, reachdBin, wan.nodeArgs(t.TempDir(), ntp, labPort)...)
+		p := h.Start(t, reachdBin, append(wan.nodeArgs(t.TempDir(), ntp, labPort), extra...)...)
 		nodes[name] = &labNode{name: name, host: h, proc: p, api: newAPIClient(t, h, "127.0.0.1:12333")}
 	}
 	for _, n := range nodes {

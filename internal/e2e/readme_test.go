@@ -51,6 +51,13 @@ func TestReadmeCurlExamples(t *testing.T) {
 			t.Skipf("%s not found: %v", tool, err)
 		}
 	}
+	if os.Geteuid() != 0 {
+		// The named network example creates a TAP device.
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the README's network example needs root (a TAP device)")
+		}
+		t.Skip("the README's network example needs root (a TAP device)")
+	}
 	script := readmeSection(t, "## Using the API")
 	// Every curl command of the README is in that section, so this test
 	// runs them all.
@@ -99,6 +106,8 @@ set -x
 		"reachd_connect_attempts_total{",
 		"/v1/connections/{id}/stream", // openapi paths
 		`"closed"`,                    // DELETE
+		"lab: 10.99.0.",               // the network, listed
+		`"left": "lab"`,               // and left
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -201,6 +201,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/networks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the joined networks
+         * @description Every joined network with its peer table, by name.
+         */
+        get: operations["listNetworks"];
+        put?: never;
+        /**
+         * Join a named network
+         * @description Subscribes to the network's topic (derived from the secret), announces this node (node ID, peer address, TAP address, MAC; sealed with a key derived from the secret and signed by the node key), creates the network's TAP device and links to every member: of each pair the member with the smaller node ID dials, with the usual strategies, retrying with backoff. With `"ip": "auto"` the node first listens two seconds for the addresses the members hold. Members announce themselves again every 10 s and when their address changes; a member that leaves, or whose link stays down for 30 s, drops out of the peer table. Needs root or CAP_NET_ADMIN and /dev/net/tun (Linux only).
+         */
+        post: operations["joinNetwork"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/networks/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The network's name. */
+                name: components["parameters"]["NetworkName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One network with its peer table
+         * @description The network's TAP device and its members: node ID, TAP address, MAC, link state, and the link's connection and strategy.
+         */
+        get: operations["getNetwork"];
+        put?: never;
+        post?: never;
+        /**
+         * Leave a network
+         * @description Tells the members (they drop this node from their peer tables at once), closes the member links and removes the device.
+         */
+        delete: operations["leaveNetwork"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/policy": {
         parameters: {
             query?: never;
@@ -812,6 +863,87 @@ export interface components {
             reason: string;
         };
         /**
+         * @description 1 to 32 of a-z, 0-9, `-` and `_`, starting with a letter or digit.
+         * @example lab
+         */
+        NetworkName: string;
+        /**
+         * @example {
+         *       "name": "lab",
+         *       "secret": "correct horse battery staple",
+         *       "ip": "auto"
+         *     }
+         */
+        NetworkRequest: {
+            name: components["schemas"]["NetworkName"];
+            /** @description Shared by the members. Everything the network is found and joined by derives from it (the signaling topic, the key sealing the membership messages, the proof each member link starts with), so who knows only the name finds and joins nothing. */
+            secret: string;
+            /**
+             * @description This node's address in the network with its prefix length (IPv4, prefix 8 to 30), or `auto`: a free address in the range the members use (10.99.0.0/24 by default), with no clash even when members join at the same moment.
+             * @example 10.99.0.1/24
+             * @example auto
+             */
+            ip: string;
+        };
+        Network: {
+            name: components["schemas"]["NetworkName"];
+            /** @description This node's address in the network, with prefix. */
+            ip: string;
+            /** @description The address was picked automatically. */
+            auto: boolean;
+            /** @description How often the automatic address moved after a clash. */
+            address_moves: number;
+            mac: string;
+            /** @description The device's IPv6 link-local address. */
+            link_local: string;
+            /** @description The TAP device: `rn-<name>`, or `reachN` when that is taken or too long. */
+            device: string;
+            mtu: number;
+            /** @description Frames to the device, from the members. */
+            frames_in: number;
+            /** @description Frames from the device. */
+            frames_out: number;
+            joined_at: components["schemas"]["Timestamp"];
+            /** @description The peer table, by node ID. */
+            members: components["schemas"]["NetworkMember"][];
+        };
+        /** @description One row of the peer table. */
+        NetworkMember: {
+            node_id: components["schemas"]["NodeID"];
+            /** @description The member's peer address, as it announced it (empty while unknown). */
+            address: string;
+            /** @description Its address in the network, with prefix. */
+            ip: string;
+            mac: string;
+            /** @description Its device's IPv6 link-local address (EUI-64 of the MAC). */
+            link_local: string;
+            /**
+             * @description The member link: `up` carries frames; `connecting`: this node dials it; `waiting`: it dials this node (the smaller node ID dials); `down`: the last attempt or link failed, retrying with backoff.
+             * @enum {string}
+             */
+            link: "up" | "connecting" | "waiting" | "down";
+            since: components["schemas"]["Timestamp"];
+            /** @description This node dials the member (its node ID is the smaller). */
+            dials: boolean;
+            connection_id?: components["schemas"]["ConnectionID"];
+            /** @description The strategy of the link's connection. */
+            strategy?: string;
+            remote_addr?: string;
+            /** @description Frames from the member. */
+            frames_in: number;
+            /** @description Frames to the member. */
+            frames_out: number;
+            /** @description Link attempts this node made. */
+            attempts: number;
+            last_error?: string;
+            /** @description Its last announcement. */
+            last_seen: components["schemas"]["Timestamp"];
+        };
+        NetworkList: {
+            /** @description By name. */
+            networks: components["schemas"]["Network"][];
+        };
+        /**
          * Format: uri
          * @description The problem types of this API:
          *
@@ -823,9 +955,12 @@ export interface components {
          *     | `https://reachd.dev/problems/bad-origin` | 403 | `Origin` of another site not listed with `--api-cors` |
          *     | `https://reachd.dev/problems/no-connection` | 404 | no connection with that ID |
          *     | `https://reachd.dev/problems/no-tap` | 404 | the connection backs no TAP device |
-         *     | `https://reachd.dev/problems/connection-tapped` | 409 | the connection backs a TAP device: its bytes are the device's |
          *     | `https://reachd.dev/problems/connection-busy` | 409 | another consumer reads or writes the connection |
+         *     | `https://reachd.dev/problems/connection-tapped` | 409 | the connection backs a TAP device or is a network's member link: its bytes are frames |
          *     | `https://reachd.dev/problems/tap-conflict` | 409 | the connection backs a TAP device already, or the name or address is taken |
+         *     | `https://reachd.dev/problems/network-not-joined` | 404 | no network of that name is joined |
+         *     | `https://reachd.dev/problems/network-joined` | 409 | the network is joined already |
+         *     | `https://reachd.dev/problems/not-ready` | 503 | the node does not know its own address yet |
          *     | `https://reachd.dev/problems/connection-closed` | 410 | the connection is closed or the peer's stream has ended |
          *     | `https://reachd.dev/problems/peer-refused` | 502 | the peer refused the echo |
          *     | `https://reachd.dev/problems/connect-failed` | 502 | no strategy connected (`attempts`) |
@@ -837,7 +972,7 @@ export interface components {
          *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
-        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
+        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
         /**
          * @description An RFC 9457 problem. Problems may carry extension members (see `BadRequestProblem`, `ConnectProblem`); clients ignore those they do not know.
          * @example {
@@ -893,6 +1028,42 @@ export interface components {
         };
     };
     responses: {
+        /** @description The network is joined already (`network-joined`), or the device's name or address is taken (`tap-conflict`). */
+        NetworkJoined: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type: "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/tap-conflict";
+                };
+            };
+        };
+        /** @description No network of that name is joined (`network-not-joined`). */
+        NetworkNotJoined: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type: "https://reachd.dev/problems/network-not-joined";
+                };
+            };
+        };
+        /** @description The node does not know its address yet (`not-ready`), or TAP devices are unavailable (`tap-unavailable`: no permission or no /dev/net/tun). */
+        NetworkUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type: "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/tap-unavailable";
+                };
+            };
+        };
         /** @description The request's header is larger than 64 KiB. Like the other requests the node cannot read (a malformed request line or target such as a bad percent-escape, or a missing `Host`: 400 `bad-request`; an unknown transfer coding: 501; an `Expect` other than `100-continue`: 417), it is answered before routing, and the connection is closed. */
         HeaderTooLarge: {
             headers: {
@@ -959,7 +1130,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The connection backs a TAP device, so its bytes are the device's frames (`connection-tapped`), or another consumer already reads or writes it (`connection-busy`): a WebSocket stream uses both directions while it is open, `recv` reads and `send` writes for the time of the request. */
+        /** @description The connection backs a TAP device or is a named network's member link, so its bytes are frames (`connection-tapped`), or another consumer already reads or writes it (`connection-busy`): a WebSocket stream uses both directions while it is open, `recv` reads and `send` writes for the time of the request. */
         InUse: {
             headers: {
                 [name: string]: unknown;
@@ -1063,6 +1234,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The network's name. */
+        NetworkName: components["schemas"]["NetworkName"];
         /** @description A connection ID, as in `Connection.id`. */
         ConnectionID: components["schemas"]["ConnectionID"];
     };
@@ -1478,6 +1651,118 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listNetworks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The networks. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    joinNetwork: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NetworkRequest"];
+            };
+        };
+        responses: {
+            /** @description The network, joined. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Network"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["NetworkJoined"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+            501: components["responses"]["TapUnavailable"];
+            503: components["responses"]["NetworkUnavailable"];
+        };
+    };
+    getNetwork: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The network's name. */
+                name: components["parameters"]["NetworkName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The network. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Network"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NetworkNotJoined"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    leaveNetwork: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The network's name. */
+                name: components["parameters"]["NetworkName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The network as it was before leaving. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Network"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NetworkNotJoined"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };

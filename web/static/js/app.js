@@ -1,14 +1,16 @@
 // The dashboard's entry point. It follows GET /v1/events (EventSource, which
 // resumes with Last-Event-ID by itself after a dropped connection): once the
-// stream is open it loads the state (GET /v1/node, GET /v1/connections),
-// then applies the events in order. There is no polling. A 401 from the API
-// shows the token form; the token is kept in sessionStorage.
+// stream is open it loads the state (GET /v1/node, GET /v1/connections,
+// GET /v1/networks), then applies the events in order. There is no
+// polling. A 401 from the API shows the token form; the token is kept in
+// sessionStorage.
 
 import * as api from "./api.js";
 import { $, copyText } from "./dom.js";
 import { renderNode, renderBrokers } from "./node.js";
 import { Connections } from "./connections.js";
 import { ConnectForm } from "./connect.js";
+import { Networks } from "./networks.js";
 
 const EVENT_TYPES = ["probe", "broker", "attempt", "connection", "bytes", "reset"];
 const RETRY_MS = 3000;
@@ -23,6 +25,7 @@ let retryTimer = 0;
 let refreshTimer = 0;
 
 const conns = new Connections((id) => api.closeConnection(id).catch(authFailure));
+const nets = new Networks(api.listNetworks);
 const form = new ConnectForm({
   connect: api.connect,
   onConnected: (info) => conns.upsert(info),
@@ -107,6 +110,7 @@ async function load(src) {
     startedAt = node.started_at;
     renderNode(node);
     conns.replaceAll(list.connections || []);
+    nets.reloadSoon();
     loaded = true;
     $("auth").hidden = true;
     $("dash").hidden = false;
@@ -131,6 +135,7 @@ function apply(type, ev) {
       break;
     case "connection":
       conns.upsert(ev.connection);
+      nets.reloadSoon(); // member links are connections
       break;
     case "bytes":
       conns.upsert(...(ev.connections || []));

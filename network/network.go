@@ -1,0 +1,393 @@
+// Package network runs reachd's named networks: virtual LANs of peers that
+// share a secret.
+//
+// A member joins with a name, a secret and a TAP address (or "auto"). The
+// secret derives everything (Keys): the signaling group topic members
+// announce themselves on, the key that seals those announcements, and the
+// proof each member link starts with. Members learn each other from the
+// announcements (node ID, peer address, TAP IP, MAC), and every pair links
+// once (the smaller node ID dials, retrying with backoff); each link
+// starts with a hello both ways, then carries Ethernet frames. One TAP
+// device per network sits behind a tap.Switch with a port per member link.
+// The peer table says who is in, with each link's state and path; members
+// that leave, or whose link stays down past the grace period, drop out.
+//
+// The package makes no connections and speaks no MQTT itself: the node
+// gives it a Host (dial a peer address, its own ID and address) and a
+// Signal (join a group topic), and hands it the inbound links it Expects.
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Link is an authenticated byte stream to a peer: a node connection.
+type Link interface {
+	io.ReadWriteCloser
+	// Done is closed when the link has ended.
+	Done() <-chan struct{}
+	// PeerID is the peer's authenticated node ID.
+	PeerID() string
+	// ID is the connection's ID; Strategy and RemoteAddr its current path.
+	ID() string
+	Strategy() string
+	RemoteAddr() string
+}
+
+// Host is what a network needs of its node.
+type Host interface {
+	// ID is the node's ID.
+	ID() string
+	// Address is the node's peer address; empty while unknown.
+	Address() string
+	// Dial connects to the peer at address with the usual strategies.
+	Dial(ctx context.Context, address string) (Link, error)
+}
+
+// Group is a joined signaling group topic.
+type Group interface {
+	Publish(ctx context.Context, typ string, body any) error
+	Leave()
+}
+
+// Signal joins signaling group topics; h gets each message that opened
+// with key: sender node ID, type and JSON body.
+type Signal interface {
+	JoinGroup(topic string, key [32]byte, h func(from, typ string, body []byte)) (Group, error)
+}
+
+// Config configures a Manager.
+type Config struct {
+	Host   Host   // required
+	Signal Signal // required
+	// Grace is how long a member's link may stay down (or never come up)
+	// before the member drops out of the peer table. Zero means 30s.
+	Grace time.Duration
+	// AnnounceEvery is the period of a member's announcements. Zero means 10s.
+	AnnounceEvery time.Duration
+	// Settle is how long an "auto" join listens to the others before it
+	// sets its address up. Zero means 2s.
+	Settle time.Duration
+	// DialTimeout bounds one link attempt. Zero means 30s.
+	DialTimeout time.Duration
+	// MaxBackoff caps the wait between link attempts. Zero means 30s.
+	MaxBackoff time.Duration
+	// Range is where an automatic address is picked when no member tells
+	// otherwise. Zero means DefaultRange; at most a /30.
+	Range netip.Prefix
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives logs (component=network). Nil discards.
+	Logger *slog.Logger
+}
+
+// Errors of Join, Leave and Get.
+var (
+	ErrBadName   = errors.New("network: bad name")
+	ErrBadSecret = errors.New("network: bad secret")
+	ErrBadIP     = errors.New("network: bad ip")
+	ErrJoined    = errors.New("network: joined already")
+	ErrNotJoined = errors.New("network: not joined")
+	ErrClosed    = errors.New("network: closed")
+)
+
+// Manager runs the node's networks.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context // lifetime, cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	nets    map[string]*Network
+	joining map[string]bool // names whose Join runs
+}
+
+// New returns a Manager.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Host == nil || cfg.Signal == nil {
+		return nil, errors.New("network: config needs a host and a signal")
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 30 * time.Second
+	}
+	if cfg.AnnounceEvery <= 0 {
+		cfg.AnnounceEvery = 10 * time.Second
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = 2 * time.Second
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 30 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if !cfg.Range.IsValid() {
+		cfg.Range = DefaultRange
+	}
+	if cfg.Range = cfg.Range.Masked(); !cfg.Range.Addr().Is4() || cfg.Range.Bits() > 30 {
+		return nil, fmt.Errorf("network: range %v: want IPv4, at most a /30", cfg.Range)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "network"),
+		nets: make(map[string]*Network), joining: make(map[string]bool)}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m, nil
+}
+
+// JoinConfig is a request to join a network.
+type JoinConfig struct {
+	Name   string
+	Secret string
+	// IP is the TAP address with its prefix ("10.99.0.1/24") or "auto".
+	IP string
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// CheckJoin validates a join request without touching anything. For
+// "auto" the returned prefix is invalid.
+func CheckJoin(c JoinConfig) (netip.Prefix, error) {
+	if !nameRE.MatchString(c.Name) {
+		return netip.Prefix{}, fmt.Errorf("%w %q: 1 to 32 of a-z, 0-9, - and _, starting with a letter or digit", ErrBadName, c.Name)
+	}
+	if len(c.Secret) < MinSecretLen || len(c.Secret) > MaxSecretLen {
+		return netip.Prefix{}, fmt.Errorf("%w: %d bytes, want %d to %d", ErrBadSecret, len(c.Secret), MinSecretLen, MaxSecretLen)
+	}
+	if c.IP == "auto" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(c.IP)
+	switch {
+	case err != nil:
+		return p, fmt.Errorf("%w %q: want an IPv4 address with prefix length (10.99.0.1/24) or \"auto\"", ErrBadIP, c.IP)
+	case !p.Addr().Is4():
+		return p, fmt.Errorf("%w %q: networks carry IPv4 addresses (IPv6 link-local comes with the device)", ErrBadIP, c.IP)
+	case p.Bits() < 8 || p.Bits() > 30:
+		return p, fmt.Errorf("%w %q: prefix length must be 8 to 30", ErrBadIP, c.IP)
+	case p.Addr() == p.Masked().Addr() || p.Addr() == hostAddr(p, hostCount(p)-1):
+		return p, fmt.Errorf("%w %q: the network or broadcast address of its range", ErrBadIP, c.IP)
+	}
+	return p, nil
+}
+
+// Join joins a network: it subscribes to its topic, announces the node,
+// creates the TAP device and starts linking to the members. With "auto"
+// it first listens Settle long to learn the addresses taken. ctx bounds
+// the join, not the membership, which lasts until Leave or Close.
+func (m *Manager) Join(ctx context.Context, c JoinConfig) (Info, error) {
+	ip, err := CheckJoin(c)
+	if err != nil {
+		return Info{}, err
+	}
+	keys, err := Derive(c.Name, c.Secret)
+	if err != nil {
+		return Info{}, err
+	}
+	m.mu.Lock()
+	if m.ctx.Err() != nil {
+		m.mu.Unlock()
+		return Info{}, ErrClosed
+	}
+	if _, ok := m.nets[c.Name]; ok || m.joining[c.Name] {
+		m.mu.Unlock()
+		return Info{}, fmt.Errorf("%w: %s", ErrJoined, c.Name)
+	}
+	// Listed once it has started: until then Leave, Get and the inbound
+	// links do not see it.
+	m.joining[c.Name] = true
+	m.mu.Unlock()
+	n := newNetwork(m, c.Name, keys, ip)
+	err = n.start(ctx)
+	m.mu.Lock()
+	delete(m.joining, c.Name)
+	closed := m.ctx.Err() != nil
+	if err == nil && !closed {
+		m.nets[c.Name] = n
+	}
+	m.mu.Unlock()
+	switch {
+	case err != nil:
+		return Info{}, err
+	case closed:
+		n.stop(context.Background(), false)
+		return Info{}, ErrClosed
+	}
+	return n.Info(), nil
+}
+
+// Leave leaves a network: it tells the members, closes the links and
+// removes the device.
+func (m *Manager) Leave(ctx context.Context, name string) error {
+	m.mu.Lock()
+	n, ok := m.nets[name]
+	delete(m.nets, name)
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotJoined, name)
+	}
+	n.stop(ctx, true)
+	return nil
+}
+
+// Get reports one network.
+func (m *Manager) Get(name string) (Info, error) {
+	m.mu.Lock()
+	n, ok := m.nets[name]
+	m.mu.Unlock()
+	if !ok {
+		return Info{}, fmt.Errorf("%w: %s", ErrNotJoined, name)
+	}
+	return n.Info(), nil
+}
+
+// List reports every network, by name.
+func (m *Manager) List() []Info {
+	out := []Info{}
+	for _, n := range m.networks() {
+		out = append(out, n.Info())
+	}
+	slices.SortFunc(out, func(a, b Info) int { return cmpString(a.Name, b.Name) })
+	return out
+}
+
+func (m *Manager) networks() []*Network {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Network, 0, len(m.nets))
+	for _, n := range m.nets {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Expects reports whether an inbound connection from peer is taken as a
+// member link: peer is a member of a network that dials us (its node ID is
+// the smaller) and has no live link. Until streams carry a service name,
+// this is how a member link is told from a connection for the API.
+func (m *Manager) Expects(peer string) bool {
+	for _, n := range m.networks() {
+		if n.expects(peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// Accept takes an inbound link that Expects: it reads the hello, finds the
+// network whose secret it proves, answers and adds the link. It closes the
+// link when none matches. It returns at once; the work runs in the
+// background.
+func (m *Manager) Accept(l Link) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil { // Close waits for wg, or is done with it
+		l.Close()
+		return
+	}
+	m.wg.Go(func() {
+		if err := m.accept(l); err != nil {
+			m.log.Info("inbound member link refused", "peer", l.PeerID(), "conn", l.ID(), "err", err)
+			l.Close()
+		}
+	})
+}
+
+// helloTimeout bounds reading the dialer's hello on an accepted link;
+// answerTimeout bounds the dialer's wait for the answer.
+const (
+	helloTimeout  = 10 * time.Second
+	answerTimeout = 5 * time.Second
+)
+
+func (m *Manager) accept(l Link) error {
+	h, err := readWithin(m.ctx, l, helloTimeout)
+	if err != nil {
+		return err
+	}
+	if h.From != l.PeerID() {
+		return fmt.Errorf("%w: from %s on a link with %s", errBadHello, h.From, l.PeerID())
+	}
+	for _, n := range m.networks() {
+		if h.verify(&n.keys, m.cfg.Host.ID()) {
+			return n.accepted(l, h)
+		}
+	}
+	return fmt.Errorf("%w: proves no network of ours", errBadHello)
+}
+
+// LinkOf returns the name of the network whose member link the connection
+// connID is, or "" for none: such a connection's bytes are the network's.
+func (m *Manager) LinkOf(connID string) string {
+	for _, n := range m.networks() {
+		if n.hasLink(connID) {
+			return n.name
+		}
+	}
+	return ""
+}
+
+// AddressChanged tells the networks the node's address changed, so they
+// announce it now.
+func (m *Manager) AddressChanged() {
+	for _, n := range m.networks() {
+		n.poke()
+	}
+}
+
+// Close leaves every network (telling the members) and waits for the
+// background work.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	nets := m.nets
+	m.nets = map[string]*Network{}
+	m.cancel()
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, n := range nets {
+		n.stop(ctx, true)
+	}
+	m.wg.Wait()
+	return nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// readWithin reads a hello from l, giving up after d or when ctx ends
+// (closing l, whose read would otherwise not end).
+func readWithin(ctx context.Context, l Link, d time.Duration) (hello, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	h, err := readHello(l)
+	if !stop() {
+		return hello{}, fmt.Errorf("network: no hello within %v: %w", d, ctx.Err())
+	}
+	return h, err
+}

@@ -1,0 +1,166 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/network"
+	"github.com/reachd/reachd/signaling"
+)
+
+// Named networks (package network) run on the node: the node dials the
+// members, joins the network's signaling group, and hands the network the
+// inbound connections it expects as member links.
+
+var (
+	_ network.Host   = nodeHost{}
+	_ network.Signal = nodeSignal{}
+	_ network.Link   = (*memberLink)(nil)
+)
+
+// Errors of the network calls are those of package network.
+var (
+	ErrNetworkJoined    = network.ErrJoined
+	ErrNetworkNotJoined = network.ErrNotJoined
+)
+
+// networks returns the node's network manager, starting it on first use.
+func (n *Node) networks() *network.Manager {
+	n.netMu.Lock()
+	defer n.netMu.Unlock()
+	if n.nets == nil {
+		m, err := network.New(network.Config{Host: nodeHost{n}, Signal: nodeSignal{n}, Grace: n.cfg.NetworkGrace, Logger: n.cfg.Logger})
+		if err != nil {
+			panic(err) // both are set: cannot happen
+		}
+		n.nets = m
+		n.wg.Go(n.claimMemberLinks)
+	}
+	return n.nets
+}
+
+// JoinNetwork joins a named network once the node is ready (it needs its
+// address and signaling).
+func (n *Node) JoinNetwork(ctx context.Context, cfg network.JoinConfig) (network.Info, error) {
+	if _, err := network.CheckJoin(cfg); err != nil {
+		return network.Info{}, err
+	}
+	select {
+	case <-n.ready:
+	case <-ctx.Done():
+		return network.Info{}, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+	}
+	return n.networks().Join(ctx, cfg)
+}
+
+// LeaveNetwork leaves a named network.
+func (n *Node) LeaveNetwork(ctx context.Context, name string) error {
+	return n.networks().Leave(ctx, name)
+}
+
+// Networks lists the joined networks.
+func (n *Node) Networks() []network.Info { return n.networks().List() }
+
+// Network reports one joined network.
+func (n *Node) Network(name string) (network.Info, error) { return n.networks().Get(name) }
+
+// MemberLinkOf returns the name of the network whose member link the
+// connection is, or "" for none: its bytes are the network's frames.
+func (n *Node) MemberLinkOf(c *Conn) string {
+	n.netMu.Lock()
+	m := n.nets
+	n.netMu.Unlock()
+	if m == nil {
+		return ""
+	}
+	return m.LinkOf(c.Info().ID)
+}
+
+// closeNetworks leaves every network, telling the members.
+func (n *Node) closeNetworks() {
+	n.netMu.Lock()
+	m := n.nets
+	n.netMu.Unlock()
+	if m != nil {
+		m.Close()
+	}
+}
+
+// claimMemberLinks watches the connection events for inbound connections
+// a network expects and hands them over.
+func (n *Node) claimMemberLinks() {
+	after := n.LastEventID()
+	seen := map[string]bool{}
+	for {
+		evs, _, next := n.Events(after)
+		for _, ev := range evs {
+			after = ev.ID
+			ci := ev.Connection
+			if ev.Type != EventConnection || ci == nil || ci.Direction != Inbound {
+				continue
+			}
+			if ci.State == StateClosed {
+				delete(seen, ci.ID)
+				continue
+			}
+			if seen[ci.ID] || ci.State != StateOpen {
+				continue
+			}
+			seen[ci.ID] = true
+			if !n.nets.Expects(ci.PeerID) {
+				continue
+			}
+			if c, ok := n.Conn(ci.ID); ok {
+				n.nets.Accept(&memberLink{c: c, ctx: n.ctx})
+			}
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-next:
+		}
+	}
+}
+
+// nodeHost is the node as a network's host.
+type nodeHost struct{ n *Node }
+
+func (h nodeHost) ID() string      { return h.n.ID() }
+func (h nodeHost) Address() string { return h.n.Address() }
+
+func (h nodeHost) Dial(ctx context.Context, addr string) (network.Link, error) {
+	a, err := address.Parse(addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := h.n.Connect(ctx, a, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &memberLink{c: c, ctx: h.n.ctx}, nil
+}
+
+// nodeSignal joins signaling groups for networks.
+type nodeSignal struct{ n *Node }
+
+func (s nodeSignal) JoinGroup(topic string, key [32]byte, h func(from, typ string, body []byte)) (network.Group, error) {
+	return s.n.sig.JoinGroup(topic, key, func(_ context.Context, m *signaling.Message) {
+		h(m.From, m.Type, m.Body)
+	})
+}
+
+// memberLink is a connection as a member link.
+type memberLink struct {
+	c   *Conn
+	ctx context.Context
+}
+
+func (l *memberLink) Read(p []byte) (int, error)  { return l.c.ReadInto(l.ctx, p) }
+func (l *memberLink) Write(p []byte) (int, error) { return l.c.Write(p) }
+func (l *memberLink) Close() error                { return l.c.Close() }
+func (l *memberLink) Done() <-chan struct{}       { return l.c.Done() }
+func (l *memberLink) PeerID() string              { return l.c.PeerID() }
+func (l *memberLink) ID() string                  { return l.c.Info().ID }
+func (l *memberLink) Strategy() string            { return l.c.Info().Strategy }
+func (l *memberLink) RemoteAddr() string          { return l.c.Info().RemoteAddr }

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/reachd/reachd/network"
+	"github.com/reachd/reachd/node"
+	"github.com/reachd/reachd/tap"
+)
+
+// Named networks: join, list, show (with the peer table), leave.
+
+type networkRequest struct {
+	Name   string `json:"name"`
+	Secret string `json:"secret"`
+	IP     string `json:"ip"`
+}
+
+// postNetwork joins a network.
+func (s *Server) postNetwork(w http.ResponseWriter, r *http.Request) error {
+	var req networkRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	switch {
+	case req.Name == "":
+		return badRequest("name: missing")
+	case req.Secret == "":
+		return badRequest("secret: missing; at least %d characters shared by the members", network.MinSecretLen)
+	case req.IP == "":
+		return badRequest(`ip: missing; want an IPv4 address with its prefix length (10.99.0.1/24) or "auto"`)
+	}
+	info, err := s.cfg.Node.JoinNetwork(r.Context(), network.JoinConfig{Name: req.Name, Secret: req.Secret, IP: req.IP})
+	if err != nil {
+		return networkProblem(err)
+	}
+	return writeJSON(w, http.StatusCreated, info)
+}
+
+func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]any{"networks": s.cfg.Node.Networks()})
+}
+
+func (s *Server) getNetwork(w http.ResponseWriter, r *http.Request) error {
+	info, err := s.cfg.Node.Network(chi.URLParam(r, "name"))
+	if err != nil {
+		return networkProblem(err)
+	}
+	return writeJSON(w, http.StatusOK, info)
+}
+
+// deleteNetwork leaves a network.
+func (s *Server) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "name")
+	info, err := s.cfg.Node.Network(name)
+	if err == nil {
+		err = s.cfg.Node.LeaveNetwork(r.Context(), name)
+	}
+	if err != nil {
+		return networkProblem(err)
+	}
+	return writeJSON(w, http.StatusOK, info)
+}
+
+// networkProblem words a network failure with its status: bad input 400,
+// a name joined already 409, not joined 404; device failures as tapProblem.
+func networkProblem(err error) error {
+	switch {
+	case errors.Is(err, network.ErrBadName), errors.Is(err, network.ErrBadSecret), errors.Is(err, network.ErrBadIP):
+		return badRequest("%v", err)
+	case errors.Is(err, network.ErrJoined):
+		p := problemf(http.StatusConflict, "%v", err)
+		p.Type = problemType("network-joined")
+		return p
+	case errors.Is(err, network.ErrNotJoined):
+		p := problemf(http.StatusNotFound, "%v", err)
+		p.Type = problemType("network-not-joined")
+		return p
+	case errors.Is(err, node.ErrNotReady):
+		p := problemf(http.StatusServiceUnavailable, "%v", err)
+		p.Type = problemType("not-ready")
+		return p
+	case errors.Is(err, tap.ErrNameTaken), errors.Is(err, tap.ErrAddrTaken):
+		p := problemf(http.StatusConflict, "%v", err)
+		p.Type = problemType("tap-conflict")
+		return p
+	}
+	return tapProblem(nil, err)
+}
