@@ -280,7 +280,10 @@ func dialStream(b *testing.B, api, id string) *websocket.Conn {
 func BenchmarkIdle(b *testing.B) {
 	const conns = 1000
 	rv := rendezvoustest.Start(b)
-	x, y := nodetest.Start(b, rv), nodetest.Start(b, rv)
+	// A thousand inbound connections from one peer: lift the per-peer
+	// and total caps, which are the point of other tests.
+	lift := func(c *node.Config) { c.Limits.MaxInbound, c.Limits.MaxInboundPerPeer = 4096, 4096 }
+	x, y := nodetest.Start(b, rv, lift), nodetest.Start(b, rv, lift)
 	connect(b, x, y) // warm up
 	m0 := memory()
 	ctx := context.Background()
