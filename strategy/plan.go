@@ -153,11 +153,14 @@ func best(list []address.Interface, f func(address.Interface) Chance) Chance {
 
 // reachable is the chance that an interface accepts a connection from
 // outside: open, perhaps (a cone NAT may forward the port), or unlikely.
+// An interface without translation (external IP = internal IP) that is
+// not open was found filtered by a reachability check: nothing forwards
+// there.
 func reachable(it address.Interface) Chance {
 	switch {
 	case open(it):
 		return Likely
-	case cone(it):
+	case cone(it) && it.ExternalIP != it.InternalIP:
 		return Possible
 	case it.NAT == address.NATBlocked:
 		return 0

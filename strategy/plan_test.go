@@ -210,6 +210,16 @@ func TestPlanPunchesIPv6(t *testing.T) {
 			}
 		})
 	}
+	// A firewalled interface (no translation, not open) is known filtered:
+	// direct to it is unlikely, so it holds no relay back.
+	for _, st := range strategy.Plan(v6only(nodeA, 1), v6only(nodeB, 2), strategy.PlanConfig{TURN: true}) {
+		switch st.Strategy.Name() {
+		case strategy.Direct, strategy.Reverse:
+			if st.Chance != strategy.Unlikely {
+				t.Errorf("%s toward a filtered IPv6 host: %v, want unlikely", st.Strategy.Name(), st.Chance)
+			}
+		}
+	}
 	// Without IPv6 the hard pair still cannot punch.
 	for _, st := range strategy.Plan(hard(nodeA, 1), hard(nodeB, 2), strategy.PlanConfig{TURN: true}) {
 		if st.Strategy.Name() == strategy.Punch && st.Skip == "" {
