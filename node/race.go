@@ -326,11 +326,8 @@ func (r *racer) end(i int, outcome, reason, class string) {
 	switch {
 	case outcome == OutcomeSkipped:
 		a.StartedMS, a.FinishedMS = 0, 0
-	case a.FinishedMS == 0:
+	case a.FinishedMS == 0: // StartedMS is its release time (releaseDue)
 		a.FinishedMS = time.Since(r.start).Milliseconds()
-		if a.StartedMS == 0 {
-			a.StartedMS = a.FinishedMS
-		}
 	}
 	a.MS = a.FinishedMS - a.StartedMS
 	r.finished[i] = true
