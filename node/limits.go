@@ -4,9 +4,10 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/reachd/reachd/internal/keyrate"
 )
 
 // Limits bound what peers, and strangers with a key, can make a node do.
@@ -50,39 +51,37 @@ func (l *Limits) fill() {
 
 // Reasons a node refuses a peer, as /metrics counts them.
 const (
-	RefusedRate             = "rate"              // too many requests from the peer, or from everyone
-	RefusedBusy             = "busy"              // too many peer tasks at once
-	RefusedTarget           = "target"            // the request named a target the node never dials
-	RefusedPolicy           = "policy"            // the inbound policy does not allow the peer
-	RefusedHandshakes       = "handshakes"        // too many inbound handshakes at once
-	RefusedHandshakesPerIP  = "handshakes_per_ip" // too many from one source IP
-	RefusedInbound          = "inbound"           // too many inbound connections
-	RefusedInboundPerPeer   = "inbound_per_peer"  // too many from one peer
-	RefusedBadRequest       = "bad_request"       // a request that does not decode
-	maxTrackedPeers         = 10000               // per-peer rate limiters kept at most
-	trackedPeerIdleEviction = 10 * time.Minute    // a limiter unused this long may go
+	RefusedRate            = "rate"              // too many requests from the peer, or from everyone
+	RefusedBusy            = "busy"              // too many peer tasks at once
+	RefusedTarget          = "target"            // the request named a target the node never dials
+	RefusedPolicy          = "policy"            // the inbound policy does not allow the peer
+	RefusedHandshakes      = "handshakes"        // too many inbound handshakes at once
+	RefusedHandshakesPerIP = "handshakes_per_ip" // too many from one source IP
+	RefusedInbound         = "inbound"           // too many inbound connections
+	RefusedInboundPerPeer  = "inbound_per_peer"  // too many from one peer
+	RefusedBadRequest      = "bad_request"       // a request that does not decode
 )
+
+// maxTrackedPeers bounds the per-peer rate limiters kept.
+const maxTrackedPeers = 10000
 
 // limiter applies the request rates and the per-IP handshake cap.
 type limiter struct {
-	lim    Limits
-	global *rate.Limiter
+	lim      Limits
+	requests *keyrate.Limiter[string]
 
 	mu         sync.Mutex
-	peers      map[string]*peerRate
 	handshakes map[netip.Addr]int
-}
-
-type peerRate struct {
-	*rate.Limiter
-	used time.Time
 }
 
 func newLimiter(l Limits) *limiter {
 	return &limiter{
-		lim:        l,
-		global:     rate.NewLimiter(rate.Limit(l.RequestRate), burst(l.RequestRate)),
-		peers:      make(map[string]*peerRate),
+		lim: l,
+		requests: keyrate.New[string](keyrate.Config{
+			PerKey: rate.Limit(l.PeerRequestRate), PerKeyBurst: burst(l.PeerRequestRate),
+			Global: rate.Limit(l.RequestRate), GlobalBurst: burst(l.RequestRate),
+			MaxKeys: maxTrackedPeers,
+		}),
 		handshakes: make(map[netip.Addr]int),
 	}
 }
@@ -91,39 +90,7 @@ func newLimiter(l Limits) *limiter {
 func burst(r float64) int { return max(1, int(4*r)) }
 
 // request reports whether a peer request from id may go ahead now.
-func (l *limiter) request(id string) bool {
-	now := time.Now()
-	l.mu.Lock()
-	p, ok := l.peers[id]
-	if !ok {
-		if len(l.peers) >= maxTrackedPeers {
-			l.evict(now)
-		}
-		p = &peerRate{Limiter: rate.NewLimiter(rate.Limit(l.lim.PeerRequestRate), burst(l.lim.PeerRequestRate))}
-		l.peers[id] = p
-	}
-	p.used = now
-	ok = p.AllowN(now, 1)
-	l.mu.Unlock()
-	return ok && l.global.AllowN(now, 1)
-}
-
-// evict forgets idle limiters, or when none is idle, an arbitrary half:
-// a flood of fresh keys cannot grow the map without bound (the global
-// rate still holds them back).
-func (l *limiter) evict(now time.Time) {
-	for id, p := range l.peers {
-		if now.Sub(p.used) > trackedPeerIdleEviction {
-			delete(l.peers, id)
-		}
-	}
-	for id := range l.peers {
-		if len(l.peers) < maxTrackedPeers/2 {
-			break
-		}
-		delete(l.peers, id)
-	}
-}
+func (l *limiter) request(id string) bool { return l.requests.Allow(id) }
 
 // handshake takes a handshake slot for the source of c; release gives it
 // back. ok is false when the source has too many.

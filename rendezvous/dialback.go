@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/pion/stun/v4"
 	"golang.org/x/time/rate"
 
+	"github.com/reachd/reachd/internal/keyrate"
 	"github.com/reachd/reachd/natprobe"
 )
 
@@ -25,7 +25,6 @@ const (
 	defaultDialBackBurst   = 10                     // ...after a burst of 10
 	defaultDialBackRate    = 20                     // per second, all sources together
 	maxDialBackSources     = 10000                  // per-IP limiters kept at most
-	dialBackIdleEviction   = 10 * time.Minute
 )
 
 // dialBacker is the dial-back service of the STUN server (see
@@ -37,19 +36,9 @@ const (
 // source. Requests are rate-limited per source IP and in all.
 type dialBacker struct {
 	timeout, answerWait time.Duration
-	every               time.Duration
-	burst               int
-	global              *rate.Limiter
+	sources             *keyrate.Limiter[netip.Addr]
 	dial                func(ctx context.Context, network, addr string) (net.Conn, error)
 	log                 *slog.Logger
-
-	mu      sync.Mutex
-	sources map[netip.Addr]*sourceRate
-}
-
-type sourceRate struct {
-	*rate.Limiter
-	used time.Time
 }
 
 func newDialBacker(cfg STUNConfig, log *slog.Logger) *dialBacker {
@@ -57,56 +46,25 @@ func newDialBacker(cfg STUNConfig, log *slog.Logger) *dialBacker {
 		log:        log,
 		timeout:    cfg.DialBackTimeout,
 		answerWait: defaultDialBackAnswer,
-		every:      cfg.DialBackEvery,
-		burst:      cfg.DialBackBurst,
-		sources:    make(map[netip.Addr]*sourceRate),
 	}
 	if d.timeout <= 0 {
 		d.timeout = defaultDialBackTimeout
 	}
-	if d.every <= 0 {
-		d.every = defaultDialBackEvery
+	every, burst := cfg.DialBackEvery, cfg.DialBackBurst
+	if every <= 0 {
+		every = defaultDialBackEvery
 	}
-	if d.burst <= 0 {
-		d.burst = defaultDialBackBurst
+	if burst <= 0 {
+		burst = defaultDialBackBurst
 	}
-	d.global = rate.NewLimiter(defaultDialBackRate, 2*defaultDialBackRate)
+	d.sources = keyrate.New[netip.Addr](keyrate.Config{
+		PerKey: rate.Every(every), PerKeyBurst: burst,
+		Global: defaultDialBackRate, GlobalBurst: 2 * defaultDialBackRate,
+		MaxKeys: maxDialBackSources,
+	})
 	var nd net.Dialer
 	d.dial = nd.DialContext
 	return d
-}
-
-// allow reports whether src may have a dial-back now.
-func (d *dialBacker) allow(src netip.Addr) bool {
-	now := time.Now()
-	d.mu.Lock()
-	s, ok := d.sources[src]
-	if !ok {
-		if len(d.sources) >= maxDialBackSources {
-			d.evict(now)
-		}
-		s = &sourceRate{Limiter: rate.NewLimiter(rate.Every(d.every), d.burst)}
-		d.sources[src] = s
-	}
-	s.used = now
-	ok = s.AllowN(now, 1)
-	d.mu.Unlock()
-	return ok && d.global.AllowN(now, 1)
-}
-
-// evict forgets idle limiters, or when none is idle, an arbitrary half.
-func (d *dialBacker) evict(now time.Time) {
-	for ip, s := range d.sources {
-		if now.Sub(s.used) > dialBackIdleEviction {
-			delete(d.sources, ip)
-		}
-	}
-	for ip := range d.sources {
-		if len(d.sources) < maxDialBackSources/2 {
-			break
-		}
-		delete(d.sources, ip)
-	}
 }
 
 // serve answers a dial-back request received over TCP from src: either
@@ -125,7 +83,7 @@ func (d *dialBacker) serve(ctx context.Context, req *stun.Message, src netip.Add
 	case ip.WithZone("") != srcIP.WithZone(""):
 		return nil, &stun.ErrorCodeAttribute{Code: stun.CodeForbidden, Reason: []byte("dial-back only to the request's source ip")}
 	}
-	if !d.allow(srcIP) {
+	if !d.sources.Allow(srcIP) {
 		return nil, &stun.ErrorCodeAttribute{Code: natprobe.CodeRateLimited, Reason: []byte("dial-back rate limited")}
 	}
 	timeout := d.timeout
