@@ -2,101 +2,30 @@ package network
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	"github.com/reachd/reachd/tap/taptest"
 )
 
-// requireTAP skips a test that needs root and /dev/net/tun on a developer
-// machine, saying why; under CI (CI=true) it fails instead.
-func requireTAP(t testing.TB) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root (creates TAP devices and network namespaces)"
-	} else if _, err := os.Stat("/dev/net/tun"); err != nil {
-		why = "needs /dev/net/tun: " + err.Error()
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "needs ip (iproute2) for network namespaces"
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
+func requireTAP(t testing.TB) { taptest.RequireTAP(t) }
 
-// testNS is a named network namespace removed when the test ends.
+// testNS is a test's network namespace.
 type testNS struct {
-	name   string
-	handle netns.NsHandle
+	*taptest.NS
+	name string
 }
 
 func newTestNS(t testing.TB) *testNS {
-	t.Helper()
-	var b [4]byte
-	rand.Read(b[:])
-	name := "reachnet-" + hex.EncodeToString(b[:])
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	n := &testNS{name: name}
-	t.Cleanup(func() {
-		n.handle.Close()
-		exec.Command("ip", "netns", "del", name).Run()
-	})
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatalf("open netns %s: %v", name, err)
-	}
-	n.handle = h
-	if nl, err := netlink.NewHandleAt(h); err == nil {
-		if lo, err := nl.LinkByName("lo"); err == nil {
-			nl.LinkSetUp(lo)
-		}
-		nl.Close()
-	}
-	return n
+	n := taptest.NewNS(t, "reachnet")
+	return &testNS{NS: n, name: n.Name}
 }
 
-// do runs fn on an OS thread in the namespace.
-func (n *testNS) do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(n.handle); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %w", n.name, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
+func (n *testNS) do(fn func() error) error { return n.Do(fn) }
 
 // bus is an in-memory signaling broker for group topics.
 type bus struct {

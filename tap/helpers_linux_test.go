@@ -3,104 +3,37 @@
 package tap_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"os"
-	"os/exec"
-	"runtime"
 	"testing"
 
-	"github.com/reachd/reachd/tap"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/reachd/reachd/tap"
+	"github.com/reachd/reachd/tap/taptest"
 )
 
-// requireTAP skips a test that needs root and /dev/net/tun on a developer
-// machine, saying why; under CI (CI=true) it fails instead.
-func requireTAP(t testing.TB) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root (creates TAP devices and network namespaces)"
-	} else if _, err := os.Stat("/dev/net/tun"); err != nil {
-		why = "needs /dev/net/tun: " + err.Error()
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "needs ip (iproute2) for network namespaces"
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
+func requireTAP(t testing.TB) { taptest.RequireTAP(t) }
 
-// ns is a named network namespace that the test removes when it ends.
+// ns is a test's network namespace, with a netlink handle in it.
 type ns struct {
-	name   string
-	handle netns.NsHandle
-	nl     *netlink.Handle
+	*taptest.NS
+	name string
+	nl   *netlink.Handle
 }
 
 func newNS(t testing.TB) *ns {
 	t.Helper()
-	var b [4]byte
-	rand.Read(b[:])
-	name := "reachtap-" + hex.EncodeToString(b[:])
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-	}
-	n := &ns{name: name}
-	t.Cleanup(func() {
-		if n.nl != nil {
-			n.nl.Close()
-		}
-		n.handle.Close()
-		exec.Command("ip", "netns", "del", name).Run()
-	})
-	h, err := netns.GetFromName(name)
+	n := &ns{NS: taptest.NewNS(t, "reachtap")}
+	n.name = n.Name
+	nl, err := netlink.NewHandleAt(n.Handle)
 	if err != nil {
-		t.Fatalf("open netns %s: %v", name, err)
+		t.Fatalf("netlink in %s: %v", n.name, err)
 	}
-	n.handle = h
-	if n.nl, err = netlink.NewHandleAt(h); err != nil {
-		t.Fatalf("netlink in %s: %v", name, err)
-	}
-	// Loopback up, for sockets bound inside.
-	if lo, err := n.nl.LinkByName("lo"); err == nil {
-		n.nl.LinkSetUp(lo)
-	}
+	t.Cleanup(nl.Close)
+	n.nl = nl
 	return n
 }
 
-// do runs fn on an OS thread that is in the namespace: sockets and devices
-// fn creates belong to it, and stay usable from any goroutine afterwards.
-func (n *ns) do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(n.handle); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %w", n.name, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread() // else the thread dies with the goroutine
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
+func (n *ns) do(fn func() error) error { return n.Do(fn) }
 
 // newTAP creates a device inside the namespace; the test closes it.
 func (n *ns) newTAP(t testing.TB, cfg tap.Config) *tap.Device {
