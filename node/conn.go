@@ -75,6 +75,25 @@ type ConnInfo struct {
 	Attempts      []Attempt `json:"attempts"`
 	// TAP is the TAP device the connection backs, if any.
 	TAP *TAPInfo `json:"tap,omitempty"`
+	// Path is the transport the connection rides on while it is open;
+	// Paths is every one it had, the current one last. (Today a
+	// connection has one path for its life; the session layer will move
+	// connections between paths.)
+	Path  *Path  `json:"path,omitempty"`
+	Paths []Path `json:"paths"`
+}
+
+// Path is a secured transport between two nodes.
+type Path struct {
+	Strategy   string `json:"strategy"`
+	LocalAddr  string `json:"local_addr"`
+	RemoteAddr string `json:"remote_addr"`
+	// RTTMS is the kernel's smoothed round trip of the TCP connection
+	// beneath (to the TURN server for a relay path), when known.
+	RTTMS  float64   `json:"rtt_ms,omitempty"`
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until,omitzero"`
+	Reason string    `json:"reason,omitempty"` // why it ended
 }
 
 // ErrConnClosed is returned by reads and writes on a closed connection.
@@ -528,7 +547,19 @@ func (c *Conn) Info() ConnInfo {
 	if c.state != StateClosed {
 		t = c.tap
 	}
+	p := Path{Strategy: c.strategy, LocalAddr: c.raw.LocalAddr().String(), RemoteAddr: c.raw.RemoteAddr().String(), Since: c.opened}
+	var current *Path
+	if c.state == StateClosed {
+		p.Until, p.Reason = c.closedAt, c.closeReason
+	} else {
+		if rtt, ok := tcpRTT(c.raw); ok {
+			p.RTTMS = float64(rtt.Microseconds()) / 1000
+		}
+		current = &p
+	}
 	return ConnInfo{
+		Path:          current,
+		Paths:         []Path{p},
 		TAP:           tapInfoOf(t),
 		ID:            c.id,
 		PeerID:        c.peer,

@@ -150,3 +150,39 @@ func waitAllClosed(t *testing.T, n *node.Node) {
 		}
 	}
 }
+
+// TestConnectionPath: an open connection reports its path (strategy,
+// addresses, the kernel's RTT) and its path history; a closed one has no
+// current path and says why its path ended.
+func TestConnectionPath(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
+	addr, err := address.Parse(b.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := a.Connect(ctx, addr, []string{node.StrategyDirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	info := c.Info()
+	if p := info.Path; p == nil || p.Strategy != node.StrategyDirect || p.RemoteAddr != info.RemoteAddr || p.LocalAddr != info.LocalAddr || p.Since.IsZero() {
+		t.Fatalf("path %+v, want the direct path at %s", info.Path, info.RemoteAddr)
+	}
+	if info.Path.RTTMS <= 0 {
+		t.Errorf("path RTT %v ms, want the kernel's estimate", info.Path.RTTMS)
+	}
+	if len(info.Paths) != 1 || info.Paths[0].RemoteAddr != info.RemoteAddr {
+		t.Errorf("paths %+v, want the one path", info.Paths)
+	}
+	c.Close()
+	info = c.Info()
+	if info.Path != nil || len(info.Paths) != 1 || info.Paths[0].Until.IsZero() || info.Paths[0].Reason != "closed locally" {
+		t.Errorf("closed: path %+v, paths %+v; want no current path and the old one ended, closed locally", info.Path, info.Paths)
+	}
+}

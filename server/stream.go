@@ -85,10 +85,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 			if ws.Write(wsCtx, websocket.MessageBinary, nil) != nil {
 				break
 			}
+			// Both directions are done with: another consumer may come
+			// as soon as the client hears the close.
 			select {
 			case <-clientDone:
+				release()
 				ws.Close(websocket.StatusNormalClosure, "both sides finished")
 			case <-c.Done():
+				release()
 				ws.Close(websocket.StatusNormalClosure, "connection closed")
 			case <-ctx.Done():
 			}

@@ -464,6 +464,20 @@ export interface components {
          * @enum {string}
          */
         Strategy: "direct" | "reverse" | "punch" | "relay";
+        /** @description A secured transport between two nodes. */
+        Path: {
+            strategy: components["schemas"]["Strategy"];
+            local_addr: components["schemas"]["IPPort"];
+            /** @description The TURN server for `relay`. */
+            remote_addr: components["schemas"]["IPPort"];
+            /** @description The kernel's smoothed round trip of the TCP connection beneath (to the TURN server for a relay), when known. */
+            rtt_ms?: number;
+            since: components["schemas"]["Timestamp"];
+            /** @description When it ended. */
+            until?: components["schemas"]["Timestamp"];
+            /** @description Why it ended. */
+            reason?: string;
+        };
         TapRequest: {
             /**
              * @description The device's address with its prefix length, IPv4 or IPv6.
@@ -705,6 +719,10 @@ export interface components {
             attempts: components["schemas"]["Attempt"][];
             /** @description The TAP device the connection backs, while it does. */
             tap?: components["schemas"]["TapInfo"];
+            /** @description The transport the connection rides on; absent once closed. */
+            path?: components["schemas"]["Path"];
+            /** @description Every transport the connection had, the current one last. (Today one for its life.) */
+            paths: components["schemas"]["Path"][];
         };
         ConnectionList: {
             connections: components["schemas"]["Connection"][];
