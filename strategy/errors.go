@@ -34,6 +34,22 @@ var (
 	ErrAnswered = errors.New("peer answered already")
 )
 
+// RefusedError is a peer's refusal of a request: errors.Is finds
+// ErrPeerRefused in it, and errors.As the *signaling.RemoteError.
+type RefusedError struct {
+	What   string // what the peer could not do, if said: "could not dial back"
+	Remote *signaling.RemoteError
+}
+
+func (e *RefusedError) Error() string {
+	if e.What == "" {
+		return "peer refused: " + e.Remote.Reason
+	}
+	return "peer refused: " + e.What + ": " + e.Remote.Reason
+}
+
+func (e *RefusedError) Unwrap() []error { return []error{ErrPeerRefused, e.Remote} }
+
 // Failure classes, as attempts and metrics report them.
 const (
 	ClassTimeout     = "timeout"
@@ -80,7 +96,7 @@ func request(ctx context.Context, env Env, peer signaling.Peer, typ, want string
 	var remote *signaling.RemoteError
 	switch {
 	case errors.As(err, &remote):
-		return fmt.Errorf("%w: %s", ErrPeerRefused, remote.Reason)
+		return &RefusedError{Remote: remote}
 	case err != nil:
 		return fmt.Errorf("%s request: %w", typ, err)
 	case m.Type != want:

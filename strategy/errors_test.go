@@ -27,7 +27,7 @@ func TestClass(t *testing.T) {
 		{strategy.ErrNotReady, strategy.ClassUnavailable},
 		{punch.ErrNoCandidates, strategy.ClassUnavailable},
 		{fmt.Errorf("%w: %w", signaling.ErrNoBroker, errors.New("x")), strategy.ClassUnavailable},
-		{fmt.Errorf("%w: %w", strategy.ErrPeerRefused, remote), strategy.ClassPeerRefused},
+		{&strategy.RefusedError{Remote: remote}, strategy.ClassPeerRefused},
 		{fmt.Errorf("%w: answered with \"echo_reply\"", strategy.ErrUnexpectedReply), strategy.ClassProtocol},
 		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), strategy.ClassRefused},
 		{fmt.Errorf("dial: %w", syscall.EHOSTUNREACH), strategy.ClassUnreachable},
@@ -41,6 +41,20 @@ func TestClass(t *testing.T) {
 		if got := strategy.Class(tt.err); got != tt.want {
 			t.Errorf("Class(%v) = %s, want %s", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestRefusedWrapsTheSignalingError: a peer's refusal is ErrPeerRefused
+// and still the *signaling.RemoteError it came as, with its reason.
+func TestRefusedWrapsTheSignalingError(t *testing.T) {
+	remote := &signaling.RemoteError{Peer: "x", Reason: "busy"}
+	var err error = fmt.Errorf("relay: %w", &strategy.RefusedError{What: "could not dial back", Remote: remote})
+	var got *signaling.RemoteError
+	if !errors.Is(err, strategy.ErrPeerRefused) || !errors.As(err, &got) || got.Reason != "busy" {
+		t.Errorf("%v: Is ErrPeerRefused %v, As RemoteError %v", err, errors.Is(err, strategy.ErrPeerRefused), got)
+	}
+	if want := "relay: peer refused: could not dial back: busy"; err.Error() != want {
+		t.Errorf("%q, want %q", err, want)
 	}
 }
 

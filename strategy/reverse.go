@@ -62,7 +62,7 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	case err := <-refused:
 		var remote *signaling.RemoteError
 		if errors.As(err, &remote) {
-			return Raw{}, fmt.Errorf("%w: could not dial back: %s", ErrPeerRefused, remote.Reason)
+			return Raw{}, &RefusedError{What: "could not dial back", Remote: remote}
 		}
 		if err == nil {
 			err = fmt.Errorf("%w: %s answered a connect_back", ErrUnexpectedReply, call.Peer.NodeID)
