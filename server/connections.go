@@ -78,9 +78,7 @@ func (s *Server) conn(r *http.Request) (*node.Conn, error) {
 	id := chi.URLParam(r, "id")
 	c, ok := s.cfg.Node.Conn(id)
 	if !ok {
-		p := problemf(http.StatusNotFound, "no connection %q", id)
-		p.Type = problemType("no-connection")
-		return nil, p
+		return nil, typedProblem("no-connection", http.StatusNotFound, "no connection %q", id)
 	}
 	return c, nil
 }
@@ -96,29 +94,21 @@ func (s *Server) dataConn(r *http.Request, read, write bool) (c *node.Conn, rele
 		return nil, nil, err
 	}
 	if c.Tapped() {
-		p := problemf(http.StatusConflict, "connection %s backs a TAP device: its bytes are the device's frames", c.ID())
-		p.Type = problemType("connection-tapped")
-		return nil, nil, p
+		return nil, nil, typedProblem("connection-tapped", http.StatusConflict, "connection %s backs a TAP device: its bytes are the device's frames", c.ID())
 	}
 	if name := s.cfg.Node.MemberLinkOf(c); name != "" {
-		p := problemf(http.StatusConflict, "connection %s is a member link of network %s: its bytes are the network's frames", c.ID(), name)
-		p.Type = problemType("connection-tapped")
-		return nil, nil, p
+		return nil, nil, typedProblem("connection-tapped", http.StatusConflict, "connection %s is a member link of network %s: its bytes are the network's frames", c.ID(), name)
 	}
 	release, err = c.Claim(read, write)
 	if err != nil {
 		what := map[[2]bool]string{{true, false}: "reads", {false, true}: "writes", {true, true}: "reads or writes"}[[2]bool{read, write}]
-		p := problemf(http.StatusConflict, "another consumer %s connection %s (a WebSocket stream or a request in progress)", what, c.ID())
-		p.Type = problemType("connection-busy")
-		return nil, nil, p
+		return nil, nil, typedProblem("connection-busy", http.StatusConflict, "another consumer %s connection %s (a WebSocket stream or a request in progress)", what, c.ID())
 	}
 	return c, release, nil
 }
 
 func gone(c *node.Conn, what string) *Problem {
-	p := problemf(http.StatusGone, "connection %s: %s", c.ID(), what)
-	p.Type = problemType("connection-closed")
-	return p
+	return typedProblem("connection-closed", http.StatusGone, "connection %s: %s", c.ID(), what)
 }
 
 func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node"
-	"github.com/reachd/reachd/tap"
 )
 
 // Named networks: join, list, show (with the peer table), leave.
@@ -72,21 +71,11 @@ func networkProblem(err error) error {
 	case errors.Is(err, network.ErrBadName), errors.Is(err, network.ErrBadSecret), errors.Is(err, network.ErrBadIP):
 		return badRequest("%v", err)
 	case errors.Is(err, network.ErrJoined):
-		p := problemf(http.StatusConflict, "%v", err)
-		p.Type = problemType("network-joined")
-		return p
+		return typedProblem("network-joined", http.StatusConflict, "%v", err)
 	case errors.Is(err, network.ErrNotJoined):
-		p := problemf(http.StatusNotFound, "%v", err)
-		p.Type = problemType("network-not-joined")
-		return p
+		return typedProblem("network-not-joined", http.StatusNotFound, "%v", err)
 	case errors.Is(err, node.ErrNotReady):
-		p := problemf(http.StatusServiceUnavailable, "%v", err)
-		p.Type = problemType("not-ready")
-		return p
-	case errors.Is(err, tap.ErrNameTaken), errors.Is(err, tap.ErrAddrTaken):
-		p := problemf(http.StatusConflict, "%v", err)
-		p.Type = problemType("tap-conflict")
-		return p
+		return typedProblem("not-ready", http.StatusServiceUnavailable, "%v", err)
 	}
-	return tapProblem(nil, err)
+	return tapProblem(nil, err) // device failures: a name or address taken, no permission, ...
 }

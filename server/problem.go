@@ -41,6 +41,13 @@ func problemf(status int, format string, args ...any) *Problem {
 	return &Problem{Title: http.StatusText(status), Status: status, Detail: fmt.Sprintf(format, args...)}
 }
 
+// typedProblem is problemf with the problem type named typ (see problemType).
+func typedProblem(typ string, status int, format string, args ...any) *Problem {
+	p := problemf(status, format, args...)
+	p.Type = problemType(typ)
+	return p
+}
+
 // handle adapts a handler that returns an error: a *Problem is sent as it
 // is, anything else as a 500 whose cause is logged but not shown.
 func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {

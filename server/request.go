@@ -20,9 +20,7 @@ const maxJSONBody = 1 << 20
 func problemType(name string) string { return "https://reachd.dev/problems/" + name }
 
 func badRequest(format string, args ...any) *Problem {
-	p := problemf(http.StatusBadRequest, format, args...)
-	p.Type = problemType("bad-request")
-	return p
+	return typedProblem("bad-request", http.StatusBadRequest, format, args...)
 }
 
 // decodeJSON reads one JSON object into v, refusing unknown fields, trailing

@@ -51,7 +51,8 @@ func (s *Server) deleteTAP(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, c.Info())
 }
 
-// tapProblem words a TAP failure with its status: bad input 400, a name,
+// tapProblem words a TAP failure of connection c (nil for a network's
+// device) with its status: bad input 400, a name,
 // address or connection taken 409, no permission or no /dev/net/tun 503,
 // another system 501.
 func tapProblem(c *node.Conn, err error) error {
@@ -62,24 +63,16 @@ func tapProblem(c *node.Conn, err error) error {
 	switch {
 	case errors.As(err, &ce):
 		return badRequest("%v", err)
-	case errors.Is(err, node.ErrConnClosed):
+	case errors.Is(err, node.ErrConnClosed) && c != nil:
 		return gone(c, "closed")
 	case errors.As(err, &te), errors.Is(err, node.ErrTapped), errors.Is(err, node.ErrBusy):
-		p := problemf(http.StatusConflict, "%v", err)
-		p.Type = problemType("tap-conflict")
-		return p
+		return typedProblem("tap-conflict", http.StatusConflict, "%v", err)
 	case errors.Is(err, node.ErrNoTAP):
-		p := problemf(http.StatusNotFound, "%v", err)
-		p.Type = problemType("no-tap")
-		return p
+		return typedProblem("no-tap", http.StatusNotFound, "%v", err)
 	case errors.Is(err, tap.ErrUnsupported):
-		p := problemf(http.StatusNotImplemented, "%v", err)
-		p.Type = problemType("tap-unsupported")
-		return p
+		return typedProblem("tap-unsupported", http.StatusNotImplemented, "%v", err)
 	case errors.Is(err, tap.ErrPermission), errors.Is(err, tap.ErrNoTUN):
-		p := problemf(http.StatusServiceUnavailable, "%v", err)
-		p.Type = problemType("tap-unavailable")
-		return p
+		return typedProblem("tap-unavailable", http.StatusServiceUnavailable, "%v", err)
 	}
 	return err
 }
