@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,41 +25,13 @@ const rlimitChildEnv = "RENDEZVOUS_RLIMIT_CHILD"
 // answers once descriptors are free again. The server runs in a child process
 // whose RLIMIT_NOFILE is lowered and filled; this process dials it.
 func TestAcceptEMFILEFloodRendezvous(t *testing.T) {
-	if os.Getenv(rlimitChildEnv) == "1" {
+	if acceptortest.IsChild(rlimitChildEnv) {
 		rendezvousRlimitChild()
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAcceptEMFILEFloodRendezvous$")
-	cmd.Env = append(os.Environ(), rlimitChildEnv+"=1")
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(stdout)
-	next := func(prefix string) string {
-		t.Helper()
-		for lines.Scan() {
-			if s, ok := strings.CutPrefix(lines.Text(), prefix); ok {
-				return s
-			}
-		}
-		t.Fatalf("child ended before %q: %v\n%s", prefix, lines.Err(), stderr.String())
-		return ""
-	}
+	child := acceptortest.StartChild(t, "TestAcceptEMFILEFloodRendezvous", rlimitChildEnv)
 	var mqttAddr, stunAddr, turnAddr string
-	if _, err := fmt.Sscan(next("FULL "), &mqttAddr, &stunAddr, &turnAddr); err != nil {
-		t.Fatal(err)
-	}
+	child.Scan("FULL ", &mqttAddr, &stunAddr, &turnAddr)
 
 	// Each connection completes in the child's backlog; its request waits.
 	dial := func(addr string, req []byte) net.Conn {
@@ -82,7 +52,7 @@ func TestAcceptEMFILEFloodRendezvous(t *testing.T) {
 	stunConn := dial(stunAddr, stunReq.Raw)
 	turnReq := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
 	turnConn := dial(turnAddr, turnReq.Raw)
-	fmt.Fprintln(stdin, "DIALED")
+	child.Send("DIALED")
 
 	// The child frees descriptors after 1.5s; then every service answers.
 	deadline := time.Now().Add(30 * time.Second)
@@ -98,20 +68,16 @@ func TestAcceptEMFILEFloodRendezvous(t *testing.T) {
 			t.Errorf("%s: %x, %v; want a Binding success", name, buf, err)
 		}
 	}
-	fmt.Fprintln(stdin, "DONE")
+	child.Send("DONE")
 	var logLines int
-	if _, err := fmt.Sscan(next("LINES "), &logLines); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child: %v\n%s", err, stderr.String())
-	}
+	child.Scan("LINES ", &logLines)
+	child.Wait()
 	t.Logf("%d accept log lines over 1.5s of EMFILE on 3 listeners", logLines)
 	if logLines > 3*3 {
-		t.Errorf("%d accept log lines, want at most 3 per listener:\n%s", logLines, stderr.String())
+		t.Errorf("%d accept log lines, want at most 3 per listener:\n%s", logLines, child.Stderr())
 	}
 	if logLines < 3 {
-		t.Errorf("%d accept log lines: did accept fail at all?\n%s", logLines, stderr.String())
+		t.Errorf("%d accept log lines: did accept fail at all?\n%s", logLines, child.Stderr())
 	}
 }
 

@@ -2,12 +2,10 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -26,35 +24,13 @@ const rlimitChildEnv = "SERVER_RLIMIT_CHILD"
 // a second, and answer once descriptors are free. The node runs in a
 // child process whose RLIMIT_NOFILE is lowered and filled.
 func TestAcceptLoopUnderRLIMITNOFILE(t *testing.T) {
-	if os.Getenv(rlimitChildEnv) == "1" {
+	if acceptortest.IsChild(rlimitChildEnv) {
 		rlimitChild(t)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAcceptLoopUnderRLIMITNOFILE$")
-	cmd.Env = append(os.Environ(), rlimitChildEnv+"=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(stdout)
-	next := func(prefix string) string {
-		t.Helper()
-		for lines.Scan() {
-			if s, ok := strings.CutPrefix(lines.Text(), prefix); ok {
-				return s
-			}
-		}
-		t.Fatalf("child ended before %q: %v", prefix, lines.Err())
-		return ""
-	}
+	child := acceptortest.StartChild(t, "TestAcceptLoopUnderRLIMITNOFILE", rlimitChildEnv)
 	var api, peer string
-	if _, err := fmt.Sscan(next("FULL "), &api, &peer); err != nil {
-		t.Fatal(err)
-	}
+	child.Scan("FULL ", &api, &peer)
 	// Connections complete in the child's backlog; their requests wait.
 	var conns []net.Conn
 	for range 3 {
@@ -73,7 +49,7 @@ func TestAcceptLoopUnderRLIMITNOFILE(t *testing.T) {
 		}
 		defer c.Close()
 	}
-	fmt.Fprintln(stdin, "DIALED")
+	child.Send("DIALED")
 	for i, c := range conns {
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		status, err := bufio.NewReader(c).ReadString('\n')
@@ -81,14 +57,10 @@ func TestAcceptLoopUnderRLIMITNOFILE(t *testing.T) {
 			t.Errorf("API request %d after the flood: %q, %v", i, status, err)
 		}
 	}
-	fmt.Fprintln(stdin, "DONE")
+	child.Send("DONE")
 	var n int
-	if _, err := fmt.Sscan(next("LINES "), &n); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child: %v\n%s", err, stderr.String())
-	}
+	child.Scan("LINES ", &n)
+	child.Wait()
 	t.Logf("%d accept log lines over 1.5 s of EMFILE on the API and peer listeners", n)
 	// Two listeners, each at most a line a second (and one at the start).
 	if n < 1 || n > 8 {

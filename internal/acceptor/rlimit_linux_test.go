@@ -1,15 +1,11 @@
 package acceptor_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,35 +21,12 @@ const childEnv = "ACCEPTOR_RLIMIT_CHILD"
 // bounded number of lines while accept fails and serves the connection once
 // it frees descriptors.
 func TestAcceptUnderRLIMITNOFILE(t *testing.T) {
-	if os.Getenv(childEnv) == "1" {
+	if acceptortest.IsChild(childEnv) {
 		rlimitChild()
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAcceptUnderRLIMITNOFILE$")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(stdout)
-	next := func(prefix string) string {
-		t.Helper()
-		for lines.Scan() {
-			if s, ok := strings.CutPrefix(lines.Text(), prefix); ok {
-				return s
-			}
-		}
-		cmd.Wait()
-		t.Fatalf("child ended before %q: %v\n%s", prefix, lines.Err(), stderr.String())
-		return ""
-	}
-	addr := next("FULL ")
+	child := acceptortest.StartChild(t, "TestAcceptUnderRLIMITNOFILE", childEnv)
+	addr := child.Next("FULL ")
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second) // completes in the backlog
 	if err != nil {
 		t.Fatal(err)
@@ -62,21 +35,17 @@ func TestAcceptUnderRLIMITNOFILE(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != "served\n" {
-		t.Fatalf("read from the child: %q, %v\n%s", got, err, stderr.String())
+		t.Fatalf("read from the child: %q, %v\n%s", got, err, child.Stderr())
 	}
 	var failures, logLines int
-	if _, err := fmt.Sscan(next("DONE "), &failures, &logLines); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child: %v\n%s", err, stderr.String())
-	}
+	child.Scan("DONE ", &failures, &logLines)
+	child.Wait()
 	t.Logf("%d accept failures, %d log lines", failures, logLines)
 	if failures < 8 {
 		t.Errorf("%d accept failures: the file table was not full", failures)
 	}
 	if logLines > 3 {
-		t.Errorf("%d log lines for %d failures in about 1.3s, want at most 3:\n%s", logLines, failures, stderr.String())
+		t.Errorf("%d log lines for %d failures in about 1.3s, want at most 3:\n%s", logLines, failures, child.Stderr())
 	}
 }
 
