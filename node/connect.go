@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/session"
 	"github.com/reachd/reachd/strategy"
 )
 
@@ -64,16 +67,40 @@ func CheckStrategies(list []string) ([]string, error) {
 	return list, nil
 }
 
-// Connect opens an authenticated stream to the peer at addr. It plans the
-// strategies (nil: DefaultStrategies, in their order of preference) from
-// both addresses, races those that can work, and keeps the first path
-// that is secured; the others are cancelled, and their paths dropped on
-// both sides. It returns a *ConnectError listing every attempt when none
-// succeeds within ctx.
+// ConnectOptions tune a connect.
+type ConnectOptions struct {
+	// Strategies are those that may make a path, in their order of
+	// preference; nil means DefaultStrategies.
+	Strategies []string
+	// Grace is how long the connection waits for a new path after its
+	// path died; 0 means Config.Grace.
+	Grace time.Duration
+	// Fresh races the strategies for a new path even when the peer's link
+	// has one; the new path replaces it for all the peer's connections.
+	Fresh bool
+}
+
+// Connect opens an authenticated stream to the peer at addr, with the
+// strategies given (nil: DefaultStrategies, in their order of preference).
+// See ConnectWith.
 func (n *Node) Connect(ctx context.Context, addr address.Address, strategies []string) (*Conn, error) {
-	strategies, err := CheckStrategies(strategies)
+	return n.ConnectWith(ctx, addr, ConnectOptions{Strategies: strategies})
+}
+
+// ConnectWith opens an authenticated stream to the peer at addr. When the
+// node has a link with the peer on a path of an allowed strategy, the
+// stream opens on it at once. Otherwise it plans the strategies from both
+// addresses, races those that can work, and keeps the first path that is
+// secured (the others are cancelled, and their paths dropped on both
+// sides) for the peer's link. It returns a *ConnectError listing every
+// attempt when none succeeds within ctx.
+func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectOptions) (*Conn, error) {
+	strategies, err := CheckStrategies(o.Strategies)
 	if err != nil {
 		return nil, err
+	}
+	if o.Grace < 0 {
+		return nil, fmt.Errorf("a grace period of %v: want 0 or more", o.Grace)
 	}
 	if err := addr.Validate(); err != nil {
 		return nil, err
@@ -86,23 +113,58 @@ func (n *Node) Connect(ctx context.Context, addr address.Address, strategies []s
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
+	if pl, _ := n.linkFor(addr.NodeID, false); pl != nil && !o.Fresh {
+		if name, _ := pl.current(); name != "" && slices.Contains(strategies, name) {
+			pl.learn(addr, explicit(o.Strategies))
+			return pl.open(ctx, nil, o.Grace)
+		}
+	}
 	self, ok := n.selfAddress()
 	if !ok {
 		return nil, ErrNotReady
 	}
 	plan := strategy.Plan(self, addr, strategy.PlanConfig{Strategies: strategies, TURN: len(n.cfg.TURN) > 0})
-	return n.race(ctx, addr, plan)
+	for try := 0; ; try++ {
+		win, err := n.race(ctx, addr, plan)
+		if err != nil {
+			return nil, err
+		}
+		pl, err := n.linkFor(addr.NodeID, true)
+		if err != nil {
+			win.sc.close()
+			return nil, err
+		}
+		pl.learn(addr, explicit(o.Strategies))
+		err = pl.attach(ctx, win.sc, win.name, Outbound)
+		if errors.Is(err, session.ErrUnknownLink) && try == 0 {
+			// The peer held a link of ours from before we restarted;
+			// it has dropped it now: a new path starts afresh.
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("start the session with %s on the %s path: %w", addr.NodeID, win.name, err)
+		}
+		return pl.open(ctx, win.attempts, o.Grace)
+	}
 }
 
-// register makes a Conn of a secured stream and lists it.
-func (n *Node) register(sc secured, peer string, dir Direction, strategy string, attempts []Attempt) *Conn {
-	c := newConn(sc.tls, sc.raw, peer, dir, strategy, attempts, n.connChanged)
+// explicit is a connect's strategy list as a link keeps it: nil when the
+// connect named none.
+func explicit(strategies []string) []string {
+	if len(strategies) == 0 {
+		return nil
+	}
+	return strategies
+}
+
+// register lists a connection.
+func (n *Node) register(c *Conn) {
 	n.conns.add(c)
-	n.counters.open(c.Info())
-	n.log.Info("connection open", "id", c.id, "peer", peer, "direction", dir, "strategy", strategy,
-		"remote", sc.raw.RemoteAddr())
-	n.emit(Event{Type: EventConnection, Connection: ptr(c.Info())})
-	return c
+	info := c.Info()
+	n.counters.open(info)
+	n.log.Info("connection open", "id", c.id, "peer", c.peer, "direction", c.dir, "strategy", info.Strategy,
+		"remote", info.RemoteAddr)
+	n.emit(Event{Type: EventConnection, Connection: &info})
 }
 
 // connChanged is called by a Conn whenever its state changes.

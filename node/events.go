@@ -14,6 +14,7 @@ const (
 	EventConnection = "connection" // a connection opened or changed state
 	EventAttempt    = "attempt"    // a strategy attempt started or ended
 	EventBytes      = "bytes"      // byte counters of open connections, at most once a second
+	EventPath       = "path"       // a peer link's path was attached, lost, resumed or upgraded, or the link failed
 )
 
 // Event is something that happened on the node, as /v1/events streams it.
@@ -26,6 +27,22 @@ type Event struct {
 	Connection  *ConnInfo                `json:"connection,omitempty"`
 	Attempt     *AttemptEvent            `json:"attempt,omitempty"`
 	Connections []ConnInfo               `json:"connections,omitempty"`
+	PathChange  *PathEvent               `json:"path,omitempty"`
+}
+
+// PathEvent is a change of the path under a peer's connections.
+type PathEvent struct {
+	Peer string `json:"peer"`
+	// Kind is attached (the first path), lost (it died: a new one is
+	// looked for), resumed (a new path after a loss), upgraded (a
+	// better path replaced a live one) or failed (the link ended, and
+	// its connections with it).
+	Kind string `json:"kind"`
+	// Path is the path concerned: the new one, or the one lost.
+	Path   Path   `json:"path"`
+	Reason string `json:"reason,omitempty"`
+	// GapMS is how long the peer had no path, for resumed.
+	GapMS int64 `json:"gap_ms,omitempty"`
 }
 
 // AttemptEvent is a strategy attempt towards a peer: outcome "trying" when

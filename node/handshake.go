@@ -15,17 +15,15 @@ import (
 // commit on an inbound connection.
 const handshakeTimeout = 5 * time.Second
 
-// keepAlive makes a dead peer show within about Idle + Interval*Count on
-// an idle connection; deadPeerTimeout bounds how long sent data may stay
-// unacknowledged (TCP_USER_TIMEOUT), which keepalive does not cover.
+// keepAlive lets the kernel drop a TCP path whose peer vanished. The
+// session's pings judge every path (relayed ones too) within about 12 s;
+// there is no TCP user timeout, which would take a reader that pushes
+// back for a dead one.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}
-
-const deadPeerTimeout = 11 * time.Second
 
 func setKeepAlive(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetKeepAliveConfig(keepAlive)
-		setUserTimeout(tc, deadPeerTimeout)
 	}
 }
 

@@ -180,11 +180,21 @@ func TestInboundCapsPerPeer(t *testing.T) {
 		waitInbound(t, b, a.ID(), node.StrategyDirect)
 	}
 	waitInboundCount(t, b, a.ID(), 2)
-	for _, s := range []string{node.StrategyDirect, node.StrategyReverse} {
-		_, err := a.Connect(ctx, bAddr, []string{s})
-		var ce *node.ConnectError
-		if !errors.As(err, &ce) || ce.Attempts[0].Class != "peer_refused" || !strings.Contains(ce.Attempts[0].Reason, "busy") {
-			t.Errorf("third connection by %s: %v, want refused as busy", s, err)
+	// Connections to a peer are streams on its link: the third opens at
+	// once and the peer aborts it, saying why.
+	for range 2 {
+		c, err := a.Connect(ctx, bAddr, []string{node.StrategyDirect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			t.Fatal("the third connection was not refused")
+		}
+		var ae *node.AbortError
+		if err := c.Err(); !errors.As(err, &ae) || !ae.Remote || !strings.Contains(ae.Reason, node.RefusedInboundPerPeer) {
+			t.Errorf("third connection ended with %v, want aborted by the peer as %s", err, node.RefusedInboundPerPeer)
 		}
 	}
 	if n := b.Metrics().Refused[node.RefusedInboundPerPeer]; n != 2 {

@@ -84,7 +84,7 @@ func (n *Node) handleInbound(raw net.Conn, release func()) {
 	}
 	raw.SetReadDeadline(time.Time{})
 	if p.session.IsZero() {
-		if reason := n.admit(p.from); reason != "" {
+		if reason := n.admitPath(p.from); reason != "" {
 			n.counters.refuse(reason)
 			answer := answerBusy
 			if reason == RefusedPolicy {
@@ -122,8 +122,8 @@ func (n *Node) handleInbound(raw net.Conn, release func()) {
 
 // answered secures a path a peer initiated (expected: its node ID; its
 // requests, or its preamble, were checked against the inbound policy
-// before we answered), waits for the peer to commit the path, and lists
-// it as an inbound connection within the limits.
+// before we answered), waits for the peer to commit the path, and gives
+// it to the peer's link (the peer's connections come as streams on it).
 func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name string) {
 	remote := r.Conn.RemoteAddr()
 	sc, peer, err := n.handshake(ctx, r, expected)
@@ -136,17 +136,22 @@ func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name stri
 		n.log.Info("inbound path not kept", "remote", remote, "strategy", name, "reason", err)
 		return
 	}
-	n.inboundMu.Lock()
-	defer n.inboundMu.Unlock()
-	// Checked before we answered; checked again here, as others may have
-	// been listed meanwhile.
-	if reason := n.admit(peer); reason != "" {
-		n.counters.refuse(reason)
-		n.log.Info("inbound connection refused", "remote", remote, "peer", peer, "reason", reason)
+	// Checked before we answered; the policy may have changed since.
+	if !n.allowed(peer) {
+		n.counters.refuse(RefusedPolicy)
+		n.log.Info("inbound path refused", "remote", remote, "peer", peer, "reason", RefusedPolicy)
 		sc.close()
 		return
 	}
-	n.register(sc, peer, Inbound, name, nil)
+	pl, err := n.linkFor(peer, true)
+	if err == nil {
+		err = pl.attach(ctx, sc, name, Inbound)
+	} else {
+		sc.close()
+	}
+	if err != nil {
+		n.log.Info("inbound path not kept", "remote", remote, "strategy", name, "reason", err)
+	}
 }
 
 // handlePeerTasks registers the signaling handlers of the strategies whose
@@ -172,7 +177,7 @@ func (n *Node) async(s strategy.Strategy) signaling.Handler {
 		n.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(n.ctx, peerTaskTimeout)
 			defer cancel()
-			switch reason := n.admit(m.From); {
+			switch reason := n.admitPath(m.From); {
 			case reason == RefusedPolicy:
 				n.refusePeer(ctx, m, reason, "not allowed", nil)
 				return
@@ -208,6 +213,22 @@ func (n *Node) async(s strategy.Strategy) signaling.Handler {
 			n.answered(ctx, raw, m.From, s.Name())
 		})
 	}
+}
+
+// admitPath says why the inbound policy or limits refuse a new path from
+// peer (a Refused* reason), or "". A peer we have a link with may always
+// give it a path: its connections resume or move on it.
+func (n *Node) admitPath(peer string) string {
+	if !n.allowed(peer) {
+		return RefusedPolicy
+	}
+	if pl, _ := n.linkFor(peer, false); pl != nil {
+		return ""
+	}
+	if total, _ := n.conns.inbound(peer); total >= n.cfg.Limits.MaxInbound {
+		return RefusedInbound
+	}
+	return ""
 }
 
 // admit says why the inbound policy or limits refuse a new inbound

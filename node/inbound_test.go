@@ -30,10 +30,10 @@ func TestListenerRefusesStrangers(t *testing.T) {
 		answer string
 	}{
 		{"http", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ""},
-		{"version 1", append([]byte("RCHD\x01"), session...), "V"},
+		{"version 2", append([]byte("RCHD\x02"), session...), "V"},
 		{"bad version", append([]byte("RCHD\x09"), make([]byte, 16)...), "V"},
-		{"unknown session", append(append([]byte("RCHD\x02"), session...), stranger...), "S"},
-		{"bad node id", append(append([]byte("RCHD\x02"), session...), make([]byte, 52)...), ""},
+		{"unknown session", append(append([]byte("RCHD\x03"), session...), stranger...), "S"},
+		{"bad node id", append(append([]byte("RCHD\x03"), session...), make([]byte, 52)...), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(n.Info().ListenPort))))

@@ -21,11 +21,19 @@ type Limits struct {
 	// default 100, with bursts of four times as many.
 	RequestRate float64
 	// MaxInbound bounds the inbound connections open at once; default
-	// 1024.
+	// 4096.
 	MaxInbound int
-	// MaxInboundPerPeer bounds the inbound connections from one node ID;
-	// default 64.
+	// MaxInboundPerPeer bounds the inbound connections from one node ID
+	// (streams on its link); default 1024.
 	MaxInboundPerPeer int
+	// LinkBuffer bounds the bytes sent to one peer and not yet
+	// acknowledged, kept to resend on a new path; writers wait beyond.
+	// Default 4 MiB.
+	LinkBuffer int
+	// StreamWindow is how many bytes one connection takes in from the
+	// peer ahead of its reader; the peer's writer waits beyond. Default
+	// (and least) 256 KiB.
+	StreamWindow int
 	// MaxHandshakesPerIP bounds the inbound connections from one source
 	// IP that are still in their preamble or TLS handshake; default 16.
 	MaxHandshakesPerIP int
@@ -39,11 +47,15 @@ func (l *Limits) fill() {
 		l.RequestRate = 100
 	}
 	if l.MaxInbound <= 0 {
-		l.MaxInbound = 1024
+		l.MaxInbound = 4096
 	}
 	if l.MaxInboundPerPeer <= 0 {
-		l.MaxInboundPerPeer = 64
+		l.MaxInboundPerPeer = 1024
 	}
+	if l.LinkBuffer <= 0 {
+		l.LinkBuffer = 4 << 20
+	}
+	l.StreamWindow = max(l.StreamWindow, 256<<10)
 	if l.MaxHandshakesPerIP <= 0 {
 		l.MaxHandshakesPerIP = 16
 	}

@@ -65,6 +65,9 @@ type Config struct {
 	// NetworkGrace is how long a named network's member may have no link
 	// before it drops out of the peer table; 0 means 30s.
 	NetworkGrace time.Duration
+	// Grace is how long a connection waits for a new path after its
+	// path died, unless its connect says otherwise; 0 means 30s.
+	Grace time.Duration
 	// Limits bound what peers can make the node do; zero fields take
 	// their defaults.
 	Limits Limits
@@ -102,7 +105,11 @@ type Node struct {
 	netMu sync.Mutex
 	nets  *network.Manager // named networks; started on first use (network.go)
 
+	probeMu  sync.Mutex // one probe a lost path triggers at a time (reprobe)
+	probedAt time.Time  // when the last probe finished
+
 	mu         sync.Mutex
+	links      map[string]*peerLink                // by peer node ID
 	sessions   map[strategy.Session]expectation // reverse connects we wait for
 	report     natprobe.Report
 	policy     Policy
@@ -130,6 +137,9 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = 30 * time.Second
 	}
 	cfg.Limits.fill()
 	policy, err := checkPolicy(Policy{Accept: cfg.Accept, Allow: cfg.Allow})
@@ -191,6 +201,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 		events:    newEvents(),
 		counters:  newCounters(),
 		sessions:  make(map[strategy.Session]expectation),
+		links:     make(map[string]*peerLink),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
 		policy:    policy,
@@ -202,6 +213,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.handlePeerTasks()
+	n.sig.Handle(typeAddress, n.answerAddress)
 	return n, nil
 }
 
@@ -320,6 +332,7 @@ func (n *Node) probe() {
 	n.mu.Lock()
 	n.report = rep
 	n.probed = true
+	n.probedAt = time.Now()
 	n.mu.Unlock()
 	n.emit(Event{Type: EventProbe, Node: ptr(n.Info())})
 }
@@ -327,13 +340,11 @@ func (n *Node) probe() {
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
 	n.closeNetworks() // first: members hear that we leave
+	n.closeLinks()    // peers hear that we close
 	n.cancel()
 	err := n.ln.Close()
 	n.sig.Close()
 	n.wg.Wait()
-	for _, c := range n.conns.open() {
-		c.Close()
-	}
 	n.lock.Close()
 	return err
 }

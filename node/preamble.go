@@ -23,7 +23,7 @@ import (
 // commit).
 const (
 	preambleMagic   = "RCHD"
-	preambleVersion = 2
+	preambleVersion = 3
 	sessionLen      = len(strategy.Session{})
 	preambleLen     = len(preambleMagic) + 1 + sessionLen + identity.NodeIDLen
 )

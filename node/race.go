@@ -62,9 +62,16 @@ type stepETA struct {
 	at time.Time
 }
 
-// race runs the plan towards peer and returns the winning connection, or
-// a *ConnectError with every attempt.
-func (n *Node) race(ctx context.Context, peer address.Address, steps []strategy.Step) (*Conn, error) {
+// raceWin is the path a race committed.
+type raceWin struct {
+	sc       secured
+	name     string // its strategy
+	attempts []Attempt
+}
+
+// race runs the plan towards peer and returns the winning path, committed
+// on both sides, or a *ConnectError with every attempt.
+func (n *Node) race(ctx context.Context, peer address.Address, steps []strategy.Step) (raceWin, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	stopOnClose := context.AfterFunc(n.ctx, cancel)
 	r := &racer{
@@ -127,10 +134,10 @@ func (n *Node) race(ctx context.Context, peer address.Address, steps []strategy.
 			tie = nil
 		}
 		if best != nil && (tie == nil || !r.runningBefore(best.i)) {
-			c, err := r.commit(*best, pending)
+			win, err := r.commit(*best, pending)
 			if err == nil {
 				stopOnClose()
-				return c, nil
+				return win, nil
 			}
 			best.err = err
 			r.failed(*best)
@@ -139,7 +146,7 @@ func (n *Node) race(ctx context.Context, peer address.Address, steps []strategy.
 	}
 	stopOnClose()
 	cancel()
-	return nil, &ConnectError{Peer: peer.NodeID, Attempts: r.attempts}
+	return raceWin{}, &ConnectError{Peer: peer.NodeID, Attempts: r.attempts}
 }
 
 // run is one step: it waits for its release, then makes and secures a
@@ -265,9 +272,9 @@ func (r *racer) runningBefore(i int) bool {
 
 // commit keeps the winning path: the peer is told, the other steps are
 // cancelled and any path they still make is dropped.
-func (r *racer) commit(win raceResult, pending int) (*Conn, error) {
+func (r *racer) commit(win raceResult, pending int) (raceWin, error) {
 	if err := commit(win.sc, true); err != nil {
-		return nil, err
+		return raceWin{}, err
 	}
 	r.attempts[win.i].StartedMS, r.attempts[win.i].FinishedMS = win.started.Milliseconds(), win.finished.Milliseconds()
 	r.end(win.i, OutcomeOK, "", "")
@@ -282,7 +289,6 @@ func (r *racer) commit(win raceResult, pending int) (*Conn, error) {
 			r.end(i, OutcomeSkipped, name+" won before it started", "")
 		}
 	}
-	c := r.n.register(win.sc, r.peer.NodeID, Outbound, name, r.attempts)
 	// Stop the losers and drop whatever they still secure.
 	r.n.wg.Go(func() {
 		r.cancel()
@@ -292,7 +298,7 @@ func (r *racer) commit(win raceResult, pending int) (*Conn, error) {
 			}
 		}
 	})
-	return c, nil
+	return raceWin{sc: win.sc, name: name, attempts: r.attempts}, nil
 }
 
 // failed records a step that made no path: skipped when the connect ended

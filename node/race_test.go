@@ -13,7 +13,8 @@ import (
 )
 
 // TestLostRacesLeaveNothing races every strategy 50 times between two
-// loopback nodes, where all of them work, and checks that each node lists
+// loopback nodes, where all of them work (each connect asks for a fresh
+// path, which replaces the link's), and checks that each node lists
 // exactly the winning connections (the losers' paths, secured or not,
 // show nowhere), and that goroutines and descriptors come back to their
 // baseline once the connections close.
@@ -31,7 +32,7 @@ func TestLostRacesLeaveNothing(t *testing.T) {
 	connect := func(i int) *node.Conn {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		c, err := a.Connect(ctx, addr, orders[i%len(orders)])
+		c, err := a.ConnectWith(ctx, addr, node.ConnectOptions{Strategies: orders[i%len(orders)], Fresh: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,8 +153,8 @@ func waitAllClosed(t *testing.T, n *node.Node) {
 }
 
 // TestConnectionPath: an open connection reports its path (strategy,
-// addresses, the kernel's RTT) and its path history; a closed one has no
-// current path and says why its path ended.
+// addresses, the RTT the session's pings measure) and its path history; a
+// closed one has no current path and keeps the one it had.
 func TestConnectionPath(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
@@ -174,15 +175,20 @@ func TestConnectionPath(t *testing.T) {
 	if p := info.Path; p == nil || p.Strategy != node.StrategyDirect || p.RemoteAddr != info.RemoteAddr || p.LocalAddr != info.LocalAddr || p.Since.IsZero() {
 		t.Fatalf("path %+v, want the direct path at %s", info.Path, info.RemoteAddr)
 	}
-	if info.Path.RTTMS <= 0 {
-		t.Errorf("path RTT %v ms, want the kernel's estimate", info.Path.RTTMS)
+	// A new path is pinged at once; its pong comes within a round trip.
+	for deadline := time.Now().Add(5 * time.Second); info.Path != nil && info.Path.RTTMS <= 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		info = c.Info()
+	}
+	if info.Path == nil || info.Path.RTTMS <= 0 {
+		t.Errorf("path %+v: want the RTT its ping measured", info.Path)
 	}
 	if len(info.Paths) != 1 || info.Paths[0].RemoteAddr != info.RemoteAddr {
 		t.Errorf("paths %+v, want the one path", info.Paths)
 	}
 	c.Close()
 	info = c.Info()
-	if info.Path != nil || len(info.Paths) != 1 || info.Paths[0].Until.IsZero() || info.Paths[0].Reason != "closed locally" {
-		t.Errorf("closed: path %+v, paths %+v; want no current path and the old one ended, closed locally", info.Path, info.Paths)
+	if info.Path != nil || len(info.Paths) != 1 || info.Paths[0].Strategy != node.StrategyDirect || info.CloseReason != "closed locally" {
+		t.Errorf("closed: path %+v, paths %+v, reason %q; want no current path, the direct one in the history, closed locally", info.Path, info.Paths, info.CloseReason)
 	}
 }

@@ -204,7 +204,7 @@ func (l *Link) install(rw io.ReadWriteCloser, br *frameReader, ph hello, rk rank
 	l.buf.release(start)
 	l.space.Broadcast()
 
-	p := &path{rw: rw, br: br, quit: make(chan struct{}), resend: true, ack: true}
+	p := &path{rw: rw, br: br, quit: make(chan struct{}), resend: true, ack: true, ping: true} // the ping measures the new path at once
 	p.lastRecv.Store(l.now())
 	p.ackTimer = time.AfterFunc(time.Hour, func() { l.delayedAck(p) })
 	p.ackTimer.Stop()

@@ -109,10 +109,10 @@ func TestBadPeer(t *testing.T) {
 		linkErr error // the link's error after
 	}{
 		{"version", rawHello(9, 1), session.ErrVersion, nil},
-		{"garbage", append(rawHello(1, 1), 0xee, 0, 0, 0, 0, 0, 0, 0, 0), nil, session.ErrProtocol},
-		{"data before resend", append(rawHello(1, 1), 0x02, 0, 0, 0, 2, 0, 0, 0, 1, 'x'), nil, session.ErrProtocol},
-		{"resend from the future", append(rawHello(1, 1), binary.BigEndian.AppendUint64([]byte{0x82, 0, 0, 0, 0, 0, 0, 0, 8}, 1000)...), nil, session.ErrProtocol},
-		{"ack beyond", append(rawHello(1, 1), binary.BigEndian.AppendUint64([]byte{0x83, 0, 0, 0, 0, 0, 0, 0, 8}, 1<<40)...), nil, session.ErrProtocol},
+		{"garbage", append(rawHello(2, 1), 0xee, 0, 0, 0, 0, 0, 0, 0, 0), nil, session.ErrProtocol},
+		{"data before resend", append(rawHello(2, 1), 0x02, 0, 0, 0, 2, 0, 0, 0, 1, 'x'), nil, session.ErrProtocol},
+		{"resend from the future", append(rawHello(2, 1), binary.BigEndian.AppendUint64([]byte{0x82, 0, 0, 0, 0, 0, 0, 0, 8}, 1000)...), nil, session.ErrProtocol},
+		{"ack beyond", append(rawHello(2, 1), binary.BigEndian.AppendUint64([]byte{0x83, 0, 0, 0, 0, 0, 0, 0, 8}, 1<<40)...), nil, session.ErrProtocol},
 		{"no hello", []byte{0x84, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0}, session.ErrProtocol, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,9 @@ var (
 	ErrProtocol = errors.New("session: protocol violation")
 	// ErrVersion: the peer speaks another protocol version.
 	ErrVersion = errors.New("session: unsupported protocol version")
+	// ErrPeerStopped: Write after the peer closed the stream (it reads no
+	// more).
+	ErrPeerStopped = errors.New("session: the peer closed the stream")
 	// ErrWriteClosed: Write after CloseWrite.
 	ErrWriteClosed = errors.New("session: write after close-write")
 	// ErrFrameTooLarge: a frame larger than the stream's limit.

@@ -31,7 +31,7 @@ const (
 	initialWindow = 256 << 10
 
 	// version is the session protocol's version, sent in the hello.
-	version = 1
+	version = 2
 )
 
 type frameType uint8
@@ -44,6 +44,7 @@ const (
 	frameFin    frameType = 0x04 // stream id; no payload: the sender's clean end
 	frameAbort  frameType = 0x05 // stream id; payload: reason
 	frameClose  frameType = 0x06 // stream 0; payload: reason: the link ends
+	frameStop   frameType = 0x07 // stream id; no payload: the sender no longer reads (it closed)
 )
 
 // Control frames (one path's, never resent).
@@ -71,6 +72,8 @@ func (t frameType) String() string {
 		return "abort"
 	case frameClose:
 		return "close"
+	case frameStop:
+		return "stop"
 	case frameHello:
 		return "hello"
 	case frameResend:
@@ -128,7 +131,7 @@ func parseHeader(b []byte) (header, error) {
 		lo, hi, linkFrame = 1, MaxPayload, false
 	case frameWindow:
 		lo, hi, linkFrame = 4, 4, false
-	case frameFin:
+	case frameFin, frameStop:
 		lo, hi, linkFrame = 0, 0, false
 	case frameAbort:
 		lo, hi, linkFrame = 0, MaxReasonLen, false

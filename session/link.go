@@ -188,6 +188,27 @@ func (l *Link) tick() {
 	l.pathDown(p, fmt.Sprintf("no frame for %v", idle.Round(time.Millisecond)))
 }
 
+// SetGrace changes how long the link waits for a path; a wait under way
+// ends d after it began.
+func (l *Link) SetGrace(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg.Grace = d
+	if l.cur == nil && l.err == nil && !l.lostAt.IsZero() {
+		l.grace.Reset(max(0, d-time.Since(l.lostAt)))
+	}
+}
+
+// Grace returns how long the link waits for a path.
+func (l *Link) Grace() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg.Grace
+}
+
 // graceOver fails the link when the grace period ends without a path.
 func (l *Link) graceOver() {
 	l.mu.Lock()
@@ -195,8 +216,9 @@ func (l *Link) graceOver() {
 		l.mu.Unlock()
 		return
 	}
+	grace := l.cfg.Grace
 	l.mu.Unlock()
-	l.fail(&LinkError{Err: ErrNoPath, Reason: fmt.Sprintf("no path for %v", l.cfg.Grace)})
+	l.fail(&LinkError{Err: ErrNoPath, Reason: fmt.Sprintf("no path for %v", grace)})
 }
 
 // pathDown reacts to the death of p: when it is the current path, the

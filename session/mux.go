@@ -32,6 +32,8 @@ func (l *Link) handle(h header, payload []byte) error {
 		return s.peerFin()
 	case frameAbort:
 		s.peerAbort(string(payload))
+	case frameStop:
+		s.peerStop()
 	}
 	return nil
 }

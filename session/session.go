@@ -93,6 +93,12 @@ type Config struct {
 	// order, from the link's goroutines; it must not block or call back
 	// into the link. Default: none.
 	OnEvent func(Event)
+	// OnStreamChange, when set, is called whenever one of a stream's ends
+	// changes (the peer's clean end, ours, Close, an abort from either
+	// side, the link's failure), without locks held, from whichever
+	// goroutine made the change. Stream.Stats tells the new state.
+	// Default: none.
+	OnStreamChange func(*Stream)
 	// Logger logs path changes. Default: discard.
 	Logger *slog.Logger
 }

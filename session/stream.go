@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -41,6 +42,7 @@ type Stream struct {
 	sendWin  int64 // bytes we may still send
 	finIn    bool  // the peer ended its direction
 	finOut   bool  // we ended ours
+	stopped  bool  // the peer closed: it no longer reads what we send
 	closed   bool  // Close was called
 	err      error // the abort, local or remote; fails reads and writes
 	linkErr  error // the link failed: reads drain first
@@ -59,6 +61,11 @@ type StreamStats struct {
 	// ReadEnded: the peer ended its direction cleanly (all of it may not
 	// have been read yet); WriteEnded: we did.
 	ReadEnded, WriteEnded bool
+	// Closed: Close was called on this side. PeerClosed: on the peer's
+	// side (it no longer reads; our writes fail with ErrPeerStopped).
+	Closed, PeerClosed bool
+	// Buffered counts bytes received and not yet read.
+	Buffered int
 	// Err is the abort or link failure that ended the stream, if any.
 	Err error
 }
@@ -71,7 +78,45 @@ func (s *Stream) Stats() StreamStats {
 	if err == nil {
 		err = s.linkErr
 	}
-	return StreamStats{Written: s.written.Load(), Read: s.read.Load(), ReadEnded: s.finIn, WriteEnded: s.finOut, Err: err}
+	return StreamStats{Written: s.written.Load(), Read: s.read.Load(), ReadEnded: s.finIn, WriteEnded: s.finOut,
+		Closed: s.closed, PeerClosed: s.stopped, Buffered: s.rq.n, Err: err}
+}
+
+// changed tells Config.OnStreamChange that an end of s changed; no lock
+// is held.
+func (s *Stream) changed() {
+	if f := s.l.cfg.OnStreamChange; f != nil {
+		f(s)
+	}
+}
+
+// WaitRead waits until a Read would return at once (with bytes, the end
+// of the stream or an error), or ctx ends (its error). It holds no buffer
+// while it waits.
+func (s *Stream) WaitRead(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readable() {
+		return nil
+	}
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.rcond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	for !s.readable() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.rcond.Wait()
+	}
+	return nil
+}
+
+// readable reports whether a Read returns at once; s.mu is held.
+func (s *Stream) readable() bool {
+	return s.rq.n > 0 || s.finIn || s.err != nil || s.linkErr != nil || s.closed || s.rdl.passed
 }
 
 func newStream(l *Link, id uint32, h Header) *Stream {
@@ -171,7 +216,7 @@ func (s *Stream) write(prefix, p []byte) (int, error) {
 	total := 0
 	for len(p) > 0 || len(prefix) > 0 {
 		s.mu.Lock()
-		for s.sendWin <= int64(len(prefix)) && s.err == nil && s.linkErr == nil && !s.finOut && !s.wdl.passed {
+		for s.sendWin <= int64(len(prefix)) && s.err == nil && s.linkErr == nil && !s.finOut && !s.stopped && !s.wdl.passed {
 			s.wcond.Wait()
 		}
 		if err := s.writeErr(); err != nil {
@@ -211,6 +256,8 @@ func (s *Stream) writeErr() error {
 		return ErrClosed
 	case s.finOut:
 		return ErrWriteClosed
+	case s.stopped:
+		return ErrPeerStopped
 	}
 	return nil
 }
@@ -251,12 +298,14 @@ func (s *Stream) CloseWrite() error {
 	if done {
 		s.l.removeStream(s)
 	}
+	s.changed()
 	return err
 }
 
 // Close ends our direction cleanly (as CloseWrite, without waiting for a
 // blocked writer, which fails) and stops reading: data received and still
-// to come is dropped, while the peer's writes still succeed.
+// to come is dropped, and the peer's writes fail with ErrPeerStopped (its
+// reads still get all we sent).
 func (s *Stream) Close() error {
 	s.mu.Lock()
 	if s.closed || s.err != nil {
@@ -289,9 +338,13 @@ func (s *Stream) Close() error {
 	if fin {
 		s.l.sendCtrl(frameFin, s.id, nil)
 	}
+	if !finIn {
+		s.l.sendCtrl(frameStop, s.id, nil)
+	}
 	if finIn {
 		s.l.removeStream(s)
 	}
+	s.changed()
 	return nil
 }
 
@@ -321,6 +374,7 @@ func (s *Stream) abort(err *AbortError) bool {
 	s.mu.Unlock()
 	s.wakeSenders()
 	s.l.removeStream(s)
+	s.changed()
 	return true
 }
 
@@ -341,6 +395,7 @@ func (s *Stream) linkFailed(err error) {
 	s.rcond.Broadcast()
 	s.wcond.Broadcast()
 	s.mu.Unlock()
+	s.changed()
 }
 
 // The link's reader delivers the peer's frames with these; they never
@@ -365,7 +420,7 @@ func (s *Stream) deliver(p []byte) error {
 	if len(p) > 0 {
 		s.rq.push(p)
 	}
-	s.rcond.Signal()
+	s.rcond.Broadcast()
 	s.mu.Unlock()
 	return nil
 }
@@ -394,7 +449,22 @@ func (s *Stream) peerFin() error {
 	if done {
 		s.l.removeStream(s)
 	}
+	s.changed()
 	return nil
+}
+
+func (s *Stream) peerStop() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.stop.Store(true)
+	s.wcond.Broadcast()
+	s.mu.Unlock()
+	s.wakeSenders()
+	s.changed()
 }
 
 func (s *Stream) peerAbort(reason string) {
