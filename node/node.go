@@ -109,7 +109,7 @@ type Node struct {
 	probedAt time.Time  // when the last probe finished
 
 	mu         sync.Mutex
-	links      map[string]*peerLink                // by peer node ID
+	links      map[string]*peerLink             // by peer node ID
 	sessions   map[strategy.Session]expectation // reverse connects we wait for
 	report     natprobe.Report
 	policy     Policy
