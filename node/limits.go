@@ -27,12 +27,14 @@ type Limits struct {
 	// (streams on its link); default 1024.
 	MaxInboundPerPeer int
 	// LinkBuffer bounds the bytes sent to one peer and not yet
-	// acknowledged, kept to resend on a new path; writers wait beyond.
-	// Default 4 MiB.
+	// acknowledged, kept to resend on a new path; writers wait beyond. It
+	// bounds a link's goodput to LinkBuffer per round trip. Default 8 MiB.
 	LinkBuffer int
 	// StreamWindow is how many bytes one connection takes in from the
-	// peer ahead of its reader; the peer's writer waits beyond. Default
-	// (and least) 256 KiB.
+	// peer ahead of its reader; the peer's writer waits beyond. It bounds
+	// a connection's goodput to StreamWindow per round trip, and what a
+	// peer can make the node buffer to StreamWindow per connection.
+	// Default 2 MiB; at least 256 KiB.
 	StreamWindow int
 	// MaxHandshakesPerIP bounds the inbound connections from one source
 	// IP that are still in their preamble or TLS handshake; default 16.
@@ -53,7 +55,10 @@ func (l *Limits) fill() {
 		l.MaxInboundPerPeer = 1024
 	}
 	if l.LinkBuffer <= 0 {
-		l.LinkBuffer = 4 << 20
+		l.LinkBuffer = 8 << 20
+	}
+	if l.StreamWindow <= 0 {
+		l.StreamWindow = 2 << 20
 	}
 	l.StreamWindow = max(l.StreamWindow, 256<<10)
 	if l.MaxHandshakesPerIP <= 0 {

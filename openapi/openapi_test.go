@@ -65,7 +65,7 @@ func TestProblemTypes(t *testing.T) {
 	want := []string{"bad-request", "unauthorized", "bad-host", "bad-origin", "no-connection",
 		"no-tap", "connection-tapped", "connection-busy", "tap-conflict", "tap-unsupported", "tap-unavailable",
 		"network-not-joined", "network-joined", "not-ready",
-		"connection-closed", "peer-refused", "connect-failed", "no-broker", "peer-timeout"}
+		"connection-closed", "connection-aborted", "peer-refused", "connect-failed", "no-broker", "peer-timeout"}
 	if len(types) != len(want) {
 		t.Fatalf("problem types %v, want %d", types, len(want))
 	}

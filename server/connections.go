@@ -21,12 +21,14 @@ const (
 	maxRecvTimeout        = 60 * time.Second
 	defaultRecvMax        = 64 << 10
 	maxRecvMax            = 1 << 20
+	maxGrace              = time.Hour
 )
 
 type connectRequest struct {
 	Address    string   `json:"address"`
 	Strategies []string `json:"strategies"`
 	TimeoutMS  int64    `json:"timeout_ms"`
+	GraceMS    int64    `json:"grace_ms"`
 }
 
 func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
@@ -46,9 +48,12 @@ func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.GraceMS < 0 || time.Duration(req.GraceMS)*time.Millisecond > maxGrace {
+		return badRequest("grace_ms=%d: want 0 (the node's default) to %d", req.GraceMS, maxGrace.Milliseconds())
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	c, err := s.cfg.Node.Connect(ctx, addr, strategies)
+	c, err := s.cfg.Node.ConnectWith(ctx, addr, node.ConnectOptions{Strategies: strategies, Grace: time.Duration(req.GraceMS) * time.Millisecond})
 	var ce *node.ConnectError
 	switch {
 	case err == nil:
@@ -111,6 +116,24 @@ func gone(c *node.Conn, what string) *Problem {
 	return typedProblem("connection-closed", http.StatusGone, "connection %s: %s", c.ID(), what)
 }
 
+// aborted is the problem of a connection that did not end cleanly.
+func aborted(c *node.Conn, err *node.AbortError) *Problem {
+	p := typedProblem("connection-aborted", http.StatusBadGateway, "connection %s was aborted: %s", c.ID(), c.Info().CloseReason)
+	p.Extra = map[string]any{"reason": err.Reason, "by_peer": err.Remote}
+	return p
+}
+
+// interruptWrites makes c's writes return when ctx ends (a consumer that
+// went away), until the returned func is called.
+func interruptWrites(ctx context.Context, c *node.Conn) (stop func()) {
+	cancel := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Unix(1, 0)) })
+	return func() {
+		if !cancel() {
+			c.SetWriteDeadline(time.Time{})
+		}
+	}
+}
+
 func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.conn(r)
 	if err != nil {
@@ -135,12 +158,18 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
+	defer interruptWrites(r.Context(), c)()
 	n, err := io.Copy(connWriter{c}, r.Body)
-	if errors.Is(err, node.ErrConnClosed) {
-		if n == 0 {
-			return gone(c, "closed for sending")
-		}
-	} else if err != nil && n == 0 {
+	var ae *node.AbortError
+	switch {
+	case errors.As(err, &ae):
+		p := aborted(c, ae)
+		p.Extra["sent"] = n
+		return p
+	case errors.Is(err, node.ErrConnClosed) && n == 0:
+		return gone(c, "closed for sending")
+	case errors.Is(err, node.ErrConnClosed):
+	case err != nil && n == 0:
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]int64{"sent": n})
@@ -153,7 +182,8 @@ func (cw connWriter) Write(p []byte) (int, error) { return cw.c.Write(p) }
 
 // recv answers with what the peer sent: 200 with what has arrived, up to
 // max bytes, once the first byte is there; 204 when nothing came within
-// timeout_ms; 410 at the end of the peer's stream.
+// timeout_ms; 410 after the peer's clean end of its stream (or our
+// close); 502 connection-aborted after an abort.
 func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
 	c, release, err := s.dataConn(r, true, false)
 	if err != nil {
@@ -183,9 +213,14 @@ func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	var ae *node.AbortError
 	switch {
 	case errors.Is(err, io.EOF):
 		return gone(c, "the peer's stream has ended")
+	case errors.As(err, &ae):
+		return aborted(c, ae)
+	case errors.Is(err, node.ErrConnClosed):
+		return gone(c, "closed")
 	case errors.Is(err, context.DeadlineExceeded):
 		w.WriteHeader(http.StatusNoContent)
 		return nil

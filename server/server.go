@@ -44,7 +44,7 @@ const maxHeaderBytes = 64 << 10
 type Node interface {
 	Info() node.Info
 	Echo(ctx context.Context, addr address.Address) (node.EchoResult, error)
-	Connect(ctx context.Context, addr address.Address, strategies []string) (*node.Conn, error)
+	ConnectWith(ctx context.Context, addr address.Address, o node.ConnectOptions) (*node.Conn, error)
 	Conn(id string) (*node.Conn, bool)
 	Conns() []*node.Conn
 	Events(after uint64) ([]node.Event, bool, <-chan struct{})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -17,8 +18,10 @@ import (
 // from the client it ends our side of the stream (the peer reads EOF, and
 // what the peer sends still arrives); to the client it says the peer's
 // stream has ended. Once both directions have ended the server closes the
-// WebSocket normally. A client that closes the WebSocket (normally) also
-// ends our side of the stream.
+// WebSocket normally (1000). A client that closes the WebSocket (normally)
+// also ends our side of the stream. A connection that is aborted closes
+// the WebSocket with StatusAborted and the reason; one closed on this side
+// (DELETE) with 1001.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	c, release, err := s.dataConn(r, true, true)
 	if err != nil {
@@ -47,6 +50,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	// when an operation's context ends).
 	wsCtx := context.WithoutCancel(ctx)
 	context.AfterFunc(ctx, func() { ws.CloseNow() })
+	defer interruptWrites(ctx, c)()
 
 	// The client's direction: WebSocket -> connection.
 	clientDone := make(chan struct{}) // the client ended its direction
@@ -102,13 +106,45 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 		if err != nil {
-			ws.CloseNow()
+			closeFor(ws, c, err)
 			break
 		}
 	}
 	cancel()
 	<-readerDone
 	return nil
+}
+
+// StatusAborted is the WebSocket close code of an aborted connection
+// (4000, from the range for applications); the close reason says why.
+const StatusAborted websocket.StatusCode = 4000
+
+// closeFor closes the WebSocket for the connection error err: an abort
+// with StatusAborted and its reason, a connection closed on this side with
+// 1001, anything else at once.
+func closeFor(ws *websocket.Conn, c *node.Conn, err error) {
+	var ae *node.AbortError
+	switch {
+	case errors.As(err, &ae):
+		ws.Close(StatusAborted, closeReason(c.Info().CloseReason))
+	case errors.Is(err, node.ErrConnClosed):
+		ws.Close(websocket.StatusGoingAway, "connection closed")
+	default:
+		ws.CloseNow()
+	}
+}
+
+// closeReason cuts a reason to what a close frame holds (123 bytes).
+func closeReason(s string) string {
+	const limit = 123
+	if len(s) <= limit {
+		return s
+	}
+	s = s[:limit]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 var (
@@ -145,7 +181,7 @@ func fromClient(ctx context.Context, ws *websocket.Conn, c *node.Conn, ended boo
 			}
 			empty = false
 			if _, werr := c.Write(buf[:n]); werr != nil {
-				ws.Close(websocket.StatusGoingAway, "connection closed")
+				closeFor(ws, c, werr)
 				return werr
 			}
 		}
