@@ -29,6 +29,7 @@ type connectRequest struct {
 	Strategies []string `json:"strategies"`
 	TimeoutMS  int64    `json:"timeout_ms"`
 	GraceMS    int64    `json:"grace_ms"`
+	Fresh      bool     `json:"fresh"`
 }
 
 func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
@@ -53,7 +54,7 @@ func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	c, err := s.cfg.Node.ConnectWith(ctx, addr, node.ConnectOptions{Strategies: strategies, Grace: time.Duration(req.GraceMS) * time.Millisecond})
+	c, err := s.cfg.Node.ConnectWith(ctx, addr, node.ConnectOptions{Strategies: strategies, Grace: time.Duration(req.GraceMS) * time.Millisecond, Fresh: req.Fresh})
 	var ce *node.ConnectError
 	switch {
 	case err == nil:

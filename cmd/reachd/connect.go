@@ -18,16 +18,23 @@ import (
 type connectFlags struct {
 	strategies listFlag
 	timeout    time.Duration
+	grace      time.Duration
+	fresh      bool
 }
 
 func (f *connectFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.strategies, "strategies", "`list` of strategies to race, in order of preference, comma-separated: direct, reverse, punch, relay (default: all)")
 	fs.DurationVar(&f.timeout, "timeout", 20*time.Second, "give up connecting after this `duration`")
+	fs.DurationVar(&f.grace, "grace", 0, "how long the connection waits for a new path after its path died, before it aborts (`duration`; default: the node's)")
+	fs.BoolVar(&f.fresh, "fresh", false, "race the strategies for a new path even when the node has one to the peer (it then carries all their connections)")
 }
 
 func (f *connectFlags) check() error {
 	if f.timeout < time.Millisecond {
 		return usagef("--timeout %v: want at least 1ms", f.timeout)
+	}
+	if f.grace < 0 {
+		return usagef("--grace %v: want 0 or more", f.grace)
 	}
 	return nil
 }
@@ -37,10 +44,13 @@ type connectRequest struct {
 	Address    string   `json:"address"`
 	Strategies []string `json:"strategies,omitempty"`
 	TimeoutMS  int64    `json:"timeout_ms"`
+	GraceMS    int64    `json:"grace_ms,omitempty"`
+	Fresh      bool     `json:"fresh,omitempty"`
 }
 
 func (f *connectFlags) request(addr string) connectRequest {
-	return connectRequest{Address: addr, Strategies: f.strategies.items, TimeoutMS: f.timeout.Milliseconds()}
+	return connectRequest{Address: addr, Strategies: f.strategies.items, TimeoutMS: f.timeout.Milliseconds(),
+		GraceMS: f.grace.Milliseconds(), Fresh: f.fresh}
 }
 
 const connectUsage = `usage: reachd connect [flags] ADDRESS
@@ -83,7 +93,11 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 // printConnected is the last word of a successful connect.
 func printConnected(w io.Writer, info node.ConnInfo) {
-	fmt.Fprintf(w, "connected to %s via %s\nconnection %s\n", info.PeerID, info.Strategy, info.ID)
+	shared := ""
+	if len(info.Attempts) == 0 {
+		shared = " (the path the node has to the peer)"
+	}
+	fmt.Fprintf(w, "connected to %s via %s%s\nconnection %s\n", info.PeerID, info.Strategy, shared, info.ID)
 }
 
 // formatAttempt words one attempt: "direct: trying", "direct: failed

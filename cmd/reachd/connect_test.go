@@ -35,7 +35,7 @@ func TestConnect(t *testing.T) {
 			name: "first strategy fails, the next connects",
 			// Bob's own ID on a port nobody listens on: direct is refused,
 			// bob dials back.
-			args: []string{"--strategies", "direct,reverse", "--timeout", "10s", forged(t, p.b.Address(), 1, false)},
+			args: []string{"--fresh", "--strategies", "direct,reverse", "--timeout", "10s", forged(t, p.b.Address(), 1, false)},
 			stdout: []string{
 				`direct: trying`,
 				`direct: failed \(.*connection refused.*\) \d+ms`,

@@ -41,6 +41,12 @@ type nodeFlags struct {
 	maxInbound         int
 	maxInboundPerPeer  int
 	maxHandshakesPerIP int
+	linkBuffer         sizeFlag
+	streamWindow       sizeFlag
+
+	// grace is how long a connection waits for a new path after its path
+	// died (node.Config).
+	grace time.Duration
 
 	// networkGrace is how long a network member's link may stay down
 	// before it drops out of the peer table (node.Config).
@@ -76,8 +82,13 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.allow, "allow", "node `IDs` an allowlist policy lets in, comma-separated (more can be added through the API)")
 	fs.Float64Var(&f.peerRequestRate, "peer-request-rate", 10, "dial-back, punch and relay requests one peer may make `per second` (bursts of four times as many)")
 	fs.Float64Var(&f.requestRate, "request-rate", 100, "peer requests from all peers together `per second` (bursts of four times as many)")
-	fs.IntVar(&f.maxInbound, "max-inbound", 1024, "most inbound peer connections open at once (`n`)")
-	fs.IntVar(&f.maxInboundPerPeer, "max-inbound-per-peer", 64, "most inbound connections from one peer (`n`)")
+	fs.IntVar(&f.maxInbound, "max-inbound", 4096, "most inbound peer connections open at once (`n`)")
+	fs.IntVar(&f.maxInboundPerPeer, "max-inbound-per-peer", 1024, "most inbound connections from one peer (`n`)")
+	f.linkBuffer = 8 << 20
+	fs.Var(&f.linkBuffer, "link-buffer", "bytes sent to one peer and not yet acknowledged, kept to resend on a new path (`size`: bytes, or with KiB or MiB); writers wait beyond")
+	f.streamWindow = 2 << 20
+	fs.Var(&f.streamWindow, "stream-window", "bytes one connection takes in ahead of its reader (`size`, at least 256KiB); the peer's writer waits beyond")
+	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long a connection waits for a new path after its path died, before it aborts (`duration`; a connect's grace_ms overrides it)")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
 }
@@ -112,6 +123,15 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 			return node.Config{}, server.Config{}, usagef("%s %d: want at least 1", name, v)
 		}
 	}
+	if f.grace <= 0 {
+		return node.Config{}, server.Config{}, usagef("--grace %s: want a positive duration", f.grace)
+	}
+	if f.streamWindow < 256<<10 {
+		return node.Config{}, server.Config{}, usagef("--stream-window %d: want at least 256KiB", f.streamWindow)
+	}
+	if f.linkBuffer < 64<<10 {
+		return node.Config{}, server.Config{}, usagef("--link-buffer %d: want at least 64KiB", f.linkBuffer)
+	}
 	if f.networkGrace <= 0 {
 		return node.Config{}, server.Config{}, usagef("--network-grace %s: want a positive duration", f.networkGrace)
 	}
@@ -124,7 +144,10 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 			MaxInbound:         f.maxInbound,
 			MaxInboundPerPeer:  f.maxInboundPerPeer,
 			MaxHandshakesPerIP: f.maxHandshakesPerIP,
+			LinkBuffer:         int(f.linkBuffer),
+			StreamWindow:       int(f.streamWindow),
 		},
+		Grace:      f.grace,
 		DataDir:    f.dataDir,
 		ListenPort: uint16(f.port),
 		MQTT:       f.mqtt.items,
@@ -247,3 +270,24 @@ func validOrigin(s string) error {
 
 // validNodeID checks an --allow entry.
 func validNodeID(s string) error { return identity.ValidNodeID(s) }
+
+// sizeFlag is a byte count: a number, optionally with KiB, MiB or GiB.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+
+func (s *sizeFlag) Set(v string) error {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(v, suffix) {
+			v, mult = strings.TrimSuffix(v, suffix), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return fmt.Errorf("want a size in bytes, or with KiB, MiB or GiB")
+	}
+	*s = sizeFlag(n * mult)
+	return nil
+}
