@@ -109,7 +109,7 @@ export interface paths {
         put?: never;
         /**
          * Send bytes to the peer
-         * @description Writes the request body to the peer as it arrives. The body is taken as raw bytes whatever its `Content-Type`; send `application/octet-stream`. If the connection closes midway, the answer is still 200 with the count written.
+         * @description Writes the request body to the peer as it arrives. The body is taken as raw bytes whatever its `Content-Type`; send `application/octet-stream`. It answers once the session has taken every byte (it keeps what the peer has not acknowledged, to resend on a new path); a peer that reads slowly makes it wait, never fail. If the connection is closed midway, the answer is still 200 with the count written; if it is aborted, 502 `connection-aborted` with the count in `sent`.
          */
         post: operations["sendToConnection"];
         delete?: never;
@@ -130,7 +130,7 @@ export interface paths {
         };
         /**
          * Receive bytes from the peer
-         * @description Answers with everything the peer sent that has arrived and not been read, up to `max` bytes (the node reads up to 512 KiB ahead of the consumer), waiting up to `timeout_ms` for the first byte.
+         * @description Answers with everything the peer sent that has arrived and not been read, up to `max` bytes (the node takes in up to the connection's window, 256 KiB by default, ahead of the consumer; beyond, the peer's sender waits), waiting up to `timeout_ms` for the first byte. 410 only after the peer's clean end of its stream; 502 `connection-aborted` after an abort.
          */
         get: operations["receiveFromConnection"];
         put?: never;
@@ -161,7 +161,8 @@ export interface paths {
          *
          *     - **An empty binary message ends one direction** (a half-close). From the client it ends our side of the stream: the peer reads the end of the stream, and what the peer sends still arrives. From the node it says the peer's stream has ended. Once both directions have ended (or the connection is closed) the node closes the WebSocket normally (1000). A non-empty message after the client's empty one closes the WebSocket with 1008.
          *     - When the client closes the WebSocket normally (1000), the node ends our side of the stream too; messages in flight may be lost then, so prefer the empty message.
-         *     - When the connection fails or is closed, the WebSocket is closed (1001, or without a close frame).
+         *     - When the connection is **aborted** (by either side, or no path came within its grace period), the WebSocket closes with **4000** and the reason, so a program can tell a truncated stream from a complete one. When it is closed on this side (`DELETE`), with 1001.
+         *     - A client that reads slowly pushes back on the peer's sender for as long as it likes; nothing is lost.
          *
          *     Browsers pass the token as `access_token`; a cross-site page must be listed with `--api-cors`.
          */
@@ -470,7 +471,7 @@ export interface components {
             local_addr: components["schemas"]["IPPort"];
             /** @description The TURN server for `relay`. */
             remote_addr: components["schemas"]["IPPort"];
-            /** @description The kernel's smoothed round trip of the TCP connection beneath (to the TURN server for a relay), when known. */
+            /** @description The round trip the session's pings measure over the path (peer to peer, through the relay for `relay`), when known. */
             rtt_ms?: number;
             since: components["schemas"]["Timestamp"];
             /** @description When it ended. */
@@ -697,10 +698,10 @@ export interface components {
              * @enum {string}
              */
             direction: "outbound" | "inbound";
-            /** @description The strategy that made the connection. */
+            /** @description The strategy of the connection's path (the current one, or the last). */
             strategy: components["schemas"]["Strategy"];
             /**
-             * @description `half_closed`: the peer finished sending; the node may still send.
+             * @description `half_closed`: the peer finished sending; the node may still send. `closed`: both sides finished, one side closed it, or it was aborted (`aborted`).
              * @enum {string}
              */
             state: "open" | "half_closed" | "closed";
@@ -715,13 +716,17 @@ export interface components {
             closed_at?: components["schemas"]["Timestamp"];
             /** @description Why it closed; present once closed. */
             close_reason?: string;
+            /** @description The connection did not end cleanly: aborted by either side, no path within its grace period, or the peer restarted (`close_reason` says which). */
+            aborted?: boolean;
+            /** @description How long the connection waits for a new path after its path died, before it aborts. */
+            grace_ms: number;
             /** @description Every strategy of the plan for an outbound connection, in the order of preference, with its outcome; empty for inbound ones. */
             attempts: components["schemas"]["Attempt"][];
             /** @description The TAP device the connection backs, while it does. */
             tap?: components["schemas"]["TapInfo"];
-            /** @description The transport the connection rides on; absent once closed. */
+            /** @description The path the connection rides on now; absent while the peer's link waits for a new one after a loss, and once closed. Connections to one peer share its path. */
             path?: components["schemas"]["Path"];
-            /** @description Every transport the connection had, the current one last. (Today one for its life.) */
+            /** @description Every path the connection had (resumed after a loss, or upgraded to a cheaper strategy), with when and why each ended, the current one last. */
             paths: components["schemas"]["Path"][];
         };
         ConnectionList: {
@@ -792,6 +797,10 @@ export interface components {
             strategies?: components["schemas"]["Strategy"][] | null;
             /** @description The overall timeout in milliseconds; absent, null or 0: 20000. */
             timeout_ms?: number | null;
+            /** @description How long the connection waits for a new path after its path died (the node looks for one with any strategy) before it aborts; absent, null or 0: the node's default (`--grace`, 30000). */
+            grace_ms?: number | null;
+            /** @description Race the strategies for a new path even when the node has one to the peer; the new path then carries all the peer's connections. Without it, a connection to a peer the node has a path to (of a strategy listed) opens on that path at once, with no attempts. */
+            fresh?: boolean | null;
         };
         EchoRequest: {
             /** @description The peer's address. */
@@ -820,7 +829,7 @@ export interface components {
         /** @description An event ID in decimal (0: from the oldest event kept). */
         EventIDText: string;
         /** @description Something that happened on the node. `type` says which; each type has its own payload member. */
-        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"];
+        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"];
         /** @description A NAT probe finished; `node` is the node's new state. */
         ProbeEvent: {
             id: components["schemas"]["EventID"];
@@ -864,6 +873,36 @@ export interface components {
             type: "connection";
             time: components["schemas"]["Timestamp"];
             connection: components["schemas"]["Connection"];
+        };
+        /** @description The path under a peer's connections changed: `attached` (the first), `lost` (it died; the node looks for a new one), `resumed` (a new path after a loss; `gap_ms` is the time without one), `upgraded` (a cheaper path replaced a live one) or `failed` (the peer link ended, and its open connections were aborted). */
+        PathEvent: {
+            id: components["schemas"]["EventID"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "path";
+            time: components["schemas"]["Timestamp"];
+            path: {
+                peer: components["schemas"]["NodeID"];
+                /** @enum {string} */
+                kind: "attached" | "lost" | "resumed" | "upgraded" | "failed";
+                path: components["schemas"]["PathChangePath"];
+                /** @description Why a path was lost or the link failed. */
+                reason?: string;
+                /** @description The time without a path, for `resumed`. */
+                gap_ms?: number;
+            };
+        };
+        /** @description The path concerned (the new one, or the one lost); its fields are empty when the link had none (`failed` while waiting). */
+        PathChangePath: {
+            strategy: string;
+            local_addr: string;
+            remote_addr: string;
+            rtt_ms?: number;
+            since: string;
+            until?: components["schemas"]["Timestamp"];
+            reason?: string;
         };
         /** @description Byte counters of the connections whose counts changed, at most once a second. */
         BytesEvent: {
@@ -980,6 +1019,7 @@ export interface components {
          *     | `https://reachd.dev/problems/network-joined` | 409 | the network is joined already |
          *     | `https://reachd.dev/problems/not-ready` | 503 | the node does not know its own address yet |
          *     | `https://reachd.dev/problems/connection-closed` | 410 | the connection is closed or the peer's stream has ended |
+         *     | `https://reachd.dev/problems/connection-aborted` | 502 | the connection was aborted (`reason`, `by_peer`) |
          *     | `https://reachd.dev/problems/peer-refused` | 502 | the peer refused the echo |
          *     | `https://reachd.dev/problems/connect-failed` | 502 | no strategy connected (`attempts`) |
          *     | `https://reachd.dev/problems/no-broker` | 503 | no broker shared with the peer is connected |
@@ -990,7 +1030,7 @@ export interface components {
          *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
-        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
+        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
         /**
          * @description An RFC 9457 problem. Problems may carry extension members (see `BadRequestProblem`, `ConnectProblem`); clients ignore those they do not know.
          * @example {
@@ -1184,7 +1224,22 @@ export interface components {
                 };
             };
         };
-        /** @description The connection is closed, or the peer's stream has ended and everything was read (`connection-closed`). */
+        /** @description The connection was aborted (`connection-aborted`): by the peer or by us, or no path came within its grace period, or the peer restarted. `reason` says why, `by_peer` whether the peer aborted it; `send` adds `sent`, the bytes taken before. */
+        Aborted: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type: "https://reachd.dev/problems/connection-aborted";
+                    reason: string;
+                    by_peer: boolean;
+                    sent?: number;
+                };
+            };
+        };
+        /** @description The connection is closed on this side, or the peer ended its stream cleanly and everything was read (`connection-closed`). */
         Gone: {
             headers: {
                 [name: string]: unknown;
@@ -1470,6 +1525,7 @@ export interface operations {
             410: components["responses"]["Gone"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
+            502: components["responses"]["Aborted"];
         };
     };
     receiveFromConnection: {
@@ -1515,6 +1571,7 @@ export interface operations {
             410: components["responses"]["Gone"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
+            502: components["responses"]["Aborted"];
         };
     };
     checkReceive: {

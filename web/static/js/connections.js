@@ -109,9 +109,21 @@ export class Connections {
         title: `MAC ${c.tap.mac}, MTU ${c.tap.mtu}` }, `TAP ${c.tap.name} ${(c.tap.addrs || []).join(" ")}`));
     }
 
+    // The path beneath: the strategies it moved through (a resume or an
+    // upgrade adds one), its RTT, or that a new one is being looked for.
+    const paths = (c.paths || []).map((p) => p.strategy).filter(Boolean);
+    if (paths.length > 1) {
+      strategy.append(el("div", { class: "muted small", "data-paths": paths.join(" ") }, paths.join(" → ")));
+    }
+    if (c.state !== "closed" && !c.path) {
+      strategy.append(el("div", { class: "muted small", "data-resuming": "" }, "no path: looking for one"));
+    } else if (c.state !== "closed" && c.path.rtt_ms) {
+      strategy.append(el("div", { class: "muted small" }, `RTT ${c.path.rtt_ms.toFixed(1)} ms`));
+    }
+
     const state = cell("state");
-    const badge = { open: "good", half_closed: "fair", closed: "none" }[c.state] || "none";
-    state.replaceChildren(el("span", { class: `badge ${badge}` }, (c.state || "").replace("_", " ")));
+    const badge = c.aborted ? "poor" : ({ open: "good", half_closed: "fair", closed: "none" }[c.state] || "none");
+    state.replaceChildren(el("span", { class: `badge ${badge}` }, c.aborted ? "aborted" : (c.state || "").replace("_", " ")));
     if (c.close_reason) state.append(el("div", { class: "muted small" }, c.close_reason));
 
     for (const [name, n] of [["sent", c.bytes_sent], ["received", c.bytes_received]]) {
