@@ -338,6 +338,29 @@ func (c *Conn) Abort(reason string) error {
 	return nil
 }
 
+// Grace is how long the connection waits for a new path after its path
+// died, before it aborts.
+func (c *Conn) Grace() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.grace
+}
+
+// SetGrace changes how long the connection waits for a new path after
+// its path died (from the next loss on); a longer one than the peer
+// link's lengthens the link's.
+func (c *Conn) SetGrace(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.mu.Lock()
+	c.grace = d
+	c.mu.Unlock()
+	if d > c.pl.link.Grace() {
+		c.pl.link.SetGrace(d)
+	}
+}
+
 // Claim takes the reading and/or the writing direction for one consumer
 // (an API request, a WebSocket, a TAP device) until release: two readers
 // would each see a stream with holes, two writers interleave. It fails

@@ -112,6 +112,7 @@ func (n *Node) claimMemberLinks() {
 				continue
 			}
 			if c, ok := n.Conn(ci.ID); ok {
+				c.SetGrace(n.cfg.NetworkGrace)
 				n.nets.Accept(&memberLink{c: c, ctx: n.ctx})
 			}
 		}
@@ -134,7 +135,9 @@ func (h nodeHost) Dial(ctx context.Context, addr string) (network.Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := h.n.Connect(ctx, a, nil)
+	// A member link waits for a new path as long as the network waits
+	// for a member whose link is down: then the member drops out.
+	c, err := h.n.ConnectWith(ctx, a, ConnectOptions{Grace: h.n.cfg.NetworkGrace})
 	if err != nil {
 		return nil, err
 	}

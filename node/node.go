@@ -141,6 +141,9 @@ func New(cfg Config) (_ *Node, retErr error) {
 	if cfg.Grace == 0 {
 		cfg.Grace = 30 * time.Second
 	}
+	if cfg.NetworkGrace == 0 {
+		cfg.NetworkGrace = 30 * time.Second
+	}
 	cfg.Limits.fill()
 	policy, err := checkPolicy(Policy{Accept: cfg.Accept, Allow: cfg.Allow})
 	if err != nil {

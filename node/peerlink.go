@@ -81,6 +81,7 @@ type peerLink struct {
 	conns      map[*session.Stream]*Conn
 	recovering bool
 	upgrading  bool
+	losses     int // paths lost so far: a connection's grace timer belongs to one loss
 }
 
 // linkFor returns the live link with peer, making one when create is set
@@ -167,6 +168,9 @@ func (pl *peerLink) onEvent(ev session.Event) {
 		meta.Since = ev.Time
 		pl.cur = meta
 	case session.EventLost, session.EventFailed:
+		if ev.Kind == session.EventLost {
+			pl.losses++
+		}
 		if pl.cur != nil {
 			meta = pl.cur
 			pl.endPath(ev.Time, ev.Reason)
@@ -203,6 +207,7 @@ func (pl *peerLink) pathChanged(ev session.Event, meta *pathMeta) {
 	}
 	switch ev.Kind {
 	case session.EventLost:
+		pl.graceTimers()
 		dir := Inbound
 		if meta != nil {
 			dir = meta.dir
@@ -214,6 +219,30 @@ func (pl *peerLink) pathChanged(ev session.Event, meta *pathMeta) {
 		}
 	case session.EventFailed:
 		n.dropLink(pl)
+	}
+}
+
+// graceTimers aborts, after the path just lost, each connection whose
+// grace is shorter than the link's once its grace has passed without a
+// new path.
+func (pl *peerLink) graceTimers() {
+	pl.mu.Lock()
+	loss := pl.losses
+	pl.mu.Unlock()
+	linkGrace := pl.link.Grace()
+	for _, c := range pl.connList() {
+		grace := c.Grace()
+		if grace <= 0 || grace >= linkGrace {
+			continue
+		}
+		time.AfterFunc(grace, func() {
+			pl.mu.Lock()
+			waiting := pl.losses == loss && pl.cur == nil
+			pl.mu.Unlock()
+			if waiting {
+				c.Abort(fmt.Sprintf("no path to the peer within the connection's grace period (%v)", grace))
+			}
+		})
 	}
 }
 

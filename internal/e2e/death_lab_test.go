@@ -2,57 +2,147 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/reachd/reachd/internal/natlab"
 )
 
-// TestPeerDeath checks that a connection moves to closed on its own when the
-// peer goes away: at once when the peer's process dies (its kernel ends the
-// TCP connection), and within the keepalive time when the peer's link goes
-// silent.
-func TestPeerDeath(t *testing.T) {
+// deathGrace is the --grace of the honest-ends nodes: how long a
+// connection waits for a new path once its path died.
+const deathGrace = 5 * time.Second
+
+// deadPathBound is how long a silent path may take to be declared dead:
+// 10 s without a frame, noticed at the next 2 s ping tick.
+const deadPathBound = 12 * time.Second
+
+// TestHonestEnds checks that a peer that vanishes ends the other side's
+// connections with an abort, never with a clean end: GET /recv answers
+// 502 connection-aborted (not 410), the WebSocket closes with 4000 (not
+// 1000), reachd nc exits 1, and the connection is closed and aborted
+// within the bound: the grace period after the path died, which a killed
+// process's kernel reports at once and a silent one within deadPathBound.
+// It does so for a direct and a relayed connection to a killed peer, and
+// for a peer whose network goes silent.
+func TestHonestEnds(t *testing.T) {
 	lab := natlab.New(t)
 	ntp := lab.StartNTP(t)
 	wan := startRendezvous(t, lab)
-	hosts := map[string]*natlab.Host{}
-	for _, name := range []string{"a", "killed", "silent"} {
-		hosts[name] = lab.AddRouter(natlab.Public).AddHost()
+	hosts := map[string]*natlab.Host{
+		"a":       lab.AddRouter(natlab.Public).AddHost(),
+		"killed":  lab.AddRouter(natlab.Public).AddHost(),
+		"relayed": lab.AddRouter(natlab.Public).AddHost(),
+		"silent":  lab.AddRouter(natlab.Public).AddHost(),
 	}
-	nodes := startLabNodes(t, wan, ntp.Addr().String(), hosts)
+	nodes := startLabNodes(t, wan, ntp.Addr().String(), hosts, "--grace", deathGrace.String())
 	a := nodes["a"]
 
 	for _, tt := range []struct {
-		peer   string
-		kill   func(n *labNode) error
-		within time.Duration
+		peer     string
+		strategy string
+		kill     func(n *labNode) error
+		bound    time.Duration
 	}{
-		{"killed", func(n *labNode) error { return syscall.Kill(n.proc.Pid(), syscall.SIGKILL) }, 5 * time.Second},
-		{"silent", func(n *labNode) error {
+		{"killed", "direct", func(n *labNode) error { return syscall.Kill(n.proc.Pid(), syscall.SIGKILL) }, deathGrace},
+		{"relayed", "relay", func(n *labNode) error { return syscall.Kill(n.proc.Pid(), syscall.SIGKILL) }, deathGrace},
+		{"silent", "direct", func(n *labNode) error {
 			return n.host.Command(context.Background(), "ip", "link", "set", "eth0", "down").Run()
-		}, 30 * time.Second},
+		}, deadPathBound + deathGrace},
 	} {
 		t.Run(tt.peer, func(t *testing.T) {
 			t.Parallel()
 			peer := nodes[tt.peer]
-			status, c := connect(t, a, peer, "direct")
-			if status != http.StatusCreated {
-				t.Fatalf("connect: %d %s", status, c.Detail)
+			// Three connections on the one path: one read by GET /recv,
+			// one by a WebSocket, one by reachd nc.
+			var ids [3]string
+			for i := range ids {
+				status, c := connect(t, a, peer, tt.strategy)
+				if status != http.StatusCreated || c.Strategy != tt.strategy {
+					t.Fatalf("connect: %d %s %s", status, c.Strategy, c.Detail)
+				}
+				ids[i] = c.ID
 			}
-			peer.inbound(t, a.info.NodeID, "direct")
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			ws := a.stream(ctx, t, ids[1])
+			defer ws.CloseNow()
+			nc := a.host.Command(ctx, reachdBin, "nc", "--id", ids[2])
+			var ncErr strings.Builder
+			nc.Stderr = &ncErr
+			ncStdin, err := nc.StdinPipe() // open: nc must not end our side
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ncStdin.Close()
+			if err := nc.Start(); err != nil {
+				t.Fatal(err)
+			}
+			ncDone := make(chan error, 1)
+			go func() { ncDone <- nc.Wait() }()
+
 			if err := tt.kill(peer); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			var got connection
-			waitFor(t, "connection closed after the peer went away", nil, tt.within, func() (bool, error) {
-				_, err := a.api.do("GET", "/v1/connections/"+c.ID, "", &got)
-				return got.State == "closed", err
-			})
-			t.Logf("%s: closed after %v", tt.peer, time.Since(start).Round(time.Millisecond))
+			limit := tt.bound + 3*time.Second // scheduling and the resume attempt under way
+
+			// The WebSocket: a close with 4000 and the reason.
+			_, _, err = ws.Read(ctx)
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason == "" {
+				t.Errorf("WebSocket ended with %v, want a close with 4000 and the reason", err)
+			}
+			t.Logf("%s: WebSocket closed %v after the peer went: %d %q", tt.peer, time.Since(start).Round(time.Millisecond), ce.Code, ce.Reason)
+
+			// GET /recv: 502 connection-aborted, not 410.
+			var problem struct {
+				Type   string `json:"type"`
+				Reason string `json:"reason"`
+			}
+			status, err := a.api.do("GET", "/v1/connections/"+ids[0]+"/recv?timeout_ms=60000", "", &problem)
+			if err != nil || status != http.StatusBadGateway || !strings.HasSuffix(problem.Type, "/connection-aborted") {
+				t.Errorf("recv: %d %+v %v, want 502 connection-aborted", status, problem, err)
+			}
+
+			// reachd nc: exit status 1, saying the connection was aborted.
+			select {
+			case err := <-ncDone:
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+					t.Errorf("reachd nc ended with %v, want exit status 1; stderr: %s", err, ncErr.String())
+				}
+				t.Logf("%s: reachd nc: %s", tt.peer, strings.TrimSpace(ncErr.String()))
+			case <-ctx.Done():
+				t.Fatal("reachd nc did not end")
+			}
+
+			// Every connection to the peer is closed and aborted, within
+			// the bound.
+			took := time.Since(start)
+			for _, id := range ids {
+				var c struct {
+					State       string `json:"state"`
+					Aborted     bool   `json:"aborted"`
+					CloseReason string `json:"close_reason"`
+				}
+				if _, err := a.api.do("GET", "/v1/connections/"+id, "", &c); err != nil {
+					t.Fatal(err)
+				}
+				if c.State != "closed" || !c.Aborted {
+					t.Errorf("connection %s: %+v, want closed and aborted", id, c)
+				}
+			}
+			if took > limit {
+				t.Errorf("the connections ended %v after the peer went, want within %v", took.Round(time.Millisecond), limit)
+			}
+			t.Logf("%s (%s): every connection aborted within %v (bound %v)", tt.peer, tt.strategy, took.Round(time.Millisecond), tt.bound)
 		})
 	}
 }

@@ -187,6 +187,7 @@ type Lab struct {
 	v6         bool // built WithIPv6
 	hosts      int  // hosts created so far, for names
 	public     int  // Public routers created so far
+	spares     int  // WAN addresses ChangeWANIP handed out
 	ntp        netip.AddrPort
 }
 

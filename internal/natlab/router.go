@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+
+	"github.com/vishvananda/netlink"
 )
 
 // Router is a namespace joining a LAN to the WAN bridge, with the nftables
@@ -425,4 +427,61 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// spareWANBase numbers the addresses ChangeWANIP hands out: 203.0.113.211
+// and up, above every router's first address.
+const spareWANBase = routerWANBase + maxRouters + 1
+
+// FlushConntrack empties the router's connection tracking table, as a
+// home router that reboots or runs out of entries does: its NAT mappings
+// go, and established connections through it see their packets dropped
+// or mapped anew.
+func (r *Router) FlushConntrack() error {
+	return r.self.Do(func() error {
+		if err := netlink.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
+			return fmt.Errorf("natlab: flush conntrack of %s: %w", r.self.name, err)
+		}
+		return nil
+	})
+}
+
+// ChangeWANIP moves a NAT router on the WAN to a new address, as an ISP
+// renumbering a line: the old address goes, and the NAT mappings with it.
+// Every other router learns the new address's MAC. It returns the new
+// address.
+func (r *Router) ChangeWANIP() (netip.Addr, error) {
+	if r.up != nil || r.kind == Public || r.self.ip6.IsValid() {
+		return netip.Addr{}, fmt.Errorf("natlab: ChangeWANIP moves an IPv4 NAT router on the WAN, not %s", r.self.name)
+	}
+	l := r.lab
+	l.mu.Lock()
+	l.spares++
+	k := l.spares
+	l.mu.Unlock()
+	if spareWANBase+k > 254 {
+		return netip.Addr{}, fmt.Errorf("natlab: no spare WAN address left")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.self.ip
+	ip := netip.AddrFrom4([4]byte{203, 0, 113, byte(spareWANBase + k)})
+	if err := ipBatch(r.self.name,
+		fmt.Sprintf("addr add %s dev %s", netip.PrefixFrom(ip, wanPrefix.Bits()), wanIface),
+		fmt.Sprintf("addr del %s dev %s", netip.PrefixFrom(old, wanPrefix.Bits()), wanIface),
+		"route replace default via "+wanAddrs[0].String(),
+	); err != nil {
+		return netip.Addr{}, err
+	}
+	r.self.ip = ip
+	if err := l.knowNeighbours(r); err != nil {
+		return netip.Addr{}, err
+	}
+	if err := r.applyLocked(); err != nil {
+		return netip.Addr{}, err
+	}
+	if err := r.FlushConntrack(); err != nil {
+		return netip.Addr{}, err
+	}
+	return ip, nil
 }
