@@ -450,7 +450,9 @@ func (pl *peerLink) upgrade() {
 		if len(better) == 0 {
 			return
 		}
-		if err := pl.findPath(ctx, better, "upgrade"); err != nil {
+		if err := pl.findPath(ctx, better, "upgrade"); errors.Is(err, errNoLikelyStep) {
+			continue // the addresses may change
+		} else if err != nil {
 			pl.n.log.Info("upgrade attempt failed", "peer", pl.peer, "from", name, "err", err)
 		}
 	}
@@ -477,9 +479,13 @@ func (pl *peerLink) cheaperThan(name string) []string {
 	return out
 }
 
+// errNoLikelyStep: an upgrade found no cheaper strategy the plan rates
+// likely to work.
+var errNoLikelyStep = errors.New("no cheaper strategy is likely to work")
+
 // findPath races the strategies (nil: those the link's connects allow)
 // towards the peer's current address and gives the link the path that
-// wins.
+// wins. An upgrade races only those the plan rates likely.
 func (pl *peerLink) findPath(ctx context.Context, strategies []string, why string) error {
 	n := pl.n
 	ctx, cancel := context.WithTimeout(ctx, resumeTimeout)
@@ -501,6 +507,16 @@ func (pl *peerLink) findPath(ctx context.Context, strategies []string, why strin
 		}
 	}
 	plan := strategy.Plan(self, addr, strategy.PlanConfig{Strategies: strategies, TURN: len(n.cfg.TURN) > 0})
+	if why == "upgrade" {
+		for i, st := range plan {
+			if st.Skip == "" && st.Chance != strategy.Likely {
+				plan[i].Skip = "not likely to work"
+			}
+		}
+		if !slices.ContainsFunc(plan, func(st strategy.Step) bool { return st.Skip == "" }) {
+			return errNoLikelyStep
+		}
+	}
 	if !slices.ContainsFunc(plan, func(st strategy.Step) bool { return st.Skip == "" }) {
 		return fmt.Errorf("%s: no strategy can work (%s)", why, (&ConnectError{Peer: pl.peer, Attempts: skipped(plan)}).Error())
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -125,13 +126,24 @@ func aborted(c *node.Conn, err *node.AbortError) *Problem {
 }
 
 // interruptWrites makes c's writes return when ctx ends (a consumer that
-// went away), until the returned func is called.
+// went away), until the returned func is called; then the next consumer
+// finds no deadline.
 func interruptWrites(ctx context.Context, c *node.Conn) (stop func()) {
-	cancel := context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Unix(1, 0)) })
-	return func() {
-		if !cancel() {
-			c.SetWriteDeadline(time.Time{})
+	var mu sync.Mutex
+	over := false
+	cancel := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !over {
+			c.SetWriteDeadline(time.Unix(1, 0))
 		}
+	})
+	return func() {
+		cancel()
+		mu.Lock()
+		over = true
+		mu.Unlock()
+		c.SetWriteDeadline(time.Time{})
 	}
 }
 

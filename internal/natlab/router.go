@@ -466,9 +466,11 @@ func (r *Router) ChangeWANIP() (netip.Addr, error) {
 	defer r.mu.Unlock()
 	old := r.self.ip
 	ip := netip.AddrFrom4([4]byte{203, 0, 113, byte(spareWANBase + k)})
+	// The old address goes first: a second one in its subnet would be a
+	// secondary, deleted with it.
 	if err := ipBatch(r.self.name,
-		fmt.Sprintf("addr add %s dev %s", netip.PrefixFrom(ip, wanPrefix.Bits()), wanIface),
 		fmt.Sprintf("addr del %s dev %s", netip.PrefixFrom(old, wanPrefix.Bits()), wanIface),
+		fmt.Sprintf("addr add %s dev %s", netip.PrefixFrom(ip, wanPrefix.Bits()), wanIface),
 		"route replace default via "+wanAddrs[0].String(),
 	); err != nil {
 		return netip.Addr{}, err

@@ -1,0 +1,170 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/node"
+	"github.com/reachd/reachd/node/nodetest"
+	"github.com/reachd/reachd/rendezvous/rendezvoustest"
+)
+
+// TestManyConnectionsShareOnePath opens 100 connections to one peer: the
+// first makes the path, the other 99 open on it without a race, every
+// one carries its own bytes both ways, and the peer lists 100 inbound
+// connections on the one path.
+func TestManyConnectionsShareOnePath(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
+	addr, err := address.Parse(b.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 100
+	var conns []*node.Conn
+	for i := range n {
+		c, err := a.Connect(ctx, addr, nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		if i > 0 && len(c.Info().Attempts) != 0 {
+			t.Errorf("connection %d raced (%+v); want it on the path the first made", i, c.Info().Attempts)
+		}
+	}
+	first := conns[0].Info().Path
+	for i, c := range conns {
+		p := c.Info().Path
+		if p == nil || first == nil || p.LocalAddr != first.LocalAddr || p.RemoteAddr != first.RemoteAddr {
+			t.Fatalf("connection %d rides %+v, the first %+v: want one path", i, p, first)
+		}
+		if _, err := fmt.Fprintf(c, "hello %d", i); err != nil {
+			t.Fatal(err)
+		}
+		c.CloseWrite()
+	}
+	waitInboundCount(t, b, a.ID(), n)
+	// Each inbound connection reads exactly its own greeting and answers.
+	got := map[string]bool{}
+	for _, c := range b.Conns() {
+		if c.Info().Direction != node.Inbound {
+			continue
+		}
+		msg, err := readAll(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[string(msg)] = true
+		fmt.Fprintf(c, "re: %s", msg)
+		c.CloseWrite()
+	}
+	for i, c := range conns {
+		if !got[fmt.Sprintf("hello %d", i)] {
+			t.Errorf("b never read connection %d's greeting", i)
+		}
+		msg, err := readAll(ctx, c)
+		if err != nil || string(msg) != fmt.Sprintf("re: hello %d", i) {
+			t.Errorf("connection %d read %q, %v", i, msg, err)
+		}
+		if st := c.State(); st != node.StateClosed {
+			t.Errorf("connection %d: %s after both sides finished", i, st)
+		}
+	}
+}
+
+// readAll reads c to its end.
+func readAll(ctx context.Context, c *node.Conn) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.ReadInto(ctx, buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+}
+
+// BenchmarkOpenConnections opens 1,000 connections from one node, to one
+// peer and spread over 10 peers, and reports the heap each connection
+// costs on both sides together (the opener and its peers), and each peer
+// link (the 10-peer run's extra over the one-peer run, per extra peer).
+//
+//	go test -run '^$' -bench OpenConnections -benchtime 1x ./node
+func BenchmarkOpenConnections(b *testing.B) {
+	rv := rendezvoustest.Start(b)
+	const total = 1000
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	perConn := map[int]float64{}
+	for _, peers := range []int{1, 10} {
+		b.Run(fmt.Sprintf("peers=%d", peers), func(b *testing.B) {
+			for range b.N {
+				a := nodetest.Start(b, rv, withLimits(total))
+				var targets []address.Address
+				var peerNodes []*node.Node
+				for range peers {
+					p := nodetest.Start(b, rv, withLimits(total))
+					peerNodes = append(peerNodes, p)
+					addr, err := address.Parse(p.Address())
+					if err != nil {
+						b.Fatal(err)
+					}
+					targets = append(targets, addr)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				base := heap()
+				var conns []*node.Conn
+				for i := range total {
+					c, err := a.Connect(ctx, targets[i%peers], nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					conns = append(conns, c)
+				}
+				cancel()
+				// Measure once the peers list theirs.
+				for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+					listed := 0
+					for _, p := range peerNodes {
+						listed += countOpen(p, node.Inbound)
+					}
+					if listed == total {
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("the peers list %d inbound connections, want %d", listed, total)
+					}
+				}
+				used := heap() - base
+				perConn[peers] = float64(used) / total
+				b.ReportMetric(float64(used)/total, "B/conn")
+				b.ReportMetric(float64(used)/(1<<20), "MiB")
+				for _, c := range conns {
+					c.Close()
+				}
+			}
+		})
+	}
+	if p1, p10 := perConn[1], perConn[10]; p1 > 0 && p10 > 0 {
+		b.Logf("per extra peer link: %.0f KiB (both sides)", (p10-p1)*total/9/1024)
+	}
+}
+
+func withLimits(n int) nodetest.Option {
+	return func(c *node.Config) { c.Limits.MaxInboundPerPeer = n; c.Limits.MaxInbound = 4 * n }
+}
