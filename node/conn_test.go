@@ -86,7 +86,7 @@ func TestConnReadInto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < buffered {
+	if n < min(buffered, len(p)) {
 		t.Errorf("one read returned %d bytes of the %d that had arrived", n, buffered)
 	}
 	got = append(got, p[:n]...)

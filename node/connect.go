@@ -141,6 +141,11 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 			// it has dropped it now: a new path starts afresh.
 			continue
 		}
+		if errors.Is(err, session.ErrStalePath) {
+			// Another connect gave the link a path at the same moment,
+			// and both sides keep that one: the stream opens on it.
+			err = nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("start the session with %s on the %s path: %w", addr.NodeID, win.name, err)
 		}

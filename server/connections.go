@@ -237,6 +237,8 @@ func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		w.WriteHeader(http.StatusNoContent)
 		return nil
+	case r.Context().Err() != nil:
+		return nil // the client went away
 	default:
 		return err
 	}

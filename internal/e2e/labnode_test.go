@@ -103,7 +103,8 @@ func connect(t testing.TB, from, to *labNode, strategies ...string) (int, connec
 }
 
 // inbound waits until n lists an open inbound connection from peer made by
-// strategy and returns it.
+// strategy and returns it: the newest, as connections to one peer share
+// its path.
 func (n *labNode) inbound(t testing.TB, peer, strategy string) connection {
 	t.Helper()
 	var found connection
@@ -114,13 +115,13 @@ func (n *labNode) inbound(t testing.TB, peer, strategy string) connection {
 		if _, err := n.api.do("GET", "/v1/connections", "", &list); err != nil {
 			return false, err
 		}
-		for _, c := range list.Connections {
+		ok := false
+		for _, c := range list.Connections { // oldest first
 			if c.Direction == "inbound" && c.PeerID == peer && c.Strategy == strategy && c.State == "open" {
-				found = c
-				return true, nil
+				found, ok = c, true
 			}
 		}
-		return false, nil
+		return ok, nil
 	})
 	return found
 }

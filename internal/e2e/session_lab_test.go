@@ -19,6 +19,9 @@ import (
 	"github.com/reachd/reachd/internal/natlab"
 )
 
+// patienceStall is how long the patience test reads nothing.
+var patienceStall = time.Minute
+
 // sessionTransfer is what each side sends in the session lab tests.
 const sessionTransfer = 64 << 20
 
@@ -332,15 +335,15 @@ func TestSessionSurvivesRelayRestart(t *testing.T) {
 			}
 			sent <- ws.Write(ctx, websocket.MessageBinary, nil) // the end of our side
 		}()
-		// Nobody reads on b for a minute; the sender waits.
-		stall := time.NewTimer(time.Minute)
+		// Nobody reads on b for patienceStall; the sender waits.
+		stall := time.NewTimer(patienceStall)
 		select {
 		case err := <-sent:
 			t.Fatalf("the sender finished while nobody read: %v", err)
 		case <-stall.C:
 		}
 		if got := a.conn(t, c.ID); got.State != "open" || got.Aborted {
-			t.Fatalf("after a minute of a receiver that reads nothing: %+v", got)
+			t.Fatalf("after %v of a receiver that reads nothing: %+v", patienceStall, got)
 		}
 		// Now read it all through GET /recv.
 		r := sha256.New()
@@ -362,14 +365,14 @@ func TestSessionSurvivesRelayRestart(t *testing.T) {
 		if total != sessionTransfer || !bytes.Equal(r.Sum(nil), h.Sum(nil)) {
 			t.Fatalf("received %d bytes (SHA-256 %x), want %d (%x)", total, r.Sum(nil), sessionTransfer, h.Sum(nil))
 		}
-		t.Logf("after a minute unread, %d MiB arrived intact", total>>20)
+		t.Logf("after %v unread, %d MiB arrived intact", patienceStall, total>>20)
 	})
 }
 
 // recvOnce is one GET /recv of up to 1 MiB.
 func recvOnce(t *testing.T, n *labNode, id string) (int, []byte) {
 	t.Helper()
-	resp, err := n.api.http.Get(n.api.base + "/v1/connections/" + id + "/recv?max=1048576&timeout_ms=10000")
+	resp, err := n.api.http.Get(n.api.base + "/v1/connections/" + id + "/recv?max=1048576&timeout_ms=5000")
 	if err != nil {
 		t.Fatal(err)
 	}
