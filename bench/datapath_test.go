@@ -249,17 +249,23 @@ func connect(b *testing.B, x, y *node.Node) (out, in *node.Conn) {
 	return out, inbound(b, y, out)
 }
 
-// inbound waits for y's end of out.
+// inbound waits for y's end of out: the newest inbound connection from
+// x on out's path (connections to one peer share its path), opened since
+// out.
 func inbound(b *testing.B, y *node.Node, out *node.Conn) *node.Conn {
-	local := out.Info().LocalAddr
+	info := out.Info()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		for _, c := range y.Conns() {
-			if c.Info().RemoteAddr == local {
-				return c
+		var found *node.Conn
+		for _, c := range y.Conns() { // oldest first
+			if ci := c.Info(); ci.Direction == node.Inbound && ci.RemoteAddr == info.LocalAddr && ci.State == node.StateOpen && !ci.OpenedAt.Before(info.OpenedAt) {
+				found = c
 			}
 		}
+		if found != nil {
+			return found
+		}
 	}
-	b.Fatalf("no inbound connection from %s", local)
+	b.Fatalf("no inbound connection from %s", info.LocalAddr)
 	return nil
 }
 
