@@ -115,12 +115,17 @@ func (d *daemons) connect(b *testing.B) (idX, idY string) {
 		var list struct {
 			Connections []struct {
 				ID         string `json:"id"`
+				Direction  string `json:"direction"`
+				State      string `json:"state"`
 				RemoteAddr string `json:"remote_addr"`
 			} `json:"connections"`
 		}
 		getJSON(b, "http://"+d.apiY+"/v1/connections", &list)
+		// Connections to one peer share its path: ours is the one on it
+		// that no earlier call took.
 		for _, c := range list.Connections {
-			if c.RemoteAddr == out.LocalAddr {
+			if c.Direction == "inbound" && c.State == "open" && c.RemoteAddr == out.LocalAddr && !takenInbound[c.ID] {
+				takenInbound[c.ID] = true
 				return out.ID, c.ID
 			}
 		}
@@ -128,6 +133,10 @@ func (d *daemons) connect(b *testing.B) (idX, idY string) {
 	b.Fatalf("no inbound connection from %s", out.LocalAddr)
 	return "", ""
 }
+
+// takenInbound lists the inbound connections a benchmark took already
+// (benchmarks run one at a time).
+var takenInbound = map[string]bool{}
 
 func getJSON(b *testing.B, url string, v any) {
 	resp, err := http.Get(url)

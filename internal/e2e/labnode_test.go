@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ type labNode struct {
 	proc *natlab.Process
 	api  *apiClient
 	info nodeInfo
+
+	mu      sync.Mutex
+	claimed map[string]bool // inbound connections inbound returned
 }
 
 // startLabNodes starts reachd on each host concurrently, with the extra
@@ -103,8 +107,9 @@ func connect(t testing.TB, from, to *labNode, strategies ...string) (int, connec
 }
 
 // inbound waits until n lists an open inbound connection from peer made by
-// strategy and returns it: the newest, as connections to one peer share
-// its path.
+// strategy that it has not returned before, and returns it: connections
+// to one peer share its path, so the one a test just opened is the newest
+// one not seen yet.
 func (n *labNode) inbound(t testing.TB, peer, strategy string) connection {
 	t.Helper()
 	var found connection
@@ -115,11 +120,19 @@ func (n *labNode) inbound(t testing.TB, peer, strategy string) connection {
 		if _, err := n.api.do("GET", "/v1/connections", "", &list); err != nil {
 			return false, err
 		}
+		n.mu.Lock()
+		defer n.mu.Unlock()
 		ok := false
-		for _, c := range list.Connections { // oldest first
-			if c.Direction == "inbound" && c.PeerID == peer && c.Strategy == strategy && c.State == "open" {
+		for _, c := range list.Connections { // oldest first: the newest wins
+			if c.Direction == "inbound" && c.PeerID == peer && c.Strategy == strategy && c.State == "open" && !n.claimed[c.ID] {
 				found, ok = c, true
 			}
+		}
+		if ok {
+			if n.claimed == nil {
+				n.claimed = map[string]bool{}
+			}
+			n.claimed[found.ID] = true
 		}
 		return ok, nil
 	})
