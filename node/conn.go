@@ -260,10 +260,10 @@ func (c *Conn) ReadInto(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := c.s.WaitRead(ctx); err != nil {
-		return 0, err
+	n, err := c.s.ReadContext(ctx, p)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return n, err
 	}
-	n, err := c.s.Read(p)
 	return n, connErr(err)
 }
 

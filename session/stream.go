@@ -147,11 +147,27 @@ func (s *Stream) Link() *Link { return s.l }
 
 // Read reads what the peer sent. It returns io.EOF after the peer's clean
 // end and an *AbortError after an abort.
-func (s *Stream) Read(p []byte) (int, error) {
+func (s *Stream) Read(p []byte) (int, error) { return s.ReadContext(context.Background(), p) }
+
+// ReadContext is Read that also returns, with ctx's error, when ctx ends
+// before anything arrived. A blocked read is filled directly by the link.
+func (s *Stream) ReadContext(ctx context.Context, p []byte) (int, error) {
 	s.mu.Lock()
 	if s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed && !s.rdl.passed && len(p) > 0 {
+		if err := ctx.Err(); err != nil {
+			s.mu.Unlock()
+			return 0, err
+		}
+		if ctx.Done() != nil {
+			stop := context.AfterFunc(ctx, func() {
+				s.mu.Lock()
+				s.rcond.Broadcast()
+				s.mu.Unlock()
+			})
+			defer stop()
+		}
 		s.wait, s.waitN = p, 0
-		for s.waitN == 0 && s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed && !s.rdl.passed {
+		for s.waitN == 0 && s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed && !s.rdl.passed && ctx.Err() == nil {
 			s.rcond.Wait()
 		}
 		n := s.waitN
@@ -179,6 +195,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 	case s.rdl.passed:
 		s.mu.Unlock()
 		return 0, os.ErrDeadlineExceeded
+	case ctx.Err() != nil:
+		s.mu.Unlock()
+		return 0, ctx.Err()
 	}
 	s.mu.Unlock()
 	return 0, nil
