@@ -249,20 +249,16 @@ func connect(b *testing.B, x, y *node.Node) (out, in *node.Conn) {
 	return out, inbound(b, y, out)
 }
 
-// inbound waits for y's end of out: the newest inbound connection from
-// x on out's path (connections to one peer share its path), opened since
-// out.
+// inbound waits for y's end of out: an inbound connection on out's path
+// that no earlier call took (connections to one peer share its path).
 func inbound(b *testing.B, y *node.Node, out *node.Conn) *node.Conn {
 	info := out.Info()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		var found *node.Conn
-		for _, c := range y.Conns() { // oldest first
-			if ci := c.Info(); ci.Direction == node.Inbound && ci.RemoteAddr == info.LocalAddr && ci.State == node.StateOpen && !ci.OpenedAt.Before(info.OpenedAt) {
-				found = c
+		for _, c := range y.Conns() {
+			if ci := c.Info(); ci.Direction == node.Inbound && ci.RemoteAddr == info.LocalAddr && ci.State == node.StateOpen && !takenInbound[ci.ID] {
+				takenInbound[ci.ID] = true
+				return c
 			}
-		}
-		if found != nil {
-			return found
 		}
 	}
 	b.Fatalf("no inbound connection from %s", info.LocalAddr)
