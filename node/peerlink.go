@@ -389,7 +389,7 @@ func (pl *peerLink) resume(lostDir Direction) {
 	}()
 	ctx, cancel := pl.lifeContext()
 	defer cancel()
-	if lostDir != Outbound && !pl.sleep(ctx, resumeDefer) {
+	if lostDir != Outbound && !sleep(ctx, resumeDefer) {
 		return
 	}
 	backoff := resumeBackoff
@@ -403,7 +403,7 @@ func (pl *peerLink) resume(lostDir Direction) {
 			return
 		}
 		pl.n.log.Info("resume attempt failed", "peer", pl.peer, "err", err)
-		if !pl.sleep(ctx, backoff) {
+		if !sleep(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, maxResumeBackoff)
@@ -436,7 +436,7 @@ func (pl *peerLink) upgrade() {
 				wait -= upgradeAfter[i-1]
 			}
 		}
-		if !pl.sleep(ctx, wait) {
+		if !sleep(ctx, wait) {
 			return
 		}
 		name, dir := pl.current()
@@ -592,7 +592,7 @@ func (pl *peerLink) lifeContext() (context.Context, context.CancelFunc) {
 }
 
 // sleep waits d; false when ctx ended first.
-func (pl *peerLink) sleep(ctx context.Context, d time.Duration) bool {
+func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
