@@ -264,6 +264,10 @@ func (c *Conn) ReadInto(ctx context.Context, p []byte) (int, error) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return n, err
 	}
+	if err != nil {
+		// Whoever reads the end sees the state that goes with it.
+		c.update()
+	}
 	return n, connErr(err)
 }
 
@@ -275,6 +279,9 @@ func (c *Conn) Read(ctx context.Context, limit int) ([]byte, error) {
 	}
 	p := make([]byte, min(limit, max(c.s.Stats().Buffered, 1)))
 	n, err := c.s.Read(p)
+	if err != nil {
+		c.update()
+	}
 	return p[:n], connErr(err)
 }
 
