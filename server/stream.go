@@ -213,18 +213,18 @@ const flowWait = 50 * time.Millisecond
 // wsCtx the WebSocket write.
 func toClient(ctx, wsCtx context.Context, ws *websocket.Conn, c *node.Conn) error {
 	buf := framePool.Get().(*frameBuf)
-	defer framePool.Put(buf)
 	flow, cancel := context.WithTimeout(ctx, flowWait)
 	n, err := c.ReadInto(flow, buf[:])
 	cancel()
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		framePool.Put(buf)
+		framePool.Put(buf) // quiet: wait without it
 		if err := c.Wait(ctx); err != nil {
 			return err
 		}
 		buf = framePool.Get().(*frameBuf)
 		n, err = c.ReadInto(ctx, buf[:])
 	}
+	defer framePool.Put(buf)
 	if err != nil {
 		return err
 	}
