@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -71,47 +70,6 @@ func gaps(paths []pathRecord) (string, time.Duration) {
 	return strings.Join(words, " → "), total
 }
 
-// pacedPump sends size pseudo-random bytes (seeded) over ws at about rate
-// bytes a second, so a transfer lasts long enough for what the test does
-// meanwhile, and reads and hashes what arrives until size bytes came.
-func pacedPump(ctx context.Context, ws *websocket.Conn, seed uint64, size, rate int) (sent, got [32]byte, err error) {
-	errc := make(chan error, 1)
-	go func() {
-		h := sha256.New()
-		src := rand.NewChaCha8([32]byte{byte(seed)})
-		buf := make([]byte, 256<<10)
-		start := time.Now()
-		for off := 0; off < size; off += len(buf) {
-			b := buf[:min(size-off, len(buf))]
-			src.Read(b)
-			h.Write(b)
-			if err := ws.Write(ctx, websocket.MessageBinary, b); err != nil {
-				errc <- fmt.Errorf("write after %d bytes: %w", off, err)
-				return
-			}
-			if ahead := time.Duration(float64(off+len(b))/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
-				time.Sleep(ahead) // pacing, not synchronisation
-			}
-		}
-		copy(sent[:], h.Sum(nil))
-		errc <- nil
-	}()
-	h := sha256.New()
-	for n := 0; n < size; {
-		_, r, err := ws.Reader(ctx)
-		if err != nil {
-			return sent, got, fmt.Errorf("read after %d bytes: %w", n, err)
-		}
-		m, err := io.Copy(h, r)
-		if err != nil {
-			return sent, got, err
-		}
-		n += int(m)
-	}
-	copy(got[:], h.Sum(nil))
-	return sent, got, <-errc
-}
-
 // transferDuring sends sessionTransfer bytes each way over the
 // connection (out on from, in on to) at rate, runs event once a quarter
 // has arrived at to, and checks that both sides get exactly what the
@@ -129,8 +87,8 @@ func transferDuring(t *testing.T, from, to *labNode, out, in string, rate int, e
 	}
 	base := to.conn(t, in).BytesReceived
 	resA, resB := make(chan result, 1), make(chan result, 1)
-	go func() { s, g, err := pacedPump(ctx, wsA, 1, sessionTransfer, rate); resA <- result{s, g, err} }()
-	go func() { s, g, err := pacedPump(ctx, wsB, 2, sessionTransfer, rate); resB <- result{s, g, err} }()
+	go func() { s, g, err := pump(ctx, wsA, 1, sessionTransfer, rate); resA <- result{s, g, err} }()
+	go func() { s, g, err := pump(ctx, wsB, 2, sessionTransfer, rate); resB <- result{s, g, err} }()
 	waitFor(t, "a quarter of the transfer arrived", to.proc, time.Minute, func() (bool, error) {
 		return to.conn(t, in).BytesReceived-base >= sessionTransfer/4, nil
 	})
@@ -250,11 +208,12 @@ func TestSessionMoves(t *testing.T) {
 		})
 		before := len(a.conn(t, tc.ID).Paths)
 		attachTAPs(t, a, b, tc.ID, tin.ID, "10.99.9.1", "10.99.9.2")
-		pacedTCPAcross(t, a.host, b.host, "10.99.9.2", 64<<20, 8<<20, func() {
+		took := tcpAcrossDuring(t, a.host, b.host, "10.99.9.2", 64<<20, 8<<20, func() {
 			if _, err := ra.ChangeWANIP(); err != nil {
 				t.Fatal(err)
 			}
 		})
+		t.Logf("64 MiB over the TAP link across the path change in %v", took.Round(time.Millisecond))
 		after := a.conn(t, tc.ID)
 		hist, gap := gaps(after.Paths[before-1:])
 		t.Logf("paths under the TAP link: %s; time without a path: %v", hist, gap)
@@ -382,66 +341,4 @@ func recvOnce(t *testing.T, n *labNode, id string) (int, []byte) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, body
-}
-
-// pacedTCPAcross sends size random bytes at about rate bytes a second from
-// a TCP client in src to a server on ip in dst, runs event once a quarter
-// was sent, and checks they arrive intact.
-func pacedTCPAcross(t *testing.T, src, dst *natlab.Host, ip string, size, rate int, event func()) {
-	t.Helper()
-	var ln net.Listener
-	if err := dst.Do(func() (err error) {
-		ln, err = net.Listen("tcp", net.JoinHostPort(ip, "9001"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan [32]byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- [32]byte{}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		io.Copy(h, c)
-		got <- [32]byte(h.Sum(nil))
-	}()
-	data := make([]byte, size)
-	rand.NewChaCha8([32]byte{9}).Read(data)
-	want := sha256.Sum256(data)
-	var c net.Conn
-	if err := src.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", net.JoinHostPort(ip, "9001"), 10*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("dial over the TAP link: %v", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	start := time.Now()
-	const piece = 64 << 10
-	for off := 0; off < size; off += piece {
-		if off == size/4 {
-			event()
-		}
-		if _, err := c.Write(data[off:min(size, off+piece)]); err != nil {
-			t.Fatalf("send over the TAP link after %d bytes: %v", off, err)
-		}
-		if ahead := time.Duration(float64(off+piece)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
-			time.Sleep(ahead) // pacing, not synchronisation
-		}
-	}
-	c.(*net.TCPConn).CloseWrite()
-	select {
-	case sum := <-got:
-		if sum != want {
-			t.Fatal("the TAP link delivered other bytes than were sent")
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the transfer over the TAP link did not finish")
-	}
-	t.Logf("%d MiB over the TAP link across the path change in %v", size>>20, time.Since(start).Round(time.Millisecond))
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -54,6 +53,14 @@ func TestTAPOverConnections(t *testing.T) {
 // on ip in dst, checks they arrive intact, and returns how long it took.
 func tcpAcross(t testing.TB, src, dst *natlab.Host, ip string, size int) time.Duration {
 	t.Helper()
+	return tcpAcrossDuring(t, src, dst, ip, size, 0, nil)
+}
+
+// tcpAcrossDuring is tcpAcross sending at about rate bytes a second (0:
+// as fast as it goes), running event, when not nil, once a quarter was
+// sent.
+func tcpAcrossDuring(t testing.TB, src, dst *natlab.Host, ip string, size, rate int, event func()) time.Duration {
+	t.Helper()
 	var ln net.Listener
 	if err := dst.Do(func() (err error) {
 		ln, err = net.Listen("tcp", net.JoinHostPort(ip, "9000"))
@@ -72,34 +79,38 @@ func tcpAcross(t testing.TB, src, dst *natlab.Host, ip string, size int) time.Du
 		defer c.Close()
 		h := sha256.New()
 		io.Copy(h, c)
-		var sum [32]byte
-		copy(sum[:], h.Sum(nil))
-		got <- sum
+		got <- [32]byte(h.Sum(nil))
 	}()
 	data := make([]byte, size)
 	rand.Read(data)
 	want := sha256.Sum256(data)
-	start := time.Now()
-	if err := src.Do(func() error {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "9000"), 10*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(90 * time.Second))
-		if _, err := io.Copy(c, bytes.NewReader(data)); err != nil {
-			return err
-		}
-		return c.(*net.TCPConn).CloseWrite()
+	var c net.Conn
+	if err := src.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", net.JoinHostPort(ip, "9000"), 10*time.Second)
+		return err
 	}); err != nil {
-		t.Fatalf("send over the TAP link: %v", err)
+		t.Fatalf("dial over the TAP link: %v", err)
 	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	start := time.Now()
+	const piece = 64 << 10
+	for off := 0; off < size; off += piece {
+		if off == size/4 && event != nil {
+			event()
+		}
+		if _, err := c.Write(data[off:min(size, off+piece)]); err != nil {
+			t.Fatalf("send over the TAP link after %d bytes: %v", off, err)
+		}
+		pace(start, min(size, off+piece), rate)
+	}
+	c.(*net.TCPConn).CloseWrite()
 	select {
 	case sum := <-got:
 		if sum != want {
 			t.Fatal("the TAP link delivered other bytes than were sent")
 		}
-	case <-time.After(90 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("the transfer over the TAP link did not finish")
 	}
 	return time.Since(start)

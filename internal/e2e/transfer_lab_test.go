@@ -41,21 +41,25 @@ func (n *labNode) stream(ctx context.Context, t testing.TB, id string) *websocke
 }
 
 // pump sends size pseudo-random bytes (seeded) over ws and hashes them,
-// while reading and hashing what arrives until size bytes came.
-func pump(ctx context.Context, ws *websocket.Conn, seed uint64, size int) (sent, got [32]byte, err error) {
+// while reading and hashing what arrives until size bytes came. A rate
+// above 0 paces the sending at about rate bytes a second, so a transfer
+// lasts long enough for what a test does meanwhile.
+func pump(ctx context.Context, ws *websocket.Conn, seed uint64, size, rate int) (sent, got [32]byte, err error) {
 	errc := make(chan error, 1)
 	go func() {
 		h := sha256.New()
 		src := rand.NewChaCha8([32]byte{byte(seed)})
 		buf := make([]byte, 256<<10)
-		for left := size; left > 0; left -= len(buf) {
-			b := buf[:min(left, len(buf))]
+		start := time.Now()
+		for off := 0; off < size; off += len(buf) {
+			b := buf[:min(size-off, len(buf))]
 			src.Read(b)
 			h.Write(b)
 			if err := ws.Write(ctx, websocket.MessageBinary, b); err != nil {
-				errc <- fmt.Errorf("write: %w", err)
+				errc <- fmt.Errorf("write after %d bytes: %w", off, err)
 				return
 			}
+			pace(start, off+len(b), rate)
 		}
 		copy(sent[:], h.Sum(nil))
 		errc <- nil
@@ -74,6 +78,17 @@ func pump(ctx context.Context, ws *websocket.Conn, seed uint64, size int) (sent,
 	}
 	copy(got[:], h.Sum(nil))
 	return sent, got, <-errc
+}
+
+// pace waits until sending done bytes from start at rate bytes a second
+// is due; a rate of 0 does not wait. Pacing, not synchronisation.
+func pace(start time.Time, done, rate int) {
+	if rate <= 0 {
+		return
+	}
+	if ahead := time.Duration(float64(done)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
+		time.Sleep(ahead)
+	}
 }
 
 // TestTransferEachStrategy sends 64 MiB each way at once over a connection
@@ -106,8 +121,8 @@ func TestTransferEachStrategy(t *testing.T) {
 				err       error
 			}
 			resA, resB := make(chan result, 1), make(chan result, 1)
-			go func() { s, g, err := pump(ctx, wsA, 1, transferSize); resA <- result{s, g, err} }()
-			go func() { s, g, err := pump(ctx, wsB, 2, transferSize); resB <- result{s, g, err} }()
+			go func() { s, g, err := pump(ctx, wsA, 1, transferSize, 0); resA <- result{s, g, err} }()
+			go func() { s, g, err := pump(ctx, wsB, 2, transferSize, 0); resB <- result{s, g, err} }()
 			a, b := <-resA, <-resB
 			if a.err != nil || b.err != nil {
 				t.Fatalf("transfer: %v / %v", a.err, b.err)
