@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -30,7 +31,10 @@ const deadPathBound = 12 * time.Second
 // within the bound: the grace period after the path died, which a killed
 // process's kernel reports at once and a silent one within deadPathBound.
 // It does so for a direct and a relayed connection to a killed peer, and
-// for a peer whose network goes silent.
+// for a peer whose network goes silent. A peer killed and started again
+// (same key, new process) no longer knows the connections: they abort as
+// soon as the resume reaches it, long before their grace of 30 s, saying
+// the peer restarted.
 func TestHonestEnds(t *testing.T) {
 	lab := natlab.New(t)
 	ntp := lab.StartNTP(t)
@@ -40,6 +44,7 @@ func TestHonestEnds(t *testing.T) {
 		"killed":  lab.AddRouter(natlab.Public).AddHost(),
 		"relayed": lab.AddRouter(natlab.Public).AddHost(),
 		"silent":  lab.AddRouter(natlab.Public).AddHost(),
+		"restart": lab.AddRouter(natlab.Public).AddHost(),
 	}
 	nodes := startLabNodes(t, wan, ntp.Addr().String(), hosts, "--grace", deathGrace.String())
 	a := nodes["a"]
@@ -49,12 +54,22 @@ func TestHonestEnds(t *testing.T) {
 		strategy string
 		kill     func(n *labNode) error
 		bound    time.Duration
+		grace    time.Duration // of the connections; 0: the node's
+		reason   string        // in the connections' close reason
 	}{
-		{"killed", "direct", func(n *labNode) error { return syscall.Kill(n.proc.Pid(), syscall.SIGKILL) }, deathGrace},
-		{"relayed", "relay", func(n *labNode) error { return syscall.Kill(n.proc.Pid(), syscall.SIGKILL) }, deathGrace},
+		{"killed", "direct", func(n *labNode) error { return syscall.Kill(n.proc.Pid(), syscall.SIGKILL) }, deathGrace, 0, ""},
+		{"relayed", "relay", func(n *labNode) error { return syscall.Kill(n.proc.Pid(), syscall.SIGKILL) }, deathGrace, 0, ""},
 		{"silent", "direct", func(n *labNode) error {
 			return n.host.Command(context.Background(), "ip", "link", "set", "eth0", "down").Run()
-		}, deadPathBound + deathGrace},
+		}, deadPathBound + deathGrace, 0, ""},
+		{"restart", "direct", func(n *labNode) error {
+			if err := syscall.Kill(n.proc.Pid(), syscall.SIGKILL); err != nil {
+				return err
+			}
+			<-n.proc.Done()
+			n.proc = n.host.Start(t, reachdBin, n.args...)
+			return nil
+		}, 10 * time.Second, 30 * time.Second, "restarted"},
 	} {
 		t.Run(tt.peer, func(t *testing.T) {
 			t.Parallel()
@@ -63,7 +78,12 @@ func TestHonestEnds(t *testing.T) {
 			// one by a WebSocket, one by reachd nc.
 			var ids [3]string
 			for i := range ids {
-				status, c := connect(t, a, peer, tt.strategy)
+				body := fmt.Sprintf(`{"address": %q, "strategies": [%q], "grace_ms": %d}`, peer.info.Address, tt.strategy, tt.grace.Milliseconds())
+				var c connection
+				status, err := a.api.do("POST", "/v1/connections", body, &c)
+				if err != nil {
+					t.Fatal(err)
+				}
 				if status != http.StatusCreated || c.Strategy != tt.strategy {
 					t.Fatalf("connect: %d %s %s", status, c.Strategy, c.Detail)
 				}
@@ -118,7 +138,7 @@ func TestHonestEnds(t *testing.T) {
 				if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 					t.Errorf("reachd nc ended with %v, want exit status 1; stderr: %s", err, ncErr.String())
 				}
-				t.Logf("%s: reachd nc: %s", tt.peer, strings.TrimSpace(ncErr.String()))
+				t.Logf("%s: %s", tt.peer, strings.TrimSpace(ncErr.String()))
 			case <-ctx.Done():
 				t.Fatal("reachd nc did not end")
 			}
@@ -135,8 +155,8 @@ func TestHonestEnds(t *testing.T) {
 				if _, err := a.api.do("GET", "/v1/connections/"+id, "", &c); err != nil {
 					t.Fatal(err)
 				}
-				if c.State != "closed" || !c.Aborted {
-					t.Errorf("connection %s: %+v, want closed and aborted", id, c)
+				if c.State != "closed" || !c.Aborted || !strings.Contains(c.CloseReason, tt.reason) {
+					t.Errorf("connection %s: %+v, want closed and aborted (%q)", id, c, tt.reason)
 				}
 			}
 			if took > limit {

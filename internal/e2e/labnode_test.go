@@ -23,6 +23,7 @@ type labNode struct {
 	proc *natlab.Process
 	api  *apiClient
 	info nodeInfo
+	args []string // of reachd run, to start it again (restart)
 
 	mu      sync.Mutex
 	claimed map[string]bool // inbound connections inbound returned
@@ -34,8 +35,9 @@ func startLabNodes(t testing.TB, wan wanServices, ntp string, hosts map[string]*
 	t.Helper()
 	nodes := map[string]*labNode{}
 	for name, h := range hosts {
-		p := h.Start(t, reachdBin, append(wan.nodeArgs(t.TempDir(), ntp, labPort), extra...)...)
-		nodes[name] = &labNode{name: name, host: h, proc: p, api: newAPIClient(t, h, "127.0.0.1:12333")}
+		args := append(wan.nodeArgs(t.TempDir(), ntp, labPort), extra...)
+		p := h.Start(t, reachdBin, args...)
+		nodes[name] = &labNode{name: name, host: h, proc: p, api: newAPIClient(t, h, "127.0.0.1:12333"), args: args}
 	}
 	for _, n := range nodes {
 		n.info = waitReady(t, n.api, n.proc)
