@@ -375,18 +375,10 @@ func (pl *peerLink) current() (name string, dir Direction) {
 // has one or fails. The side that made the lost path starts at once, the
 // other after resumeDefer.
 func (pl *peerLink) resume(lostDir Direction) {
-	pl.mu.Lock()
-	if pl.recovering {
-		pl.mu.Unlock()
+	if !pl.begin(&pl.recovering) {
 		return
 	}
-	pl.recovering = true
-	pl.mu.Unlock()
-	defer func() {
-		pl.mu.Lock()
-		pl.recovering = false
-		pl.mu.Unlock()
-	}()
+	defer pl.end(&pl.recovering)
 	ctx, cancel := pl.lifeContext()
 	defer cancel()
 	if lostDir != Outbound && !sleep(ctx, resumeDefer) {
@@ -398,7 +390,7 @@ func (pl *peerLink) resume(lostDir Direction) {
 			// The path may have died because our own address changed.
 			pl.n.reprobe()
 		}
-		err := pl.findPath(ctx, nil, "resume")
+		err := pl.findPath(ctx, nil, false)
 		if err == nil {
 			return
 		}
@@ -414,18 +406,10 @@ func (pl *peerLink) resume(lostDir Direction) {
 // the strategies that would give a cheaper path than the current one, as
 // long as we made the current path and such a strategy may work.
 func (pl *peerLink) upgrade() {
-	pl.mu.Lock()
-	if pl.upgrading {
-		pl.mu.Unlock()
+	if !pl.begin(&pl.upgrading) {
 		return
 	}
-	pl.upgrading = true
-	pl.mu.Unlock()
-	defer func() {
-		pl.mu.Lock()
-		pl.upgrading = false
-		pl.mu.Unlock()
-	}()
+	defer pl.end(&pl.upgrading)
 	ctx, cancel := pl.lifeContext()
 	defer cancel()
 	for i := 0; ; i++ {
@@ -450,12 +434,30 @@ func (pl *peerLink) upgrade() {
 		if len(better) == 0 {
 			return
 		}
-		if err := pl.findPath(ctx, better, "upgrade"); errors.Is(err, errNoLikelyStep) {
+		if err := pl.findPath(ctx, better, true); errors.Is(err, errNoLikelyStep) {
 			continue // the addresses may change
 		} else if err != nil {
 			pl.n.log.Info("upgrade attempt failed", "peer", pl.peer, "from", name, "err", err)
 		}
 	}
+}
+
+// begin sets *running, under pl.mu, unless it is set already: one
+// resume, or one upgrade loop, at a time. end clears it.
+func (pl *peerLink) begin(running *bool) bool {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if *running {
+		return false
+	}
+	*running = true
+	return true
+}
+
+func (pl *peerLink) end(running *bool) {
+	pl.mu.Lock()
+	*running = false
+	pl.mu.Unlock()
 }
 
 // cheaperThan lists the strategies the link's connects allow that rank
@@ -486,7 +488,11 @@ var errNoLikelyStep = errors.New("no cheaper strategy is likely to work")
 // findPath races the strategies (nil: those the link's connects allow)
 // towards the peer's current address and gives the link the path that
 // wins. An upgrade races only those the plan rates likely.
-func (pl *peerLink) findPath(ctx context.Context, strategies []string, why string) error {
+func (pl *peerLink) findPath(ctx context.Context, strategies []string, upgrade bool) error {
+	why := "resume"
+	if upgrade {
+		why = "upgrade"
+	}
 	n := pl.n
 	ctx, cancel := context.WithTimeout(ctx, resumeTimeout)
 	defer cancel()
@@ -507,7 +513,7 @@ func (pl *peerLink) findPath(ctx context.Context, strategies []string, why strin
 		}
 	}
 	plan := strategy.Plan(self, addr, strategy.PlanConfig{Strategies: strategies, TURN: len(n.cfg.TURN) > 0})
-	if why == "upgrade" {
+	if upgrade {
 		for i, st := range plan {
 			if st.Skip == "" && st.Chance != strategy.Likely {
 				plan[i].Skip = "not likely to work"
