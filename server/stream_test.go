@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +143,32 @@ func TestStreamMovesLargeMessages(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestAbortIsNotAnEnd: when the peer aborts a connection, POST /send
+// fails with connection-aborted (its count in sent) and GET /recv answers
+// 502 connection-aborted with the peer's reason, never 410.
+func TestAbortIsNotAnEnd(t *testing.T) {
+	p := startPair(t)
+	idA, idB := connectPair(t, p)
+	in, ok := p.b.Conn(idB)
+	if !ok {
+		t.Fatal("b lost its connection")
+	}
+	in.Abort("the test aborts it")
+	out, _ := p.a.Conn(idA)
+	select {
+	case <-out.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a never heard of the abort")
+	}
+	status, m := sendData(t, p.apiA, idA, "after the abort")
+	if status != http.StatusBadGateway || !strings.HasSuffix(fmt.Sprint(m["type"]), "/connection-aborted") || m["sent"] != 0.0 || m["by_peer"] != true {
+		t.Errorf("send after the abort: %d %v, want 502 connection-aborted by the peer, sent 0", status, m)
+	}
+	status, body := raw(t, "GET", p.apiA+"/v1/connections/"+idA+"/recv?timeout_ms=0", nil)
+	if status != http.StatusBadGateway || !strings.Contains(string(body), "the test aborts it") {
+		t.Errorf("recv after the abort: %d %s, want 502 with the peer's reason", status, body)
 	}
 }
