@@ -171,8 +171,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	defer interruptWrites(r.Context(), c)()
+	stop := interruptWrites(r.Context(), c)
 	n, err := io.Copy(connWriter{c}, r.Body)
+	// The next consumer may come as soon as the client has our answer.
+	stop()
+	release()
 	var ae *node.AbortError
 	switch {
 	case errors.As(err, &ae):
@@ -219,6 +222,9 @@ func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
 		defer recvPool.Put(buf)
 		var n int
 		n, err = c.ReadInto(ctx, buf[:max])
+		// The next consumer may come as soon as the client has our
+		// answer: let go of the direction before answering.
+		release()
 		if err == nil {
 			w.Header().Set("Content-Type", "application/octet-stream")
 			w.Header().Set("Content-Length", strconv.Itoa(n))
@@ -226,6 +232,7 @@ func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	release()
 	var ae *node.AbortError
 	switch {
 	case errors.Is(err, io.EOF):
