@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -255,13 +256,14 @@ func (c *Conn) PeerID() string { return c.peer }
 // the first byte, then adds what else has already arrived, up to len(p),
 // without waiting for more. It returns io.EOF once the peer's stream has
 // ended cleanly and everything was read, an *AbortError after an abort,
-// and ErrConnClosed once closed on this side.
+// and ErrConnClosed once closed on this side; ctx's error when it ends
+// first, and os.ErrDeadlineExceeded past SetReadDeadline.
 func (c *Conn) ReadInto(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	n, err := c.s.ReadContext(ctx, p)
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, err
 	}
 	if err != nil {
@@ -313,6 +315,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.s.Write(p)
 	return n, connErr(err)
 }
+
+// SetReadDeadline makes a ReadInto waiting at t or later return
+// os.ErrDeadlineExceeded; zero means none. Setting one allocates nothing,
+// so it suits a deadline per read where a context would not.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.s.SetReadDeadline(t) }
 
 // SetWriteDeadline makes a Write waiting at t or later return; zero means
 // none.

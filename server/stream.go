@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -206,17 +207,19 @@ const flowWait = 50 * time.Millisecond
 // toClient waits for bytes from the peer and sends what has arrived, up to
 // frameSize, as one message from a pooled buffer. While bytes flow it
 // waits for the next ones with the buffer in hand, which the connection
-// fills directly (one copy less); a stream quiet for flowWait waits
-// without one, so an idle stream holds no buffer. It returns io.EOF at
-// the end of the peer's stream, errWebSocket when the message could not
-// be sent, and the connection's error otherwise. ctx bounds the wait,
-// wsCtx the WebSocket write.
+// fills directly (one copy less), under a read deadline rather than a
+// context, which would allocate for every message; a stream quiet for
+// flowWait waits without one, so an idle stream holds no buffer. It
+// leaves no read deadline behind. It returns io.EOF at the end of the
+// peer's stream, errWebSocket when the message could not be sent, and the
+// connection's error otherwise. ctx bounds the wait (noticed within
+// flowWait while bytes flow), wsCtx the WebSocket write.
 func toClient(ctx, wsCtx context.Context, ws *websocket.Conn, c *node.Conn) error {
 	buf := framePool.Get().(*frameBuf)
-	flow, cancel := context.WithTimeout(ctx, flowWait)
-	n, err := c.ReadInto(flow, buf[:])
-	cancel()
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+	c.SetReadDeadline(time.Now().Add(flowWait))
+	n, err := c.ReadInto(wsCtx, buf[:])
+	c.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
 		framePool.Put(buf) // quiet: wait without it
 		if err := c.Wait(ctx); err != nil {
 			return err

@@ -4,40 +4,56 @@ import (
 	"time"
 )
 
-// deadline is one direction's deadline: a timer that marks it passed.
+// deadline is one direction's deadline. Its timer is made once and reset
+// for each new deadline, so that setting one allocates nothing (the API's
+// WebSocket sets one per message).
 type deadline struct {
 	timer  *time.Timer
-	gen    uint64
+	at     time.Time // zero: none
 	passed bool
 }
 
-// set arms d for t; fire runs (with s.mu held) when it passes. s.mu is
+// set arms d, which is s.rdl or s.wdl, for t; zero means none. s.mu is
 // held.
-func (d *deadline) set(s *Stream, t time.Time, fire func()) {
-	d.gen++
+func (d *deadline) set(s *Stream, t time.Time) {
+	d.at, d.passed = t, false
 	if d.timer != nil {
 		d.timer.Stop()
-		d.timer = nil
 	}
-	d.passed = false
 	if t.IsZero() {
 		return
 	}
 	wait := time.Until(t)
 	if wait <= 0 {
-		d.passed = true
-		fire()
+		s.deadlinePassed(d)
 		return
 	}
-	gen := d.gen
-	d.timer = time.AfterFunc(wait, func() {
-		s.mu.Lock()
-		if d.gen == gen {
-			d.passed = true
-			fire()
-		}
-		s.mu.Unlock()
-	})
+	if d.timer == nil {
+		d.timer = time.AfterFunc(wait, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			// A firing of an earlier arming that lost the race with a
+			// new set finds the new deadline still ahead.
+			if !d.at.IsZero() && !d.passed && !time.Now().Before(d.at) {
+				s.deadlinePassed(d)
+			}
+		})
+		return
+	}
+	d.timer.Reset(wait)
+}
+
+// deadlinePassed marks d passed and wakes whoever waits on it. s.mu is
+// held.
+func (s *Stream) deadlinePassed(d *deadline) {
+	d.passed = true
+	if d == &s.rdl {
+		s.rcond.Broadcast()
+		return
+	}
+	s.wexp.Store(true)
+	s.wcond.Broadcast()
+	go s.wakeSenders() // takes the link's lock; not under s.mu
 }
 
 // SetReadDeadline makes a Read waiting at t or later fail with
@@ -45,7 +61,7 @@ func (d *deadline) set(s *Stream, t time.Time, fire func()) {
 func (s *Stream) SetReadDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rdl.set(s, t, func() { s.rcond.Broadcast() })
+	s.rdl.set(s, t)
 	return nil
 }
 
@@ -56,11 +72,7 @@ func (s *Stream) SetWriteDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.wexp.Store(false)
-	s.wdl.set(s, t, func() {
-		s.wexp.Store(true)
-		s.wcond.Broadcast()
-		go s.wakeSenders() // takes the link's lock; not under s.mu
-	})
+	s.wdl.set(s, t)
 	return nil
 }
 

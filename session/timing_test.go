@@ -228,6 +228,28 @@ func TestDeadlines(t *testing.T) {
 		if _, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) != 3*time.Second {
 			t.Fatalf("read: %v after %v, want a deadline error after 3s", err, time.Since(start))
 		}
+		// A deadline moved later before it passes holds until the new
+		// time; one moved earlier passes at the earlier time; neither
+		// allocates.
+		start = time.Now()
+		r.SetReadDeadline(start.Add(time.Second))
+		time.Sleep(500 * time.Millisecond)
+		r.SetReadDeadline(start.Add(4 * time.Second))
+		if _, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) != 4*time.Second {
+			t.Fatalf("read past a moved deadline: %v after %v, want a deadline error after 4s", err, time.Since(start))
+		}
+		start = time.Now()
+		r.SetReadDeadline(start.Add(10 * time.Second))
+		r.SetReadDeadline(start.Add(2 * time.Second))
+		if _, err := r.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) != 2*time.Second {
+			t.Fatalf("read past an earlier deadline: %v after %v, want a deadline error after 2s", err, time.Since(start))
+		}
+		if allocs := testing.AllocsPerRun(100, func() {
+			r.SetReadDeadline(time.Now().Add(time.Second))
+			r.SetReadDeadline(time.Time{})
+		}); allocs != 0 {
+			t.Errorf("setting a read deadline allocates %v times", allocs)
+		}
 		r.SetReadDeadline(time.Time{})
 		s.Write([]byte("y"))
 		if n, err := r.Read(buf); err != nil || string(buf[:n]) != "y" {
