@@ -38,7 +38,9 @@ const size = 64 << 20
 // each layer, in one process: raw loopback TCP, crypto/tls 1.3 alone,
 // reachd's secured stream (node.Conn, no API), the API's WebSocket stream
 // (a WebSocket client on each node) and POST /send with GET /recv (1 MiB
-// requests). Each reports MB/s, allocs/MiB (whole process) and cpu-s/GiB
+// requests), and the WebSocket path's two hops alone with no node between
+// them (websocket-hops: what any WebSocket bridge pays on top of the
+// stream it bridges, on the same cores). Each reports MB/s, allocs/MiB (whole process) and cpu-s/GiB
 // (the process's user and system CPU: both nodes, both APIs and the
 // clients). The two API paths run again against real reachd processes
 // (-reachd), where cpu-s/GiB is the CPU of the two daemons alone.
@@ -71,6 +73,10 @@ func BenchmarkDatapath(b *testing.B) {
 	b.Run("websocket", func(b *testing.B) {
 		out, in := connect(b, x, y)
 		moveWebSocket(b, cpuTime, apiX, out.ID(), apiY, in.ID())
+	})
+	b.Run("websocket-hops", func(b *testing.B) {
+		in, out := relayHops(b)
+		moveWebSocket(b, cpuTime, in, "", out, "")
 	})
 	b.Run("send-recv", func(b *testing.B) {
 		out, in := connect(b, x, y)
@@ -112,6 +118,69 @@ func moveWebSocket(b *testing.B, cpu func() time.Duration, apiX, idX, apiY, idY 
 				}
 			}
 		}, 256<<10)
+}
+
+// relayHops serves the two WebSocket hops of the API's stream with no node
+// between them: what arrives on the first is written to the second as it
+// comes, in pieces of up to 256 KiB, as the API does. It returns the
+// addresses to give moveWebSocket (any connection ID).
+func relayHops(b *testing.B) (in, out string) {
+	outs := make(chan *websocket.Conn, 1)
+	done := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/in/", func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ws.SetReadLimit(1 << 20)
+		var o *websocket.Conn
+		select {
+		case o = <-outs:
+		case <-done:
+			return
+		}
+		ctx := context.Background()
+		buf := make([]byte, 256<<10)
+		for {
+			_, m, err := ws.Reader(ctx)
+			if err != nil {
+				return
+			}
+			for {
+				n, err := m.Read(buf)
+				if n > 0 {
+					if o.Write(ctx, websocket.MessageBinary, buf[:n]) != nil {
+						return
+					}
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return
+				}
+			}
+		}
+	})
+	mux.HandleFunc("/out/", func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		outs <- ws
+		<-done
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	b.Cleanup(func() { close(done); srv.Close() })
+	return ln.Addr().String() + "/in", ln.Addr().String() + "/out"
 }
 
 // moveSendRecv moves the stream with POST /send to apiX's connection idX

@@ -21,6 +21,7 @@ var paths = []struct{ bench, name string }{
 	{"tls", "Go crypto/tls 1.3 alone"},
 	{"secured", "reachd's secured stream (node.Conn, no API)"},
 	{"websocket", "reachd through the API's WebSocket stream"},
+	{"websocket-hops", "its two WebSocket hops alone, a plain relay between, no node"},
 	{"send-recv", "reachd through POST /send + GET /recv (1 MiB)"},
 	{"websocket-reachd", "the same, WebSocket, reachd processes"},
 	{"send-recv-reachd", "the same, send/recv, reachd processes"},
@@ -77,15 +78,16 @@ func parse(r io.Reader) ([]round, []map[string]float64, error) {
 
 func print(w io.Writer, rounds []round, idle []map[string]float64) {
 	fmt.Fprintf(w, "%d rounds; medians; ratios taken within each round\n\n", len(rounds))
-	fmt.Fprintln(w, "| path | MB/s | × raw TCP | × crypto/tls | × secured | CPU s/GiB | allocs/MiB |")
-	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: |")
+	fmt.Fprintln(w, "| path | MB/s | × raw TCP | × crypto/tls | × secured | CPU s/GiB | CPU × secured | allocs/MiB |")
+	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: | --: |")
 	for _, p := range paths {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", p.name,
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", p.name,
 			num(median(rounds, p.bench, "", "MB/s"), 0),
 			num(median(rounds, p.bench, "raw-tcp", "MB/s"), 3),
 			num(median(rounds, p.bench, "tls", "MB/s"), 2),
 			num(median(rounds, p.bench, "secured", "MB/s"), 2),
 			num(median(rounds, p.bench, "", "cpu-s/GiB"), 2),
+			num(median(rounds, p.bench, "secured", "cpu-s/GiB"), 2),
 			num(median(rounds, p.bench, "", "allocs/MiB"), 1))
 	}
 	fmt.Fprintln(w, "\nCPU s/GiB: the whole benchmark process (both nodes, both ends, the API clients), or for")
