@@ -101,10 +101,16 @@ func (l *Link) Open(ctx context.Context, h Header) (*Stream, error) {
 	l.nextID += 2
 	s := newStream(l, id, h)
 	l.streams[id] = s
-	l.smu.Unlock()
+	// The peer takes opens in the order of their IDs: the open frame is
+	// queued before another Open takes the next ID.
 	var b [headerLen + 1 + MaxServiceLen]byte
 	open := appendOpen(b[:0], id, h)
-	if err := l.sendCtrl(frameOpen, id, open[headerLen:]); err != nil {
+	err := l.sendCtrl(frameOpen, id, open[headerLen:])
+	if err != nil {
+		delete(l.streams, id)
+	}
+	l.smu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	s.grantExtra()

@@ -241,7 +241,8 @@ func TestPeerRestarted(t *testing.T) {
 	}
 }
 
-// TestManyStreams runs 100 streams over one link at once.
+// TestManyStreams runs 100 streams over one link at once, opened all at
+// once (the peer must see their opens in the order of their IDs).
 func TestManyStreams(t *testing.T) {
 	checkGoroutines(t)
 	a, b := sessiontest.Pair(t, session.Config{})
@@ -266,11 +267,12 @@ func TestManyStreams(t *testing.T) {
 	})
 	errs := make(chan error, streams)
 	for i := range streams {
-		s, err := a.Open(ctx, session.Header{Service: fmt.Sprint("s", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
 		wg.Go(func() {
+			s, err := a.Open(ctx, session.Header{Service: fmt.Sprint("s", i)})
+			if err != nil {
+				errs <- err
+				return
+			}
 			var want [32]byte
 			var werr error
 			done := make(chan struct{})
