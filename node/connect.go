@@ -38,9 +38,14 @@ var (
 type ConnectError struct {
 	Peer     string
 	Attempts []Attempt
+	// Reason says why when the connect made no attempts of its own.
+	Reason string
 }
 
 func (e *ConnectError) Error() string {
+	if len(e.Attempts) == 0 && e.Reason != "" {
+		return fmt.Sprintf("no strategy reached %s (%s)", e.Peer, e.Reason)
+	}
 	var parts []string
 	for _, a := range e.Attempts {
 		parts = append(parts, fmt.Sprintf("%s %s: %s", a.Name, a.Outcome, a.Reason))
@@ -94,7 +99,7 @@ func (n *Node) Connect(ctx context.Context, addr address.Address, strategies []s
 // secured (the others are cancelled, and their paths dropped on both
 // sides) for the peer's link. It returns a *ConnectError listing every
 // attempt when none succeeds within ctx.
-func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectOptions) (*Conn, error) {
+func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectOptions) (_ *Conn, retErr error) {
 	strategies, err := CheckStrategies(o.Strategies)
 	if err != nil {
 		return nil, err
@@ -113,10 +118,37 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
-	if pl, _ := n.linkFor(addr.NodeID, false); pl != nil && !o.Fresh {
-		if name, _ := pl.current(); name != "" && slices.Contains(strategies, name) {
-			pl.learn(addr, explicit(o.Strategies))
-			return pl.open(ctx, nil, o.Grace)
+	if !o.Fresh {
+		// A connect that finds the peer's link with a path opens on it; one
+		// that finds another connect racing for a path waits for that race.
+		var joined *sharedRace
+		for {
+			if pl, _ := n.linkFor(addr.NodeID, false); pl != nil {
+				if name, _ := pl.current(); name != "" && slices.Contains(strategies, name) {
+					pl.learn(addr, explicit(o.Strategies))
+					return pl.open(ctx, nil, o.Grace)
+				}
+			}
+			if joined != nil && joined.err != nil && slices.Equal(joined.strategies, strategies) {
+				return nil, joined.err // the same race would fail the same way
+			}
+			r, lead := n.joinRace(addr.NodeID, strategies)
+			if lead {
+				defer func() {
+					err := retErr
+					if ctx.Err() != nil {
+						err = nil // this connect gave up: the others race for themselves
+					}
+					n.endRace(addr.NodeID, r, err)
+				}()
+				break
+			}
+			select {
+			case <-r.done:
+			case <-ctx.Done():
+				return nil, &ConnectError{Peer: addr.NodeID, Reason: "another connect to the peer was racing for a path, and this one's time ran out first"}
+			}
+			joined = r
 		}
 	}
 	self, ok := n.selfAddress()
@@ -151,6 +183,38 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 		}
 		return pl.open(ctx, win.attempts, o.Grace)
 	}
+}
+
+// sharedRace is a connect's race for a path to a peer, which other connects
+// to that peer wait for instead of racing too.
+type sharedRace struct {
+	strategies []string
+	done       chan struct{} // closed when the race and its attach ended
+	err        error         // why it failed; nil when the link has its path
+}
+
+// joinRace returns the race for a path to peer in flight, or starts one
+// that this connect leads (lead) and must end with endRace.
+func (n *Node) joinRace(peer string, strategies []string) (r *sharedRace, lead bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if r := n.races[peer]; r != nil {
+		return r, false
+	}
+	r = &sharedRace{strategies: strategies, done: make(chan struct{})}
+	n.races[peer] = r
+	return r, true
+}
+
+// endRace ends the race r for a path to peer with err and wakes the
+// connects waiting for it. err is nil when the race was not run to its end
+// (its connect gave up), so that the others race for themselves.
+func (n *Node) endRace(peer string, r *sharedRace, err error) {
+	n.mu.Lock()
+	delete(n.races, peer)
+	n.mu.Unlock()
+	r.err = err
+	close(r.done)
 }
 
 // explicit is a connect's strategy list as a link keeps it: nil when the

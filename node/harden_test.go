@@ -136,7 +136,8 @@ func TestPeerRequestFloodIsRateLimited(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := flooder.Connect(ctx, bAddr, []string{node.StrategyReverse})
+			// Fresh: each connect races, where plain connects would share one race.
+			c, err := flooder.ConnectWith(ctx, bAddr, node.ConnectOptions{Strategies: []string{node.StrategyReverse}, Fresh: true})
 			mu.Lock()
 			defer mu.Unlock()
 			var ce *node.ConnectError

@@ -110,6 +110,7 @@ type Node struct {
 
 	mu         sync.Mutex
 	links      map[string]*peerLink             // by peer node ID
+	races      map[string]*sharedRace           // connects racing for a path, by peer node ID
 	sessions   map[strategy.Session]expectation // reverse connects we wait for
 	report     natprobe.Report
 	policy     Policy
@@ -205,6 +206,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 		counters:  newCounters(),
 		sessions:  make(map[strategy.Session]expectation),
 		links:     make(map[string]*peerLink),
+		races:     make(map[string]*sharedRace),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
 		policy:    policy,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,6 +77,58 @@ func TestManyConnectionsShareOnePath(t *testing.T) {
 		if st := c.State(); st != node.StateClosed {
 			t.Errorf("connection %d: %s after both sides finished", i, st)
 		}
+	}
+}
+
+// TestConcurrentConnectsRaceOnce: connects to a peer the node has no path
+// to yet, made all at once, run one race between them: one connect races,
+// the others wait for its path and open on it. A connect that allows other
+// strategies than the racing one, or that asks for a fresh path, still
+// races for itself.
+func TestConcurrentConnectsRaceOnce(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
+	addr, err := address.Parse(b.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 20
+	conns := make([]*node.Conn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { conns[i], errs[i] = a.Connect(ctx, addr, nil) })
+	}
+	wg.Wait()
+	raced := 0
+	for i, c := range conns {
+		if errs[i] != nil {
+			t.Fatalf("connect %d: %v", i, errs[i])
+		}
+		if len(c.Info().Attempts) > 0 {
+			raced++
+		}
+		if p, first := c.Info().Path, conns[0].Info().Path; p == nil || first == nil || p.LocalAddr != first.LocalAddr || p.RemoteAddr != first.RemoteAddr {
+			t.Errorf("connection %d rides %+v, connection 0 %+v: want one path", i, p, first)
+		}
+	}
+	won := 0
+	for k, v := range a.Metrics().Attempts {
+		if k.Outcome == node.OutcomeOK {
+			won += int(v)
+		}
+	}
+	if raced != 1 || won != 1 {
+		t.Errorf("%d connects raced and %d attempts won; want one race for %d concurrent connects", raced, won, n)
+	}
+	c, err := a.ConnectWith(ctx, addr, node.ConnectOptions{Fresh: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Info().Attempts) == 0 {
+		t.Error("a fresh connect did not race")
 	}
 }
 

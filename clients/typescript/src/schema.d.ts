@@ -799,7 +799,7 @@ export interface components {
             timeout_ms?: number | null;
             /** @description How long the connection waits for a new path after its path died (the node looks for one with any strategy) before it aborts; absent, null or 0: the node's default (`--grace`, 30000). */
             grace_ms?: number | null;
-            /** @description Race the strategies for a new path even when the node has one to the peer; the new path then carries all the peer's connections. Without it, a connection to a peer the node has a path to (of a strategy listed) opens on that path at once, with no attempts. */
+            /** @description Race the strategies for a new path even when the node has one to the peer; the new path then carries all the peer's connections. Without it, a connection to a peer the node has a path to (of a strategy listed) opens on that path at once, with no attempts; while another connect to the peer races for a path, it waits for that race and opens on its path. */
             fresh?: boolean | null;
         };
         EchoRequest: {
