@@ -146,7 +146,7 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 			select {
 			case <-r.done:
 			case <-ctx.Done():
-				return nil, &ConnectError{Peer: addr.NodeID, Reason: "another connect to the peer was racing for a path, and this one's time ran out first"}
+				return nil, &ConnectError{Peer: addr.NodeID, Attempts: []Attempt{}, Reason: "another connect to the peer was racing for a path, and this one's time ran out first"}
 			}
 			joined = r
 		}
