@@ -2,9 +2,11 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,6 +131,48 @@ func TestConcurrentConnectsRaceOnce(t *testing.T) {
 	}
 	if len(c.Info().Attempts) == 0 {
 		t.Error("a fresh connect did not race")
+	}
+}
+
+// TestConnectWaitsForTheRaceUnderWay: a connect made while another races
+// for a path to the same peer waits for that race rather than racing too,
+// and one whose time runs out first says so.
+func TestConnectWaitsForTheRaceUnderWay(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
+	addr, err := address.Parse(b.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close() // nobody dials back: the reverse attempt lasts as long as its connect
+	long, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	led := make(chan error, 1)
+	go func() {
+		_, err := a.Connect(long, addr, []string{node.StrategyReverse})
+		led <- err
+	}()
+	for after := uint64(0); ; {
+		evs, _, more := a.Events(after)
+		started := false
+		for _, ev := range evs {
+			after = ev.ID
+			started = started || ev.Type == node.EventAttempt
+		}
+		if started {
+			break
+		}
+		<-more
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	_, err = a.Connect(short, addr, []string{node.StrategyReverse})
+	var ce *node.ConnectError
+	if !errors.As(err, &ce) || len(ce.Attempts) != 0 || !strings.Contains(ce.Error(), "another connect to the peer was racing") {
+		t.Errorf("a connect during another's race: %v; want a ConnectError that waited, with no attempts of its own", err)
+	}
+	if err := <-led; !errors.As(err, &ce) || len(ce.Attempts) != 1 {
+		t.Errorf("the racing connect: %v; want its own attempt", err)
 	}
 }
 
