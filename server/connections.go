@@ -125,17 +125,20 @@ func aborted(c *node.Conn, err *node.AbortError) *Problem {
 	return p
 }
 
-// interruptWrites makes c's writes return when ctx ends (a consumer that
-// went away), until the returned func is called; then the next consumer
-// finds no deadline.
-func interruptWrites(ctx context.Context, c *node.Conn) (stop func()) {
+// interruptWaits makes the waits that the deadline setters bound (c's
+// writes, its reads) return when ctx ends (a consumer that went away),
+// until the returned func is called; that clears the deadlines, so the
+// next consumer finds none.
+func interruptWaits(ctx context.Context, setters ...func(time.Time) error) (stop func()) {
 	var mu sync.Mutex
 	over := false
 	cancel := context.AfterFunc(ctx, func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if !over {
-			c.SetWriteDeadline(time.Unix(1, 0))
+			for _, set := range setters {
+				set(time.Unix(1, 0))
+			}
 		}
 	})
 	return func() {
@@ -143,7 +146,9 @@ func interruptWrites(ctx context.Context, c *node.Conn) (stop func()) {
 		mu.Lock()
 		over = true
 		mu.Unlock()
-		c.SetWriteDeadline(time.Time{})
+		for _, set := range setters {
+			set(time.Time{})
+		}
 	}
 }
 
@@ -171,7 +176,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	stop := interruptWrites(r.Context(), c)
+	stop := interruptWaits(r.Context(), c.SetWriteDeadline)
 	n, err := io.Copy(connWriter{c}, r.Body)
 	// The next consumer may come as soon as the client has our answer.
 	stop()

@@ -52,7 +52,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	// when an operation's context ends).
 	wsCtx := context.WithoutCancel(ctx)
 	context.AfterFunc(ctx, func() { ws.CloseNow() })
-	defer interruptWrites(ctx, c)()
+	defer interruptWaits(ctx, c.SetWriteDeadline, c.SetReadDeadline)()
 
 	// The client's direction: WebSocket -> connection.
 	clientDone := make(chan struct{}) // the client ended its direction
@@ -201,8 +201,9 @@ func fromClient(ctx context.Context, ws *websocket.Conn, c *node.Conn, ended boo
 }
 
 // flowWait is how long toClient waits for more bytes with a message
-// buffer in hand before it lets the buffer go and waits without one.
-const flowWait = 50 * time.Millisecond
+// buffer in hand before it lets the buffer go and waits without one (a
+// variable for a test).
+var flowWait = 50 * time.Millisecond
 
 // toClient waits for bytes from the peer and sends what has arrived, up to
 // frameSize, as one message from a pooled buffer. While bytes flow it
@@ -212,14 +213,20 @@ const flowWait = 50 * time.Millisecond
 // flowWait waits without one, so an idle stream holds no buffer. It
 // leaves no read deadline behind. It returns io.EOF at the end of the
 // peer's stream, errWebSocket when the message could not be sent, and the
-// connection's error otherwise. ctx bounds the wait (noticed within
-// flowWait while bytes flow), wsCtx the WebSocket write.
+// connection's error otherwise. ctx bounds the wait (through the read
+// deadline that interruptWaits sets), wsCtx the WebSocket write.
 func toClient(ctx, wsCtx context.Context, ws *websocket.Conn, c *node.Conn) error {
 	buf := framePool.Get().(*frameBuf)
 	c.SetReadDeadline(time.Now().Add(flowWait))
+	if ctx.Err() != nil {
+		// Checked after the deadline is set: once ctx ends, interruptWaits
+		// sets one in the past, which this one cannot then undo.
+		framePool.Put(buf)
+		return ctx.Err()
+	}
 	n, err := c.ReadInto(wsCtx, buf[:])
 	c.SetReadDeadline(time.Time{})
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
 		framePool.Put(buf) // quiet: wait without it
 		if err := c.Wait(ctx); err != nil {
 			return err

@@ -76,6 +76,45 @@ func TestRecvReturnsWhatArrived(t *testing.T) {
 	}
 }
 
+// TestStreamLetsGoWhenTheClientGoes: a WebSocket client that goes away
+// while bytes flow to it frees the stream for the next one at once, even
+// while the server waits for more bytes with a buffer in hand (here for
+// an hour, so that only the client's going can end that wait).
+func TestStreamLetsGoWhenTheClientGoes(t *testing.T) {
+	defer func(d time.Duration) { flowWait = d }(flowWait)
+	flowWait = time.Hour
+	p := startPair(t)
+	idA, idB := connectPair(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(p.apiB, "http") + "/v1/connections/" + idB + "/stream"
+	ws, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendData(t, p.apiA, idA, "flowing")
+	if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "flowing" {
+		t.Fatalf("read: %q, %v", msg, err)
+	}
+	ws.CloseNow()
+	// The server may take a moment to see the client go; then the next
+	// client gets the stream.
+	for {
+		ws, resp, err := websocket.Dial(ctx, url, nil)
+		if err == nil {
+			ws.CloseNow()
+			return
+		}
+		if ctx.Err() != nil || resp == nil || resp.StatusCode != http.StatusConflict {
+			t.Fatalf("a second client after the first went: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 func TestStreamMovesLargeMessages(t *testing.T) {
 	p := startPair(t)
 	idA, idB := connectPair(t, p)

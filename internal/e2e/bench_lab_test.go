@@ -37,7 +37,7 @@ func BenchmarkLabStrategies(b *testing.B) {
 				var ms []float64
 				for range connects {
 					start := time.Now()
-					status, c := connect(b, from, to, tt.strategy)
+					status, c := connectFresh(b, from, to, tt.strategy)
 					if status != http.StatusCreated {
 						b.Fatalf("connect: %d %s", status, c.Detail)
 					}

@@ -95,9 +95,24 @@ type connection struct {
 // connect asks from's API for a connection to to's address.
 func connect(t testing.TB, from, to *labNode, strategies ...string) (int, connection) {
 	t.Helper()
+	return connectWith(t, from, to, false, strategies...)
+}
+
+// connectFresh is connect that races for a new path even when the nodes
+// have one (connects to a peer with a path open on it, with no race).
+func connectFresh(t testing.TB, from, to *labNode, strategies ...string) (int, connection) {
+	t.Helper()
+	return connectWith(t, from, to, true, strategies...)
+}
+
+func connectWith(t testing.TB, from, to *labNode, fresh bool, strategies ...string) (int, connection) {
+	t.Helper()
 	body := map[string]any{"address": to.info.Address}
 	if len(strategies) > 0 {
 		body["strategies"] = strategies
+	}
+	if fresh {
+		body["fresh"] = true
 	}
 	b, _ := json.Marshal(body)
 	var c connection

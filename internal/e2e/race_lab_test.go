@@ -93,12 +93,13 @@ func linkOpts(link natlab.Link) []natlab.RouterOption {
 	return []natlab.RouterOption{link}
 }
 
-// timedConnect connects from to to; it returns how long
-// POST /v1/connections took and the connection.
+// timedConnect connects from to to on a fresh path (a race even when the
+// nodes have a path); it returns how long POST /v1/connections took and
+// the connection.
 func timedConnect(t testing.TB, from, to *labNode, strategies ...string) (time.Duration, connection) {
 	t.Helper()
 	start := time.Now()
-	status, c := connect(t, from, to, strategies...)
+	status, c := connectFresh(t, from, to, strategies...)
 	took := time.Since(start)
 	if status != http.StatusCreated {
 		t.Fatalf("%s -> %s %v: status %d: %s %+v", from.name, to.name, strategies, status, c.Detail, c.Attempts)
