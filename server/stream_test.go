@@ -81,7 +81,8 @@ func TestRecvReturnsWhatArrived(t *testing.T) {
 // while the server waits for more bytes with a buffer in hand (here for
 // an hour, so that only the client's going can end that wait).
 func TestStreamLetsGoWhenTheClientGoes(t *testing.T) {
-	defer func(d time.Duration) { flowWait = d }(flowWait)
+	old := flowWait
+	t.Cleanup(func() { flowWait = old }) // after the pair's cleanup, which stops the servers
 	flowWait = time.Hour
 	p := startPair(t)
 	idA, idB := connectPair(t, p)
