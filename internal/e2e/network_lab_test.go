@@ -165,9 +165,19 @@ func TestNetworkLab(t *testing.T) {
 		t.Logf("ping -6 %s -> %s (%s): %s", a.name, b.name, ll, lastLine(string(out)))
 	}
 
-	// The outsider knows the name, not the secret.
+	// The outsider knows the name, not the secret. It takes an address no
+	// member has: an automatic one could be a member's (it sees none of
+	// them to avoid), and pinging it would answer itself.
+	taken := map[string]bool{}
+	for _, m := range members {
+		taken[ipOf(m)] = true
+	}
+	outsiderIP := 254
+	for taken[fmt.Sprintf("10.99.0.%d", outsiderIP)] {
+		outsiderIP--
+	}
 	var oi networkInfo
-	status, err := outsider.api.do("POST", "/v1/networks", `{"name":"lab","secret":"a-guess-at-the-secret-1","ip":"auto"}`, &oi)
+	status, err := outsider.api.do("POST", "/v1/networks", fmt.Sprintf(`{"name":"lab","secret":"a-guess-at-the-secret-1","ip":"10.99.0.%d/24"}`, outsiderIP), &oi)
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("outsider join: %d %v", status, err)
 	}
