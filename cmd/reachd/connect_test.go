@@ -254,3 +254,16 @@ func attemptEnded(n *node.Node, peer string) bool {
 	}
 	return false
 }
+
+// TestConnectErrorWithoutAttempts: a connect that failed without attempts
+// of its own (it waited for another connect's race) says why.
+func TestConnectErrorWithoutAttempts(t *testing.T) {
+	e := &connectError{peer: "p", detail: "no strategy reached p (another connect to the peer was racing for a path, and this one's time ran out first)"}
+	if got, want := e.Error(), "no strategy connected to p: "+e.detail; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	e.attempts = []node.Attempt{{Name: "direct", Outcome: node.OutcomeFailed, Reason: "refused"}}
+	if got := e.Error(); strings.Contains(got, "racing") || !strings.Contains(got, "direct: failed (refused)") {
+		t.Errorf("with attempts: %q, want the attempts and not the detail", got)
+	}
+}

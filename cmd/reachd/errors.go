@@ -74,6 +74,7 @@ func (e *apiError) badInput() bool { return e.Status == http.StatusBadRequest }
 type connectError struct {
 	peer     string
 	attempts []node.Attempt
+	detail   string // the node's words, said when there are no attempts
 }
 
 func (e *connectError) Error() string {
@@ -81,6 +82,8 @@ func (e *connectError) Error() string {
 	fmt.Fprintf(&b, "no strategy connected to %s", e.peer)
 	if len(e.attempts) > 0 {
 		b.WriteString(":")
+	} else if e.detail != "" {
+		b.WriteString(": " + e.detail)
 	}
 	for _, a := range e.attempts {
 		b.WriteString("\n  ")
