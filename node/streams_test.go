@@ -84,9 +84,8 @@ func TestManyConnectionsShareOnePath(t *testing.T) {
 
 // TestConcurrentConnectsRaceOnce: connects to a peer the node has no path
 // to yet, made all at once, run one race between them: one connect races,
-// the others wait for its path and open on it. A connect that allows other
-// strategies than the racing one, or that asks for a fresh path, still
-// races for itself.
+// the others wait for its path and open on it. A connect that asks for a
+// fresh path still races.
 func TestConcurrentConnectsRaceOnce(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
