@@ -42,8 +42,9 @@ const size = 64 << 20
 // them (websocket-hops: what any WebSocket bridge pays on top of the
 // stream it bridges, on the same cores). Each reports MB/s, allocs/MiB
 // (whole process) and cpu-s/GiB (the process's user and system CPU: both
-// nodes, both APIs and the clients). The two API paths run again against real reachd processes
-// (-reachd), where cpu-s/GiB is the CPU of the two daemons alone.
+// nodes, both APIs and the clients). The two API paths run again against
+// real reachd processes (-reachd), where cpu-s/GiB is the CPU of the two
+// daemons alone.
 func BenchmarkDatapath(b *testing.B) {
 	rv := rendezvoustest.Start(b)
 	x, y := nodetest.Start(b, rv), nodetest.Start(b, rv)
