@@ -75,10 +75,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 		}()
 		for {
 			err := fromClient(wsCtx, ws, c, ended)
+			if err == nil {
+				continue
+			}
+			// (CloseStatus allocates: asked only once a message failed.)
 			if errors.Is(err, errEndOfStream) || websocket.CloseStatus(err) == websocket.StatusNormalClosure {
 				end()
 			}
-			if err != nil && !errors.Is(err, errEndOfStream) {
+			if !errors.Is(err, errEndOfStream) {
 				return
 			}
 		}
