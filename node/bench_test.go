@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
@@ -25,7 +24,7 @@ func BenchmarkStream(b *testing.B) {
 	b.Run("secured", func(b *testing.B) {
 		rv := rendezvoustest.Start(b)
 		x, y := nodetest.Start(b, rv), nodetest.Start(b, rv)
-		addr, _ := address.Parse(y.Address())
+		addr := mustParse(b, y.Address())
 		c, err := x.Connect(context.Background(), addr, []string{node.StrategyDirect})
 		if err != nil {
 			b.Fatal(err)

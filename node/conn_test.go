@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
@@ -20,11 +19,8 @@ func directPair(t *testing.T) (out, in *node.Conn) {
 	t.Helper()
 	rv := rendezvoustest.Start(t)
 	x, y := nodetest.Start(t, rv), nodetest.Start(t, rv)
-	addr, err := address.Parse(y.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err = x.Connect(context.Background(), addr, []string{node.StrategyDirect})
+	addr := mustParse(t, y.Address())
+	out, err := x.Connect(context.Background(), addr, []string{node.StrategyDirect})
 	if err != nil {
 		t.Fatal(err)
 	}

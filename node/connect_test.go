@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
@@ -59,10 +58,7 @@ func TestConnectEachStrategy(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a := nodetest.Start(t, rv)
 	b := nodetest.Start(t, rv)
-	bAddr, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bAddr := mustParse(t, b.Address())
 	for _, s := range node.DefaultStrategies {
 		t.Run(s, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -120,15 +116,12 @@ func TestConnectRefusesWrongKey(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a := nodetest.Start(t, rv)
 	b := nodetest.Start(t, rv)
-	forged, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	forged := mustParse(t, b.Address())
 	pub, _, _ := ed25519.GenerateKey(nil)
 	forged.NodeID = identity.NodeIDFromKey(pub)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = a.Connect(ctx, forged, []string{node.StrategyDirect})
+	_, err := a.Connect(ctx, forged, []string{node.StrategyDirect})
 	var ce *node.ConnectError
 	if !errors.As(err, &ce) || len(ce.Attempts) != 1 {
 		t.Fatalf("err %v, want a ConnectError with one attempt", err)

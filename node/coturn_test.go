@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
@@ -22,10 +21,7 @@ func TestRelayThroughCoturn(t *testing.T) {
 	useCoturn := nodetest.Option(func(c *node.Config) { c.TURN = []string{ct.URL()} })
 	a := nodetest.Start(t, rv, useCoturn)
 	b := nodetest.Start(t, rv, useCoturn)
-	addr, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := mustParse(t, b.Address())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := a.Connect(ctx, addr, []string{node.StrategyRelay})

@@ -18,7 +18,8 @@ import (
 
 func withConfig(f func(*node.Config)) nodetest.Option { return nodetest.Option(f) }
 
-func mustParse(t *testing.T, text string) address.Address {
+// mustParse parses a peer address the test made.
+func mustParse(t testing.TB, text string) address.Address {
 	t.Helper()
 	a, err := address.Parse(text)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
@@ -40,10 +39,7 @@ func TestConnectionsDoNotLeak(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a := nodetest.Start(t, rv)
 	b := nodetest.Start(t, rv)
-	addr, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := mustParse(t, b.Address())
 	cycle := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

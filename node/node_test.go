@@ -64,10 +64,7 @@ func TestUnreachableBroker(t *testing.T) {
 	if b := info.Brokers[1]; !b.Connected {
 		t.Errorf("embedded broker %+v: want connected", b)
 	}
-	a, err := address.Parse(info.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustParse(t, info.Address)
 	if len(a.SignalOffsets) != 1 || a.SignalOffsets[0] != 1 {
 		t.Errorf("signal offsets %v, want [1] (the connected broker)", a.SignalOffsets)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
@@ -22,10 +21,7 @@ func TestLostRacesLeaveNothing(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a := nodetest.Start(t, rv)
 	b := nodetest.Start(t, rv)
-	addr, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := mustParse(t, b.Address())
 	// Default order, and an order whose preferred strategy finishes after
 	// a cheaper one, so that a secured path is dropped.
 	orders := [][]string{nil, {node.StrategyReverse, node.StrategyDirect, node.StrategyPunch}}
@@ -158,10 +154,7 @@ func waitAllClosed(t *testing.T, n *node.Node) {
 func TestConnectionPath(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
-	addr, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := mustParse(t, b.Address())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := a.Connect(ctx, addr, []string{node.StrategyDirect})

@@ -24,10 +24,7 @@ import (
 func TestManyConnectionsShareOnePath(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
-	addr, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := mustParse(t, b.Address())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const n = 100
@@ -89,10 +86,7 @@ func TestManyConnectionsShareOnePath(t *testing.T) {
 func TestConcurrentConnectsRaceOnce(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
-	addr, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := mustParse(t, b.Address())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const n = 20
@@ -139,10 +133,7 @@ func TestConcurrentConnectsRaceOnce(t *testing.T) {
 func TestConnectWaitsForTheRaceUnderWay(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
-	addr, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := mustParse(t, b.Address())
 	b.Close() // nobody dials back: the reverse attempt lasts as long as its connect
 	long, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -165,7 +156,7 @@ func TestConnectWaitsForTheRaceUnderWay(t *testing.T) {
 	}
 	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancelShort()
-	_, err = a.Connect(short, addr, []string{node.StrategyReverse})
+	_, err := a.Connect(short, addr, []string{node.StrategyReverse})
 	var ce *node.ConnectError
 	if !errors.As(err, &ce) || len(ce.Attempts) != 0 || !strings.Contains(ce.Error(), "another connect to the peer was racing") {
 		t.Errorf("a connect during another's race: %v; want a ConnectError that waited, with no attempts of its own", err)
@@ -216,10 +207,7 @@ func BenchmarkOpenConnections(b *testing.B) {
 				for range peers {
 					p := nodetest.Start(b, rv, withLimits(total))
 					peerNodes = append(peerNodes, p)
-					addr, err := address.Parse(p.Address())
-					if err != nil {
-						b.Fatal(err)
-					}
+					addr := mustParse(b, p.Address())
 					targets = append(targets, addr)
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

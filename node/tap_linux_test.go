@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
@@ -25,10 +24,7 @@ func TestTAPGoesWithItsConnectionAndNode(t *testing.T) {
 	}
 	rv := rendezvoustest.Start(t)
 	a, b := nodetest.Start(t, rv), nodetest.Start(t, rv)
-	bAddr, err := address.Parse(b.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bAddr := mustParse(t, b.Address())
 	attach := func(name string) (*node.Conn, *node.Conn) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
