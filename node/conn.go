@@ -131,7 +131,6 @@ type Conn struct {
 	s        *session.Stream
 	pl       *peerLink
 	grace    time.Duration
-	onChange func(*Conn)
 	done     chan struct{} // closed when the connection is closed
 
 	mu          sync.Mutex
@@ -151,7 +150,7 @@ func newConnID() string {
 	return "c" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
-func newConn(s *session.Stream, pl *peerLink, dir Direction, attempts []Attempt, grace time.Duration, onChange func(*Conn)) *Conn {
+func newConn(s *session.Stream, pl *peerLink, dir Direction, attempts []Attempt, grace time.Duration) *Conn {
 	if attempts == nil {
 		attempts = []Attempt{}
 	}
@@ -164,14 +163,13 @@ func newConn(s *session.Stream, pl *peerLink, dir Direction, attempts []Attempt,
 		s:        s,
 		pl:       pl,
 		grace:    grace,
-		onChange: onChange,
 		done:     make(chan struct{}),
 		state:    StateOpen,
 	}
 }
 
 // update takes the stream's ends into the connection's state, telling
-// onChange when it changed.
+// the node when it changed.
 func (c *Conn) update() {
 	st := c.s.Stats()
 	c.mu.Lock()
@@ -240,11 +238,7 @@ func linkReason(err error) string {
 	return err.Error()
 }
 
-func (c *Conn) changed() {
-	if c.onChange != nil {
-		c.onChange(c)
-	}
-}
+func (c *Conn) changed() { c.pl.n.connChanged(c) }
 
 // ID is the connection's ID.
 func (c *Conn) ID() string { return c.id }
@@ -370,9 +364,7 @@ func (c *Conn) SetGrace(d time.Duration) {
 	c.mu.Lock()
 	c.grace = d
 	c.mu.Unlock()
-	if d > c.pl.link.Grace() {
-		c.pl.link.SetGrace(d)
-	}
+	c.pl.link.ExtendGrace(d)
 }
 
 // Claim takes the reading and/or the writing direction for one consumer

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -283,7 +284,7 @@ func (pl *peerLink) acceptLoop() {
 			s.Abort("refused: " + reason)
 			continue
 		}
-		pl.add(newConn(s, pl, Inbound, nil, pl.link.Grace(), n.connChanged))
+		pl.add(newConn(s, pl, Inbound, nil, pl.link.Grace()))
 		n.inboundMu.Unlock()
 	}
 }
@@ -293,14 +294,12 @@ func (pl *peerLink) open(ctx context.Context, attempts []Attempt, grace time.Dur
 	if grace <= 0 {
 		grace = pl.n.cfg.Grace
 	}
-	if grace > pl.link.Grace() {
-		pl.link.SetGrace(grace)
-	}
+	pl.link.ExtendGrace(grace)
 	s, err := pl.link.Open(ctx, session.Header{})
 	if err != nil {
 		return nil, fmt.Errorf("open a stream to %s: %w", pl.peer, err)
 	}
-	return pl.add(newConn(s, pl, Outbound, attempts, grace, pl.n.connChanged)), nil
+	return pl.add(newConn(s, pl, Outbound, attempts, grace)), nil
 }
 
 // add lists a connection on the link and the node.
@@ -323,11 +322,7 @@ func (pl *peerLink) remove(c *Conn) {
 func (pl *peerLink) connList() []*Conn {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	out := make([]*Conn, 0, len(pl.conns))
-	for _, c := range pl.conns {
-		out = append(out, c)
-	}
-	return out
+	return slices.Collect(maps.Values(pl.conns))
 }
 
 // paths returns the link's current path (nil while it has none) with the
@@ -460,15 +455,20 @@ func (pl *peerLink) end(running *bool) {
 	pl.mu.Unlock()
 }
 
+// allowed is the strategies the link's connects allow, in their order.
+func (pl *peerLink) allowed() []string {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.strategies == nil {
+		return DefaultStrategies
+	}
+	return pl.strategies
+}
+
 // cheaperThan lists the strategies the link's connects allow that rank
 // before name in the default order (direct, reverse, punch, relay).
 func (pl *peerLink) cheaperThan(name string) []string {
-	pl.mu.Lock()
-	allowed := pl.strategies
-	pl.mu.Unlock()
-	if allowed == nil {
-		allowed = DefaultStrategies
-	}
+	allowed := pl.allowed()
 	var out []string
 	for _, s := range DefaultStrategies {
 		if s == name {
@@ -505,12 +505,7 @@ func (pl *peerLink) findPath(ctx context.Context, strategies []string, upgrade b
 		return ErrNotReady
 	}
 	if strategies == nil {
-		pl.mu.Lock()
-		strategies = pl.strategies
-		pl.mu.Unlock()
-		if strategies == nil {
-			strategies = DefaultStrategies
-		}
+		strategies = pl.allowed()
 	}
 	plan := strategy.Plan(self, addr, strategy.PlanConfig{Strategies: strategies, TURN: len(n.cfg.TURN) > 0})
 	if upgrade {
@@ -519,11 +514,11 @@ func (pl *peerLink) findPath(ctx context.Context, strategies []string, upgrade b
 				plan[i].Skip = "not likely to work"
 			}
 		}
-		if !slices.ContainsFunc(plan, func(st strategy.Step) bool { return st.Skip == "" }) {
-			return errNoLikelyStep
-		}
 	}
 	if !slices.ContainsFunc(plan, func(st strategy.Step) bool { return st.Skip == "" }) {
+		if upgrade {
+			return errNoLikelyStep
+		}
 		return fmt.Errorf("%s: no strategy can work (%s)", why, (&ConnectError{Peer: pl.peer, Attempts: skipped(plan)}).Error())
 	}
 	won, err := n.race(ctx, addr, plan)
@@ -626,10 +621,7 @@ func (n *Node) reprobe() {
 // closeLinks closes every peer link, telling the peers, at once.
 func (n *Node) closeLinks() {
 	n.mu.Lock()
-	links := make([]*peerLink, 0, len(n.links))
-	for _, pl := range n.links {
-		links = append(links, pl)
-	}
+	links := slices.Collect(maps.Values(n.links))
 	n.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, pl := range links {

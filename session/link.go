@@ -188,14 +188,15 @@ func (l *Link) tick() {
 	l.pathDown(p, fmt.Sprintf("no frame for %v", idle.Round(time.Millisecond)))
 }
 
-// SetGrace changes how long the link waits for a path; a wait under way
-// ends d after it began.
-func (l *Link) SetGrace(d time.Duration) {
-	if d <= 0 {
-		return
-	}
+// ExtendGrace makes the link wait at least d for a path (it never
+// shortens the wait: its streams may need the longer one); a wait under
+// way then ends d after it began.
+func (l *Link) ExtendGrace(d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if d <= l.cfg.Grace {
+		return
+	}
 	l.cfg.Grace = d
 	if l.cur == nil && l.err == nil && !l.lostAt.IsZero() {
 		l.grace.Reset(max(0, d-time.Since(l.lostAt)))

@@ -193,6 +193,20 @@ func TestGrace(t *testing.T) {
 		if !errors.Is(a.Err(), session.ErrNoPath) || a.State() != session.StateFailed {
 			t.Errorf("link: %s, %v; want failed with ErrNoPath", a.State(), a.Err())
 		}
+
+		// A grace extended while the link waits ends that long after the
+		// loss; a shorter one asked for later changes nothing.
+		c, d := sessiontest.Pair(t, session.Config{Grace: 5 * time.Second})
+		pc, _ := sessiontest.Connect(t, c, d, sessiontest.Pipe)
+		lostAt = time.Now()
+		pc.Close()
+		time.Sleep(time.Second)
+		c.ExtendGrace(30 * time.Second)
+		c.ExtendGrace(10 * time.Second)
+		<-c.Done()
+		if took := time.Since(lostAt); took != 30*time.Second || !errors.Is(c.Err(), session.ErrNoPath) {
+			t.Errorf("extended grace: failed after %v with %v, want 30s and ErrNoPath", took, c.Err())
+		}
 		_, err = r.Read(buf)
 		var ae *session.AbortError
 		if !errors.As(err, &ae) || !errors.Is(err, session.ErrNoPath) {
