@@ -34,7 +34,7 @@ type Limits struct {
 	// peer ahead of its reader; the peer's writer waits beyond. It bounds
 	// a connection's goodput to StreamWindow per round trip, and what a
 	// peer can make the node buffer to StreamWindow per connection.
-	// Default 2 MiB; at least 256 KiB.
+	// Default 2 MiB; 256 KiB to 1 GiB.
 	StreamWindow int
 	// MaxHandshakesPerIP bounds the inbound connections from one source
 	// IP that are still in their preamble or TLS handshake; default 16.
@@ -60,7 +60,7 @@ func (l *Limits) fill() {
 	if l.StreamWindow <= 0 {
 		l.StreamWindow = 2 << 20
 	}
-	l.StreamWindow = max(l.StreamWindow, 256<<10)
+	l.StreamWindow = min(max(l.StreamWindow, 256<<10), 1<<30)
 	if l.MaxHandshakesPerIP <= 0 {
 		l.MaxHandshakesPerIP = 16
 	}

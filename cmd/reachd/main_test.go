@@ -90,6 +90,36 @@ func TestFlagBeatsEnv(t *testing.T) {
 	}
 }
 
+// TestSessionFlagsRefuseBadValues: the session flags refuse what the node
+// could not run with, at start-up and as bad input, rather than at the
+// first connect.
+func TestSessionFlagsRefuseBadValues(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--grace", "0s"}, "--grace 0s: want a positive duration"},
+		{[]string{"--grace", "-1s"}, "--grace -1s"},
+		{[]string{"--stream-window", "128KiB"}, "--stream-window 131072: want 256KiB to 1GiB"},
+		{[]string{"--stream-window", "2GiB"}, "--stream-window 2147483648: want 256KiB to 1GiB"},
+		{[]string{"--link-buffer", "1KiB"}, "--link-buffer 1024: want at least 64KiB"},
+		{[]string{"--network-grace", "0s"}, "--network-grace 0s"},
+	} {
+		var f nodeFlags
+		if _, err := parseFlags(newFlagSetForTest(&f), tt.args, &bytes.Buffer{}, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := f.config(nil)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%v: %v, want a usage error %q", tt.args, err, tt.err)
+		}
+	}
+	if _, err := parseFlags(newFlagSetForTest(&nodeFlags{}), []string{"--link-buffer", "lots"}, &bytes.Buffer{}, 0); err == nil {
+		t.Error("--link-buffer lots: parsed")
+	}
+}
+
 // TestAPILimitFlags: the API's connection limits reach the server's
 // config, from flags or environment, with the server's defaults.
 func TestAPILimitFlags(t *testing.T) {

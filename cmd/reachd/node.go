@@ -87,7 +87,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	f.linkBuffer = 8 << 20
 	fs.Var(&f.linkBuffer, "link-buffer", "bytes sent to one peer and not yet acknowledged, kept to resend on a new path (`size`: bytes, or with KiB or MiB); writers wait beyond")
 	f.streamWindow = 2 << 20
-	fs.Var(&f.streamWindow, "stream-window", "bytes one connection takes in ahead of its reader (`size`, at least 256KiB); the peer's writer waits beyond")
+	fs.Var(&f.streamWindow, "stream-window", "bytes one connection takes in ahead of its reader (`size`, 256KiB to 1GiB); the peer's writer waits beyond")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long a connection waits for a new path after its path died, before it aborts (`duration`; a connect's grace_ms overrides it)")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
@@ -126,8 +126,9 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if f.grace <= 0 {
 		return node.Config{}, server.Config{}, usagef("--grace %s: want a positive duration", f.grace)
 	}
-	if f.streamWindow < 256<<10 {
-		return node.Config{}, server.Config{}, usagef("--stream-window %d: want at least 256KiB", f.streamWindow)
+	if f.streamWindow < 256<<10 || f.streamWindow > 1<<30 {
+		// The session's window frames carry at most 1 GiB.
+		return node.Config{}, server.Config{}, usagef("--stream-window %d: want 256KiB to 1GiB", f.streamWindow)
 	}
 	if f.linkBuffer < 64<<10 {
 		return node.Config{}, server.Config{}, usagef("--link-buffer %d: want at least 64KiB", f.linkBuffer)
