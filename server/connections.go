@@ -221,23 +221,23 @@ func (s *Server) recv(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(ms)*time.Millisecond)
 	defer cancel()
+	var n int
+	var buf *recvBuf
 	err = c.Wait(ctx) // without a buffer
 	if err == nil {
-		buf := recvPool.Get().(*recvBuf)
+		buf = recvPool.Get().(*recvBuf)
 		defer recvPool.Put(buf)
-		var n int
 		n, err = c.ReadInto(ctx, buf[:max])
-		// The next consumer may come as soon as the client has our
-		// answer: let go of the direction before answering.
-		release()
-		if err == nil {
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Header().Set("Content-Length", strconv.Itoa(n))
-			_, err = w.Write(buf[:n])
-			return err
-		}
 	}
+	// The next consumer may come as soon as the client has our answer:
+	// let go of the direction before answering.
 	release()
+	if err == nil {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		_, err = w.Write(buf[:n])
+		return err
+	}
 	var ae *node.AbortError
 	switch {
 	case errors.Is(err, io.EOF):
