@@ -99,12 +99,7 @@ func (s *Stream) WaitRead(ctx context.Context) error {
 	if s.readable() {
 		return nil
 	}
-	stop := context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		s.rcond.Broadcast()
-		s.mu.Unlock()
-	})
-	defer stop()
+	defer s.wakeReaderWhenDone(ctx)()
 	for !s.readable() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -117,6 +112,19 @@ func (s *Stream) WaitRead(ctx context.Context) error {
 // readable reports whether a Read returns at once; s.mu is held.
 func (s *Stream) readable() bool {
 	return s.rq.n > 0 || s.finIn || s.err != nil || s.linkErr != nil || s.closed || s.rdl.passed
+}
+
+// wakeReaderWhenDone wakes a reader waiting on s.rcond when ctx ends,
+// until the returned func is called.
+func (s *Stream) wakeReaderWhenDone(ctx context.Context) (stop func() bool) {
+	if ctx.Done() == nil {
+		return func() bool { return false }
+	}
+	return context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.rcond.Broadcast()
+		s.mu.Unlock()
+	})
 }
 
 func newStream(l *Link, id uint32, h Header) *Stream {
@@ -153,21 +161,14 @@ func (s *Stream) Read(p []byte) (int, error) { return s.ReadContext(context.Back
 // before anything arrived. A blocked read is filled directly by the link.
 func (s *Stream) ReadContext(ctx context.Context, p []byte) (int, error) {
 	s.mu.Lock()
-	if s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed && !s.rdl.passed && len(p) > 0 {
+	if !s.readable() && len(p) > 0 {
 		if err := ctx.Err(); err != nil {
 			s.mu.Unlock()
 			return 0, err
 		}
-		if ctx.Done() != nil {
-			stop := context.AfterFunc(ctx, func() {
-				s.mu.Lock()
-				s.rcond.Broadcast()
-				s.mu.Unlock()
-			})
-			defer stop()
-		}
+		defer s.wakeReaderWhenDone(ctx)()
 		s.wait, s.waitN = p, 0
-		for s.waitN == 0 && s.rq.n == 0 && !s.finIn && s.err == nil && s.linkErr == nil && !s.closed && !s.rdl.passed && ctx.Err() == nil {
+		for s.waitN == 0 && !s.readable() && ctx.Err() == nil {
 			s.rcond.Wait()
 		}
 		n := s.waitN
