@@ -1,43 +1,23 @@
 package rendezvous_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v4"
 
 	"github.com/reachd/reachd/internal/logthrottle"
+	"github.com/reachd/reachd/internal/syncbuf"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
-
-// lockedBuffer is a log sink that goroutines of the server may write to
-// while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // mochi's and pion's logs arrive in the configured slog logger, tagged with
 // their component.
 func TestLogsRouted(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := rendezvoustest.Start(t, rendezvoustest.WithLogger(log))
 	checkBinding(t, "udp", s.TURNAddr()) // pion logs each request at debug level
@@ -62,7 +42,7 @@ func TestLogsRouted(t *testing.T) {
 // unknown comprehension-required attribute; before, that was one ERROR line
 // per packet. Now a few lines get through, then one a second with a count.
 func TestSpoofedMalformedSTUNFloodLogsBounded(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s := rendezvoustest.Start(t, rendezvoustest.WithLogger(log))
 

@@ -12,6 +12,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/reachd/reachd/internal/syncbuf"
 	"github.com/reachd/reachd/rendezvous"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 )
@@ -157,7 +158,7 @@ func TestMQTTLimitsInvalid(t *testing.T) {
 // mochi logs a whole packet, payload included, when a client breaks a rule;
 // the logs carry its size instead.
 func TestMQTTLogsPacketSizeNotPayload(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := rendezvoustest.Start(t, rendezvoustest.WithLogger(log))
 

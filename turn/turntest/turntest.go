@@ -8,7 +8,6 @@
 package turntest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,10 +18,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reachd/reachd/internal/syncbuf"
 )
 
 // The credential and realm every coturn started by StartCoturn accepts.
@@ -46,7 +46,7 @@ type Coturn struct {
 	RelayPorts [2]uint16
 
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *syncbuf.Buffer
 	done chan struct{} // closed when the process has exited
 }
 
@@ -104,7 +104,7 @@ func StartCoturn(tb testing.TB, extra ...string) *Coturn {
 	c := &Coturn{
 		Addr:       netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port),
 		RelayPorts: [2]uint16{lo, hi},
-		out:        &lockedBuffer{},
+		out:        &syncbuf.Buffer{},
 		done:       make(chan struct{}),
 	}
 	c.cmd = exec.Command(Binary, "-c", confPath)
@@ -206,23 +206,4 @@ func rangeFree(base, n int) bool {
 		_ = pc.Close()
 	}
 	return true
-}
-
-// lockedBuffer collects the process output; exec writes to it from its own
-// goroutine while tests read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

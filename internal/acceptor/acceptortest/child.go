@@ -2,14 +2,14 @@ package acceptortest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/reachd/reachd/internal/syncbuf"
 )
 
 // Child is this test binary run again for one test, as a child process
@@ -21,7 +21,7 @@ type Child struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  *bufio.Scanner
-	stderr syncBuffer
+	stderr syncbuf.Buffer
 }
 
 // IsChild reports whether this process runs as the child of a test that
@@ -87,22 +87,3 @@ func (c *Child) Wait() {
 
 // Stderr is what the child wrote to stderr so far (its logs).
 func (c *Child) Stderr() string { return c.stderr.String() }
-
-// syncBuffer is a bytes.Buffer the child's stderr copier and the test may
-// use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
