@@ -100,7 +100,14 @@ func TestMQTTLimits(t *testing.T) {
 	t.Run("retained messages are not stored", func(t *testing.T) {
 		topic := "reachd/v1/retained"
 		pub := connectMQTT(t, url, "pub")
+		// The broker acknowledges a publish before it hands it to the
+		// subscribers: the publisher, subscribed too, hears when that is
+		// done, so the message cannot reach the later subscriber live.
+		own := subscribe(t, pub, topic, 1)
 		waitToken(t, pub.Publish(topic, 1, true, "retained"))
+		if m := receive(t, own); string(m.Payload()) != "retained" {
+			t.Fatalf("the publisher heard %q", m.Payload())
+		}
 
 		sub := connectMQTT(t, url, "sub")
 		got := subscribe(t, sub, topic, 1)
