@@ -407,15 +407,9 @@ func (pl *peerLink) upgrade() {
 	defer pl.end(&pl.upgrading)
 	ctx, cancel := pl.lifeContext()
 	defer cancel()
+	start := time.Now()
 	for i := 0; ; i++ {
-		wait := upgradeEvery
-		if i < len(upgradeAfter) {
-			wait = upgradeAfter[i]
-			if i > 0 {
-				wait -= upgradeAfter[i-1]
-			}
-		}
-		if !sleep(ctx, wait) {
+		if !sleep(ctx, time.Until(start.Add(upgradeAt(i)))) {
 			return
 		}
 		name, dir := pl.current()
@@ -435,6 +429,16 @@ func (pl *peerLink) upgrade() {
 			pl.n.log.Info("upgrade attempt failed", "peer", pl.peer, "from", name, "err", err)
 		}
 	}
+}
+
+// upgradeAt is when the i-th upgrade attempt is due, counted from the
+// path's start, not from the end of the attempt before: a punch takes its
+// window of seconds, which would push every later attempt back.
+func upgradeAt(i int) time.Duration {
+	if i < len(upgradeAfter) {
+		return upgradeAfter[i]
+	}
+	return upgradeAfter[len(upgradeAfter)-1] + time.Duration(i-len(upgradeAfter)+1)*upgradeEvery
 }
 
 // begin sets *running, under pl.mu, unless it is set already: one
