@@ -104,6 +104,10 @@ func TestDialDirectReportsEveryFailure(t *testing.T) {
 	if len(de.Attempts) != len(cands) {
 		t.Fatalf("%d attempts reported, want %d", len(de.Attempts), len(cands))
 	}
+	// Users read it as a direct or reverse attempt's reason: no "punch".
+	if want := "all 3 addresses failed: "; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q, want it to start %q", err, want)
+	}
 	for i, a := range de.Attempts {
 		if a.Addr != cands[i] {
 			t.Errorf("attempt %d is %s, want %s", i, a.Addr, cands[i])

@@ -35,7 +35,12 @@ type DialError struct {
 
 func (e *DialError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "punch: direct dial: all %d candidates failed: ", len(e.Attempts))
+	// No package prefix: the direct and reverse strategies dial this
+	// way too, and users read it as their attempts' reasons. A single
+	// address's failure says it all.
+	if len(e.Attempts) > 1 {
+		fmt.Fprintf(&b, "all %d addresses failed: ", len(e.Attempts))
+	}
 	for i, a := range e.Attempts {
 		if i > 0 {
 			b.WriteString("; ")
