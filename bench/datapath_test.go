@@ -36,7 +36,9 @@ const size = 64 << 20
 
 // BenchmarkDatapath moves one stream from one side to the other through
 // each layer, in one process: raw loopback TCP, crypto/tls 1.3 alone,
-// reachd's secured stream (node.Conn, no API), the API's WebSocket stream
+// reachd's secured stream (node.Conn, no API), the secured stream between
+// two plain TCP hops (secured-tcp-hops: the floor of any bridge to it on
+// the same cores, a copy in and a copy out), the API's WebSocket stream
 // (a WebSocket client on each node) and POST /send with GET /recv (1 MiB
 // requests), and the WebSocket path's two hops alone with no node between
 // them (websocket-hops: what any WebSocket bridge pays on top of the
@@ -70,6 +72,17 @@ func BenchmarkDatapath(b *testing.B) {
 		ctx := context.Background()
 		move(b, cpuTime, func(p []byte) error { _, err := out.Write(p); return err }, 1<<20,
 			func(p []byte) (int, error) { return in.ReadInto(ctx, p) }, 1<<20)
+	})
+	b.Run("secured-tcp-hops", func(b *testing.B) {
+		// The floor of any bridge to the secured stream: a plain TCP hop
+		// into it and one out of it, with nothing but a copy between.
+		out, in := connect(b, x, y)
+		wc, ws := tcpPair(b)
+		rc, rs := tcpPair(b)
+		ctx := context.Background()
+		go pump(out.Write, ws.Read)
+		go pump(rs.Write, func(p []byte) (int, error) { return in.ReadInto(ctx, p) })
+		move(b, cpuTime, func(p []byte) error { _, err := wc.Write(p); return err }, 1<<20, rc.Read, 256<<10)
 	})
 	b.Run("websocket", func(b *testing.B) {
 		out, in := connect(b, x, y)
@@ -256,6 +269,23 @@ func move(b *testing.B, cpu func() time.Duration, write func([]byte) error, wsiz
 	mib := float64(b.N) * size / (1 << 20)
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/mib, "allocs/MiB")
 	b.ReportMetric(used.Seconds()/(mib/1024), "cpu-s/GiB")
+}
+
+// pump copies what read gives to write, 256 KiB at most at a time, until
+// either fails.
+func pump(write func([]byte) (int, error), read func([]byte) (int, error)) {
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := read(buf)
+		if n > 0 {
+			if _, err := write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // cpuTime is the process's user and system CPU time so far.

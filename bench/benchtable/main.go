@@ -20,6 +20,7 @@ var paths = []struct{ bench, name string }{
 	{"raw-tcp", "raw TCP over loopback"},
 	{"tls", "Go crypto/tls 1.3 alone"},
 	{"secured", "reachd's secured stream (node.Conn, no API)"},
+	{"secured-tcp-hops", "the secured stream between two plain TCP hops, no API"},
 	{"websocket", "reachd through the API's WebSocket stream"},
 	{"websocket-hops", "its two WebSocket hops alone, a plain relay between, no node"},
 	{"send-recv", "reachd through POST /send + GET /recv (1 MiB)"},
