@@ -80,8 +80,8 @@ func BenchmarkDatapath(b *testing.B) {
 		wc, ws := tcpPair(b)
 		rc, rs := tcpPair(b)
 		ctx := context.Background()
-		go pump(out.Write, ws.Read)
-		go pump(rs.Write, func(p []byte) (int, error) { return in.ReadInto(ctx, p) })
+		go pump(make([]byte, 256<<10), out.Write, ws.Read)
+		go pump(make([]byte, 256<<10), rs.Write, func(p []byte) (int, error) { return in.ReadInto(ctx, p) })
 		move(b, cpuTime, func(p []byte) error { _, err := wc.Write(p); return err }, 1<<20, rc.Read, 256<<10)
 	})
 	b.Run("websocket", func(b *testing.B) {
@@ -157,24 +157,14 @@ func relayHops(b *testing.B) (in, out string) {
 		}
 		ctx := context.Background()
 		buf := make([]byte, 256<<10)
+		write := func(p []byte) (int, error) { return len(p), o.Write(ctx, websocket.MessageBinary, p) }
 		for {
 			_, m, err := ws.Reader(ctx)
 			if err != nil {
 				return
 			}
-			for {
-				n, err := m.Read(buf)
-				if n > 0 {
-					if o.Write(ctx, websocket.MessageBinary, buf[:n]) != nil {
-						return
-					}
-				}
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					return
-				}
+			if pump(buf, write, m.Read) != io.EOF {
+				return
 			}
 		}
 	})
@@ -271,19 +261,18 @@ func move(b *testing.B, cpu func() time.Duration, write func([]byte) error, wsiz
 	b.ReportMetric(used.Seconds()/(mib/1024), "cpu-s/GiB")
 }
 
-// pump copies what read gives to write, 256 KiB at most at a time, until
-// either fails.
-func pump(write func([]byte) (int, error), read func([]byte) (int, error)) {
-	buf := make([]byte, 256<<10)
+// pump copies what read gives to write through buf until either fails,
+// and returns that error (io.EOF at the end of what read gives).
+func pump(buf []byte, write func([]byte) (int, error), read func([]byte) (int, error)) error {
 	for {
 		n, err := read(buf)
 		if n > 0 {
-			if _, err := write(buf[:n]); err != nil {
-				return
+			if _, werr := write(buf[:n]); werr != nil {
+				return werr
 			}
 		}
 		if err != nil {
-			return
+			return err
 		}
 	}
 }
