@@ -28,7 +28,8 @@ type Limits struct {
 	MaxInboundPerPeer int
 	// LinkBuffer bounds the bytes sent to one peer and not yet
 	// acknowledged, kept to resend on a new path; writers wait beyond. It
-	// bounds a link's goodput to LinkBuffer per round trip. Default 8 MiB.
+	// bounds a link's goodput to LinkBuffer per round trip. Default 8 MiB;
+	// at least 64 KiB.
 	LinkBuffer int
 	// StreamWindow is how many bytes one connection takes in from the
 	// peer ahead of its reader; the peer's writer waits beyond. It bounds
@@ -57,6 +58,7 @@ func (l *Limits) fill() {
 	if l.LinkBuffer <= 0 {
 		l.LinkBuffer = 8 << 20
 	}
+	l.LinkBuffer = max(l.LinkBuffer, 64<<10)
 	if l.StreamWindow <= 0 {
 		l.StreamWindow = 2 << 20
 	}

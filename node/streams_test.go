@@ -166,6 +166,29 @@ func TestConnectWaitsForTheRaceUnderWay(t *testing.T) {
 	}
 }
 
+// TestLimitsOutOfRangeAreClamped: buffer limits a program gives the node
+// outside what the session takes (a link buffer under one frame, a stream
+// window over 1 GiB) are brought into range when the node starts, so that
+// its connects work instead of failing at the first one.
+func TestLimitsOutOfRangeAreClamped(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	odd := withConfig(func(c *node.Config) { c.Limits.LinkBuffer = 1000; c.Limits.StreamWindow = 2 << 30 })
+	a, b := nodetest.Start(t, rv, odd), nodetest.Start(t, rv, odd)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := a.Connect(ctx, mustParse(t, b.Address()), nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	msg := strings.Repeat("x", 256<<10) // more than the asked link buffer
+	go func() { io.WriteString(c, msg); c.CloseWrite() }()
+	in := waitInbound(t, b, a.ID(), c.Info().Strategy)
+	got, err := readAll(ctx, in)
+	if err != nil || string(got) != msg {
+		t.Fatalf("read %d bytes, %v; want the %d sent", len(got), err, len(msg))
+	}
+}
+
 // readAll reads c to its end.
 func readAll(ctx context.Context, c *node.Conn) ([]byte, error) {
 	var out []byte
