@@ -32,31 +32,6 @@ const (
 	StateClosed     State = "closed"
 )
 
-// Attempt outcomes. An attempt event says "trying" when it starts.
-const (
-	OutcomeTrying    = "trying"
-	OutcomeOK        = "ok"
-	OutcomeFailed    = "failed"
-	OutcomeSkipped   = "skipped"   // not tried: the plan says it cannot work, or time ran out first
-	OutcomeCancelled = "cancelled" // stopped because another strategy won
-)
-
-// Attempt is one strategy's part in a connection's race.
-type Attempt struct {
-	Name    string `json:"name"`    // the strategy
-	Outcome string `json:"outcome"` // see the Outcome constants
-	Reason  string `json:"reason,omitempty"`
-	// Class sorts a failure (see strategy.Class).
-	Class string `json:"class,omitempty"`
-	// Chance is the plan's judgement: likely, possible or unlikely.
-	Chance string `json:"chance,omitempty"`
-	// MS is how long it ran; StartedMS and FinishedMS are offsets from
-	// the start of the connect.
-	MS         int64 `json:"ms"`
-	StartedMS  int64 `json:"started_ms"`
-	FinishedMS int64 `json:"finished_ms"`
-}
-
 // ConnInfo is a connection as the API reports it.
 type ConnInfo struct {
 	ID            string    `json:"id"`
@@ -111,9 +86,6 @@ var ErrBusy = errors.New("another consumer uses this direction of the connection
 // it (Remote), we did, or its peer link failed (no path within the grace
 // period, the peer restarted). A clean end is io.EOF instead.
 type AbortError = session.AbortError
-
-// aLongTimeAgo is a deadline that has passed.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // Conn is an authenticated, encrypted byte stream to a peer: a stream of
 // the session link the node keeps with that peer, which outlives the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/node/internal/race"
 	"github.com/reachd/reachd/session"
 	"github.com/reachd/reachd/strategy"
 )
@@ -32,26 +33,6 @@ var (
 	// probe has not finished) and the connect's time ran out waiting.
 	ErrNotReady = strategy.ErrNotReady
 )
-
-// ConnectError is a connection that no strategy could make; Attempts says
-// why each failed or was skipped.
-type ConnectError struct {
-	Peer     string
-	Attempts []Attempt
-	// Reason says why when the connect made no attempts of its own.
-	Reason string
-}
-
-func (e *ConnectError) Error() string {
-	if len(e.Attempts) == 0 && e.Reason != "" {
-		return fmt.Sprintf("no strategy reached %s (%s)", e.Peer, e.Reason)
-	}
-	var parts []string
-	for _, a := range e.Attempts {
-		parts = append(parts, fmt.Sprintf("%s %s: %s", a.Name, a.Outcome, a.Reason))
-	}
-	return fmt.Sprintf("no strategy reached %s (%s)", e.Peer, strings.Join(parts, "; "))
-}
 
 // CheckStrategies validates a strategy list: known names, no repeats.
 // Empty means DefaultStrategies.
@@ -121,7 +102,7 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 	if !o.Fresh {
 		// A connect that finds the peer's link with a path opens on it; one
 		// that finds another connect racing for a path waits for that race.
-		var joined *sharedRace
+		var joined *race.Shared
 		for {
 			if pl, _ := n.linkFor(addr.NodeID, false); pl != nil {
 				if name, _ := pl.current(); name != "" && slices.Contains(strategies, name) {
@@ -129,22 +110,22 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 					return pl.open(ctx, nil, o.Grace)
 				}
 			}
-			if joined != nil && joined.err != nil && slices.Equal(joined.strategies, strategies) {
-				return nil, joined.err // the same race would fail the same way
+			if joined != nil && joined.Err() != nil && slices.Equal(joined.Strategies, strategies) {
+				return nil, joined.Err() // the same race would fail the same way
 			}
-			r, lead := n.joinRace(addr.NodeID, strategies)
+			r, lead := n.races.Join(addr.NodeID, strategies)
 			if lead {
 				defer func() {
 					err := retErr
 					if ctx.Err() != nil {
 						err = nil // this connect gave up: the others race for themselves
 					}
-					n.endRace(addr.NodeID, r, err)
+					n.races.End(addr.NodeID, r, err)
 				}()
 				break
 			}
 			select {
-			case <-r.done:
+			case <-r.Done():
 			case <-ctx.Done():
 				return nil, &ConnectError{Peer: addr.NodeID, Attempts: []Attempt{}, Reason: "another connect to the peer was racing for a path, and this one's time ran out first"}
 			}
@@ -163,11 +144,11 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 		}
 		pl, err := n.linkFor(addr.NodeID, true)
 		if err != nil {
-			win.sc.close()
+			win.path.Close()
 			return nil, err
 		}
 		pl.learn(addr, explicit(o.Strategies))
-		err = pl.attach(ctx, win.sc, win.name, Outbound)
+		err = pl.attach(ctx, win.path, win.name, Outbound)
 		if errors.Is(err, session.ErrUnknownLink) && try == 0 {
 			// The peer held a link of ours from before we restarted;
 			// it has dropped it now: a new path starts afresh.
@@ -183,38 +164,6 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 		}
 		return pl.open(ctx, win.attempts, o.Grace)
 	}
-}
-
-// sharedRace is a connect's race for a path to a peer, which other connects
-// to that peer wait for instead of racing too.
-type sharedRace struct {
-	strategies []string
-	done       chan struct{} // closed when the race and its attach ended
-	err        error         // why it failed; nil when the link has its path
-}
-
-// joinRace returns the race for a path to peer in flight, or starts one
-// that this connect leads (lead) and must end with endRace.
-func (n *Node) joinRace(peer string, strategies []string) (r *sharedRace, lead bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if r := n.races[peer]; r != nil {
-		return r, false
-	}
-	r = &sharedRace{strategies: strategies, done: make(chan struct{})}
-	n.races[peer] = r
-	return r, true
-}
-
-// endRace ends the race r for a path to peer with err and wakes the
-// connects waiting for it. err is nil when the race was not run to its end
-// (its connect gave up), so that the others race for themselves.
-func (n *Node) endRace(peer string, r *sharedRace, err error) {
-	n.mu.Lock()
-	delete(n.races, peer)
-	n.mu.Unlock()
-	r.err = err
-	close(r.done)
 }
 
 // explicit is a connect's strategy list as a link keeps it: nil when the

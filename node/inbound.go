@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/reachd/reachd/node/internal/handshake"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
 )
@@ -16,7 +17,7 @@ const peerTaskTimeout = 10 * time.Second
 
 // maxHandshakes bounds the inbound connections in their handshake at
 // once; more are closed at once, so a flood of silent connections cannot
-// pile up goroutines (each handshake also ends after handshakeTimeout).
+// pile up goroutines (each handshake also ends after handshake.Timeout).
 const maxHandshakes = 128
 
 // acceptLoop accepts peer connections on the listen port.
@@ -60,63 +61,63 @@ func (n *Node) refuseConn(c net.Conn, reason string) {
 // for it; anything else is refused, saying why. release gives back the
 // connection's handshake slot.
 func (n *Node) handleInbound(raw net.Conn, release func()) {
-	ctx, cancel := context.WithTimeout(n.ctx, handshakeTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, handshake.Timeout)
 	defer cancel()
 	defer release()
-	setKeepAlive(raw)
-	refuse := func(answer byte, reason any) {
+	handshake.SetKeepAlive(raw)
+	refuse := func(answer handshake.Answer, reason any) {
 		if answer != 0 {
 			raw.SetWriteDeadline(time.Now().Add(time.Second))
-			writeAnswer(raw, answer)
+			handshake.WriteAnswer(raw, answer)
 		}
 		n.log.Info("inbound connection refused", "remote", raw.RemoteAddr(), "reason", reason)
 		raw.Close()
 	}
-	raw.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	p, err := readPreamble(raw)
+	raw.SetReadDeadline(time.Now().Add(handshake.Timeout))
+	p, err := handshake.ReadPreamble(raw)
 	switch {
-	case errors.Is(err, errVersion):
-		refuse(answerVersion, err)
+	case errors.Is(err, handshake.ErrVersion):
+		refuse(handshake.AnswerVersion, err)
 		return
 	case err != nil:
 		refuse(0, err)
 		return
 	}
 	raw.SetReadDeadline(time.Time{})
-	if p.session.IsZero() {
-		if reason := n.admitPath(p.from); reason != "" {
+	if p.Ticket.IsZero() {
+		if reason := n.admitPath(p.From); reason != "" {
 			n.counters.refuse(reason)
-			answer := answerBusy
+			answer := handshake.AnswerBusy
 			if reason == RefusedPolicy {
-				answer = answerNotAllowed
+				answer = handshake.AnswerNotAllowed
 			}
-			refuse(answer, reason+": "+p.from)
+			refuse(answer, reason+": "+p.From)
 			return
 		}
-		if err := writeAnswer(raw, answerOK); err != nil {
+		if err := handshake.WriteAnswer(raw, handshake.AnswerOK); err != nil {
 			refuse(0, err)
 			return
 		}
 		// TLS proves the node ID the preamble claims.
-		n.answered(ctx, strategy.Raw{Conn: raw}, p.from, strategy.Direct)
+		n.answered(ctx, strategy.Raw{Conn: raw}, p.From, strategy.Direct)
 		return
 	}
 	n.mu.Lock()
-	exp, ok := n.sessions[p.session]
+	exp, ok := n.sessions[p.Ticket]
 	n.mu.Unlock()
-	if !ok || exp.peer != p.from {
-		refuse(answerUnknownSession, "unknown session "+p.session.String()+" of "+p.from)
+	if !ok || exp.peer != p.From {
+		refuse(handshake.AnswerUnknownTicket, "unknown session "+p.Ticket.String()+" of "+p.From)
 		return
 	}
 	// Answer before the hand-over: the strategy's TLS writes come next.
-	if err := writeAnswer(raw, answerOK); err != nil {
+	if err := handshake.WriteAnswer(raw, handshake.AnswerOK); err != nil {
 		refuse(0, err)
 		return
 	}
 	select {
 	case exp.ch <- raw:
 	case <-ctx.Done():
-		refuse(0, "session "+p.session.String()+" no longer waiting")
+		refuse(0, "session "+p.Ticket.String()+" no longer waiting")
 	}
 }
 
@@ -131,8 +132,8 @@ func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name stri
 		n.log.Info("inbound path not kept", "remote", remote, "strategy", name, "reason", err)
 		return
 	}
-	if err := awaitCommit(ctx, sc); err != nil {
-		sc.close()
+	if err := sc.AwaitCommit(ctx); err != nil {
+		sc.Close()
 		n.log.Info("inbound path not kept", "remote", remote, "strategy", name, "reason", err)
 		return
 	}
@@ -140,14 +141,14 @@ func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name stri
 	if !n.allowed(peer) {
 		n.counters.refuse(RefusedPolicy)
 		n.log.Info("inbound path refused", "remote", remote, "peer", peer, "reason", RefusedPolicy)
-		sc.close()
+		sc.Close()
 		return
 	}
 	pl, err := n.linkFor(peer, true)
 	if err == nil {
 		err = pl.attach(ctx, sc, name, Inbound)
 	} else {
-		sc.close()
+		sc.Close()
 	}
 	if err != nil {
 		n.log.Info("inbound path not kept", "remote", remote, "strategy", name, "reason", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/reachd/reachd/internal/acceptor"
 	"github.com/reachd/reachd/natprobe"
 	"github.com/reachd/reachd/network"
+	"github.com/reachd/reachd/node/internal/race"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
 )
@@ -95,6 +96,7 @@ type Node struct {
 	ready  chan struct{}
 
 	conns     *registry
+	races     race.Sync // connects to one peer share one race
 	events    *events
 	counters  *counters
 	peerTasks chan struct{} // slots of the peer tasks running (see async)
@@ -110,7 +112,6 @@ type Node struct {
 
 	mu         sync.Mutex
 	links      map[string]*peerLink             // by peer node ID
-	races      map[string]*sharedRace           // connects racing for a path, by peer node ID
 	sessions   map[strategy.Session]expectation // reverse connects we wait for
 	report     natprobe.Report
 	policy     Policy
@@ -206,7 +207,6 @@ func New(cfg Config) (_ *Node, retErr error) {
 		counters:  newCounters(),
 		sessions:  make(map[strategy.Session]expectation),
 		links:     make(map[string]*peerLink),
-		races:     make(map[string]*sharedRace),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
 		policy:    policy,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/node/internal/handshake"
 	"github.com/reachd/reachd/session"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
@@ -136,15 +137,15 @@ func (pl *peerLink) learn(addr address.Address, strategies []string) {
 
 // attach gives the link a secured path made by strategy name; dir says
 // which side initiated it.
-func (pl *peerLink) attach(ctx context.Context, sc secured, name string, dir Direction) error {
-	meta := &pathMeta{Path: Path{Strategy: name, LocalAddr: sc.raw.LocalAddr().String(), RemoteAddr: sc.raw.RemoteAddr().String()}, dir: dir}
+func (pl *peerLink) attach(ctx context.Context, sc handshake.Path, name string, dir Direction) error {
+	meta := &pathMeta{Path: Path{Strategy: name, LocalAddr: sc.Raw.LocalAddr().String(), RemoteAddr: sc.Raw.RemoteAddr().String()}, dir: dir}
 	pl.mu.Lock()
-	pl.metas[sc.tls] = meta
+	pl.metas[sc.TLS] = meta
 	pl.mu.Unlock()
-	err := pl.link.Attach(ctx, sc.tls)
+	err := pl.link.Attach(ctx, sc.TLS)
 	if err != nil {
 		pl.mu.Lock()
-		delete(pl.metas, sc.tls)
+		delete(pl.metas, sc.TLS)
 		pl.mu.Unlock()
 	}
 	return err
@@ -529,7 +530,7 @@ func (pl *peerLink) findPath(ctx context.Context, strategies []string, upgrade b
 	if err != nil {
 		return err
 	}
-	if err := pl.attach(ctx, won.sc, won.name, Outbound); err != nil {
+	if err := pl.attach(ctx, won.path, won.name, Outbound); err != nil {
 		return fmt.Errorf("%s on a %s path: %w", why, won.name, err)
 	}
 	return nil

@@ -2,375 +2,85 @@ package node
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/node/internal/handshake"
+	"github.com/reachd/reachd/node/internal/race"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
 )
 
-// The race's timing.
-const (
-	// tieWindow is how long a path that finished waits for a strategy
-	// ranked before it that is still running, so the preference order
-	// holds among paths that finish at nearly the same time.
-	tieWindow = 25 * time.Millisecond
-	// likelyHold is how long a Likely strategy that has not said when it
-	// expects to finish holds a fallback back.
-	likelyHold = time.Second
-	// maxHold bounds any hold of a fallback.
-	maxHold = 10 * time.Second
+// The race lives in node/internal/race; these are the names its results
+// have in the node's API.
+type (
+	// Attempt is one strategy's part in a connection's race.
+	Attempt = race.Attempt
+	// ConnectError is a connection that no strategy could make; Attempts
+	// says why each failed or was skipped.
+	ConnectError = race.Error
 )
 
-// racer runs one connect's plan: every step that can work starts at its
-// release time, the first path secured wins (ties go to the preferred
-// strategy), the winner is committed and the rest cancelled and dropped.
-type racer struct {
-	n      *Node
-	peer   address.Address
-	steps  []strategy.Step
-	start  time.Time
-	ctx    context.Context // the strategies' context: ends at commit or with the connect's
-	cancel context.CancelFunc
+// Attempt outcomes. An attempt event says "trying" when it starts.
+const (
+	OutcomeTrying    = race.OutcomeTrying
+	OutcomeOK        = race.OutcomeOK
+	OutcomeFailed    = race.OutcomeFailed
+	OutcomeSkipped   = race.OutcomeSkipped
+	OutcomeCancelled = race.OutcomeCancelled
+)
 
-	results chan raceResult
-	etas    chan stepETA
-	rtts    chan time.Duration
+// raceDeps is what a race gets from the node.
+type raceDeps struct{ n *Node }
 
-	attempts []Attempt
-	released []bool
-	finished []bool
-	gates    []chan struct{}
-	eta      []time.Time
-	rtt      time.Duration // the signaling round trip, once measured
-	echoing  bool
+var _ race.Deps = raceDeps{}
+
+func (d raceDeps) Attempt(ctx context.Context, st strategy.Strategy, peer address.Address, eta func(time.Time)) (race.Path, error) {
+	raw, err := st.Initiate(ctx, env{d.n}, strategy.Call{Peer: peer, ETA: eta})
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := d.n.handshake(ctx, raw, peer.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-type raceResult struct {
-	i        int
-	ran      bool // false: it ended before its release
-	sc       secured
-	err      error
-	started  time.Duration
-	finished time.Duration
+func (d raceDeps) Echo(ctx context.Context, peer address.Address) (time.Duration, error) {
+	rtt, _, err := d.n.sig.Echo(ctx, signaling.PeerOf(peer))
+	return rtt, err
 }
 
-type stepETA struct {
-	i  int
-	at time.Time
+func (d raceDeps) Report(peer string, a Attempt) {
+	if a.Outcome != OutcomeTrying {
+		d.n.counters.attempt(a)
+		if a.Outcome == OutcomeFailed {
+			d.n.log.Debug("strategy failed", "peer", peer, "strategy", a.Name, "reason", a.Reason)
+		}
+	}
+	d.n.emit(Event{Type: EventAttempt, Attempt: &AttemptEvent{Peer: peer, Attempt: a}})
 }
+
+func (d raceDeps) Go(f func()) { d.n.wg.Go(f) }
 
 // raceWin is the path a race committed.
 type raceWin struct {
-	sc       secured
+	path     handshake.Path
 	name     string // its strategy
 	attempts []Attempt
 }
 
 // race runs the plan towards peer and returns the winning path, committed
-// on both sides, or a *ConnectError with every attempt.
+// on both sides, or a *ConnectError with every attempt. It ends when the
+// node closes.
 func (n *Node) race(ctx context.Context, peer address.Address, steps []strategy.Step) (raceWin, error) {
-	rctx, cancel := context.WithCancel(ctx)
-	stopOnClose := context.AfterFunc(n.ctx, cancel)
-	r := &racer{
-		n: n, peer: peer, steps: steps, start: time.Now(), ctx: rctx, cancel: cancel,
-		results:  make(chan raceResult, len(steps)),
-		etas:     make(chan stepETA, len(steps)),
-		rtts:     make(chan time.Duration, 1),
-		attempts: make([]Attempt, len(steps)),
-		released: make([]bool, len(steps)),
-		finished: make([]bool, len(steps)),
-		gates:    make([]chan struct{}, len(steps)),
-		eta:      make([]time.Time, len(steps)),
-	}
-	pending := 0
-	for i, st := range steps {
-		r.attempts[i] = Attempt{Name: st.Strategy.Name(), Chance: chanceName(st)}
-		if st.Skip != "" {
-			r.end(i, OutcomeSkipped, st.Skip, strategy.ClassUnavailable)
-			continue
-		}
-		pending++
-		r.gates[i] = make(chan struct{})
-		n.wg.Go(func() { r.run(i) })
-		if st.Fallback && st.Delay > 0 && !r.echoing {
-			r.echoing = true
-			n.wg.Go(r.measureRTT)
-		}
-	}
-
-	var best *raceResult
-	var tie <-chan time.Time
-	for pending > 0 {
-		var wake <-chan time.Time
-		if best == nil { // a path is secured: nothing more needs to start
-			wake = r.releaseDue()
-		}
-		select {
-		case res := <-r.results:
-			pending--
-			r.finished[res.i] = true
-			if res.err != nil {
-				r.failed(res)
-				break
-			}
-			if best != nil && best.i < res.i {
-				r.drop(res, r.steps[best.i].Strategy.Name()+" finished first and is preferred")
-				break
-			}
-			if best != nil {
-				r.drop(*best, r.steps[res.i].Strategy.Name()+" finished at nearly the same time and is preferred")
-			}
-			best = &res
-			tie = time.After(tieWindow)
-		case e := <-r.etas:
-			r.eta[e.i] = e.at
-		case rtt := <-r.rtts:
-			r.rtt, r.echoing = rtt, false
-		case <-wake:
-		case <-tie:
-			tie = nil
-		}
-		if best != nil && (tie == nil || !r.runningBefore(best.i)) {
-			win, err := r.commit(*best, pending)
-			if err == nil {
-				stopOnClose()
-				return win, nil
-			}
-			best.err = err
-			r.failed(*best)
-			best, tie = nil, nil
-		}
-	}
-	stopOnClose()
-	cancel()
-	return raceWin{}, &ConnectError{Peer: peer.NodeID, Attempts: r.attempts}
-}
-
-// run is one step: it waits for its release, then makes and secures a
-// path.
-func (r *racer) run(i int) {
-	st := r.steps[i]
-	res := raceResult{i: i}
-	select {
-	case <-r.gates[i]:
-	case <-r.ctx.Done():
-		res.err = r.ctx.Err()
-		r.results <- res
-		return
-	}
-	res.ran, res.started = true, time.Since(r.start)
-	r.n.emit(Event{Type: EventAttempt, Attempt: &AttemptEvent{Peer: r.peer.NodeID, Attempt: Attempt{
-		Name: st.Strategy.Name(), Outcome: OutcomeTrying, Chance: chanceName(st), StartedMS: res.started.Milliseconds()}}})
-	sctx, cancel := context.WithTimeout(r.ctx, st.Strategy.Timeout())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	raw, err := st.Strategy.Initiate(sctx, env{r.n}, strategy.Call{Peer: r.peer, ETA: func(at time.Time) {
-		select {
-		case r.etas <- stepETA{i, at}:
-		default:
-		}
-	}})
-	if err == nil {
-		res.sc, _, err = r.n.handshake(sctx, raw, r.peer.NodeID)
-	}
-	switch {
-	case err == nil || sctx.Err() == nil:
-	case r.ctx.Err() == nil:
-		err = fmt.Errorf("timed out after %v: %w", st.Strategy.Timeout(), err)
-	case errors.Is(r.ctx.Err(), context.DeadlineExceeded):
-		err = fmt.Errorf("timed out with the connect: %w", err)
-	}
-	res.err, res.finished = err, time.Since(r.start)
-	r.results <- res
-}
-
-// measureRTT measures the signaling round trip to the peer, which sizes
-// a fallback's head start.
-func (r *racer) measureRTT() {
-	rtt, _, err := r.n.sig.Echo(r.ctx, signaling.PeerOf(r.peer))
+	defer context.AfterFunc(n.ctx, cancel)()
+	win, err := race.Run(ctx, raceDeps{n}, peer, steps)
 	if err != nil {
-		rtt = 0 // no figure: the head start stays as planned
-	}
-	r.rtts <- rtt
-}
-
-// releaseDue opens the gates of the steps whose time has come and returns
-// a channel that fires at the next release, or nil.
-func (r *racer) releaseDue() <-chan time.Time {
-	now := time.Now()
-	var next time.Time
-	for i := range r.steps {
-		if r.released[i] || r.finished[i] || r.gates[i] == nil {
-			continue
-		}
-		at := r.releaseAt(i)
-		if !at.After(now) {
-			r.released[i] = true
-			r.attempts[i].StartedMS = now.Sub(r.start).Milliseconds()
-			close(r.gates[i])
-			continue
-		}
-		if next.IsZero() || at.Before(next) {
-			next = at
-		}
-	}
-	if next.IsZero() {
-		return nil
-	}
-	return time.After(next.Sub(now))
-}
-
-// releaseAt is when step i may start. A fallback starts after its head
-// start (stretched to FallbackRTTs signaling round trips once measured)
-// and while Likely cheaper steps run, not before they expect to be done;
-// as soon as every cheaper step has ended, it starts.
-func (r *racer) releaseAt(i int) time.Time {
-	st := r.steps[i]
-	at := r.start.Add(st.Delay)
-	if !st.Fallback {
-		return at
-	}
-	cheaperRunning := false
-	hold := at
-	for j, o := range r.steps {
-		if o.Fallback || o.Skip != "" || r.finished[j] {
-			continue
-		}
-		cheaperRunning = true
-		if o.Chance == strategy.Likely {
-			h := r.eta[j]
-			if h.IsZero() {
-				h = r.start.Add(likelyHold)
-			}
-			hold = later(hold, h)
-		}
-	}
-	if !cheaperRunning {
-		return r.start
-	}
-	if st.Delay > 0 {
-		if r.echoing {
-			hold = later(hold, r.start.Add(likelyHold)) // until the echo answers
-		} else if r.rtt > 0 {
-			hold = later(hold, r.start.Add(time.Duration(strategy.FallbackRTTs*float64(r.rtt))))
-		}
-	}
-	return earlier(hold, r.start.Add(maxHold))
-}
-
-// runningBefore reports whether a step ranked before i may still finish.
-func (r *racer) runningBefore(i int) bool {
-	for j := range i {
-		if r.steps[j].Skip == "" && !r.finished[j] && (r.released[j] || !r.steps[j].Fallback) {
-			return true
-		}
-	}
-	return false
-}
-
-// commit keeps the winning path: the peer is told, the other steps are
-// cancelled and any path they still make is dropped.
-func (r *racer) commit(win raceResult, pending int) (raceWin, error) {
-	if err := commit(win.sc, true); err != nil {
 		return raceWin{}, err
 	}
-	r.attempts[win.i].StartedMS, r.attempts[win.i].FinishedMS = win.started.Milliseconds(), win.finished.Milliseconds()
-	r.end(win.i, OutcomeOK, "", "")
-	name := r.steps[win.i].Strategy.Name()
-	for i := range r.steps {
-		if r.finished[i] || r.steps[i].Skip != "" {
-			continue
-		}
-		if r.released[i] {
-			r.end(i, OutcomeCancelled, name+" won", strategy.ClassCancelled)
-		} else {
-			r.end(i, OutcomeSkipped, name+" won before it started", "")
-		}
-	}
-	// Stop the losers and drop whatever they still secure.
-	r.n.wg.Go(func() {
-		r.cancel()
-		for ; pending > 0; pending-- {
-			if res := <-r.results; res.err == nil {
-				commit(res.sc, false)
-			}
-		}
-	})
-	return raceWin{sc: win.sc, name: name, attempts: r.attempts}, nil
-}
-
-// failed records a step that made no path: skipped when the connect ended
-// before it started, else failed.
-func (r *racer) failed(res raceResult) {
-	switch {
-	case !res.ran && errors.Is(res.err, context.DeadlineExceeded):
-		r.end(res.i, OutcomeSkipped, "connect timed out before it was tried", "")
-	case !res.ran:
-		r.end(res.i, OutcomeSkipped, "the connect ended before it was tried", "")
-	default:
-		a := &r.attempts[res.i]
-		a.StartedMS, a.FinishedMS = res.started.Milliseconds(), res.finished.Milliseconds()
-		r.end(res.i, OutcomeFailed, res.err.Error(), classOf(res.err))
-		r.n.log.Debug("strategy failed", "peer", r.peer.NodeID, "strategy", a.Name, "reason", a.Reason)
-	}
-}
-
-// drop closes a secured path that lost, telling the peer.
-func (r *racer) drop(res raceResult, reason string) {
-	commit(res.sc, false)
-	a := &r.attempts[res.i]
-	a.StartedMS, a.FinishedMS = res.started.Milliseconds(), res.finished.Milliseconds()
-	r.end(res.i, OutcomeCancelled, reason, strategy.ClassCancelled)
-}
-
-// end records a step's outcome, counts it and reports it as an event.
-func (r *racer) end(i int, outcome, reason, class string) {
-	a := &r.attempts[i]
-	a.Outcome, a.Reason, a.Class = outcome, reason, class
-	switch {
-	case outcome == OutcomeSkipped:
-		a.StartedMS, a.FinishedMS = 0, 0
-	case a.FinishedMS == 0: // StartedMS is its release time (releaseDue)
-		a.FinishedMS = time.Since(r.start).Milliseconds()
-	}
-	a.MS = a.FinishedMS - a.StartedMS
-	r.finished[i] = true
-	r.n.counters.attempt(*a)
-	r.n.emit(Event{Type: EventAttempt, Attempt: &AttemptEvent{Peer: r.peer.NodeID, Attempt: *a}})
-}
-
-// classOf sorts a failure, a peer presenting the wrong key or refusing
-// our preamble included.
-func classOf(err error) string {
-	var refused *RefusedError
-	switch {
-	case errors.Is(err, ErrWrongPeer):
-		return strategy.ClassWrongPeer
-	case errors.As(err, &refused):
-		return strategy.ClassPeerRefused
-	}
-	return strategy.Class(err)
-}
-
-func chanceName(st strategy.Step) string {
-	if st.Skip != "" {
-		return ""
-	}
-	return st.Chance.String()
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-func earlier(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
+	return raceWin{path: win.Path.(handshake.Path), name: win.Strategy, attempts: win.Attempts}, nil
 }

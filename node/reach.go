@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/reachd/reachd/natprobe"
+	"github.com/reachd/reachd/node/internal/handshake"
 	"github.com/reachd/reachd/strategy"
 )
 
@@ -12,14 +13,14 @@ import (
 // natprobe.DialBack): the servers that offer dial-back connect to our
 // listen port and send a preamble naming a fresh session that only this
 // node expects, from our own node ID. Our listener answers it with
-// answerOK and hands the connection here, where it is closed; any other
+// handshake.AnswerOK and hands the connection here, where it is closed; any other
 // listener (another reachd behind the same NAT, whose port the
 // connection reached instead of ours) answers otherwise, so only our own
 // answer counts as reachable. done ends the expectation.
 func (n *Node) reachCheck() (db natprobe.DialBack, done func()) {
 	s := strategy.NewSession()
 	var b bytes.Buffer
-	writePreamble(&b, preamble{session: s, from: n.id.NodeID()})
+	handshake.WritePreamble(&b, handshake.Preamble{Ticket: s, From: n.id.NodeID()})
 	data := b.Bytes()
 	ch, forget := env{n}.Expect(s, n.id.NodeID())
 	stop := make(chan struct{})
@@ -37,7 +38,7 @@ func (n *Node) reachCheck() (db natprobe.DialBack, done func()) {
 	db = natprobe.DialBack{
 		Port:   n.port,
 		Data:   func() []byte { return data },
-		Accept: func(answer []byte) bool { return len(answer) > 0 && answer[0] == answerOK },
+		Accept: func(answer []byte) bool { return len(answer) > 0 && handshake.Answer(answer[0]) == handshake.AnswerOK },
 	}
 	return db, func() {
 		forget()

@@ -1,4 +1,4 @@
-package node
+package handshake
 
 import (
 	"context"
@@ -10,23 +10,26 @@ import (
 	"github.com/reachd/reachd/identity"
 )
 
-// ErrWrongPeer is returned when the peer's key is not the node ID we expected.
+// ErrWrongPeer: the peer's key is not the node ID we expected.
 var ErrWrongPeer = errors.New("peer presented another node's key")
+
+// ALPN is the protocol a path's TLS negotiates.
+const ALPN = "reachd/1"
 
 // secure runs TLS 1.3 over a raw peer connection. Both sides present a
 // self-signed certificate over their node key; expect, when set, is the
 // node ID the peer must prove. It returns the TLS connection and the
 // peer's node ID.
-func (n *Node) secure(ctx context.Context, raw net.Conn, client bool, expect string) (*tls.Conn, string, error) {
+func secure(ctx context.Context, raw net.Conn, cert tls.Certificate, client bool, expect string) (*tls.Conn, string, error) {
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{n.cert},
+		Certificates: []tls.Certificate{cert},
 		// The certificate is self-signed; VerifyPeerCertificate checks the
 		// key against the node ID instead of a CA chain.
 		InsecureSkipVerify:    true,
 		ClientAuth:            tls.RequireAnyClientCert,
 		VerifyPeerCertificate: identity.VerifyPeer(expect),
-		NextProtos:            []string{"reachd/1"},
+		NextProtos:            []string{ALPN},
 	}
 	var tc *tls.Conn
 	if client {
