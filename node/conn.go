@@ -11,15 +11,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/session"
 )
 
 // Direction says which side asked for a connection.
-type Direction string
+type Direction = peerlink.Direction
 
 const (
-	Outbound Direction = "outbound"
-	Inbound  Direction = "inbound"
+	Outbound = peerlink.Outbound
+	Inbound  = peerlink.Inbound
 )
 
 // State is a connection's life cycle: open, half_closed (the peer finished
@@ -63,17 +64,7 @@ type ConnInfo struct {
 }
 
 // Path is a secured transport between two nodes.
-type Path struct {
-	Strategy   string `json:"strategy"`
-	LocalAddr  string `json:"local_addr"`
-	RemoteAddr string `json:"remote_addr"`
-	// RTTMS is the round trip the session's pings measure over the path
-	// (peer to peer, through the relay for a relay path), when known.
-	RTTMS  float64   `json:"rtt_ms,omitempty"`
-	Since  time.Time `json:"since"`
-	Until  time.Time `json:"until,omitzero"`
-	Reason string    `json:"reason,omitempty"` // why it ended
-}
+type Path = peerlink.Path
 
 // ErrConnClosed is returned by reads and writes on a connection closed on
 // this side (or a write after CloseWrite).
@@ -101,7 +92,8 @@ type Conn struct {
 	opened   time.Time
 	attempts []Attempt
 	s        *session.Stream
-	pl       *peerLink
+	n        *Node
+	link     *peerlink.Link
 	grace    time.Duration
 	done     chan struct{} // closed when the connection is closed
 
@@ -122,18 +114,19 @@ func newConnID() string {
 	return "c" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
-func newConn(s *session.Stream, pl *peerLink, dir Direction, attempts []Attempt, grace time.Duration) *Conn {
+func newConn(n *Node, s *session.Stream, link *peerlink.Link, dir Direction, attempts []Attempt, grace time.Duration) *Conn {
 	if attempts == nil {
 		attempts = []Attempt{}
 	}
 	return &Conn{
 		id:       newConnID(),
-		peer:     pl.peer,
+		peer:     link.Peer(),
 		dir:      dir,
 		opened:   time.Now(),
 		attempts: attempts,
 		s:        s,
-		pl:       pl,
+		n:        n,
+		link:     link,
 		grace:    grace,
 		done:     make(chan struct{}),
 		state:    StateOpen,
@@ -167,12 +160,12 @@ func (c *Conn) update() {
 	closed := c.state == StateClosed
 	if closed {
 		c.closedAt = time.Now()
-		_, c.lastPaths = c.pl.paths(c.opened)
+		_, c.lastPaths = c.link.Paths(c.opened)
 	}
 	changed := c.state != old
 	c.mu.Unlock()
 	if closed {
-		c.pl.remove(c)
+		c.link.Remove(c.s)
 		close(c.done)
 	}
 	if changed {
@@ -210,7 +203,7 @@ func linkReason(err error) string {
 	return err.Error()
 }
 
-func (c *Conn) changed() { c.pl.n.connChanged(c) }
+func (c *Conn) changed() { c.n.connChanged(c) }
 
 // ID is the connection's ID.
 func (c *Conn) ID() string { return c.id }
@@ -336,7 +329,7 @@ func (c *Conn) SetGrace(d time.Duration) {
 	c.mu.Lock()
 	c.grace = d
 	c.mu.Unlock()
-	c.pl.link.ExtendGrace(d)
+	c.link.ExtendGrace(d)
 }
 
 // Claim takes the reading and/or the writing direction for one consumer
@@ -416,7 +409,7 @@ func (c *Conn) Info() ConnInfo {
 	if c.state == StateClosed {
 		info.Paths = c.lastPaths
 	} else {
-		info.Path, info.Paths = c.pl.paths(c.opened)
+		info.Path, info.Paths = c.link.Paths(c.opened)
 	}
 	last := info.Paths[len(info.Paths)-1]
 	info.Strategy, info.LocalAddr, info.RemoteAddr = last.Strategy, last.LocalAddr, last.RemoteAddr

@@ -104,10 +104,10 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 		// that finds another connect racing for a path waits for that race.
 		var joined *race.Shared
 		for {
-			if pl, _ := n.linkFor(addr.NodeID, false); pl != nil {
-				if name, _ := pl.current(); name != "" && slices.Contains(strategies, name) {
-					pl.learn(addr, explicit(o.Strategies))
-					return pl.open(ctx, nil, o.Grace)
+			if l := n.links.Get(addr.NodeID); l != nil {
+				if name, _ := l.Current(); name != "" && slices.Contains(strategies, name) {
+					l.Learn(addr, explicit(o.Strategies))
+					return n.openOn(ctx, l, nil, o.Grace)
 				}
 			}
 			if joined != nil && joined.Err() != nil && slices.Equal(joined.Strategies, strategies) {
@@ -142,13 +142,13 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 		if err != nil {
 			return nil, err
 		}
-		pl, err := n.linkFor(addr.NodeID, true)
+		l, err := n.links.Make(addr.NodeID)
 		if err != nil {
 			win.path.Close()
 			return nil, err
 		}
-		pl.learn(addr, explicit(o.Strategies))
-		err = pl.attach(ctx, win.path, win.name, Outbound)
+		l.Learn(addr, explicit(o.Strategies))
+		err = l.Attach(ctx, win.path, win.name, Outbound)
 		if errors.Is(err, session.ErrUnknownLink) && try == 0 {
 			// The peer held a link of ours from before we restarted;
 			// it has dropped it now: a new path starts afresh.
@@ -162,7 +162,7 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 		if err != nil {
 			return nil, fmt.Errorf("start the session with %s on the %s path: %w", addr.NodeID, win.name, err)
 		}
-		return pl.open(ctx, win.attempts, o.Grace)
+		return n.openOn(ctx, l, win.attempts, o.Grace)
 	}
 }
 

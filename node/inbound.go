@@ -144,9 +144,9 @@ func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name stri
 		sc.Close()
 		return
 	}
-	pl, err := n.linkFor(peer, true)
+	l, err := n.links.Make(peer)
 	if err == nil {
-		err = pl.attach(ctx, sc, name, Inbound)
+		err = l.Attach(ctx, sc, name, Inbound)
 	} else {
 		sc.Close()
 	}
@@ -223,7 +223,7 @@ func (n *Node) admitPath(peer string) string {
 	if !n.allowed(peer) {
 		return RefusedPolicy
 	}
-	if pl, _ := n.linkFor(peer, false); pl != nil {
+	if n.links.Get(peer) != nil {
 		return ""
 	}
 	if total, _ := n.conns.inbound(peer); total >= n.cfg.Limits.MaxInbound {

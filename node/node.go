@@ -21,6 +21,7 @@ import (
 	"github.com/reachd/reachd/internal/acceptor"
 	"github.com/reachd/reachd/natprobe"
 	"github.com/reachd/reachd/network"
+	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/node/internal/race"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
@@ -96,7 +97,8 @@ type Node struct {
 	ready  chan struct{}
 
 	conns     *registry
-	races     race.Sync // connects to one peer share one race
+	races     race.Sync       // connects to one peer share one race
+	links     *peerlink.Table // a session link per peer
 	events    *events
 	counters  *counters
 	peerTasks chan struct{} // slots of the peer tasks running (see async)
@@ -111,7 +113,6 @@ type Node struct {
 	probedAt time.Time  // when the last probe finished
 
 	mu         sync.Mutex
-	links      map[string]*peerLink             // by peer node ID
 	sessions   map[strategy.Session]expectation // reverse connects we wait for
 	report     natprobe.Report
 	policy     Policy
@@ -206,11 +207,14 @@ func New(cfg Config) (_ *Node, retErr error) {
 		events:    newEvents(),
 		counters:  newCounters(),
 		sessions:  make(map[strategy.Session]expectation),
-		links:     make(map[string]*peerLink),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
 		policy:    policy,
 		lock:      lock,
+	}
+	if n.links, err = newLinks(n); err != nil {
+		sig.Close()
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	if err := n.listen(); err != nil {
 		sig.Close()
@@ -345,7 +349,7 @@ func (n *Node) probe() {
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
 	n.closeNetworks() // first: members hear that we leave
-	n.closeLinks()    // peers hear that we close
+	n.links.Close()   // peers hear that we close; no resume runs after
 	n.cancel()
 	err := n.ln.Close()
 	n.sig.Close()

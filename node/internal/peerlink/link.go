@@ -1,0 +1,207 @@
+package peerlink
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/node/internal/handshake"
+	"github.com/reachd/reachd/session"
+)
+
+// Link is the node's session link with one peer.
+type Link struct {
+	t    *Table
+	peer string
+	link *session.Link
+
+	mu         sync.Mutex
+	addr       address.Address // the peer's address as last learnt; zero NodeID when unknown
+	strategies []string        // the strategies its connects allow, in their order
+	metas      map[io.ReadWriteCloser]*pathMeta
+	cur        *pathMeta
+	ended      []Path // ended paths, oldest first
+	conns      map[*session.Stream]Conn
+	recovering bool
+	upgrading  bool
+	losses     int // paths lost so far: a connection's grace timer belongs to one loss
+}
+
+// Peer is the peer's node ID.
+func (l *Link) Peer() string { return l.peer }
+
+// Learn records the peer's address and the strategies a connect allows
+// (nil: keep those known).
+func (l *Link) Learn(addr address.Address, strategies []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addr = addr
+	if strategies != nil {
+		l.strategies = strategies
+	}
+}
+
+// Attach gives the link a secured path made by strategy name; dir says
+// which side initiated it.
+func (l *Link) Attach(ctx context.Context, p handshake.Path, name string, dir Direction) error {
+	meta := &pathMeta{Path: Path{Strategy: name, LocalAddr: p.Raw.LocalAddr().String(), RemoteAddr: p.Raw.RemoteAddr().String()}, dir: dir}
+	l.mu.Lock()
+	l.metas[p.TLS] = meta
+	l.mu.Unlock()
+	err := l.link.Attach(ctx, p.TLS)
+	if err != nil {
+		l.mu.Lock()
+		delete(l.metas, p.TLS)
+		l.mu.Unlock()
+	}
+	return err
+}
+
+// Open opens a stream to the peer, lengthening the link's grace to grace.
+func (l *Link) Open(ctx context.Context, grace time.Duration) (*session.Stream, error) {
+	l.link.ExtendGrace(grace)
+	s, err := l.link.Open(ctx, session.Header{})
+	if err != nil {
+		return nil, fmt.Errorf("open a stream to %s: %w", l.peer, err)
+	}
+	return s, nil
+}
+
+// Grace is how long the link waits for a new path after its path died.
+func (l *Link) Grace() time.Duration { return l.link.Grace() }
+
+// ExtendGrace lengthens the link's grace to d (never shortens it).
+func (l *Link) ExtendGrace(d time.Duration) { l.link.ExtendGrace(d) }
+
+// Add lists c as the connection of stream s.
+func (l *Link) Add(s *session.Stream, c Conn) {
+	l.mu.Lock()
+	l.conns[s] = c
+	l.mu.Unlock()
+}
+
+// Remove forgets the connection of stream s.
+func (l *Link) Remove(s *session.Stream) {
+	l.mu.Lock()
+	delete(l.conns, s)
+	l.mu.Unlock()
+}
+
+func (l *Link) connList() []Conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Collect(maps.Values(l.conns))
+}
+
+// onEvent follows the link's path. It runs under the session link's lock:
+// it records the change and leaves the rest (reporting, resuming,
+// upgrading) to a goroutine.
+func (l *Link) onEvent(ev session.Event) {
+	l.mu.Lock()
+	var meta *pathMeta
+	switch ev.Kind {
+	case session.EventAttached, session.EventResumed, session.EventUpgraded:
+		meta = l.metas[ev.Path]
+		if meta == nil { // not ours: cannot happen, but never lose track
+			meta = &pathMeta{Path: Path{Strategy: "unknown"}}
+		}
+		delete(l.metas, ev.Path)
+		if l.cur != nil {
+			l.endPath(ev.Time, "moved to a "+meta.Strategy+" path")
+		}
+		meta.Since = ev.Time
+		l.cur = meta
+	case session.EventLost, session.EventFailed:
+		if ev.Kind == session.EventLost {
+			l.losses++
+		}
+		if l.cur != nil {
+			meta = l.cur
+			l.endPath(ev.Time, ev.Reason)
+		}
+	}
+	l.mu.Unlock()
+	l.t.goOwned(func() { l.pathChanged(ev, meta) })
+}
+
+// pathChanged reports a change of the link's path and acts on it: a lost
+// path starts a resume, a new path one the side that made it may upgrade.
+func (l *Link) pathChanged(ev session.Event, meta *pathMeta) {
+	var p Path
+	if meta != nil {
+		p = meta.Path
+	}
+	l.t.cfg.Host.PathChanged(l, ev, p)
+	for _, c := range l.connList() {
+		c.PathChanged()
+	}
+	switch ev.Kind {
+	case session.EventLost:
+		l.graceTimers()
+		dir := Inbound
+		if meta != nil {
+			dir = meta.dir
+		}
+		l.resume(dir)
+	case session.EventAttached, session.EventResumed, session.EventUpgraded:
+		if meta != nil && meta.dir == Outbound {
+			l.upgrade()
+		}
+	case session.EventFailed:
+		l.t.drop(l)
+	}
+}
+
+// graceTimers aborts, after the path just lost, each connection whose
+// grace is shorter than the link's once its grace has passed without a
+// new path.
+func (l *Link) graceTimers() {
+	l.mu.Lock()
+	loss := l.losses
+	l.mu.Unlock()
+	linkGrace := l.link.Grace()
+	for _, c := range l.connList() {
+		grace := c.Grace()
+		if grace <= 0 || grace >= linkGrace {
+			continue
+		}
+		time.AfterFunc(grace, func() {
+			l.mu.Lock()
+			waiting := l.losses == loss && l.cur == nil
+			l.mu.Unlock()
+			if waiting {
+				c.Abort(fmt.Sprintf("no path to the peer within the connection's grace period (%v)", grace))
+			}
+		})
+	}
+}
+
+// streamChanged follows a stream's ends into its connection.
+func (l *Link) streamChanged(s *session.Stream) {
+	l.mu.Lock()
+	c := l.conns[s]
+	l.mu.Unlock()
+	if c != nil {
+		c.StreamChanged()
+	}
+}
+
+// acceptLoop gives the host the streams the peer opens.
+func (l *Link) acceptLoop() {
+	defer l.t.drop(l)
+	for {
+		s, err := l.link.Accept(l.t.ctx)
+		if err != nil {
+			return
+		}
+		l.t.cfg.Host.Accept(l, s)
+	}
+}
+
+// Close closes the link, telling the peer.
+func (l *Link) Close() error { return l.link.Close() }

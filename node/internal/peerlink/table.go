@@ -1,0 +1,198 @@
+// Package peerlink is the stage of reachd's connection pipeline that
+// keeps one session link per peer (package session): every connection to
+// that peer is a stream on it, and it rides on one secured path at a
+// time. When the path dies the link looks for a new one (a resume); while
+// the path is costlier than another strategy could give, it keeps trying
+// that strategy (an upgrade); a connection whose grace is shorter than the
+// link's is aborted on time.
+//
+// The Table owns its links, their goroutines and its own lock; it talks
+// to the node through Host (planning and racing paths, the peer's
+// address, reporting) and to the node's connections through Conn.
+// ARCHITECTURE.md ("Peer links") describes resume, upgrade and grace.
+package peerlink
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/node/internal/handshake"
+	"github.com/reachd/reachd/session"
+	"github.com/reachd/reachd/strategy"
+)
+
+// Host is what the link table needs from its node.
+type Host interface {
+	// Plan ranks the strategies (in their order of preference) towards
+	// peer from both addresses; strategy.ErrNotReady before the node
+	// knows its own address.
+	Plan(peer address.Address, strategies []string) ([]strategy.Step, error)
+	// Race races steps towards peer and returns the winning path,
+	// committed, and its strategy's name.
+	Race(ctx context.Context, peer address.Address, steps []strategy.Step) (handshake.Path, string, error)
+	// AskAddress asks peer over signaling for its current address; known
+	// is the address last learnt (zero when none).
+	AskAddress(ctx context.Context, peer string, known address.Address) (address.Address, error)
+	// Reprobe probes the NATs again: a path that died may mean our
+	// address changed.
+	Reprobe()
+	// Accept is given each stream the peer opens on l.
+	Accept(l *Link, s *session.Stream)
+	// PathChanged is told of each change of a link's path, before the
+	// link's connections are.
+	PathChanged(l *Link, ev session.Event, p Path)
+}
+
+// Conn is a connection on a link: one of its streams, as the node keeps
+// it.
+type Conn interface {
+	// Grace is how long the connection waits for a new path.
+	Grace() time.Duration
+	// Abort ends the connection with reason.
+	Abort(reason string) error
+	// PathChanged: the link's path changed.
+	PathChanged()
+	// StreamChanged: the stream's ends changed.
+	StreamChanged()
+}
+
+// Config configures a Table. Zero fields take the session package's
+// defaults, except Grace and Strategies.
+type Config struct {
+	// ID is our node ID: the side with the smaller ID leads a link.
+	ID string
+	// Host is the node. Required.
+	Host Host
+	// Strategies is the default order of strategies a link's connects
+	// allow. Required.
+	Strategies []string
+	// Grace is how long a link waits for a new path by default.
+	Grace time.Duration
+	// SendBuffer, StreamWindow, MaxStreams and AcceptBacklog bound each
+	// link (see session.Config).
+	SendBuffer    int
+	StreamWindow  int
+	MaxStreams    int
+	AcceptBacklog int
+	// Logger receives the links' logs; nil discards.
+	Logger *slog.Logger
+}
+
+// ErrClosing: the table (the node) is closing.
+var ErrClosing = errors.New("the node is closing")
+
+// Table is the node's peer links, by peer node ID.
+type Table struct {
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context // ends with Close
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	links  map[string]*Link
+	closed bool
+	wg     sync.WaitGroup // every goroutine of the table and its links; Add under mu, while !closed
+}
+
+// New makes a table.
+func New(cfg Config) (*Table, error) {
+	if cfg.Host == nil || len(cfg.Strategies) == 0 {
+		return nil, errors.New("peerlink: config: no host or no strategies")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Table{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, links: make(map[string]*Link)}, nil
+}
+
+// goOwned runs f on a goroutine Close waits for; false, running nothing,
+// once Close has begun.
+func (t *Table) goOwned(f func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Go(f)
+	return true
+}
+
+// Get returns the live link with peer, or nil.
+func (t *Table) Get(peer string) *Link {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l := t.links[peer]; l != nil && l.link.Err() == nil {
+		return l
+	}
+	return nil
+}
+
+// Links lists the live links.
+func (t *Table) Links() []*Link {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Collect(maps.Values(t.links))
+}
+
+// Make returns the live link with peer, making one if there is none.
+func (t *Table) Make(peer string) (*Link, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l := t.links[peer]; l != nil && l.link.Err() == nil {
+		return l, nil
+	}
+	if t.closed {
+		return nil, ErrClosing
+	}
+	l := &Link{t: t, peer: peer, metas: make(map[io.ReadWriteCloser]*pathMeta), conns: make(map[*session.Stream]Conn)}
+	link, err := session.New(session.Config{
+		SendBuffer:     t.cfg.SendBuffer,
+		StreamWindow:   t.cfg.StreamWindow,
+		Grace:          t.cfg.Grace,
+		MaxStreams:     t.cfg.MaxStreams,
+		AcceptBacklog:  t.cfg.AcceptBacklog,
+		OnEvent:        l.onEvent,
+		OnStreamChange: l.streamChanged,
+		Logger:         t.log.With("peer", peer),
+	}, t.cfg.ID < peer)
+	if err != nil {
+		return nil, err
+	}
+	l.link = link
+	t.links[peer] = l
+	t.wg.Go(l.acceptLoop)
+	return l, nil
+}
+
+// drop forgets a failed link.
+func (t *Table) drop(l *Link) {
+	t.mu.Lock()
+	if t.links[l.peer] == l {
+		delete(t.links, l.peer)
+	}
+	t.mu.Unlock()
+}
+
+// Close closes every link, telling the peers, at once, and waits for the
+// table's goroutines: no resume or upgrade runs once it returns.
+func (t *Table) Close() {
+	t.mu.Lock()
+	t.closed = true
+	links := slices.Collect(maps.Values(t.links))
+	t.mu.Unlock()
+	t.cancel()
+	var wg sync.WaitGroup
+	for _, l := range links {
+		wg.Go(func() { l.link.Close() })
+	}
+	wg.Wait()
+	t.wg.Wait()
+}
