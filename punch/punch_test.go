@@ -88,7 +88,7 @@ func TestPunchLoopback(t *testing.T) {
 			exchange(t, ra.conn, rb.conn, "from A")
 			exchange(t, rb.conn, ra.conn, "from B")
 			closeAll(ra.conn, rb.conn)
-			if n := openFDs(t); n != base {
+			if n := openFDs(t); n > base {
 				t.Errorf("%d descriptors open after closing, want %d", n, base)
 			}
 		})
@@ -155,8 +155,8 @@ func TestPunchWindowCloses(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
 			}
-			if n := openFDs(t); n != base {
-				t.Errorf("%d descriptors open after the punch failed, want %d", n, base)
+			if n := openFDs(t); n > base {
+				t.Errorf("%d descriptors open after the punch failed, want at most %d", n, base)
 			}
 		})
 	}
@@ -217,7 +217,7 @@ func TestPunchContextCancelled(t *testing.T) {
 	if errors.Is(err, punch.ErrWindowClosed) {
 		t.Errorf("err = %v: the window did not close, the context ended", err)
 	}
-	if n := openFDs(t); n != base {
+	if n := openFDs(t); n > base {
 		t.Errorf("%d descriptors open after cancel, want %d", n, base)
 	}
 }
@@ -261,8 +261,8 @@ func TestPunchRefusesStrangers(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("punch err = %v, want cancelled", err)
 	}
-	if n := openFDs(t); n != base {
-		t.Errorf("%d descriptors open after punch ended, want %d", n, base)
+	if n := openFDs(t); n > base {
+		t.Errorf("%d descriptors open after punch ended, want at most %d", n, base)
 	}
 }
 
