@@ -148,7 +148,7 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 			return nil, err
 		}
 		l.Learn(addr, explicit(o.Strategies))
-		err = l.Attach(ctx, win.path, win.name, Outbound)
+		err = l.Attach(ctx, win.path.TLS, win.name, Outbound)
 		if errors.Is(err, session.ErrUnknownLink) && try == 0 {
 			// The peer held a link of ours from before we restarted;
 			// it has dropped it now: a new path starts afresh.

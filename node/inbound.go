@@ -146,7 +146,7 @@ func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name stri
 	}
 	l, err := n.links.Make(peer)
 	if err == nil {
-		err = l.Attach(ctx, sc, name, Inbound)
+		err = l.Attach(ctx, sc.TLS, name, Inbound)
 	} else {
 		sc.Close()
 	}

@@ -3,10 +3,10 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/reachd/reachd/address"
-	"github.com/reachd/reachd/node/internal/handshake"
 	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/session"
 	"github.com/reachd/reachd/signaling"
@@ -64,9 +64,12 @@ func (h linkHost) Plan(peer address.Address, strategies []string) ([]strategy.St
 	return strategy.Plan(self, peer, strategy.PlanConfig{Strategies: strategies, TURN: len(h.n.cfg.TURN) > 0}), nil
 }
 
-func (h linkHost) Race(ctx context.Context, peer address.Address, steps []strategy.Step) (handshake.Path, string, error) {
+func (h linkHost) Race(ctx context.Context, peer address.Address, steps []strategy.Step) (net.Conn, string, error) {
 	win, err := h.n.race(ctx, peer, steps)
-	return win.path, win.name, err
+	if err != nil {
+		return nil, "", err
+	}
+	return win.path.TLS, win.name, nil
 }
 
 // AskAddress asks the peer for its current address.

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/reachd/reachd/address"
-	"github.com/reachd/reachd/node/internal/handshake"
 	"github.com/reachd/reachd/session"
 )
 
@@ -46,17 +46,18 @@ func (l *Link) Learn(addr address.Address, strategies []string) {
 	}
 }
 
-// Attach gives the link a secured path made by strategy name; dir says
-// which side initiated it.
-func (l *Link) Attach(ctx context.Context, p handshake.Path, name string, dir Direction) error {
-	meta := &pathMeta{Path: Path{Strategy: name, LocalAddr: p.Raw.LocalAddr().String(), RemoteAddr: p.Raw.RemoteAddr().String()}, dir: dir}
+// Attach gives the link a secured path (the TLS connection of a
+// node/internal/handshake path) made by strategy name; dir says which
+// side initiated it.
+func (l *Link) Attach(ctx context.Context, path net.Conn, name string, dir Direction) error {
+	meta := &pathMeta{Path: Path{Strategy: name, LocalAddr: path.LocalAddr().String(), RemoteAddr: path.RemoteAddr().String()}, dir: dir}
 	l.mu.Lock()
-	l.metas[p.TLS] = meta
+	l.metas[path] = meta
 	l.mu.Unlock()
-	err := l.link.Attach(ctx, p.TLS)
+	err := l.link.Attach(ctx, path)
 	if err != nil {
 		l.mu.Lock()
-		delete(l.metas, p.TLS)
+		delete(l.metas, path)
 		l.mu.Unlock()
 	}
 	return err

@@ -18,12 +18,12 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/reachd/reachd/address"
-	"github.com/reachd/reachd/node/internal/handshake"
 	"github.com/reachd/reachd/session"
 	"github.com/reachd/reachd/strategy"
 )
@@ -35,8 +35,8 @@ type Host interface {
 	// knows its own address.
 	Plan(peer address.Address, strategies []string) ([]strategy.Step, error)
 	// Race races steps towards peer and returns the winning path,
-	// committed, and its strategy's name.
-	Race(ctx context.Context, peer address.Address, steps []strategy.Step) (handshake.Path, string, error)
+	// committed and secured (a TLS connection), and its strategy's name.
+	Race(ctx context.Context, peer address.Address, steps []strategy.Step) (net.Conn, string, error)
 	// AskAddress asks peer over signaling for its current address; known
 	// is the address last learnt (zero when none).
 	AskAddress(ctx context.Context, peer string, known address.Address) (address.Address, error)
