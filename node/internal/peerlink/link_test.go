@@ -36,9 +36,9 @@ type fakeHost struct {
 	wg         *sync.WaitGroup
 
 	mu       sync.Mutex
-	canReach bool          // a race succeeds
-	block    bool          // a race waits for its context instead
-	races    []raceCall    // every race, in order
+	canReach bool       // a race succeeds
+	block    bool       // a race waits for its context instead
+	races    []raceCall // every race, in order
 	accepted chan *session.Stream
 	changes  []session.EventKind
 	pipes    []net.Conn // the ends of the last path a race made
