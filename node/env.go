@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/reachd/reachd/address"
@@ -68,21 +69,39 @@ type expectation struct {
 // listener (reverse connect).
 func (e env) Expect(s strategy.Session, peer string) (<-chan net.Conn, func()) {
 	ch := make(chan net.Conn)
-	n := e.n
-	n.mu.Lock()
-	n.sessions[s] = expectation{ch, peer}
-	n.mu.Unlock()
-	return ch, func() {
-		n.mu.Lock()
-		delete(n.sessions, s)
-		n.mu.Unlock()
+	t := &e.n.tickets
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = make(map[strategy.Session]expectation)
 	}
+	t.m[s] = expectation{ch, peer}
+	t.mu.Unlock()
+	return ch, func() {
+		t.mu.Lock()
+		delete(t.m, s)
+		t.mu.Unlock()
+	}
+}
+
+// tickets are the connections strategies wait for on our listener, by
+// the ticket their preamble names.
+type tickets struct {
+	mu sync.Mutex
+	m  map[strategy.Session]expectation
+}
+
+// lookup finds the expectation of ticket s.
+func (t *tickets) lookup(s strategy.Session) (expectation, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	exp, ok := t.m[s]
+	return exp, ok
 }
 
 // lastTCPMapping is the last TCP mapping the probe saw from ip.
 func (n *Node) lastTCPMapping(ip netip.Addr) punch.Mapping {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.stateMu.Lock()
+	defer n.stateMu.Unlock()
 	for _, ifc := range n.report.Interfaces {
 		if ifc.IP.WithZone("") != ip {
 			continue

@@ -102,9 +102,7 @@ func (n *Node) handleInbound(raw net.Conn, release func()) {
 		n.answered(ctx, strategy.Raw{Conn: raw}, p.From, strategy.Direct)
 		return
 	}
-	n.mu.Lock()
-	exp, ok := n.sessions[p.Ticket]
-	n.mu.Unlock()
+	exp, ok := n.tickets.lookup(p.Ticket)
 	if !ok || exp.peer != p.From {
 		refuse(handshake.AnswerUnknownTicket, "unknown session "+p.Ticket.String()+" of "+p.From)
 		return

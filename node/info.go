@@ -48,9 +48,9 @@ type ClockInfo struct {
 
 // Info reports the node's state.
 func (n *Node) Info() Info {
-	n.mu.Lock()
+	n.stateMu.Lock()
 	rep, probed, readyAfter := n.report, n.probed, n.readyAfter
-	n.mu.Unlock()
+	n.stateMu.Unlock()
 	info := Info{
 		NodeID:       n.id.NodeID(),
 		MachineID:    n.machine,
@@ -105,9 +105,9 @@ func (n *Node) Address() string {
 
 // selfAddress is the node's peer address; false before the first probe.
 func (n *Node) selfAddress() (address.Address, bool) {
-	n.mu.Lock()
+	n.stateMu.Lock()
 	rep, probed := n.report, n.probed
-	n.mu.Unlock()
+	n.stateMu.Unlock()
 	if !probed {
 		return address.Address{}, false
 	}

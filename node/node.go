@@ -24,7 +24,6 @@ import (
 	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/node/internal/race"
 	"github.com/reachd/reachd/signaling"
-	"github.com/reachd/reachd/strategy"
 )
 
 // Defaults used when a Config list is empty. They name public services;
@@ -110,12 +109,15 @@ type Node struct {
 	nets  *network.Manager // named networks; started on first use (network.go)
 
 	probeMu  sync.Mutex // one probe a lost path triggers at a time (reprobe)
-	probedAt time.Time  // when the last probe finished
+	probedAt time.Time  // when the last probe finished; stateMu
 
-	mu         sync.Mutex
-	sessions   map[strategy.Session]expectation // reverse connects we wait for
+	tickets tickets // connections strategies wait for on the listener
+
+	policyMu sync.Mutex
+	policy   Policy
+
+	stateMu    sync.Mutex // the probe's outcome and readiness
 	report     natprobe.Report
-	policy     Policy
 	probed     bool
 	readyAfter time.Duration
 }
@@ -206,7 +208,6 @@ func New(cfg Config) (_ *Node, retErr error) {
 		conns:     newRegistry(),
 		events:    newEvents(),
 		counters:  newCounters(),
-		sessions:  make(map[strategy.Session]expectation),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
 		policy:    policy,
@@ -317,9 +318,9 @@ func (n *Node) maintain() {
 		}()
 		wg.Wait()
 		if first {
-			n.mu.Lock()
+			n.stateMu.Lock()
 			n.readyAfter = time.Since(n.started)
-			n.mu.Unlock()
+			n.stateMu.Unlock()
 			close(n.ready)
 			n.log.Info("node ready", "address", n.Address(), "after", n.readyAfter.Round(time.Millisecond))
 		}
@@ -338,11 +339,11 @@ func (n *Node) probe() {
 	if n.ctx.Err() != nil {
 		return
 	}
-	n.mu.Lock()
+	n.stateMu.Lock()
 	n.report = rep
 	n.probed = true
 	n.probedAt = time.Now()
-	n.mu.Unlock()
+	n.stateMu.Unlock()
 	n.emit(Event{Type: EventProbe, Node: ptr(n.Info())})
 }
 

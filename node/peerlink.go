@@ -162,9 +162,9 @@ func (n *Node) answerAddress(ctx context.Context, m *signaling.Message) {
 func (n *Node) reprobe() {
 	n.probeMu.Lock()
 	defer n.probeMu.Unlock()
-	n.mu.Lock()
+	n.stateMu.Lock()
 	at := n.probedAt
-	n.mu.Unlock()
+	n.stateMu.Unlock()
 	if time.Since(at) < reprobeEvery {
 		return
 	}

@@ -47,8 +47,8 @@ func checkPolicy(p Policy) (Policy, error) {
 
 // Policy returns the inbound policy.
 func (n *Node) Policy() Policy {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.policyMu.Lock()
+	defer n.policyMu.Unlock()
 	return Policy{Accept: n.policy.Accept, Allow: slices.Clone(n.policy.Allow)}
 }
 
@@ -76,14 +76,14 @@ func (n *Node) DisallowPeer(id string) (Policy, bool) {
 }
 
 func (n *Node) changePolicy(f func(*Policy)) (Policy, error) {
-	n.mu.Lock()
+	n.policyMu.Lock()
 	p := Policy{Accept: n.policy.Accept, Allow: slices.Clone(n.policy.Allow)}
 	f(&p)
 	p, err := checkPolicy(p)
 	if err == nil {
 		n.policy = p
 	}
-	n.mu.Unlock()
+	n.policyMu.Unlock()
 	if err != nil {
 		return Policy{}, err
 	}
@@ -94,8 +94,8 @@ func (n *Node) changePolicy(f func(*Policy)) (Policy, error) {
 
 // allowed reports whether the policy lets peer in.
 func (n *Node) allowed(peer string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.policyMu.Lock()
+	defer n.policyMu.Unlock()
 	if n.policy.Accept == AcceptAny {
 		return true
 	}
