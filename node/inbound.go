@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/node/internal/handshake"
+	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
 )
@@ -146,6 +147,9 @@ func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name stri
 	if err == nil {
 		err = l.Attach(ctx, sc.TLS, name, Inbound)
 	} else {
+		if errors.Is(err, peerlink.ErrTooManyLinks) {
+			n.counters.refuse(RefusedLinks)
+		}
 		sc.Close()
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -40,6 +41,13 @@ type Limits struct {
 	// MaxHandshakesPerIP bounds the inbound connections from one source
 	// IP that are still in their preamble or TLS handshake; default 16.
 	MaxHandshakesPerIP int
+	// MaxLinks bounds the peer links (one per peer that has a path to
+	// the node, whoever made it); a new one past it replaces the link idle
+	// the longest, or is refused as busy. Default 1024.
+	MaxLinks int
+	// LinkIdle closes a peer link that has carried no connection for this
+	// long (its peer connects afresh later). Default 2 minutes.
+	LinkIdle time.Duration
 }
 
 func (l *Limits) fill() {
@@ -66,6 +74,12 @@ func (l *Limits) fill() {
 	if l.MaxHandshakesPerIP <= 0 {
 		l.MaxHandshakesPerIP = 16
 	}
+	if l.MaxLinks <= 0 {
+		l.MaxLinks = 1024
+	}
+	if l.LinkIdle <= 0 {
+		l.LinkIdle = 2 * time.Minute
+	}
 }
 
 // Reasons a node refuses a peer, as /metrics counts them.
@@ -79,6 +93,7 @@ const (
 	RefusedInbound         = "inbound"           // too many inbound connections
 	RefusedInboundPerPeer  = "inbound_per_peer"  // too many from one peer
 	RefusedBadRequest      = "bad_request"       // a request that does not decode
+	RefusedLinks           = "links"             // too many peer links, none idle
 )
 
 // maxTrackedPeers bounds the per-peer rate limiters kept.

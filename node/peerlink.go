@@ -46,6 +46,8 @@ func newLinks(n *Node) (*peerlink.Table, error) {
 		Host:         linkHost{n},
 		Strategies:   DefaultStrategies,
 		Grace:        n.cfg.Grace,
+		MaxLinks:     n.cfg.Limits.MaxLinks,
+		IdleAfter:    n.cfg.Limits.LinkIdle,
 		SendBuffer:   n.cfg.Limits.LinkBuffer,
 		StreamWindow: n.cfg.Limits.StreamWindow,
 		// The node refuses streams past its own limits, saying which;

@@ -88,8 +88,12 @@ func New(cfg Config, initiator bool) (*Link, error) {
 	l.life, l.endLife = context.WithCancel(context.Background())
 	l.space.L = &l.mu
 	l.lostAt = l.start
+	// The timers' functions take l.mu first: holding it here orders
+	// these writes before any of their reads.
+	l.mu.Lock()
 	l.grace = time.AfterFunc(cfg.Grace, l.graceOver)
 	l.ticker = time.AfterFunc(cfg.PingInterval, l.tick)
+	l.mu.Unlock()
 	return l, nil
 }
 

@@ -41,6 +41,8 @@ type nodeFlags struct {
 	maxInbound         int
 	maxInboundPerPeer  int
 	maxHandshakesPerIP int
+	maxLinks           int
+	linkIdle           time.Duration
 	linkBuffer         sizeFlag
 	streamWindow       sizeFlag
 
@@ -90,6 +92,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.streamWindow, "stream-window", "bytes one connection takes in ahead of its reader (`size`, 256KiB to 1GiB); the peer's writer waits beyond")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long a connection waits for a new path after its path died, before it aborts (`duration`; a connect's grace_ms overrides it)")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
+	fs.IntVar(&f.maxLinks, "max-links", 1024, "most peer links at once (`n`, one per peer with a path to this node); past it a new one replaces the link idle the longest, or is refused")
+	fs.DurationVar(&f.linkIdle, "link-idle", 2*time.Minute, "close a peer link that has carried no connection for this `duration`")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
 }
 
@@ -118,7 +122,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 			return node.Config{}, server.Config{}, usagef("%s %v: want a positive rate", name, v)
 		}
 	}
-	for name, v := range map[string]int{"--max-inbound": f.maxInbound, "--max-inbound-per-peer": f.maxInboundPerPeer, "--max-handshakes-per-ip": f.maxHandshakesPerIP} {
+	for name, v := range map[string]int{"--max-inbound": f.maxInbound, "--max-inbound-per-peer": f.maxInboundPerPeer, "--max-handshakes-per-ip": f.maxHandshakesPerIP, "--max-links": f.maxLinks} {
 		if v < 1 {
 			return node.Config{}, server.Config{}, usagef("%s %d: want at least 1", name, v)
 		}
@@ -132,6 +136,9 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	}
 	if f.linkBuffer < 64<<10 {
 		return node.Config{}, server.Config{}, usagef("--link-buffer %d: want at least 64KiB", f.linkBuffer)
+	}
+	if f.linkIdle <= 0 {
+		return node.Config{}, server.Config{}, usagef("--link-idle %s: want a positive duration", f.linkIdle)
 	}
 	if f.networkGrace <= 0 {
 		return node.Config{}, server.Config{}, usagef("--network-grace %s: want a positive duration", f.networkGrace)
@@ -147,6 +154,8 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 			MaxHandshakesPerIP: f.maxHandshakesPerIP,
 			LinkBuffer:         int(f.linkBuffer),
 			StreamWindow:       int(f.streamWindow),
+			MaxLinks:           f.maxLinks,
+			LinkIdle:           f.linkIdle,
 		},
 		Grace:      f.grace,
 		DataDir:    f.dataDir,

@@ -30,6 +30,13 @@ type Link struct {
 	recovering bool
 	upgrading  bool
 	losses     int // paths lost so far: a connection's grace timer belongs to one loss
+	// dialled: we made a path to the peer, or a connect of ours named its
+	// address; only then do we dial its address to resume.
+	dialled bool
+	// idleAt is when the link last carried no connection; idleGen counts
+	// the idle spells, so a timer of an earlier one does nothing.
+	idleAt  time.Time
+	idleGen int
 }
 
 // Peer is the peer's node ID.
@@ -41,6 +48,7 @@ func (l *Link) Learn(addr address.Address, strategies []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.addr = addr
+	l.dialled = true
 	if strategies != nil {
 		l.strategies = strategies
 	}
@@ -53,6 +61,7 @@ func (l *Link) Attach(ctx context.Context, path net.Conn, name string, dir Direc
 	meta := &pathMeta{Path: Path{Strategy: name, LocalAddr: path.LocalAddr().String(), RemoteAddr: path.RemoteAddr().String()}, dir: dir}
 	l.mu.Lock()
 	l.metas[path] = meta
+	l.dialled = l.dialled || dir == Outbound
 	l.mu.Unlock()
 	err := l.link.Attach(ctx, path)
 	if err != nil {
@@ -83,6 +92,7 @@ func (l *Link) ExtendGrace(d time.Duration) { l.link.ExtendGrace(d) }
 func (l *Link) Add(s *session.Stream, c Conn) {
 	l.mu.Lock()
 	l.conns[s] = c
+	l.idleGen++ // not idle
 	l.mu.Unlock()
 }
 
@@ -90,7 +100,46 @@ func (l *Link) Add(s *session.Stream, c Conn) {
 func (l *Link) Remove(s *session.Stream) {
 	l.mu.Lock()
 	delete(l.conns, s)
+	n := len(l.conns)
+	gen := l.idleGen
 	l.mu.Unlock()
+	if n == 0 {
+		l.idle(gen)
+	}
+}
+
+// idle starts an idle spell (the link carries no connection): after
+// IdleAfter without one, the link closes. gen is the idle count seen
+// when the last connection went.
+func (l *Link) idle(gen int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.idleGen != gen || len(l.conns) > 0 {
+		return
+	}
+	l.idleGen++
+	gen = l.idleGen
+	l.idleAt = time.Now()
+	if l.t.cfg.IdleAfter <= 0 {
+		return
+	}
+	time.AfterFunc(l.t.cfg.IdleAfter, func() {
+		l.mu.Lock()
+		still := l.idleGen == gen && len(l.conns) == 0
+		l.mu.Unlock()
+		if still {
+			l.t.log.Info("idle peer link closed", "peer", l.peer, "after", l.t.cfg.IdleAfter)
+			l.link.Close()
+		}
+	})
+}
+
+// idleSince is when the link's idle spell began; false while it carries
+// a connection.
+func (l *Link) idleSince() (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idleAt, len(l.conns) == 0
 }
 
 func (l *Link) connList() []Conn {

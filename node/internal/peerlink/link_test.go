@@ -92,7 +92,11 @@ func (h *fakeHost) AskAddress(_ context.Context, peer string, _ address.Address)
 
 func (h *fakeHost) Reprobe() {}
 
-func (h *fakeHost) Accept(_ *Link, s *session.Stream) { h.accepted <- s }
+// Accept lists the stream as a connection, as the node does.
+func (h *fakeHost) Accept(l *Link, s *session.Stream) {
+	l.Add(s, &fakeConn{grace: grace})
+	h.accepted <- s
+}
 
 func (h *fakeHost) PathChanged(_ *Link, ev session.Event, _ Path) {
 	h.mu.Lock()
@@ -112,15 +116,19 @@ func (h *fakeHost) raceList() []raceCall {
 	return slices.Clone(h.races)
 }
 
-// pair makes the two tables.
-func pair(t *testing.T, wg *sync.WaitGroup) (a, b *fakeHost) {
+// pair makes the two tables, each configured by opts.
+func pair(t *testing.T, wg *sync.WaitGroup, opts ...func(*Config)) (a, b *fakeHost) {
 	t.Helper()
 	t0 := time.Now()
 	a = &fakeHost{id: "a", peerID: "b", t0: t0, wg: wg, canReach: true, accepted: make(chan *session.Stream, 16)}
 	b = &fakeHost{id: "b", peerID: "a", t0: t0, wg: wg, canReach: true, accepted: make(chan *session.Stream, 16)}
 	a.peer, b.peer = b, a
 	for _, h := range []*fakeHost{a, b} {
-		tab, err := New(Config{ID: h.id, Host: h, Strategies: strategy.Names(), Grace: grace})
+		cfg := Config{ID: h.id, Host: h, Strategies: strategy.Names(), Grace: grace}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		tab, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +234,8 @@ func TestResumeByTheSideThatMadeThePath(t *testing.T) {
 
 // TestOtherSideResumesAfterDefer: when the side that made the path cannot
 // reach the peer any more, the other side starts looking ResumeDefer after
-// the loss, and its path carries the stream.
+// the loss, if it once dialled the peer itself, and its path carries the
+// stream.
 func TestOtherSideResumesAfterDefer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var wg sync.WaitGroup
@@ -234,6 +243,7 @@ func TestOtherSideResumesAfterDefer(t *testing.T) {
 		defer closeAll(a, b, &wg)
 		_, out, in := connect(t, a, b, strategy.Direct)
 		readAll(t, in, 1)
+		b.table.Get("a").Learn(address.Address{NodeID: "a"}, nil) // a connect of b's named a's address
 		a.set(func(h *fakeHost) { h.canReach = false })
 		lost := time.Since(a.t0)
 		cutPath(a)
@@ -246,6 +256,86 @@ func TestOtherSideResumesAfterDefer(t *testing.T) {
 		races := b.raceList()
 		if len(races) != 1 || races[0].at-lost != ResumeDefer {
 			t.Fatalf("b raced %v after a loss at %v, want once at +%v", races, lost, ResumeDefer)
+		}
+	})
+}
+
+// TestStrangerLinkNotResumed: a link the peer only ever dialled in (a
+// stranger's, say) is not resumed by us: no race and no address request
+// on its word; the peer resumes it or it fails after its grace.
+func TestStrangerLinkNotResumed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var wg sync.WaitGroup
+		a, b := pair(t, &wg)
+		defer closeAll(a, b, &wg)
+		connect(t, a, b, strategy.Direct)
+		a.set(func(h *fakeHost) { h.canReach = false })
+		cutPath(a)
+		time.Sleep(grace + time.Second)
+		if races := b.raceList(); len(races) != 0 {
+			t.Fatalf("b raced %v for a link only a ever dialled", races)
+		}
+		if b.table.Get("a") != nil {
+			t.Fatal("b still has the link after its grace")
+		}
+	})
+}
+
+// TestLinkCap: past MaxLinks, a new link replaces the one idle the
+// longest, and is refused while every link carries a connection.
+func TestLinkCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var wg sync.WaitGroup
+		a, b := pair(t, &wg, func(c *Config) { c.MaxLinks = 3 })
+		defer closeAll(a, b, &wg)
+		busy := map[string]*fakeConn{}
+		for _, p := range []string{"p1", "p2", "p3"} {
+			l, err := a.table.Make(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			busy[p] = &fakeConn{grace: grace}
+			l.Add(nil, busy[p]) // a connection on it; no stream needed here
+			time.Sleep(time.Second)
+		}
+		if _, err := a.table.Make("p4"); !errors.Is(err, ErrTooManyLinks) {
+			t.Fatalf("a fourth link with three busy: %v, want ErrTooManyLinks", err)
+		}
+		a.table.Get("p2").Remove(nil)
+		time.Sleep(time.Second)
+		a.table.Get("p1").Remove(nil)
+		if _, err := a.table.Make("p4"); err != nil {
+			t.Fatalf("a fourth link with two idle: %v", err)
+		}
+		if a.table.Get("p2") != nil || a.table.Get("p1") == nil {
+			t.Fatal("the link idle the longest (p2) was not the one replaced")
+		}
+	})
+}
+
+// TestIdleLinkCloses: a link that carries a connection stays; once it
+// carries none for IdleAfter, it closes, on both sides.
+func TestIdleLinkCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var wg sync.WaitGroup
+		a, b := pair(t, &wg, func(c *Config) { c.IdleAfter = time.Minute })
+		defer closeAll(a, b, &wg)
+		l, out, in := connect(t, a, b, strategy.Direct)
+		l.Add(out, &fakeConn{grace: grace})
+		time.Sleep(3 * time.Minute)
+		if a.table.Get("b") == nil {
+			t.Fatal("a link with a connection was closed as idle")
+		}
+		l.Remove(out)
+		b.table.Get("a").Remove(in)
+		time.Sleep(time.Minute - time.Second)
+		if a.table.Get("b") == nil {
+			t.Fatal("the idle link closed early")
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if a.table.Get("b") != nil || b.table.Get("a") != nil {
+			t.Fatal("the idle link is still open after IdleAfter")
 		}
 	})
 }

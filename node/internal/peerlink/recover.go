@@ -38,8 +38,15 @@ var (
 
 // resume looks for a new path after the current one died, until the link
 // has one or fails. The side that made the lost path starts at once, the
-// other after ResumeDefer.
+// other after ResumeDefer; a side that never dialled the peer does not
+// look at all.
 func (l *Link) resume(lostDir Direction) {
+	if !l.hasDialled() {
+		// The peer only ever dialled us, and we never had its address but
+		// from its own word: it resumes, or the link fails after its grace.
+		// A stranger cannot make us dial out, or ask, on its behalf.
+		return
+	}
 	if !l.begin(&l.recovering) {
 		return
 	}
@@ -201,6 +208,12 @@ func (l *Link) findPath(ctx context.Context, strategies []string, upgrade bool) 
 		return fmt.Errorf("%s on a %s path: %w", why, name, err)
 	}
 	return nil
+}
+
+func (l *Link) hasDialled() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dialled
 }
 
 // skips words why each step of a plan is skipped.

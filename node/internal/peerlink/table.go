@@ -75,6 +75,12 @@ type Config struct {
 	Strategies []string
 	// Grace is how long a link waits for a new path by default.
 	Grace time.Duration
+	// MaxLinks bounds the links at once; a new one past it replaces the
+	// link idle the longest, or is refused (ErrTooManyLinks). 0: no bound.
+	MaxLinks int
+	// IdleAfter closes a link that has carried no connection for this
+	// long; 0: never.
+	IdleAfter time.Duration
 	// SendBuffer, StreamWindow, MaxStreams and AcceptBacklog bound each
 	// link (see session.Config).
 	SendBuffer    int
@@ -85,8 +91,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ErrClosing: the table (the node) is closing.
-var ErrClosing = errors.New("the node is closing")
+// Errors of Make.
+var (
+	// ErrClosing: the table (the node) is closing.
+	ErrClosing = errors.New("the node is closing")
+	// ErrTooManyLinks: the table holds MaxLinks links, none of them idle.
+	ErrTooManyLinks = errors.New("too many peer links")
+)
 
 // Table is the node's peer links, by peer node ID.
 type Table struct {
@@ -152,6 +163,9 @@ func (t *Table) Make(peer string) (*Link, error) {
 	if t.closed {
 		return nil, ErrClosing
 	}
+	if t.cfg.MaxLinks > 0 && len(t.links) >= t.cfg.MaxLinks && !t.evictIdleLocked() {
+		return nil, ErrTooManyLinks
+	}
 	l := &Link{t: t, peer: peer, metas: make(map[io.ReadWriteCloser]*pathMeta), conns: make(map[*session.Stream]Conn)}
 	link, err := session.New(session.Config{
 		SendBuffer:     t.cfg.SendBuffer,
@@ -169,7 +183,27 @@ func (t *Table) Make(peer string) (*Link, error) {
 	l.link = link
 	t.links[peer] = l
 	t.wg.Go(l.acceptLoop)
+	l.idle(0) // until its first connection
 	return l, nil
+}
+
+// evictIdleLocked closes the link idle the longest to make room; false
+// when no link is idle. t.mu is held.
+func (t *Table) evictIdleLocked() bool {
+	var oldest *Link
+	var since time.Time
+	for _, l := range t.links {
+		if at, idle := l.idleSince(); idle && (oldest == nil || at.Before(since)) {
+			oldest, since = l, at
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	delete(t.links, oldest.peer)
+	t.log.Info("peer link closed to make room for another", "peer", oldest.peer, "idle", time.Since(since).Round(time.Second))
+	t.wg.Go(func() { oldest.link.Close() }) // tells the peer
+	return true
 }
 
 // drop forgets a failed link.
