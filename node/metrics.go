@@ -19,6 +19,7 @@ type Metrics struct {
 	Brokers       []signaling.BrokerStatus // per broker: up, messages in/out, drops
 	Drops         map[signaling.DropReason]uint64
 	Refused       map[string]uint64 // peer requests and inbound connections refused, by reason (Refused*)
+	Links         int               // peer links (one per peer with a path or waiting for one)
 }
 
 // ConnKey labels connections.
@@ -93,6 +94,7 @@ func (n *Node) Metrics() Metrics {
 		Refused:     make(map[string]uint64),
 		Brokers:     n.sig.Brokers(),
 		Drops:       n.sig.Drops(),
+		Links:       len(n.links.Links()),
 	}
 	if n.clock != nil {
 		m.ClockOffsetS = n.clock.Offset().Seconds()

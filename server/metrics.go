@@ -78,6 +78,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 		p.sample("reachd_peer_refused_total", labels{"reason", r}, float64(m.Refused[r]))
 	}
 
+	p.family("reachd_peer_links", "gauge", "peer links: one per peer with a path, or waiting for one")
+	p.sample("reachd_peer_links", nil, float64(m.Links))
+
 	p.family("reachd_api_connections", "gauge", "API connections open")
 	p.sample("reachd_api_connections", nil, float64(s.ln.active.Load()))
 	p.family("reachd_api_connections_refused_total", "counter", "API connections closed at once because --api-max-conns were open")
