@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/reachd/reachd/address"
@@ -74,7 +75,9 @@ func (h linkHost) Race(ctx context.Context, peer address.Address, steps []strate
 	return win.path.TLS, win.name, nil
 }
 
-// AskAddress asks the peer for its current address.
+// AskAddress asks the peer for its current address, and keeps of its
+// answer only what the rules for peer requests let us dial (see
+// learnedAddress).
 func (h linkHost) AskAddress(ctx context.Context, peer string, known address.Address) (address.Address, error) {
 	to := signaling.Peer{NodeID: peer}
 	if known.NodeID != "" {
@@ -84,14 +87,33 @@ func (h linkHost) AskAddress(ctx context.Context, peer string, known address.Add
 	if err != nil {
 		return address.Address{}, err
 	}
-	var body addressBody
+	self, ok := h.n.selfAddress()
+	if !ok {
+		return address.Address{}, ErrNotReady
+	}
+	return learnedAddress(self, peer, m, env{h.n}.OnLink)
+}
+
+// learnedAddress reads a peer's answer to an address request: its own
+// address (the node ID it is signed by), cut to the interfaces we may
+// dial: an address is a peer's word, and a stranger's word could name
+// our own loopback, or any host behind us (strategy.CheckLearned).
+func learnedAddress(self address.Address, peer string, m *signaling.Message, onLink func(netip.Addr) bool) (address.Address, error) {
 	if m.Type != typeAddressReply {
 		return address.Address{}, fmt.Errorf("the peer answered %q", m.Type)
 	}
+	var body addressBody
 	if err := m.Decode(&body); err != nil {
 		return address.Address{}, err
 	}
-	return address.Parse(body.Address)
+	a, err := address.Parse(body.Address)
+	if err != nil {
+		return address.Address{}, err
+	}
+	if a.NodeID != peer {
+		return address.Address{}, fmt.Errorf("the peer answered with the address of %s", a.NodeID)
+	}
+	return strategy.CheckLearned(self, a, onLink)
 }
 
 func (h linkHost) Reprobe() { h.n.reprobe() }
