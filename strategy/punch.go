@@ -18,9 +18,10 @@ type punchStrategy struct{}
 
 // Signaling bodies of the punch strategy.
 type (
+	// punchBody is the punch request; the endpoint's IP must be in its
+	// head's address.
 	punchBody struct {
-		Session  string `json:"session"`
-		Address  string `json:"address"`          // the sender's address: the endpoint's IP must be in it
+		requestHead
 		Endpoint string `json:"endpoint"`         // the sender's predicted external ip:port
 		AtMS     int64  `json:"at_ms"`            // meeting time, unix ms on the NTP clock
 		RTTMS    int64  `json:"rtt_ms,omitempty"` // the sender's signaling round trip, which sizes both sides' dial attempts
@@ -109,7 +110,7 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	s := NewSession()
 	var rb punchReplyBody
 	if err := request(ctx, env, peer, signaling.TypePunch, signaling.TypePunchReply,
-		punchBody{Session: s.String(), Address: self.String(), Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, &rb); err != nil {
+		punchBody{requestHead: requestHead{Session: s.String(), Address: self.String()}, Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, &rb); err != nil {
 		return Raw{}, err
 	}
 	remote, err := netip.ParseAddrPort(rb.Endpoint)
@@ -121,14 +122,7 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 
 func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
 	var b punchBody
-	if err := m.Decode(&b); err != nil {
-		return Raw{}, badRequest("%w", err)
-	}
-	s, err := ParseSession(b.Session)
-	if err != nil {
-		return Raw{}, badRequest("%w", err)
-	}
-	peer, err := peerAddress(b.Address, m.From)
+	s, peer, err := decodeRequest(m, &b)
 	if err != nil {
 		return Raw{}, err
 	}

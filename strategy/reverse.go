@@ -16,10 +16,10 @@ import (
 // connection is the success.
 type reverse struct{}
 
-// connectBackBody is the connect_back request.
+// connectBackBody is the connect_back request; its head's address is the
+// one to dial back.
 type connectBackBody struct {
-	Session string `json:"session"`
-	Address string `json:"address"` // the requester's address: dial it back
+	requestHead
 }
 
 // dialBackTimeout bounds dialing a peer back: shorter than the reverse
@@ -52,7 +52,7 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	refused := make(chan error, 1)
 	go func() {
 		_, err := env.Request(ctx, signaling.PeerOf(call.Peer), signaling.TypeConnectBack,
-			connectBackBody{Session: s.String(), Address: self.String()})
+			connectBackBody{requestHead{Session: s.String(), Address: self.String()}})
 		refused <- err
 	}()
 	select {
@@ -81,15 +81,7 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 }
 
 func (reverse) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
-	var b connectBackBody
-	if err := m.Decode(&b); err != nil {
-		return Raw{}, badRequest("%w", err)
-	}
-	s, err := ParseSession(b.Session)
-	if err != nil {
-		return Raw{}, badRequest("%w", err)
-	}
-	peer, err := peerAddress(b.Address, m.From)
+	s, peer, err := decodeRequest(m, &connectBackBody{})
 	if err != nil {
 		return Raw{}, err
 	}
@@ -108,6 +100,34 @@ func (reverse) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw,
 		return Raw{}, fmt.Errorf("dial back: %w", err)
 	}
 	return Raw{Conn: c, Session: s, SendPreamble: true, Client: true}, nil
+}
+
+// requestHead opens the requests of the strategies whose responder dials
+// the requester (connect_back, punch): the attempt's session, and the
+// requester's own address.
+type requestHead struct {
+	Session string `json:"session"`
+	Address string `json:"address"`
+}
+
+func (h *requestHead) head() *requestHead { return h }
+
+// decodeRequest decodes the request m into body and checks its head: a
+// well-formed session, and an address that is the sender's own.
+func decodeRequest(m *signaling.Message, body interface{ head() *requestHead }) (Session, address.Address, error) {
+	if err := m.Decode(body); err != nil {
+		return Session{}, address.Address{}, badRequest("%w", err)
+	}
+	h := body.head()
+	s, err := ParseSession(h.Session)
+	if err != nil {
+		return Session{}, address.Address{}, badRequest("%w", err)
+	}
+	peer, err := peerAddress(h.Address, m.From)
+	if err != nil {
+		return Session{}, address.Address{}, err
+	}
+	return s, peer, nil
 }
 
 // peerAddress parses the address a requester sends of itself, which must

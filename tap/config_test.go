@@ -81,7 +81,7 @@ func TestMACs(t *testing.T) {
 			t.Errorf("%s is not a locally administered unicast MAC", mac)
 		}
 	}
-	if tap.RandomMAC().String() == tap.RandomMAC().String() {
-		t.Error("two random MACs are equal")
+	if x, y := tap.RandomMAC(), tap.RandomMAC(); x.String() == y.String() {
+		t.Errorf("two random MACs are equal: %s", x)
 	}
 }

@@ -78,3 +78,18 @@ func (d *Device) maxFrameLen(frame []byte) int {
 	}
 	return n
 }
+
+// carries reports whether the device carries frame; one it does not is
+// counted as invalid (shorter than an Ethernet header) or too large (see
+// maxFrameLen) and dropped by the caller.
+func (d *Device) carries(frame []byte) bool {
+	switch {
+	case len(frame) < EthHeaderLen:
+		d.invalid.Add(1)
+		return false
+	case len(frame) > d.maxFrameLen(frame):
+		d.tooLarge.Add(1)
+		return false
+	}
+	return true
+}

@@ -103,12 +103,7 @@ func (p *port) readPeer() {
 			return
 		}
 		frame := buf[:n]
-		if n < EthHeaderLen {
-			dev.invalid.Add(1)
-			continue
-		}
-		if n > dev.maxFrameLen(frame) {
-			dev.tooLarge.Add(1)
+		if !dev.carries(frame) {
 			continue
 		}
 		p.framesIn.Add(1)

@@ -96,12 +96,7 @@ func pumpOut(dev *Device, frames FrameConn) pumpEnd {
 			return pumpEnd{err: fmt.Errorf("tap: read from %s: %w", dev.name, err)}
 		}
 		frame := buf[:n]
-		if n < EthHeaderLen {
-			dev.invalid.Add(1)
-			continue
-		}
-		if n > dev.maxFrameLen(frame) {
-			dev.tooLarge.Add(1)
+		if !dev.carries(frame) {
 			continue
 		}
 		if batch {
@@ -133,12 +128,7 @@ func pumpIn(dev *Device, frames FrameConn) pumpEnd {
 			return pumpEnd{err: fmt.Errorf("tap: receive frame for %s: %w", dev.name, err)}
 		}
 		frame := buf[:n]
-		if n < EthHeaderLen {
-			dev.invalid.Add(1)
-			continue
-		}
-		if n > dev.maxFrameLen(frame) {
-			dev.tooLarge.Add(1)
+		if !dev.carries(frame) {
 			continue
 		}
 		if _, err := dev.file.Write(frame); err != nil {

@@ -32,6 +32,7 @@ func TestPumpAcrossNamespaces(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("ping a -> b: %v", rtt)
 		if rtt, err = ping(pctx, l.b, l.ipA); err != nil {
 			t.Fatal(err)
 		}

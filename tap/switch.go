@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,18 +208,8 @@ func (s *Switch) Ports() []PortStats {
 			Dropped: p.dropped.Load(),
 		})
 	}
-	slices.SortFunc(out, func(a, b PortStats) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b PortStats) int { return strings.Compare(a.ID, b.ID) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // readDevice forwards frames from the device to the ports until the
@@ -238,12 +229,7 @@ func (s *Switch) readDevice() error {
 			return fmt.Errorf("tap: read from %s: %w", s.dev.name, err)
 		}
 		frame := buf[:n]
-		if n < EthHeaderLen {
-			s.dev.invalid.Add(1)
-			continue
-		}
-		if n > s.dev.maxFrameLen(frame) {
-			s.dev.tooLarge.Add(1)
+		if !s.dev.carries(frame) {
 			continue
 		}
 		s.dev.framesOut.Add(1)
