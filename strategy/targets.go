@@ -60,6 +60,55 @@ func checkTarget(self address.Address, ip netip.Addr) error {
 	return nil
 }
 
+// CheckLearned applies the rules above to an address learned from a peer
+// (its answer to an address request on resume or upgrade, a network
+// member's announce, a name or pairing answer), before anything dials it.
+// It returns peer with each interface cut to what may be dialled:
+//
+//   - an external IP that is special (loopback, unspecified, multicast,
+//     link-local) is kept only when self is local only;
+//   - an internal IP is kept only when onLink places it on one of our links
+//     (and it is not special), or when it equals a kept external IP.
+//
+// An interface keeps its fields' shape: a refused internal IP is replaced
+// by the external one and the other way round, so the result still
+// validates and dialling it reaches only allowed IPs; an interface with
+// neither IP allowed is dropped. When no interface is left, the error
+// wraps [ErrForbiddenTarget]. A nil onLink puts nothing on our links.
+//
+// CheckLearned does not check that peer.NodeID is the peer the caller
+// asked: that is the caller's to compare.
+func CheckLearned(self, peer address.Address, onLink func(netip.Addr) bool) (address.Address, error) {
+	out := peer
+	out.IPv4 = learnedInterfaces(self, peer.IPv4, onLink)
+	out.IPv6 = learnedInterfaces(self, peer.IPv6, onLink)
+	if len(out.IPv4)+len(out.IPv6) == 0 {
+		return address.Address{}, fmt.Errorf("%w: no address of %s may be dialled", ErrForbiddenTarget, peer.NodeID)
+	}
+	return out, nil
+}
+
+// learnedInterfaces is CheckLearned for one IP family.
+func learnedInterfaces(self address.Address, in []address.Interface, onLink func(netip.Addr) bool) []address.Interface {
+	var out []address.Interface
+	for _, it := range in {
+		extOK := it.ExternalIP.IsValid() && checkTarget(self, it.ExternalIP) == nil
+		intOK := it.InternalIP.IsValid() && checkTarget(self, it.InternalIP) == nil &&
+			((extOK && it.InternalIP == it.ExternalIP) || (onLink != nil && onLink(it.InternalIP.WithZone(""))))
+		switch {
+		case extOK && intOK:
+		case extOK:
+			it.InternalIP = it.ExternalIP
+		case intOK:
+			it.ExternalIP = it.InternalIP
+		default:
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
 // peerTargets are the endpoints a dial-back or punch may use for peer:
 // its external IPs, and its internal ones that are on one of our links,
 // each on port (its listen port when port is 0).
