@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/identity"
+	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/server"
 )
@@ -51,6 +52,8 @@ type nodeFlags struct {
 	// networkGrace is how long a network member's link may stay down
 	// before it drops out of the peer table (node.Config).
 	networkGrace time.Duration
+	// networkMaxMembers caps each named network's peer table.
+	networkMaxMembers int
 
 	// API connection limits (server.Config).
 	apiMaxConns      int
@@ -91,6 +94,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long a connection waits for a new path after its path died, before it aborts (`duration`; a connect's grace_ms overrides it)")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
+	fs.IntVar(&f.networkMaxMembers, "network-max-members", network.DefaultMaxMembers, "most members of one named network this node admits (`n`)")
 }
 
 // config turns the flags into the node's and the API server's configs.
@@ -136,6 +140,9 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if f.networkGrace <= 0 {
 		return node.Config{}, server.Config{}, usagef("--network-grace %s: want a positive duration", f.networkGrace)
 	}
+	if f.networkMaxMembers < 1 {
+		return node.Config{}, server.Config{}, usagef("--network-max-members %d: want at least 1", f.networkMaxMembers)
+	}
 	nc := node.Config{
 		Accept: f.accept,
 		Allow:  f.allow.items,
@@ -158,6 +165,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 		Logger:     logger,
 	}
 	nc.NetworkGrace = f.networkGrace
+	nc.NetworkMaxMembers = f.networkMaxMembers
 	sc := server.Config{Addr: f.api, Token: f.apiToken, CORSOrigins: f.apiCORS.items, Logger: logger,
 		MaxConns: f.apiMaxConns, IdleTimeout: f.apiIdleTimeout, HeaderTimeout: f.apiHeaderTimeout}
 	if err := sc.CheckSecurity(); err != nil {
