@@ -51,7 +51,7 @@ func announceAs(t *testing.T, n *Network, id, addr, ip string, auto bool, held t
 // adjustableClock is a member's clock that the test moves forward.
 type adjustableClock struct{ ahead atomic.Int64 }
 
-func (c *adjustableClock) now() time.Time { return time.Now().Add(time.Duration(c.ahead.Load())) }
+func (c *adjustableClock) now() time.Time          { return time.Now().Add(time.Duration(c.ahead.Load())) }
 func (c *adjustableClock) advance(d time.Duration) { c.ahead.Add(int64(d)) }
 
 // TestMemberSpoofsMACAndIP: a member whose device sends frames with

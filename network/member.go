@@ -422,6 +422,7 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 		n.log.Info("member found", "member", from, "ip", ip, "mac", mac.String())
 	}
 	changed := mb.address != addr
+	before := [2]string{mb.ip.String(), mb.linkLocal}
 	if !known || mb.ip.Addr() != ip.Addr() {
 		mb.ipSince = n.claimedSince(now, a.Held)
 	}
@@ -451,7 +452,9 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 	} else if self.addr == other.addr && self.id != other.id {
 		n.log.Info("address clash: keeping the address", "ip", n.ip, "other", from, "other_auto", a.Auto)
 	}
-	n.refreshSourcesLocked()
+	if moved || before != [2]string{mb.ip.String(), mb.linkLocal} {
+		n.refreshSourcesLocked()
+	}
 	n.mu.Unlock()
 	switch {
 	case moved:
@@ -493,6 +496,7 @@ func (n *Network) forget(mb *member) {
 	}
 	l, port := mb.link, mb.port
 	mb.link = nil
+	n.refreshSourcesLocked() // an address it held may be another's now
 	n.mu.Unlock()
 	if l != nil {
 		if n.sw != nil {
