@@ -76,13 +76,24 @@ func (n *Network) newMemberLocked(id string, now time.Time) *member {
 	return mb
 }
 
-// refusedLocked counts a member refused for the cap, logging the first
-// and every thousandth.
-func (n *Network) refusedLocked(id string) {
-	if n.refused%1000 == 0 {
-		n.log.Info("member refused: the peer table is full", "member", id, "max_members", n.m.cfg.MaxMembers)
+// logRefusal logs what members' announces were refused, or did not get,
+// at most about once a second (so a flood does not become one): the
+// lines it skipped are counted in the next.
+func (n *Network) logRefusal(msg string, args ...any) {
+	if !n.refusals.Allow() {
+		n.skipped.Add(1)
+		return
 	}
+	if k := n.skipped.Swap(0); k > 0 {
+		args = append(args, "skipped", k)
+	}
+	n.log.Info(msg, args...)
+}
+
+// refusedLocked counts a member refused for the cap.
+func (n *Network) refusedLocked(id string) {
 	n.refused++
+	n.logRefusal("member refused: the peer table is full", "member", id, "max_members", n.m.cfg.MaxMembers, "refused", n.refused)
 }
 
 // sourceLocked is what mb's switch port takes frames from: its MAC, its

@@ -3,10 +3,12 @@ package network
 import (
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -224,7 +226,11 @@ func TestAnnounceFlood(t *testing.T) {
 	t.Run("many senders", func(t *testing.T) {
 		b := newBus()
 		const maxMembers = 16
-		v := startMemberWith(t, b, testNodeID(t), func(c *Config) { c.MaxMembers = maxMembers })
+		var logs lineCounter
+		v := startMemberWith(t, b, testNodeID(t), func(c *Config) {
+			c.MaxMembers = maxMembers
+			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		})
 		v.join(t, "lab", testSecret, "10.89.0.1/24")
 		n := netOf(t, v, "lab")
 		for i := range 1000 {
@@ -248,6 +254,10 @@ func TestAnnounceFlood(t *testing.T) {
 		}
 		if bound := 4 * maxMembers; dialed > bound {
 			t.Errorf("the flood made the victim dial %d times, want at most %d", dialed, bound)
+		}
+		// The refusals are logged about once a second, not once each.
+		if n := logs.count("refused"); n > 2*announceBurst {
+			t.Errorf("%d log lines of refusals for 1,484 refusals", n)
 		}
 		for _, mb := range info.Members {
 			if !strings.HasPrefix(mb.NodeID, "zzzz") {
@@ -279,6 +289,31 @@ func TestAnnounceFlood(t *testing.T) {
 			t.Errorf("the flips made the victim dial %d times in %v, want at most %d", dialed, elapsed, bound)
 		}
 	})
+}
+
+// lineCounter is a log sink that counts lines by what they say.
+type lineCounter struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lines = append(c.lines, string(p))
+	return len(p), nil
+}
+
+func (c *lineCounter) count(substr string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, l := range c.lines {
+		if strings.Contains(l, substr) {
+			n++
+		}
+	}
+	return n
 }
 
 // TestAutoAddressChurn: a newcomer claiming an established member's

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -47,6 +48,8 @@ type Network struct {
 	sw    *tap.Switch
 
 	moveLimit *rate.Limiter // address moves after a clash
+	refusals  *rate.Limiter // log lines about refused announces (logRefusal)
+	skipped   atomic.Int64  // log lines logRefusal skipped
 
 	mu       sync.Mutex
 	ip       netip.Prefix
@@ -98,6 +101,7 @@ func newNetwork(m *Manager, name string, keys Keys, ip netip.Prefix) *Network {
 		members:   make(map[string]*member),
 		joined:    m.cfg.Now(),
 		moveLimit: rate.NewLimiter(rate.Every(moveEvery), moveBurst),
+		refusals:  rate.NewLimiter(1, 5),
 	}
 	n.ipSince = n.joined
 	n.ctx, n.cancel = context.WithCancel(m.ctx)
@@ -373,7 +377,7 @@ func (n *Network) handle(from, typ string, body []byte) {
 	case typeAnnounce:
 		var a announce
 		if err := json.Unmarshal(body, &a); err != nil {
-			n.log.Info("bad announce", "from", from, "err", err)
+			n.logRefusal("bad announce", "from", from, "err", err)
 			return
 		}
 		ip, mac, err := a.parse()
@@ -381,7 +385,7 @@ func (n *Network) handle(from, typ string, body []byte) {
 			err = fmt.Errorf("mac %s is not the member's", mac)
 		}
 		if err != nil {
-			n.log.Info("bad announce", "from", from, "err", err)
+			n.logRefusal("bad announce", "from", from, "err", err)
 			return
 		}
 		n.learn(from, a, ip, mac)
@@ -390,8 +394,8 @@ func (n *Network) handle(from, typ string, body []byte) {
 
 // learn records a member's announcement, answers a newcomer, and moves an
 // automatic address that clashes. It acts on a member's announces at most
-// at its rate (announceLimit), on at most MaxMembers members, and only
-// on an address that is the member's own and may be dialled.
+// at announceRate, on at most MaxMembers members, and only on an address
+// that is the member's own and may be dialled (guard.go).
 func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.HardwareAddr) {
 	now := n.m.cfg.Now()
 	n.mu.Lock()
@@ -408,7 +412,7 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 	n.mu.Unlock()
 	addr, err := n.m.cfg.Host.Dialable(from, a.Address)
 	if err != nil {
-		n.log.Info("announce refused", "from", from, "err", err)
+		n.logRefusal("announce refused", "from", from, "err", err)
 		return
 	}
 	n.mu.Lock()
@@ -445,12 +449,12 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 	other := claim{from, ip.Addr(), a.Auto, mb.ipSince}
 	if mustMove(self, other, n.tie()) {
 		if !n.moveLimit.AllowN(now, 1) {
-			n.log.Info("address clash: moved too often to move again now", "ip", n.ip, "other", from)
+			n.logRefusal("address clash: moved too often to move again now", "ip", n.ip, "other", from)
 		} else if moved = n.moveLocked(from); moved {
 			n.moves++
 		}
 	} else if self.addr == other.addr && self.id != other.id {
-		n.log.Info("address clash: keeping the address", "ip", n.ip, "other", from, "other_auto", a.Auto)
+		n.logRefusal("address clash: keeping the address", "ip", n.ip, "other", from, "other_auto", a.Auto)
 	}
 	if moved || before != [2]string{mb.ip.String(), mb.linkLocal} {
 		n.refreshSourcesLocked()
