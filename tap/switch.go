@@ -46,7 +46,9 @@ type SwitchConfig struct {
 // destination MAC was last seen; broadcast, multicast and unknown unicast
 // go to every port. A frame from a port goes to the device only: every
 // member links to every other (a full mesh), so a switch never forwards
-// between its ports (split horizon, which also means no loops).
+// between its ports (split horizon, which also means no loops). A port
+// added with its peer's Source (AddPortFrom) takes only frames from that
+// peer's MAC and IPs, so no peer can draw another's traffic to itself.
 //
 // Pump is the one-port case; do not use both on one device.
 type Switch struct {
