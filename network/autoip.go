@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // DefaultRange is where "ip": "auto" picks an address when no member of
@@ -25,26 +26,40 @@ var ErrRangeFull = errors.New("network: no free address in the range")
 //     address); the first candidate that no known member announces is
 //     taken. Different nodes start from different, stable candidates, so
 //     most joins never meet.
-//  3. The member announces it. If two members announce one address (two
-//     joins at the same moment, each unaware of the other), the one that
-//     must move (mustMove: an automatic address yields to a configured
-//     one; between two automatic ones the larger node ID yields) picks
-//     again with the other's address taken, and announces the new one.
+//  3. The member announces it, with how long it has held it. If two
+//     members announce one address, mustMove decides who picks again
+//     (with the other's address taken) and announces the new one: the
+//     first holder keeps it. Claims made within tie of each other (two
+//     joins at the same moment, each unaware of the other) fall back to
+//     a fixed order: an automatic address yields to a configured one,
+//     and between two automatic ones the larger node ID yields.
 //
-// Both sides apply the same rule to the same two announcements, so exactly
-// one moves and they never both move or both stay.
+// Both sides apply the same rule: where they see the same two claims,
+// exactly one moves. How long the other has held
+// its address is taken on its word only while we are new to the network
+// (we could not have heard it before); later, a member's claim dates from
+// when we first heard it. So a newcomer, whatever it says, never moves a
+// member that held its address before it came. Two members that each held
+// one address before hearing of the other (a partition that healed) both
+// keep it: the clash is logged.
 
 // claim is one member's address as announced.
 type claim struct {
-	id   string
-	addr netip.Addr
-	auto bool
+	id    string
+	addr  netip.Addr
+	auto  bool
+	since time.Time // when it took addr, as far as we can tell
 }
 
-// mustMove reports whether self yields its address to other.
-func mustMove(self, other claim) bool {
+// mustMove reports whether self yields its address to other, claims
+// closer than tie being simultaneous. A configured address never moves.
+func mustMove(self, other claim, tie time.Duration) bool {
 	switch {
 	case self.addr != other.addr || self.id == other.id || !self.auto:
+		return false
+	case other.since.Add(tie).Before(self.since): // other held it first
+		return true
+	case self.since.Add(tie).Before(other.since): // we did
 		return false
 	case !other.auto:
 		return true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestCheckJoin(t *testing.T) {
@@ -82,25 +83,34 @@ func TestPickSpread(t *testing.T) {
 func TestMustMove(t *testing.T) {
 	ip := netip.MustParseAddr("10.99.0.5")
 	other := netip.MustParseAddr("10.99.0.6")
+	const tie = 10 * time.Second
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now, soon, later := t0, t0.Add(tie/2), t0.Add(2*tie)
 	for _, tt := range []struct {
 		name        string
 		self, other claim
 		want        bool
 	}{
-		{"no clash", claim{"a", ip, true}, claim{"b", other, true}, false},
-		{"both auto, larger moves", claim{"b", ip, true}, claim{"a", ip, true}, true},
-		{"both auto, smaller stays", claim{"a", ip, true}, claim{"b", ip, true}, false},
-		{"auto yields to configured", claim{"a", ip, true}, claim{"b", ip, false}, true},
-		{"configured never moves", claim{"b", ip, false}, claim{"a", ip, true}, false},
-		{"both configured", claim{"b", ip, false}, claim{"a", ip, false}, false},
-		{"itself", claim{"a", ip, true}, claim{"a", ip, true}, false},
+		{"no clash", claim{"a", ip, true, now}, claim{"b", other, true, now}, false},
+		{"both auto, larger moves", claim{"b", ip, true, now}, claim{"a", ip, true, now}, true},
+		{"both auto, smaller stays", claim{"a", ip, true, now}, claim{"b", ip, true, now}, false},
+		{"both auto within the tie, larger moves", claim{"b", ip, true, now}, claim{"a", ip, true, soon}, true},
+		{"auto yields to configured", claim{"a", ip, true, now}, claim{"b", ip, false, now}, true},
+		{"auto within the tie yields to configured", claim{"a", ip, true, now}, claim{"b", ip, false, soon}, true},
+		{"configured never moves", claim{"b", ip, false, later}, claim{"a", ip, true, now}, false},
+		{"both configured", claim{"b", ip, false, now}, claim{"a", ip, false, now}, false},
+		{"itself", claim{"a", ip, true, now}, claim{"a", ip, true, now}, false},
+		// The first holder keeps it, whatever the newcomer is.
+		{"established auto keeps it from a configured newcomer", claim{"a", ip, true, now}, claim{"b", ip, false, later}, false},
+		{"established auto keeps it from a smaller newcomer", claim{"b", ip, true, now}, claim{"a", ip, true, later}, false},
+		{"newcomer yields to the established", claim{"a", ip, true, later}, claim{"b", ip, true, now}, true},
 	} {
-		if got := mustMove(tt.self, tt.other); got != tt.want {
+		if got := mustMove(tt.self, tt.other, tie); got != tt.want {
 			t.Errorf("%s: mustMove = %v, want %v", tt.name, got, tt.want)
 		}
 		// Exactly one side of a clash between two automatic addresses moves.
 		if tt.self.addr == tt.other.addr && tt.self.auto && tt.other.auto && tt.self.id != tt.other.id {
-			if mustMove(tt.self, tt.other) == mustMove(tt.other, tt.self) {
+			if mustMove(tt.self, tt.other, tie) == mustMove(tt.other, tt.self, tie) {
 				t.Errorf("%s: both sides decide alike", tt.name)
 			}
 		}

@@ -107,6 +107,15 @@ func (h *fakeHost) JoinGroup(topic string, key [32]byte, fn func(from, typ strin
 	return g, nil
 }
 
+// Dialable takes a member's own address (its ID, or its ID and "/moved")
+// and refuses any other, as the node refuses another node's address.
+func (h *fakeHost) Dialable(member, addr string) (string, error) {
+	if strings.TrimSuffix(addr, "/moved") != member {
+		return "", fmt.Errorf("address %q is not %s's", addr, member)
+	}
+	return addr, nil
+}
+
 func (h *fakeHost) Dial(ctx context.Context, addr string) (Link, error) {
 	h.b.mu.Lock()
 	peer := h.b.hosts[strings.TrimSuffix(addr, "/moved")]

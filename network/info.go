@@ -40,14 +40,17 @@ type Member struct {
 	// Dials: we dial this member (our node ID is the smaller).
 	Dials bool `json:"dials"`
 	// ConnectionID, Strategy and RemoteAddr describe the live link.
-	ConnectionID string    `json:"connection_id,omitempty"`
-	Strategy     string    `json:"strategy,omitempty"`
-	RemoteAddr   string    `json:"remote_addr,omitempty"`
-	FramesIn     uint64    `json:"frames_in"`  // from the member
-	FramesOut    uint64    `json:"frames_out"` // to the member
-	Attempts     int       `json:"attempts"`
-	LastError    string    `json:"last_error,omitempty"`
-	LastSeen     time.Time `json:"last_seen"` // its last announcement
+	ConnectionID string `json:"connection_id,omitempty"`
+	Strategy     string `json:"strategy,omitempty"`
+	RemoteAddr   string `json:"remote_addr,omitempty"`
+	FramesIn     uint64 `json:"frames_in"`  // from the member
+	FramesOut    uint64 `json:"frames_out"` // to the member
+	// FramesSpoofed counts frames from the member dropped because they
+	// claimed a MAC or IP that is not the member's (see tap.Source).
+	FramesSpoofed uint64    `json:"frames_spoofed"`
+	Attempts      int       `json:"attempts"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastSeen      time.Time `json:"last_seen"` // its last announcement
 }
 
 // linkLocal is the EUI-64 IPv6 link-local address the kernel gives a

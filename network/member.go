@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,10 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/reachd/reachd/tap"
 )
@@ -43,14 +47,20 @@ type Network struct {
 	ns    devNS // where dev lives
 	sw    *tap.Switch
 
+	moveLimit *rate.Limiter // address moves after a clash
+	refusals  *rate.Limiter // log lines about refused announces (logRefusal)
+	skipped   atomic.Int64  // log lines logRefusal skipped
+
 	mu       sync.Mutex
 	ip       netip.Prefix
+	ipSince  time.Time // when we took ip
 	auto     bool
 	up       bool // the device exists
 	members  map[string]*member
 	joined   time.Time
 	lastAddr string // the node address announced last
 	moves    int    // automatic address changes after a clash
+	refused  int    // announces and links refused for the member cap
 	stopped  bool   // no goroutine starts any more (wg is waited on)
 	ll       string // the device's link-local address, once read
 }
@@ -65,6 +75,8 @@ type member struct {
 	ready     bool   // its device is up: it takes links
 	linkLocal string // its device's IPv6 link-local address, as announced
 	lastSeen  time.Time
+	ipSince   time.Time     // when it took ip, as far as we can tell (see mustMove)
+	announces *rate.Limiter // its announces we act on
 	state     string
 	since     time.Time // of the state
 	link      Link
@@ -82,13 +94,16 @@ func newNetwork(m *Manager, name string, keys Keys, ip netip.Prefix) *Network {
 	self := m.cfg.Host.ID()
 	n := &Network{
 		m: m, log: m.log.With("network", name), name: name, keys: keys, self: self,
-		mac:     tap.StableMAC(self + "/" + name),
-		kick:    make(chan bool, 1),
-		ip:      ip,
-		auto:    !ip.IsValid(),
-		members: make(map[string]*member),
-		joined:  m.cfg.Now(),
+		mac:       tap.StableMAC(self + "/" + name),
+		kick:      make(chan bool, 1),
+		ip:        ip,
+		auto:      !ip.IsValid(),
+		members:   make(map[string]*member),
+		joined:    m.cfg.Now(),
+		moveLimit: rate.NewLimiter(rate.Every(moveEvery), moveBurst),
+		refusals:  rate.NewLimiter(1, 5),
 	}
+	n.ipSince = n.joined
 	n.ctx, n.cancel = context.WithCancel(m.ctx)
 	if n.auto {
 		r := m.cfg.Range
@@ -252,7 +267,7 @@ func (n *Network) settleRange() {
 		n.log.Info("pick address", "err", err)
 		return
 	}
-	n.ip = netip.PrefixFrom(a, r.Bits())
+	n.ip, n.ipSince = netip.PrefixFrom(a, r.Bits()), n.m.cfg.Now()
 	n.mu.Unlock()
 	n.announce(n.ctx, false)
 }
@@ -269,7 +284,8 @@ func (n *Network) takenLocked() map[netip.Addr]bool {
 func (n *Network) announce(ctx context.Context, reply bool) {
 	n.mu.Lock()
 	addr := n.m.cfg.Host.Address()
-	a := announce{Address: addr, IP: n.ip.String(), MAC: n.mac.String(), Auto: n.auto, Ready: n.up, Reply: reply}
+	a := announce{Address: addr, IP: n.ip.String(), MAC: n.mac.String(), Auto: n.auto, Ready: n.up, Reply: reply,
+		Held: max(n.m.cfg.Now().Sub(n.ipSince).Milliseconds(), 0)}
 	if n.up {
 		a.LinkLocal = n.linkLocalLocked()
 	}
@@ -361,12 +377,15 @@ func (n *Network) handle(from, typ string, body []byte) {
 	case typeAnnounce:
 		var a announce
 		if err := json.Unmarshal(body, &a); err != nil {
-			n.log.Info("bad announce", "from", from, "err", err)
+			n.logRefusal("bad announce", "from", from, "err", err)
 			return
 		}
 		ip, mac, err := a.parse()
+		if err == nil && !bytes.Equal(mac, n.memberMAC(from)) {
+			err = fmt.Errorf("mac %s is not the member's", mac)
+		}
 		if err != nil {
-			n.log.Info("bad announce", "from", from, "err", err)
+			n.logRefusal("bad announce", "from", from, "err", err)
 			return
 		}
 		n.learn(from, a, ip, mac)
@@ -374,18 +393,44 @@ func (n *Network) handle(from, typ string, body []byte) {
 }
 
 // learn records a member's announcement, answers a newcomer, and moves an
-// automatic address that clashes.
+// automatic address that clashes. It acts on a member's announces at most
+// at announceRate, on at most MaxMembers members, and only on an address
+// that is the member's own and may be dialled (guard.go).
 func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.HardwareAddr) {
 	now := n.m.cfg.Now()
 	n.mu.Lock()
 	mb, known := n.members[from]
-	if !known {
-		mb = &member{id: from, state: LinkWaiting, since: now, downSince: now, wake: make(chan struct{}, 1)}
-		n.members[from] = mb
+	switch {
+	case known && !mb.announces.AllowN(now, 1):
+		n.mu.Unlock()
+		return
+	case !known && len(n.members) >= n.m.cfg.MaxMembers:
+		n.refusedLocked(from)
+		n.mu.Unlock()
+		return
+	}
+	n.mu.Unlock()
+	addr, err := n.m.cfg.Host.Dialable(from, a.Address)
+	if err != nil {
+		n.logRefusal("announce refused", "from", from, "err", err)
+		return
+	}
+	n.mu.Lock()
+	if mb, known = n.members[from]; !known {
+		if len(n.members) >= n.m.cfg.MaxMembers {
+			n.refusedLocked(from)
+			n.mu.Unlock()
+			return
+		}
+		mb = n.newMemberLocked(from, now)
 		n.log.Info("member found", "member", from, "ip", ip, "mac", mac.String())
 	}
-	changed := mb.address != a.Address
-	mb.address, mb.ip, mb.mac, mb.auto, mb.lastSeen = a.Address, ip, mac, a.Auto, now
+	changed := mb.address != addr
+	before := [2]string{mb.ip.String(), mb.linkLocal}
+	if !known || mb.ip.Addr() != ip.Addr() {
+		mb.ipSince = n.claimedSince(now, a.Held)
+	}
+	mb.address, mb.ip, mb.mac, mb.auto, mb.lastSeen = addr, ip, mac, a.Auto, now
 	mb.ready = mb.ready || a.Ready
 	if ll, err := netip.ParseAddr(a.LinkLocal); err == nil && ll.Is6() && ll.IsLinkLocalUnicast() {
 		mb.linkLocal = ll.String()
@@ -400,22 +445,19 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 		}
 	}
 	moved := false
-	if mustMove(claim{n.self, n.ip.Addr(), n.auto}, claim{from, ip.Addr(), a.Auto}) {
-		old := n.ip
-		r := old.Masked()
-		taken := n.takenLocked()
-		taken[old.Addr()] = true
-		if addr, err := pick(n.self, n.name, r, taken); err == nil {
-			n.ip = netip.PrefixFrom(addr, r.Bits())
+	self := claim{n.self, n.ip.Addr(), n.auto, n.ipSince}
+	other := claim{from, ip.Addr(), a.Auto, mb.ipSince}
+	if mustMove(self, other, n.tie()) {
+		if !n.moveLimit.AllowN(now, 1) {
+			n.logRefusal("address clash: moved too often to move again now", "ip", n.ip, "other", from)
+		} else if moved = n.moveLocked(from); moved {
 			n.moves++
-			moved = true
-			n.log.Info("address clash: moving", "from", old, "to", n.ip, "other", from)
-			if n.up {
-				if err := n.ns.setAddr(n.dev.Name(), old, n.ip); err != nil {
-					n.log.Info("move address", "err", err)
-				}
-			}
 		}
+	} else if self.addr == other.addr && self.id != other.id {
+		n.logRefusal("address clash: keeping the address", "ip", n.ip, "other", from, "other_auto", a.Auto)
+	}
+	if moved || before != [2]string{mb.ip.String(), mb.linkLocal} {
+		n.refreshSourcesLocked()
 	}
 	n.mu.Unlock()
 	switch {
@@ -429,6 +471,27 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 	}
 }
 
+// moveLocked moves our automatic address off a clash with other.
+func (n *Network) moveLocked(other string) bool {
+	old := n.ip
+	r := old.Masked()
+	taken := n.takenLocked()
+	taken[old.Addr()] = true
+	addr, err := pick(n.self, n.name, r, taken)
+	if err != nil {
+		n.log.Info("address clash: no address to move to", "ip", old, "other", other, "err", err)
+		return false
+	}
+	n.ip, n.ipSince = netip.PrefixFrom(addr, r.Bits()), n.m.cfg.Now()
+	n.log.Info("address clash: moving", "from", old, "to", n.ip, "other", other)
+	if n.up {
+		if err := n.ns.setAddr(n.dev.Name(), old, n.ip); err != nil {
+			n.log.Info("move address", "err", err)
+		}
+	}
+	return true
+}
+
 // forget stops a member's dialer and link.
 func (n *Network) forget(mb *member) {
 	n.mu.Lock()
@@ -437,6 +500,7 @@ func (n *Network) forget(mb *member) {
 	}
 	l, port := mb.link, mb.port
 	mb.link = nil
+	n.refreshSourcesLocked() // an address it held may be another's now
 	n.mu.Unlock()
 	if l != nil {
 		if n.sw != nil {
@@ -548,6 +612,10 @@ func (n *Network) dial(ctx context.Context, addr string) (Link, hello, error) {
 		l.Close()
 		return nil, hello{}, fmt.Errorf("%w: the member's answer does not prove the secret", errBadHello)
 	}
+	if !bytes.Equal(h.MAC, n.memberMAC(h.From)) {
+		l.Close()
+		return nil, hello{}, fmt.Errorf("%w: mac %s is not the member's", errBadHello, h.MAC)
+	}
 	return l, h, nil
 }
 
@@ -574,6 +642,9 @@ func (n *Network) accepted(l Link, h hello) error {
 	if n.dials(h.From) {
 		return fmt.Errorf("network %s: %s dialed, but we are the dialer of that pair", n.name, h.From)
 	}
+	if !bytes.Equal(h.MAC, n.memberMAC(h.From)) {
+		return fmt.Errorf("%w: mac %s is not the member's", errBadHello, h.MAC)
+	}
 	if err := n.writeHello(l); err != nil {
 		return err
 	}
@@ -585,8 +656,13 @@ func (n *Network) accepted(l Link, h hello) error {
 	}
 	mb, ok := n.members[h.From]
 	if !ok { // its announcement is still on the way
-		mb = &member{id: h.From, ip: h.IP, mac: h.MAC, auto: true, lastSeen: now, since: now, downSince: now, wake: make(chan struct{}, 1)}
-		n.members[h.From] = mb
+		if len(n.members) >= n.m.cfg.MaxMembers {
+			n.refusedLocked(h.From)
+			n.mu.Unlock()
+			return fmt.Errorf("network %s: %w", n.name, errTooManyMembers)
+		}
+		mb = n.newMemberLocked(h.From, now)
+		mb.ip, mb.mac, mb.auto, mb.ipSince = h.IP, h.MAC, true, now
 	}
 	n.wg.Add(1) // under the lock: stop has not begun to wait
 	n.mu.Unlock()
@@ -609,15 +685,19 @@ func (n *Network) install(mb *member, l Link, h hello) {
 	now := n.m.cfg.Now()
 	n.mu.Lock()
 	// What the link's hello says is the member's address and MAC now.
+	if mb.ip.Addr() != h.IP.Addr() {
+		mb.ipSince = now
+	}
 	mb.ip, mb.mac = h.IP, h.MAC
 	old, oldPort := mb.link, mb.port
 	mb.link, mb.port = l, port
 	mb.state, mb.since, mb.linkSince, mb.err = LinkUp, now, now, ""
+	src := n.sourceLocked(mb)
 	n.mu.Unlock()
 	if old != nil {
 		n.sw.RemovePort(oldPort)
 	}
-	if err := n.sw.AddPort(port, tap.NewFramer(l)); err != nil {
+	if err := n.sw.AddPortFrom(port, tap.NewFramer(l), src); err != nil {
 		n.log.Info("add port", "member", mb.id, "err", err)
 		l.Close()
 		return
@@ -674,7 +754,7 @@ func (n *Network) Info() Info {
 		if mb.link != nil {
 			row.ConnectionID, row.Strategy, row.RemoteAddr = mb.link.ID(), mb.link.Strategy(), mb.link.RemoteAddr()
 			if p, ok := ports[mb.port]; ok {
-				row.FramesIn, row.FramesOut = p.FramesIn, p.FramesOut
+				row.FramesIn, row.FramesOut, row.FramesSpoofed = p.FramesIn, p.FramesOut, p.Spoofed
 			}
 		}
 		info.Members = append(info.Members, row)

@@ -51,6 +51,11 @@ type Host interface {
 	Address() string
 	// Dial connects to the peer at address with the usual strategies.
 	Dial(ctx context.Context, address string) (Link, error)
+	// Dialable checks an address member announced before anything dials
+	// it: it must be member's own peer address, and it is cut to the IPs
+	// a node may dial on a peer's word (strategy.CheckLearned). It
+	// returns the address to dial, or why there is none.
+	Dialable(member, address string) (string, error)
 }
 
 // Group is a joined signaling group topic.
@@ -81,6 +86,9 @@ type Config struct {
 	DialTimeout time.Duration
 	// MaxBackoff caps the wait between link attempts. Zero means 30s.
 	MaxBackoff time.Duration
+	// MaxMembers caps the peer table: announces from more members are
+	// ignored and their links refused. Zero means DefaultMaxMembers.
+	MaxMembers int
 	// Range is where an automatic address is picked when no member tells
 	// otherwise. Zero means DefaultRange; at most a /30.
 	Range netip.Prefix
@@ -89,6 +97,9 @@ type Config struct {
 	// Logger receives logs (component=network). Nil discards.
 	Logger *slog.Logger
 }
+
+// DefaultMaxMembers is the default cap on a network's peer table.
+const DefaultMaxMembers = 256
 
 // Errors of Join, Leave and Get.
 var (
@@ -133,6 +144,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.MaxMembers <= 0 {
+		cfg.MaxMembers = DefaultMaxMembers
 	}
 	if !cfg.Range.IsValid() {
 		cfg.Range = DefaultRange

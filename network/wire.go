@@ -14,7 +14,8 @@ import (
 
 // Membership messages travel on the network's group topic (see Keys),
 // sealed with its seal key and signed by the sender's node key; the
-// envelope's from is the member's node ID.
+// envelope's from is the member's node ID, and an announce speaks only for
+// it (guard.go).
 const (
 	// typeAnnounce: a member is in the network, at this address, with
 	// this TAP IP and MAC. Sent on join, periodically, when something in
@@ -38,6 +39,9 @@ type announce struct {
 	Ready bool `json:"ready"`
 	// Reply: an answer to a newcomer's announce (not answered again).
 	Reply bool `json:"reply,omitempty"`
+	// Held: how long the member has held IP, in milliseconds (see
+	// mustMove; believed only by members newer than the claim).
+	Held int64 `json:"held_ms,omitempty"`
 }
 
 // parse checks an announce's fields.

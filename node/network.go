@@ -7,6 +7,7 @@ import (
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/signaling"
+	"github.com/reachd/reachd/strategy"
 )
 
 // Named networks (package network) run on the node: the node dials the
@@ -30,7 +31,8 @@ func (n *Node) networks() *network.Manager {
 	n.netMu.Lock()
 	defer n.netMu.Unlock()
 	if n.nets == nil {
-		m, err := network.New(network.Config{Host: nodeHost{n}, Signal: nodeSignal{n}, Grace: n.cfg.NetworkGrace, Logger: n.cfg.Logger})
+		m, err := network.New(network.Config{Host: nodeHost{n}, Signal: nodeSignal{n}, Grace: n.cfg.NetworkGrace,
+			MaxMembers: n.cfg.NetworkMaxMembers, Logger: n.cfg.Logger})
 		if err != nil {
 			panic(err) // both are set: cannot happen
 		}
@@ -130,10 +132,37 @@ type nodeHost struct{ n *Node }
 func (h nodeHost) ID() string      { return h.n.ID() }
 func (h nodeHost) Address() string { return h.n.Address() }
 
+// Dialable: a member's announced address must be its own (the node ID in
+// it is the announce's signer) and is cut to what may be dialled on a
+// peer's word.
+func (h nodeHost) Dialable(member, addr string) (string, error) {
+	a, err := address.Parse(addr)
+	if err != nil {
+		return "", err
+	}
+	if a.NodeID != member {
+		return "", fmt.Errorf("%w: the address is %s's, not the member's", strategy.ErrForbiddenTarget, a.NodeID)
+	}
+	self, ok := h.n.selfAddress()
+	if !ok {
+		return "", fmt.Errorf("%w: our own address is not known yet", ErrNotReady)
+	}
+	a, err = strategy.CheckLearned(self, a, env{h.n}.OnLink)
+	if err != nil {
+		return "", err
+	}
+	return a.String(), nil
+}
+
 func (h nodeHost) Dial(ctx context.Context, addr string) (network.Link, error) {
 	a, err := address.Parse(addr)
 	if err != nil {
 		return nil, err
+	}
+	if self, ok := h.n.selfAddress(); ok { // Dialable's rule, as the address may be older than our own
+		if a, err = strategy.CheckLearned(self, a, env{h.n}.OnLink); err != nil {
+			return nil, err
+		}
 	}
 	// A member link waits for a new path as long as the network waits
 	// for a member whose link is down: then the member drops out.

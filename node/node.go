@@ -66,6 +66,9 @@ type Config struct {
 	// NetworkGrace is how long a named network's member may have no link
 	// before it drops out of the peer table; 0 means 30s.
 	NetworkGrace time.Duration
+	// NetworkMaxMembers caps each named network's peer table: members
+	// past it are not admitted; 0 means network.DefaultMaxMembers.
+	NetworkMaxMembers int
 	// Grace is how long a connection waits for a new path after its
 	// path died, unless its connect says otherwise; 0 means 30s.
 	Grace time.Duration

@@ -31,7 +31,9 @@ type port struct {
 	running atomic.Int32  // goroutines not yet returned
 	done    chan struct{} // closed when both returned
 
-	framesIn, bytesIn, framesOut, bytesOut, dropped atomic.Uint64
+	source atomic.Pointer[sourceCheck] // nil: any source
+
+	framesIn, bytesIn, framesOut, bytesOut, dropped, spoofed atomic.Uint64
 }
 
 func (p *port) exited() {
@@ -104,6 +106,10 @@ func (p *port) readPeer() {
 		}
 		frame := buf[:n]
 		if !dev.carries(frame) {
+			continue
+		}
+		if c := p.source.Load(); c != nil && !c.allows(frame) {
+			p.spoofed.Add(1)
 			continue
 		}
 		p.framesIn.Add(1)

@@ -47,7 +47,9 @@ type SwitchConfig struct {
 // destination MAC was last seen; broadcast, multicast and unknown unicast
 // go to every port. A frame from a port goes to the device only: every
 // member links to every other (a full mesh), so a switch never forwards
-// between its ports (split horizon, which also means no loops).
+// between its ports (split horizon, which also means no loops). A port
+// added with its peer's Source (AddPortFrom) takes only frames from that
+// peer's MAC and IPs, so no peer can draw another's traffic to itself.
 //
 // Pump is the one-port case; do not use both on one device.
 type Switch struct {
@@ -144,8 +146,15 @@ func (s *Switch) shutdown() {
 
 // AddPort adds a link to a peer under id (for example the peer's node ID)
 // and starts moving frames over it. The switch owns frames from now on and
-// closes it when the port ends.
+// closes it when the port ends. The port takes frames from any source:
+// AddPortFrom checks who sends them.
 func (s *Switch) AddPort(id string, frames FrameConn) error {
+	return s.AddPortFrom(id, frames, Source{})
+}
+
+// AddPortFrom is AddPort for a peer that may send only as src: from its
+// first frame on, the port drops and counts what claims another source.
+func (s *Switch) AddPortFrom(id string, frames FrameConn, src Source) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx.Err() != nil {
@@ -159,6 +168,7 @@ func (s *Switch) AddPort(id string, frames FrameConn) error {
 	p := &port{id: id, sw: s, frames: frames, bufSize: bufSize,
 		queue: make(chan []byte, n), free: make(chan []byte, n), done: make(chan struct{})}
 	p.fb, _ = frames.(FrameBuffer)
+	p.source.Store(newSourceCheck(src))
 	p.ctx, p.cancel = context.WithCancel(s.ctx)
 	s.ports[id] = p
 	list := append(slices.Clone(*s.list.Load()), p)
@@ -184,6 +194,20 @@ func (s *Switch) RemovePort(id string) {
 	}
 }
 
+// SetPortSource changes who port id's peer may send as (its address
+// moved, say); the zero Source checks nothing. It reports whether the port
+// exists.
+func (s *Switch) SetPortSource(id string, src Source) bool {
+	s.mu.Lock()
+	p := s.ports[id]
+	s.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	p.source.Store(newSourceCheck(src))
+	return true
+}
+
 // PortStats describes one port.
 type PortStats struct {
 	ID                  string
@@ -191,6 +215,7 @@ type PortStats struct {
 	FramesIn, BytesIn   uint64             // from the peer to the device
 	FramesOut, BytesOut uint64             // from the device to the peer
 	Dropped             uint64             // queue full: the peer was too slow
+	Spoofed             uint64             // from the peer, claiming another Source
 }
 
 // Ports describes the ports, sorted by ID.
@@ -205,7 +230,7 @@ func (s *Switch) Ports() []PortStats {
 			ID: p.id, MACs: macs[p],
 			FramesIn: p.framesIn.Load(), BytesIn: p.bytesIn.Load(),
 			FramesOut: p.framesOut.Load(), BytesOut: p.bytesOut.Load(),
-			Dropped: p.dropped.Load(),
+			Dropped: p.dropped.Load(), Spoofed: p.spoofed.Load(),
 		})
 	}
 	slices.SortFunc(out, func(a, b PortStats) int { return strings.Compare(a.ID, b.ID) })

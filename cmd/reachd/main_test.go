@@ -40,6 +40,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"api idle timeout zero", []string{"run", "--api-idle-timeout", "0s"}, nil, "--api-idle-timeout 0s"},
 		{"api header timeout negative", []string{"run", "--api-header-timeout", "-1s"}, nil, "--api-header-timeout -1s"},
 		{"network grace zero", []string{"run", "--network-grace", "0s"}, nil, "--network-grace 0s"},
+		{"network max members zero", []string{"run", "--network-max-members", "0"}, nil, "--network-max-members 0"},
 		{"env api max conns", []string{"run"}, map[string]string{"REACHD_API_MAX_CONNS": "many"}, "REACHD_API_MAX_CONNS"},
 		{"extra argument", []string{"run", "extra"}, nil, `unexpected argument "extra"`},
 		{"bad env", []string{"run"}, map[string]string{"REACHD_PORT": "abc"}, "REACHD_PORT"},
@@ -104,6 +105,7 @@ func TestSessionFlagsRefuseBadValues(t *testing.T) {
 		{[]string{"--stream-window", "2GiB"}, "--stream-window 2147483648: want 256KiB to 1GiB"},
 		{[]string{"--link-buffer", "1KiB"}, "--link-buffer 1024: want at least 64KiB"},
 		{[]string{"--network-grace", "0s"}, "--network-grace 0s"},
+		{[]string{"--network-max-members", "0"}, "--network-max-members 0: want at least 1"},
 	} {
 		var f nodeFlags
 		if _, err := parseFlags(newFlagSetForTest(&f), tt.args, &bytes.Buffer{}, 0); err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/identity"
+	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/server"
 )
@@ -53,6 +54,8 @@ type nodeFlags struct {
 	// networkGrace is how long a network member's link may stay down
 	// before it drops out of the peer table (node.Config).
 	networkGrace time.Duration
+	// networkMaxMembers caps each named network's peer table.
+	networkMaxMembers int
 
 	// API connection limits (server.Config).
 	apiMaxConns      int
@@ -95,6 +98,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxLinks, "max-links", 1024, "most peer links at once (`n`, one per peer with a path to this node); past it a new one replaces the link idle the longest, or is refused")
 	fs.DurationVar(&f.linkIdle, "link-idle", 2*time.Minute, "close a peer link that has carried no connection for this `duration`")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
+	fs.IntVar(&f.networkMaxMembers, "network-max-members", network.DefaultMaxMembers, "most members of one named network this node admits (`n`)")
 }
 
 // config turns the flags into the node's and the API server's configs.
@@ -143,6 +147,9 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if f.networkGrace <= 0 {
 		return node.Config{}, server.Config{}, usagef("--network-grace %s: want a positive duration", f.networkGrace)
 	}
+	if f.networkMaxMembers < 1 {
+		return node.Config{}, server.Config{}, usagef("--network-max-members %d: want at least 1", f.networkMaxMembers)
+	}
 	nc := node.Config{
 		Accept: f.accept,
 		Allow:  f.allow.items,
@@ -167,6 +174,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 		Logger:     logger,
 	}
 	nc.NetworkGrace = f.networkGrace
+	nc.NetworkMaxMembers = f.networkMaxMembers
 	sc := server.Config{Addr: f.api, Token: f.apiToken, CORSOrigins: f.apiCORS.items, Logger: logger,
 		MaxConns: f.apiMaxConns, IdleTimeout: f.apiIdleTimeout, HeaderTimeout: f.apiHeaderTimeout}
 	if err := sc.CheckSecurity(); err != nil {

@@ -967,7 +967,7 @@ export interface components {
         /** @description One row of the peer table. */
         NetworkMember: {
             node_id: components["schemas"]["NodeID"];
-            /** @description The member's peer address, as it announced it (empty while unknown). */
+            /** @description The member's peer address as it announced it, cut to the IPs this node may dial on a peer's word (empty while unknown). */
             address: string;
             /** @description Its address in the network, with prefix. */
             ip: string;
@@ -990,6 +990,8 @@ export interface components {
             frames_in: number;
             /** @description Frames to the member. */
             frames_out: number;
+            /** @description Frames from the member dropped because their Ethernet source, ARP sender or IP source was not the member's own (its MAC, its IPv6 link-local address, and its IPv4 address unless another member held it first). */
+            frames_spoofed: number;
             /** @description Link attempts this node made. */
             attempts: number;
             last_error?: string;
