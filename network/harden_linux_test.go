@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reachd/reachd/signaling"
 )
 
 // Attacks by a member, or by anyone who holds the secret, on the others
@@ -235,11 +237,11 @@ func TestAnnounceFlood(t *testing.T) {
 		n := netOf(t, v, "lab")
 		for i := range 1000 {
 			id := fakeID("zzz", i)
-			n.handle(id, typeAnnounce, announceAs(t, n, id, v.host.id, fmt.Sprintf("10.89.%d.%d/16", 10+i/250, 1+i%250), false, 0))
+			n.handle(&signaling.Message{From: id, Type: msgAnnounce.Name(), Body: announceAs(t, n, id, v.host.id, fmt.Sprintf("10.89.%d.%d/16", 10+i/250, 1+i%250), false, 0)})
 		}
 		for i := range 500 {
 			id := fakeID("zzzz", i)
-			n.handle(id, typeAnnounce, announceAs(t, n, id, id, fmt.Sprintf("10.89.%d.%d/16", 20+i/250, 1+i%250), false, 0))
+			n.handle(&signaling.Message{From: id, Type: msgAnnounce.Name(), Body: announceAs(t, n, id, id, fmt.Sprintf("10.89.%d.%d/16", 20+i/250, 1+i%250), false, 0)})
 		}
 		// Each member is dialled at once, again when its address first
 		// wakes the dialer, and after a second (MaxBackoff): a second's
@@ -277,7 +279,7 @@ func TestAnnounceFlood(t *testing.T) {
 			if i%2 == 1 {
 				addr += "/moved"
 			}
-			n.handle(flipper, typeAnnounce, announceAs(t, n, flipper, addr, "10.89.0.2/24", false, 0))
+			n.handle(&signaling.Message{From: flipper, Type: msgAnnounce.Name(), Body: announceAs(t, n, flipper, addr, "10.89.0.2/24", false, 0)})
 			time.Sleep(time.Millisecond)
 		}
 		elapsed := time.Since(start)
@@ -330,9 +332,9 @@ func TestAutoAddressChurn(t *testing.T) {
 	clock.advance(time.Minute) // v is established: it held its address before anyone came
 	for i := range 50 {
 		id := fakeID("aa", i) // smaller than v: it would win a tie between automatic addresses
-		n.handle(id, typeAnnounce, announceAs(t, n, id, id, vi.IP, false, 0))
+		n.handle(&signaling.Message{From: id, Type: msgAnnounce.Name(), Body: announceAs(t, n, id, id, vi.IP, false, 0)})
 		id = fakeID("ab", i)
-		n.handle(id, typeAnnounce, announceAs(t, n, id, id, vi.IP, true, 365*24*time.Hour))
+		n.handle(&signaling.Message{From: id, Type: msgAnnounce.Name(), Body: announceAs(t, n, id, id, vi.IP, true, 365*24*time.Hour)})
 	}
 	if got, _ := v.host.m.Get("lab"); got.IP != vi.IP || got.AddressMoves != 0 {
 		t.Errorf("established member: ip %s (was %s) after %d moves", got.IP, vi.IP, got.AddressMoves)
@@ -347,7 +349,7 @@ func TestAutoAddressChurn(t *testing.T) {
 	for i := range 50 {
 		cur, _ := w.host.m.Get("lab2")
 		id := fakeID("ac", i)
-		nw.handle(id, typeAnnounce, announceAs(t, nw, id, id, cur.IP, false, time.Hour))
+		nw.handle(&signaling.Message{From: id, Type: msgAnnounce.Name(), Body: announceAs(t, nw, id, id, cur.IP, false, time.Hour)})
 	}
 	if got, _ := w.host.m.Get("lab2"); got.AddressMoves > moveBurst {
 		t.Errorf("new member chased: %d moves, want at most %d", got.AddressMoves, moveBurst)
@@ -391,7 +393,7 @@ func TestMembersPastTheCap(t *testing.T) {
 	n := netOf(t, v, "lab")
 	for i := range 10 {
 		id := fakeID("zz", i)
-		n.handle(id, typeAnnounce, announceAs(t, n, id, id, fmt.Sprintf("10.88.1.%d/24", i+1), false, 0))
+		n.handle(&signaling.Message{From: id, Type: msgAnnounce.Name(), Body: announceAs(t, n, id, id, fmt.Sprintf("10.88.1.%d/24", i+1), false, 0)})
 	}
 	info, _ := v.host.m.Get("lab")
 	if len(info.Members) != 1 || info.Members[0].NodeID != x.host.id || info.Members[0].Link != LinkUp {
@@ -410,9 +412,9 @@ func TestForgedAnnounce(t *testing.T) {
 	n := netOf(t, v, "lab")
 	victimOfForgery := fakeID("zz", 1)
 	forger := fakeID("zz", 2)
-	n.handle(forger, typeAnnounce, announceAs(t, n, forger, victimOfForgery, "10.87.0.2/24", false, 0))
+	n.handle(&signaling.Message{From: forger, Type: msgAnnounce.Name(), Body: announceAs(t, n, forger, victimOfForgery, "10.87.0.2/24", false, 0)})
 	other, _ := jsonMarshal(announce{Address: forger, IP: "10.87.0.3/24", MAC: n.memberMAC(victimOfForgery).String(), Ready: true})
-	n.handle(forger, typeAnnounce, other)
+	n.handle(&signaling.Message{From: forger, Type: msgAnnounce.Name(), Body: other})
 	info, _ := v.host.m.Get("lab")
 	b.mu.Lock()
 	dialed := b.dialed
@@ -421,7 +423,7 @@ func TestForgedAnnounce(t *testing.T) {
 		t.Errorf("forged announces: members %+v, %d dials", info.Members, dialed)
 	}
 	// The same announce, honest, is taken.
-	n.handle(forger, typeAnnounce, announceAs(t, n, forger, forger, "10.87.0.2/24", false, 0))
+	n.handle(&signaling.Message{From: forger, Type: msgAnnounce.Name(), Body: announceAs(t, n, forger, forger, "10.87.0.2/24", false, 0)})
 	if info, _ := v.host.m.Get("lab"); len(info.Members) != 1 {
 		t.Errorf("an honest announce: members %+v", info.Members)
 	}

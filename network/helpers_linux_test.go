@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/tap/taptest"
 )
 
@@ -45,11 +46,11 @@ type busGroup struct {
 	topic string
 	key   [32]byte
 	self  string
-	h     func(from, typ string, body []byte)
+	h     func(m *signaling.Message)
 	wg    *sync.WaitGroup
 }
 
-func (g *busGroup) Publish(_ context.Context, typ string, body any) error {
+func (g *busGroup) Publish(_ context.Context, k signaling.Kind, body any) error {
 	g.b.mu.Lock()
 	defer g.b.mu.Unlock()
 	if g.b.muted[g.self] {
@@ -63,7 +64,7 @@ func (g *busGroup) Publish(_ context.Context, typ string, body any) error {
 		if o == g || o.key != g.key {
 			continue // a member with another secret cannot open it
 		}
-		g.wg.Go(func() { o.h(g.self, typ, raw) })
+		g.wg.Go(func() { o.h(&signaling.Message{From: g.self, Type: k.Name(), Body: raw}) })
 	}
 	return nil
 }
@@ -96,7 +97,7 @@ func (h *fakeHost) Address() string {
 	return h.id
 }
 
-func (h *fakeHost) JoinGroup(topic string, key [32]byte, fn func(from, typ string, body []byte)) (Group, error) {
+func (h *fakeHost) JoinGroup(topic string, key [32]byte, fn func(m *signaling.Message)) (Group, error) {
 	g := &busGroup{b: h.b, topic: topic, key: key, self: h.id, h: fn, wg: &h.wg}
 	h.b.mu.Lock()
 	if h.b.subs[topic] == nil {

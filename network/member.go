@@ -3,7 +3,6 @@ package network
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/tap"
 )
 
@@ -178,7 +178,7 @@ func (n *Network) abort() {
 func (n *Network) stop(ctx context.Context, tell bool) {
 	if tell && n.group != nil {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if err := n.group.Publish(ctx, typeLeave, struct{}{}); err != nil {
+		if err := n.group.Publish(ctx, msgLeave, struct{}{}); err != nil {
 			n.log.Info("announce leaving", "err", err)
 		}
 		cancel()
@@ -293,7 +293,7 @@ func (n *Network) announce(ctx context.Context, reply bool) {
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := n.group.Publish(ctx, typeAnnounce, a); err != nil {
+	if err := n.group.Publish(ctx, msgAnnounce, a); err != nil {
 		n.log.Info("announce", "err", err)
 	}
 }
@@ -360,12 +360,13 @@ func (n *Network) sweeper() {
 }
 
 // handle receives a membership message.
-func (n *Network) handle(from, typ string, body []byte) {
+func (n *Network) handle(m *signaling.Message) {
 	if n.ctx.Err() != nil {
 		return
 	}
-	switch typ {
-	case typeLeave:
+	from := m.From
+	switch {
+	case msgLeave.Is(m):
 		n.mu.Lock()
 		mb := n.members[from]
 		delete(n.members, from)
@@ -374,9 +375,9 @@ func (n *Network) handle(from, typ string, body []byte) {
 			n.log.Info("member left", "member", from)
 			n.forget(mb)
 		}
-	case typeAnnounce:
-		var a announce
-		if err := json.Unmarshal(body, &a); err != nil {
+	case msgAnnounce.Is(m):
+		a, err := msgAnnounce.Decode(m)
+		if err != nil {
 			n.logRefusal("bad announce", "from", from, "err", err)
 			return
 		}

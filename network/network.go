@@ -28,6 +28,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/reachd/reachd/signaling"
 )
 
 // Link is an authenticated byte stream to a peer: a node connection.
@@ -60,14 +62,14 @@ type Host interface {
 
 // Group is a joined signaling group topic.
 type Group interface {
-	Publish(ctx context.Context, typ string, body any) error
+	Publish(ctx context.Context, k signaling.Kind, body any) error
 	Leave()
 }
 
 // Signal joins signaling group topics; h gets each message that opened
 // with key: sender node ID, type and JSON body.
 type Signal interface {
-	JoinGroup(topic string, key [32]byte, h func(from, typ string, body []byte)) (Group, error)
+	JoinGroup(topic string, key [32]byte, h func(m *signaling.Message)) (Group, error)
 }
 
 // Config configures a Manager.

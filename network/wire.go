@@ -10,19 +10,20 @@ import (
 	"net/netip"
 
 	"github.com/reachd/reachd/identity"
+	"github.com/reachd/reachd/signaling"
 )
 
 // Membership messages travel on the network's group topic (see Keys),
 // sealed with its seal key and signed by the sender's node key; the
 // envelope's from is the member's node ID, and an announce speaks only for
 // it (guard.go).
-const (
-	// typeAnnounce: a member is in the network, at this address, with
-	// this TAP IP and MAC. Sent on join, periodically, when something in
-	// it changes, and in answer to an announce from a member not yet known.
-	typeAnnounce = "net_announce"
-	// typeLeave: the member left; the others drop it at once.
-	typeLeave = "net_leave"
+var (
+	// msgAnnounce: a member is in the network, at this address, with this
+	// TAP IP and MAC. Sent on join, periodically, when something in it
+	// changes, and in answer to an announce from a member not yet known.
+	msgAnnounce = signaling.NewType[announce]("net_announce")
+	// msgLeave: the member left; the others drop it at once.
+	msgLeave = signaling.NewType[struct{}]("net_leave")
 )
 
 // announce is the body of a net_announce.

@@ -27,12 +27,12 @@ func (e env) TURN() []string                             { return e.n.cfg.TURN }
 func (e env) Logger() *slog.Logger                       { return e.n.log }
 func (e env) LastTCPMapping(ip netip.Addr) punch.Mapping { return e.n.lastTCPMapping(ip) }
 
-func (e env) Request(ctx context.Context, peer signaling.Peer, typ string, body any) (*signaling.Message, error) {
-	return e.n.sig.Request(ctx, peer, typ, body)
+func (e env) Request(ctx context.Context, peer signaling.Peer, k signaling.Kind, body any) (*signaling.Message, error) {
+	return e.n.sig.Request(ctx, peer, k, body)
 }
 
-func (e env) Reply(ctx context.Context, req *signaling.Message, typ string, body any) error {
-	return e.n.sig.Reply(ctx, req, typ, body)
+func (e env) Reply(ctx context.Context, req *signaling.Message, k signaling.Kind, body any) error {
+	return e.n.sig.Reply(ctx, req, k, body)
 }
 
 func (e env) Echo(ctx context.Context, peer signaling.Peer) (time.Duration, error) {

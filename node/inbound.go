@@ -161,8 +161,8 @@ func (n *Node) answered(ctx context.Context, r strategy.Raw, expected, name stri
 // responder a peer asks us to play.
 func (n *Node) handlePeerTasks() {
 	for _, s := range strategy.All {
-		if typ := s.Request(); typ != "" {
-			n.sig.Handle(typ, n.async(s))
+		if k := s.Request(); k != nil {
+			n.sig.Handle(k, n.async(s))
 		}
 	}
 }
@@ -257,5 +257,5 @@ func (n *Node) refusePeer(ctx context.Context, m *signaling.Message, counted, re
 		n.counters.refuse(counted)
 	}
 	n.log.Info("peer request refused", "type", m.Type, "peer", m.From, "reason", reason, "detail", detail)
-	n.sig.Reply(ctx, m, signaling.TypeError, signaling.ErrorBody{Reason: reason})
+	n.sig.Reply(ctx, m, signaling.Error, signaling.ErrorBody{Reason: reason})
 }

@@ -23,7 +23,7 @@ func addressReply(t *testing.T, text string) *signaling.Message {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &signaling.Message{Type: typeAddressReply, From: peerID, Body: b}
+	return &signaling.Message{Type: msgAddressReply.Name(), From: peerID, Body: b}
 }
 
 // TestStrangerAnswersAddressWithLoopback is finding 2 of the second

@@ -176,10 +176,8 @@ func (h nodeHost) Dial(ctx context.Context, addr string) (network.Link, error) {
 // nodeSignal joins signaling groups for networks.
 type nodeSignal struct{ n *Node }
 
-func (s nodeSignal) JoinGroup(topic string, key [32]byte, h func(from, typ string, body []byte)) (network.Group, error) {
-	return s.n.sig.JoinGroup(topic, key, func(_ context.Context, m *signaling.Message) {
-		h(m.From, m.Type, m.Body)
-	})
+func (s nodeSignal) JoinGroup(topic string, key [32]byte, h func(m *signaling.Message)) (network.Group, error) {
+	return s.n.sig.JoinGroup(topic, key, func(_ context.Context, m *signaling.Message) { h(m) })
 }
 
 // memberLink is a connection as a member link.

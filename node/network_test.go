@@ -62,7 +62,8 @@ func TestNetworkForgedAnnounce(t *testing.T) {
 		}
 		body := map[string]any{"address": addr(id.NodeID()), "ip": ip,
 			"mac": tap.StableMAC(id.NodeID() + "/" + name).String(), "auto": false, "ready": true}
-		if err := g.Publish(ctx, "net_announce", body); err != nil {
+		announce, _ := signaling.KindOf("net_announce")
+		if err := g.Publish(ctx, announce, body); err != nil {
 			t.Fatal(err)
 		}
 		return id.NodeID()

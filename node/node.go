@@ -226,7 +226,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.handlePeerTasks()
-	n.sig.Handle(typeAddress, n.answerAddress)
+	n.sig.Handle(msgAddress, n.answerAddress)
 	return n, nil
 }
 

@@ -24,9 +24,9 @@ const reprobeEvery = 5 * time.Second
 
 // Signaling messages of peer links: a peer asks for our current address
 // when it looks for a new path.
-const (
-	typeAddress      = "address"
-	typeAddressReply = "address_reply"
+var (
+	msgAddress      = signaling.NewType[struct{}]("address")
+	msgAddressReply = signaling.NewType[addressBody]("address_reply")
 )
 
 type addressBody struct {
@@ -83,7 +83,7 @@ func (h linkHost) AskAddress(ctx context.Context, peer string, known address.Add
 	if known.NodeID != "" {
 		to = signaling.PeerOf(known)
 	}
-	m, err := h.n.sig.Request(ctx, to, typeAddress, struct{}{})
+	m, err := h.n.sig.Request(ctx, to, msgAddress, struct{}{})
 	if err != nil {
 		return address.Address{}, err
 	}
@@ -99,11 +99,8 @@ func (h linkHost) AskAddress(ctx context.Context, peer string, known address.Add
 // dial: an address is a peer's word, and a stranger's word could name
 // our own loopback, or any host behind us (strategy.CheckLearned).
 func learnedAddress(self address.Address, peer string, m *signaling.Message, onLink func(netip.Addr) bool) (address.Address, error) {
-	if m.Type != typeAddressReply {
-		return address.Address{}, fmt.Errorf("the peer answered %q", m.Type)
-	}
-	var body addressBody
-	if err := m.Decode(&body); err != nil {
+	body, err := msgAddressReply.Decode(m)
+	if err != nil {
 		return address.Address{}, err
 	}
 	a, err := address.Parse(body.Address)
@@ -175,10 +172,10 @@ func (n *Node) answerAddress(ctx context.Context, m *signaling.Message) {
 	l := n.links.Get(m.From)
 	addr := n.Address()
 	if l == nil || !n.allowed(m.From) || addr == "" {
-		n.sig.Reply(ctx, m, signaling.TypeError, signaling.ErrorBody{Reason: "not allowed"})
+		n.sig.Reply(ctx, m, signaling.Error, signaling.ErrorBody{Reason: "not allowed"})
 		return
 	}
-	n.sig.Reply(ctx, m, typeAddressReply, addressBody{Address: addr})
+	n.sig.Reply(ctx, m, msgAddressReply, addressBody{Address: addr})
 }
 
 // reprobe probes the NATs again, unless a probe finished within

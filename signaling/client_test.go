@@ -67,38 +67,35 @@ func TestRequestReply(t *testing.T) {
 	url := rendezvoustest.MQTTURL(rendezvoustest.Start(t))
 	c1 := startClient(t, newIdentity(t), []string{url})
 	c2 := startClient(t, newIdentity(t), []string{url})
-	type punch struct {
-		Port int `json:"port"`
-	}
-	c2.Handle(signaling.TypePunch, func(ctx context.Context, m *signaling.Message) {
-		var p punch
-		if err := m.Decode(&p); err != nil || p.Port == 0 {
-			_ = c2.Reply(ctx, m, signaling.TypeError, signaling.ErrorBody{Reason: "bad punch"})
+	c2.Handle(msgPort, func(ctx context.Context, m *signaling.Message) {
+		p, err := msgPort.Decode(m)
+		if err != nil || p.Port == 0 {
+			_ = c2.Reply(ctx, m, signaling.Error, signaling.ErrorBody{Reason: "bad punch"})
 			return
 		}
-		_ = c2.Reply(ctx, m, signaling.TypePunchReply, punch{Port: p.Port + 1})
+		_ = c2.Reply(ctx, m, msgPortReply, portBody{Port: p.Port + 1})
 	})
 	peer := signaling.Peer{NodeID: c2.ID(), SignalOffsets: []int{0}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
 	t.Run("reply", func(t *testing.T) {
-		m, err := c1.Request(ctx, peer, signaling.TypePunch, punch{Port: 40000})
+		m, err := c1.Request(ctx, peer, msgPort, portBody{Port: 40000})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got punch
-		if err := m.Decode(&got); err != nil {
+		got, err := msgPortReply.Decode(m)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Type != signaling.TypePunchReply || got.Port != 40001 || m.From != c2.ID() || m.To != c1.ID() || m.Re == "" {
+		if got.Port != 40001 || m.From != c2.ID() || m.To != c1.ID() || m.Re == "" {
 			t.Errorf("reply %+v body %+v", m, got)
 		}
 	})
 	t.Run("error reply", func(t *testing.T) {
-		m, err := c1.Request(ctx, peer, signaling.TypePunch, punch{})
+		m, err := c1.Request(ctx, peer, msgPort, portBody{})
 		var re *signaling.RemoteError
-		if !errors.As(err, &re) || re.Reason != "bad punch" || re.Peer != c2.ID() || m == nil || m.Type != signaling.TypeError {
+		if !errors.As(err, &re) || re.Reason != "bad punch" || re.Peer != c2.ID() || m == nil || !signaling.Error.Is(m) {
 			t.Fatalf("Request = %+v, %v; want a RemoteError", m, err)
 		}
 	})
@@ -106,7 +103,7 @@ func TestRequestReply(t *testing.T) {
 		before := c2.Drops()[signaling.DropUnhandled]
 		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		_, err := c1.Request(short, peer, signaling.TypeRelay, nil)
+		_, err := c1.Request(short, peer, msgUnhandled, nil)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Request = %v, want deadline exceeded", err)
 		}
@@ -114,7 +111,7 @@ func TestRequestReply(t *testing.T) {
 		waitDrops(t, c2, signaling.DropUnhandled, before+1)
 	})
 	t.Run("unknown peer", func(t *testing.T) {
-		err := c1.Send(ctx, signaling.Peer{NodeID: "nobody"}, "echo", nil, "")
+		err := c1.Send(ctx, signaling.Peer{NodeID: "nobody"}, signaling.Echo, nil, "")
 		if err == nil || !strings.Contains(err.Error(), "peer") {
 			t.Fatalf("Send = %v", err)
 		}
@@ -173,7 +170,7 @@ func TestSendBeforeStartAndAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	peer := signaling.Peer{NodeID: id.NodeID()}
-	if err := c.Send(context.Background(), peer, "echo", nil, ""); !errors.Is(err, signaling.ErrNotStarted) {
+	if err := c.Send(context.Background(), peer, signaling.Echo, nil, ""); !errors.Is(err, signaling.ErrNotStarted) {
 		t.Errorf("Send before Start = %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -189,7 +186,7 @@ func TestSendBeforeStartAndAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNoClientGoroutines(t)
-	if err := c.Send(ctx, peer, "echo", nil, ""); !errors.Is(err, signaling.ErrClosed) {
+	if err := c.Send(ctx, peer, signaling.Echo, nil, ""); !errors.Is(err, signaling.ErrClosed) {
 		t.Errorf("Send after Close = %v", err)
 	}
 	if got := c.ConnectedOffsets(); len(got) != 0 {

@@ -47,7 +47,7 @@ func TestDropRules(t *testing.T) {
 	to := self.NodeID()
 
 	handled := make(chan *signaling.Message, 64)
-	c.Handle("probe", func(_ context.Context, msg *signaling.Message) { handled <- msg })
+	c.Handle(msgProbe, func(_ context.Context, msg *signaling.Message) { handled <- msg })
 	publish := rawPublisher(t, url)
 	topic := signaling.Topic(to)
 
@@ -186,7 +186,7 @@ func TestQueueFull(t *testing.T) {
 	a, self := newIdentity(t), newIdentity(t)
 	c := startClient(t, self, []string{url}, func(cfg *signaling.Config) { cfg.Workers, cfg.QueueSize = 1, 1 })
 	entered, release := make(chan struct{}, 8), make(chan struct{})
-	c.Handle("probe", func(context.Context, *signaling.Message) {
+	c.Handle(msgProbe, func(context.Context, *signaling.Message) {
 		entered <- struct{}{}
 		<-release
 	})

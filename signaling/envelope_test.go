@@ -20,7 +20,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 	a, b := newIdentity(t), newIdentity(t)
 	now := time.UnixMilli(1_760_000_000_123)
 	in := &signaling.Message{
-		Type: signaling.TypePunch,
+		Type: "punch",
 		ID:   newMsgID(t),
 		Re:   newMsgID(t),
 		To:   b.NodeID(),

@@ -17,6 +17,8 @@ var (
 	ErrTooLarge = errors.New("signaling: message too large")
 	// ErrPublish means every broker the message was handed to refused or lost it.
 	ErrPublish = errors.New("signaling: publish failed")
+	// ErrWrongType: a message is not of the type its reader expected.
+	ErrWrongType = errors.New("signaling: unexpected message type")
 )
 
 // DropReason says why a received message was discarded. Each reason has its

@@ -11,7 +11,18 @@ import (
 	"github.com/reachd/reachd/signaling"
 )
 
-// Two nodes on one broker: b answers a custom request type, a asks.
+// The message types of the example: each package declares those it
+// handles, once, with their bodies.
+type relayBody struct {
+	Addr string `json:"addr"`
+}
+
+var (
+	relayRequest = signaling.NewType[struct{}]("relay")
+	relayReply   = signaling.NewType[relayBody]("relay_reply")
+)
+
+// Two nodes on one broker: b answers a request type of its own, a asks.
 func Example() {
 	srv, err := rendezvous.New(rendezvous.Config{MQTTListen: "127.0.0.1:0", TURNListen: "127.0.0.1:0"})
 	if err != nil {
@@ -38,11 +49,8 @@ func Example() {
 	defer a.Close()
 	defer b.Close()
 
-	type relayBody struct {
-		Addr string `json:"addr"`
-	}
-	b.Handle(signaling.TypeRelay, func(ctx context.Context, m *signaling.Message) {
-		_ = b.Reply(ctx, m, signaling.TypeRelayReply, relayBody{Addr: "192.0.2.1:3478"})
+	b.Handle(relayRequest, func(ctx context.Context, m *signaling.Message) {
+		_ = b.Reply(ctx, m, relayReply, relayBody{Addr: "192.0.2.1:3478"})
 	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -55,18 +63,17 @@ func Example() {
 	// In reachd the Peer comes from the peer's address: signaling.PeerOf(addr).
 	peer := signaling.Peer{NodeID: b.ID(), SignalOffsets: b.ConnectedOffsets()}
 
-	reply, err := a.Request(ctx, peer, signaling.TypeRelay, nil)
+	reply, err := a.Request(ctx, peer, relayRequest, struct{}{})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	var body relayBody
-	_ = reply.Decode(&body)
-	fmt.Println(reply.Type, body.Addr)
+	body, err := relayReply.Decode(reply) // checks the type, then reads the body
+	fmt.Println(reply.Type, body.Addr, err)
 
 	_, via, err := a.Echo(ctx, peer)
 	fmt.Println("echo via", via == brokers[0], err)
 	// Output:
-	// relay_reply 192.0.2.1:3478
+	// relay_reply 192.0.2.1:3478 <nil>
 	// echo via true <nil>
 }

@@ -33,7 +33,7 @@ func TestFutureDatedFloodKeepsEchoAnswered(t *testing.T) {
 	})
 	var flooded atomic.Int64
 	progress := make(chan struct{}, 1)
-	target.Handle("flood", func(context.Context, *signaling.Message) {
+	target.Handle(msgFlood, func(context.Context, *signaling.Message) {
 		flooded.Add(1)
 		select {
 		case progress <- struct{}{}:

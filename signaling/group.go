@@ -108,11 +108,12 @@ func (g *Group) Leave() {
 	}
 }
 
-// Publish seals body (marshalled to JSON) in a group message of type typ
+// Publish seals body (marshalled to JSON) in a group message of type k
 // and publishes it on every connected broker, so members that share only
 // one broker with us hear it (they drop the duplicates). It returns once
 // one broker acknowledged it, or the error of every attempt.
-func (g *Group) Publish(ctx context.Context, typ string, body any) error {
+func (g *Group) Publish(ctx context.Context, k Kind, body any) error {
+	typ := k.Name()
 	c := g.c
 	switch {
 	case c.closed.Load():

@@ -108,7 +108,7 @@ func TestGroup(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // SUBACKs are not waited on
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := groups[0].Publish(ctx, "hello", "zero"); err != nil {
+	if err := groups[0].Publish(ctx, msgHello, "zero"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -129,7 +129,7 @@ func TestGroup(t *testing.T) {
 	}
 	groups[1].Leave()
 	time.Sleep(200 * time.Millisecond)
-	if err := groups[0].Publish(ctx, "hello", "again"); err != nil {
+	if err := groups[0].Publish(ctx, msgHello, "again"); err != nil {
 		t.Fatal(err)
 	}
 	select {

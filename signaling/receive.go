@@ -90,7 +90,7 @@ func (c *Client) dropped(b *broker, err error, size int, attrs ...any) {
 func (c *Client) handleEcho(ctx context.Context, m *Message) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.TTL)
 	defer cancel()
-	if err := c.Reply(ctx, m, TypeEchoReply, m.Body); err != nil {
+	if err := c.Reply(ctx, m, EchoReply, m.Body); err != nil {
 		c.log.Debug("echo reply", "to", m.From, "err", err)
 	}
 }

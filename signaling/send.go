@@ -29,18 +29,18 @@ func PeerOf(a address.Address) Peer {
 	return Peer{NodeID: a.NodeID, SignalOffsets: a.SignalOffsets}
 }
 
-// Send seals body (marshalled to JSON) in a message of type typ to peer,
+// Send seals body (marshalled to JSON) in a message of type k to peer,
 // answering message re (empty for none), and publishes it to up to two of the
 // peer's brokers that this client is connected to; when there are none, to up
 // to two of any connected brokers. It returns once one broker acknowledged it
 // (PUBACK), or the error of every attempt. The message's TTL is the time left
 // before ctx's deadline, between 1s and MaxTTL, or Config.TTL without one.
-func (c *Client) Send(ctx context.Context, peer Peer, typ string, body any, re string) error {
+func (c *Client) Send(ctx context.Context, peer Peer, k Kind, body any, re string) error {
 	id, err := NewID(rand.Reader)
 	if err != nil {
 		return err
 	}
-	return c.send(ctx, peer, typ, body, re, id)
+	return c.send(ctx, peer, k.Name(), body, re, id)
 }
 
 func (c *Client) send(ctx context.Context, peer Peer, typ string, body any, re, id string) error {
@@ -147,11 +147,12 @@ func (c *Client) ttl(ctx context.Context) time.Duration {
 	return min(max(time.Until(dl), time.Second), c.cfg.MaxTTL).Truncate(time.Millisecond)
 }
 
-// Request sends a message of type typ to peer and waits for the message that
+// Request sends a message of type k to peer and waits for the message that
 // answers it (same re, from that peer), until ctx ends; without a deadline it
 // waits at most Config.TTL. A reply of type "error" is returned together with
 // a *RemoteError.
-func (c *Client) Request(ctx context.Context, peer Peer, typ string, body any) (*Message, error) {
+func (c *Client) Request(ctx context.Context, peer Peer, k Kind, body any) (*Message, error) {
+	typ := k.Name()
 	id, err := NewID(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -176,9 +177,8 @@ func (c *Client) Request(ctx context.Context, peer Peer, typ string, body any) (
 	}
 	select {
 	case m := <-p.ch:
-		if m.Type == TypeError {
-			var eb ErrorBody
-			_ = m.Decode(&eb) // a body that does not decode leaves the reason empty
+		if Error.Is(m) {
+			eb, _ := Error.Decode(m) // a body that does not decode leaves the reason empty
 			return m, &RemoteError{Peer: m.From, Reason: eb.Reason}
 		}
 		return m, nil
@@ -189,23 +189,23 @@ func (c *Client) Request(ctx context.Context, peer Peer, typ string, body any) (
 	}
 }
 
-// Reply sends a message of type typ answering req, through the broker req
+// Reply sends a message of type k answering req, through the broker req
 // came in on (falling back to any connected one).
-func (c *Client) Reply(ctx context.Context, req *Message, typ string, body any) error {
+func (c *Client) Reply(ctx context.Context, req *Message, k Kind, body any) error {
 	peer := Peer{NodeID: req.From, SignalOffsets: []int{req.BrokerOffset}}
-	return c.Send(ctx, peer, typ, body, req.ID)
+	return c.Send(ctx, peer, k, body, req.ID)
 }
 
 // Echo sends an echo to peer and waits for its echo_reply. It returns the
 // round-trip time and the URL of the broker the reply came through.
 func (c *Client) Echo(ctx context.Context, peer Peer) (rtt time.Duration, broker string, err error) {
 	start := time.Now()
-	m, err := c.Request(ctx, peer, TypeEcho, struct{}{})
+	m, err := c.Request(ctx, peer, Echo, struct{}{})
 	if err != nil {
 		return 0, "", err
 	}
 	rtt = time.Since(start)
-	if m.Type != TypeEchoReply {
+	if !EchoReply.Is(m) {
 		return 0, "", fmt.Errorf("signaling: echo to %s: answered with %q", short(peer.NodeID), m.Type)
 	}
 	return rtt, m.Broker, nil

@@ -31,18 +31,6 @@ const TopicPrefix = "reachd/v1/"
 // Topic returns the MQTT topic node nodeID listens on.
 func Topic(nodeID string) string { return TopicPrefix + nodeID }
 
-// Message types defined by DESIGN.md.
-const (
-	TypeEcho        = "echo"
-	TypeEchoReply   = "echo_reply"
-	TypeConnectBack = "connect_back"
-	TypePunch       = "punch"
-	TypePunchReply  = "punch_reply"
-	TypeRelay       = "relay"
-	TypeRelayReply  = "relay_reply"
-	TypeError       = "error"
-)
-
 // ErrorBody is the body of a message of type "error".
 type ErrorBody struct {
 	Reason string `json:"reason"`
@@ -130,7 +118,7 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.brokers = append(c.brokers, b)
 	}
-	c.handlers[TypeEcho] = c.handleEcho
+	c.handlers[Echo.Name()] = c.handleEcho
 	return c, nil
 }
 
@@ -182,16 +170,16 @@ func (c *Client) Close() error {
 // ID returns this node's ID.
 func (c *Client) ID() string { return c.id.NodeID() }
 
-// Handle registers h for messages of type typ, replacing any earlier one
+// Handle registers h for messages of type k, replacing any earlier one
 // (including the built-in echo handler). A nil h removes the handler.
-func (c *Client) Handle(typ string, h Handler) {
+func (c *Client) Handle(k Kind, h Handler) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h == nil {
-		delete(c.handlers, typ)
+		delete(c.handlers, k.Name())
 		return
 	}
-	c.handlers[typ] = h
+	c.handlers[k.Name()] = h
 }
 
 // Brokers returns the state of every configured broker, in configured order.

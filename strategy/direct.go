@@ -15,9 +15,9 @@ import (
 // node's peer listener, which needs no signaling.
 type direct struct{}
 
-func (direct) Name() string           { return Direct }
-func (direct) Timeout() time.Duration { return 2 * time.Second }
-func (direct) Request() string        { return "" }
+func (direct) Name() string            { return Direct }
+func (direct) Timeout() time.Duration  { return 2 * time.Second }
+func (direct) Request() signaling.Kind { return nil }
 
 func (direct) Judge(self, peer address.Address, _ PlanConfig) Judgement {
 	if len(punch.Candidates(self, peer, nil)) == 0 {

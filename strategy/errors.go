@@ -89,23 +89,23 @@ func Class(err error) string {
 	return ClassOther
 }
 
-// request sends a request of type typ and decodes the reply, which must be
-// of type want, into out. A refusal wraps ErrPeerRefused.
-func request(ctx context.Context, env Env, peer signaling.Peer, typ, want string, body, out any) error {
-	m, err := env.Request(ctx, peer, typ, body)
+// request sends a request of type req and reads the reply, which must be
+// of type want. A refusal wraps ErrPeerRefused.
+func request[Req, Rep any](ctx context.Context, env Env, peer signaling.Peer, req signaling.Type[Req], body Req, want signaling.Type[Rep]) (Rep, error) {
+	var none Rep
+	m, err := env.Request(ctx, peer, req, body)
 	var remote *signaling.RemoteError
 	switch {
 	case errors.As(err, &remote):
-		return &RefusedError{Remote: remote}
+		return none, &RefusedError{Remote: remote}
 	case err != nil:
-		return fmt.Errorf("%s request: %w", typ, err)
-	case m.Type != want:
-		return fmt.Errorf("%w: %s answered with %q, want %q", ErrUnexpectedReply, typ, m.Type, want)
+		return none, fmt.Errorf("%s request: %w", req, err)
 	}
-	if err := m.Decode(out); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrUnexpectedReply, want, err)
+	rep, err := want.Decode(m)
+	if err != nil {
+		return none, fmt.Errorf("%w: %s: %w", ErrUnexpectedReply, req, err)
 	}
-	return nil
+	return rep, nil
 }
 
 // Refusal is the reason a responder sends back to a peer for err. It is

@@ -31,6 +31,12 @@ type (
 	}
 )
 
+// Signaling messages of the punch strategy.
+var (
+	msgPunch      = signaling.NewType[punchBody]("punch")
+	msgPunchReply = signaling.NewType[punchReplyBody]("punch_reply")
+)
+
 // maxMeetingAhead bounds how far ahead a proposed meeting time may lie.
 const maxMeetingAhead = 5 * time.Second
 
@@ -44,9 +50,9 @@ const maxMeetingAhead = 5 * time.Second
 // fails.
 const punchTimeout = 9 * time.Second
 
-func (punchStrategy) Name() string           { return Punch }
-func (punchStrategy) Timeout() time.Duration { return punchTimeout }
-func (punchStrategy) Request() string        { return signaling.TypePunch }
+func (punchStrategy) Name() string            { return Punch }
+func (punchStrategy) Timeout() time.Duration  { return punchTimeout }
+func (punchStrategy) Request() signaling.Kind { return msgPunch }
 
 func (punchStrategy) Judge(self, peer address.Address, _ PlanConfig) Judgement {
 	if _, _, why := punchPair(self, peer); why != "" {
@@ -108,9 +114,9 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	// trip or two; the margin covers jitter.
 	call.eta(time.Now().Add(at.Sub(env.Now()) + 2*rtt + 250*time.Millisecond))
 	s := NewSession()
-	var rb punchReplyBody
-	if err := request(ctx, env, peer, signaling.TypePunch, signaling.TypePunchReply,
-		punchBody{requestHead: requestHead{Session: s.String(), Address: self.String()}, Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, &rb); err != nil {
+	rb, err := request(ctx, env, peer, msgPunch,
+		punchBody{requestHead: requestHead{Session: s.String(), Address: self.String()}, Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, msgPunchReply)
+	if err != nil {
 		return Raw{}, err
 	}
 	remote, err := netip.ParseAddrPort(rb.Endpoint)
@@ -121,8 +127,7 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 }
 
 func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
-	var b punchBody
-	s, peer, err := decodeRequest(m, &b)
+	b, s, peer, err := decodeRequest(m, msgPunch)
 	if err != nil {
 		return Raw{}, err
 	}
@@ -159,7 +164,7 @@ func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message)
 	if err != nil {
 		return Raw{}, err
 	}
-	if err := env.Reply(ctx, m, signaling.TypePunchReply, punchReplyBody{Endpoint: prep.external.String()}); err != nil {
+	if err := env.Reply(ctx, m, msgPunchReply, punchReplyBody{Endpoint: prep.external.String()}); err != nil {
 		prep.release()
 		return Raw{}, fmt.Errorf("%w: punch reply: %w", ErrAnswered, err)
 	}

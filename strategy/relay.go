@@ -27,9 +27,15 @@ type (
 	relayReplyBody struct{}
 )
 
-func (relay) Name() string           { return Relay }
-func (relay) Timeout() time.Duration { return 8 * time.Second }
-func (relay) Request() string        { return signaling.TypeRelay }
+// Signaling messages of the relay strategy.
+var (
+	msgRelay      = signaling.NewType[relayBody]("relay")
+	msgRelayReply = signaling.NewType[relayReplyBody]("relay_reply")
+)
+
+func (relay) Name() string            { return Relay }
+func (relay) Timeout() time.Duration  { return 8 * time.Second }
+func (relay) Request() signaling.Kind { return msgRelay }
 
 func (relay) Judge(_, _ address.Address, cfg PlanConfig) Judgement {
 	if !cfg.TURN {
@@ -116,9 +122,9 @@ func relayVia(ctx context.Context, env Env, url string, peer address.Address) (R
 	s := NewSession()
 	replied := make(chan error, 1)
 	go func() {
-		var rb relayReplyBody
-		replied <- request(ctx, env, signaling.PeerOf(peer), signaling.TypeRelay, signaling.TypeRelayReply,
-			relayBody{Session: s.String(), Relayed: alloc.RelayedAddr().String()}, &rb)
+		_, err := request(ctx, env, signaling.PeerOf(peer), msgRelay,
+			relayBody{Session: s.String(), Relayed: alloc.RelayedAddr().String()}, msgRelayReply)
+		replied <- err
 	}()
 	accepted := make(chan net.Conn)
 	acceptErr := make(chan error, 1)
@@ -153,8 +159,8 @@ func relayVia(ctx context.Context, env Env, url string, peer address.Address) (R
 }
 
 func (relay) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
-	var b relayBody
-	if err := m.Decode(&b); err != nil {
+	b, err := msgRelay.Decode(m)
+	if err != nil {
 		return Raw{}, badRequest("%w", err)
 	}
 	s, err := ParseSession(b.Session)
@@ -178,7 +184,7 @@ func (relay) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, e
 	}
 	// Tell the initiator we are through before the handshake it is waiting
 	// to run with us.
-	if err := env.Reply(ctx, m, signaling.TypeRelayReply, relayReplyBody{}); err != nil {
+	if err := env.Reply(ctx, m, msgRelayReply, relayReplyBody{}); err != nil {
 		c.Close()
 		return Raw{}, fmt.Errorf("relay reply: %w", err)
 	}

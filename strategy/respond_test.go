@@ -40,10 +40,10 @@ func (e *fakeEnv) Expect(strategy.Session, string) (<-chan net.Conn, func()) {
 func (e *fakeEnv) Echo(context.Context, signaling.Peer) (time.Duration, error) {
 	return 0, errors.New("no echo here")
 }
-func (e *fakeEnv) Request(context.Context, signaling.Peer, string, any) (*signaling.Message, error) {
+func (e *fakeEnv) Request(context.Context, signaling.Peer, signaling.Kind, any) (*signaling.Message, error) {
 	return nil, errors.New("no requests here")
 }
-func (e *fakeEnv) Reply(context.Context, *signaling.Message, string, any) error {
+func (e *fakeEnv) Reply(context.Context, *signaling.Message, signaling.Kind, any) error {
 	e.replies.Add(1)
 	return nil
 }
@@ -108,7 +108,7 @@ func TestRelayPortScanHasNoOracle(t *testing.T) {
 	var reasons []string
 	for _, target := range []netip.AddrPort{open, closed, netip.MustParseAddrPort("10.0.0.1:22")} {
 		body := map[string]string{"session": strings.Repeat("ab", 16), "relayed": target.String()}
-		_, err := relay.Respond(context.Background(), env, message(t, signaling.TypeRelay, nodeB, body))
+		_, err := relay.Respond(context.Background(), env, message(t, "relay", nodeB, body))
 		if !errors.Is(err, strategy.ErrForbiddenTarget) {
 			t.Errorf("relay to %s: %v, want ErrForbiddenTarget", target, err)
 		}
@@ -133,7 +133,7 @@ func TestConnectBackToLoopbackIsRefused(t *testing.T) {
 	liar := host(nodeB, 2, address.NATOpen, address.DeltaNA)
 	liar.IPv4[0].ExternalIP, liar.IPv4[0].InternalIP, liar.IPv4[0].ListenPort = open.Addr(), open.Addr(), open.Port()
 	body := map[string]string{"session": strings.Repeat("ab", 16), "address": liar.String()}
-	_, err := responder(t, strategy.Reverse).Respond(context.Background(), env, message(t, signaling.TypeConnectBack, nodeB, body))
+	_, err := responder(t, strategy.Reverse).Respond(context.Background(), env, message(t, "connect_back", nodeB, body))
 	if !errors.Is(err, strategy.ErrForbiddenTarget) || strategy.Refusal(err) != "not allowed" {
 		t.Errorf("connect_back to loopback: %v (refusal %q), want ErrForbiddenTarget", err, strategy.Refusal(err))
 	}
@@ -142,7 +142,7 @@ func TestConnectBackToLoopbackIsRefused(t *testing.T) {
 	}
 	// The requester must send its own address.
 	body["address"] = host(nodeA, 3, address.NATOpen, address.DeltaNA).String()
-	_, err = responder(t, strategy.Reverse).Respond(context.Background(), env, message(t, signaling.TypeConnectBack, nodeB, body))
+	_, err = responder(t, strategy.Reverse).Respond(context.Background(), env, message(t, "connect_back", nodeB, body))
 	if !errors.Is(err, strategy.ErrBadRequest) {
 		t.Errorf("connect_back with another node's address: %v, want ErrBadRequest", err)
 	}
@@ -156,7 +156,7 @@ func TestPunchAtAnotherIPIsRefused(t *testing.T) {
 	for _, endpoint := range []string{"127.0.0.1:12333", "198.51.100.7:22", "[ff02::1]:80"} {
 		body := map[string]any{"session": strings.Repeat("ab", 16), "address": sender.String(),
 			"endpoint": endpoint, "at_ms": time.Now().Add(time.Second).UnixMilli()}
-		_, err := responder(t, strategy.Punch).Respond(context.Background(), env, message(t, signaling.TypePunch, nodeB, body))
+		_, err := responder(t, strategy.Punch).Respond(context.Background(), env, message(t, "punch", nodeB, body))
 		if !errors.Is(err, strategy.ErrForbiddenTarget) {
 			t.Errorf("punch at %s: %v, want ErrForbiddenTarget", endpoint, err)
 		}

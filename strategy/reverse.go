@@ -22,13 +22,16 @@ type connectBackBody struct {
 	requestHead
 }
 
+// msgConnectBack asks the peer to dial us back.
+var msgConnectBack = signaling.NewType[connectBackBody]("connect_back")
+
 // dialBackTimeout bounds dialing a peer back: shorter than the reverse
 // strategy's timeout, so our refusal reaches the peer before it gives up.
 const dialBackTimeout = 2 * time.Second
 
-func (reverse) Name() string           { return Reverse }
-func (reverse) Timeout() time.Duration { return 3 * time.Second }
-func (reverse) Request() string        { return signaling.TypeConnectBack }
+func (reverse) Name() string            { return Reverse }
+func (reverse) Timeout() time.Duration  { return 3 * time.Second }
+func (reverse) Request() signaling.Kind { return msgConnectBack }
 
 func (reverse) Judge(self, peer address.Address, _ PlanConfig) Judgement {
 	if len(punch.Candidates(peer, self, nil)) == 0 {
@@ -51,7 +54,7 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	defer forget()
 	refused := make(chan error, 1)
 	go func() {
-		_, err := env.Request(ctx, signaling.PeerOf(call.Peer), signaling.TypeConnectBack,
+		_, err := env.Request(ctx, signaling.PeerOf(call.Peer), msgConnectBack,
 			connectBackBody{requestHead{Session: s.String(), Address: self.String()}})
 		refused <- err
 	}()
@@ -81,7 +84,7 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 }
 
 func (reverse) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
-	s, peer, err := decodeRequest(m, &connectBackBody{})
+	_, s, peer, err := decodeRequest(m, msgConnectBack)
 	if err != nil {
 		return Raw{}, err
 	}
@@ -112,22 +115,26 @@ type requestHead struct {
 
 func (h *requestHead) head() *requestHead { return h }
 
-// decodeRequest decodes the request m into body and checks its head: a
+// decodeRequest reads the request m of type t and checks its head: a
 // well-formed session, and an address that is the sender's own.
-func decodeRequest(m *signaling.Message, body interface{ head() *requestHead }) (Session, address.Address, error) {
-	if err := m.Decode(body); err != nil {
-		return Session{}, address.Address{}, badRequest("%w", err)
+func decodeRequest[B any, PB interface {
+	*B
+	head() *requestHead
+}](m *signaling.Message, t signaling.Type[B]) (B, Session, address.Address, error) {
+	body, err := t.Decode(m)
+	if err != nil {
+		return body, Session{}, address.Address{}, badRequest("%w", err)
 	}
-	h := body.head()
+	h := PB(&body).head()
 	s, err := ParseSession(h.Session)
 	if err != nil {
-		return Session{}, address.Address{}, badRequest("%w", err)
+		return body, Session{}, address.Address{}, badRequest("%w", err)
 	}
 	peer, err := peerAddress(h.Address, m.From)
 	if err != nil {
-		return Session{}, address.Address{}, err
+		return body, Session{}, address.Address{}, err
 	}
-	return s, peer, nil
+	return body, s, peer, nil
 }
 
 // peerAddress parses the address a requester sends of itself, which must

@@ -70,8 +70,8 @@ type Strategy interface {
 	// Initiate makes a raw transport to call.Peer, within ctx.
 	Initiate(ctx context.Context, env Env, call Call) (Raw, error)
 	// Request is the signaling message type the strategy's responder
-	// answers; "" for a strategy whose peer needs no signaling.
-	Request() string
+	// answers; nil for a strategy whose peer needs no signaling.
+	Request() signaling.Kind
 	// Respond answers the peer's request m and makes our end of the raw
 	// transport. An error is sent back to the peer, unless it wraps
 	// ErrAnswered (the strategy has answered already).
@@ -115,9 +115,9 @@ type Env interface {
 	Self() (address.Address, bool)
 	// Request sends a signaling request and waits for its reply; a
 	// refusal comes back as a *signaling.RemoteError.
-	Request(ctx context.Context, peer signaling.Peer, typ string, body any) (*signaling.Message, error)
+	Request(ctx context.Context, peer signaling.Peer, k signaling.Kind, body any) (*signaling.Message, error)
 	// Reply answers a peer's request.
-	Reply(ctx context.Context, req *signaling.Message, typ string, body any) error
+	Reply(ctx context.Context, req *signaling.Message, k signaling.Kind, body any) error
 	// Echo measures the signaling round trip to peer.
 	Echo(ctx context.Context, peer signaling.Peer) (time.Duration, error)
 	// Expect registers a session whose raw connection peer will dial to

@@ -34,7 +34,7 @@ func (fakeStrategy) Judge(address.Address, address.Address, strategy.PlanConfig)
 func (fakeStrategy) Initiate(context.Context, strategy.Env, strategy.Call) (strategy.Raw, error) {
 	panic("the race runs strategies through Deps.Attempt")
 }
-func (fakeStrategy) Request() string { return "" }
+func (fakeStrategy) Request() signaling.Kind { return nil }
 func (fakeStrategy) Respond(context.Context, strategy.Env, *signaling.Message) (strategy.Raw, error) {
 	panic("not a responder")
 }
