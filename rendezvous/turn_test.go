@@ -3,9 +3,11 @@ package rendezvous_test
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,26 +176,91 @@ func TestTURNAuth(t *testing.T) {
 		{name: "password of another user", user: "other", pass: rendezvoustest.TURNPassword},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			client := newTURNClient(t, s.TURNAddr(), tt.user, tt.pass)
-			alloc, err := client.AllocateTCP()
-			if !tt.ok {
-				if err == nil {
-					alloc.Close()
-					t.Fatal("allocation granted with wrong credentials")
+		for _, proto := range []string{"tcp", "udp"} {
+			t.Run(tt.name+" "+proto, func(t *testing.T) {
+				var alloc io.Closer
+				var err error
+				if proto == "tcp" {
+					alloc, err = newTURNClient(t, s.TURNAddr(), tt.user, tt.pass).AllocateTCP()
+				} else {
+					alloc, err = newTURNClientUDP(t, s.TURNAddr(), tt.user, tt.pass).Allocate()
 				}
-				// pion answers a failed MESSAGE-INTEGRITY check or an
-				// unknown user with 400 Bad Request, not RFC 8489's 401.
-				if !strings.Contains(err.Error(), "error 400") {
-					t.Errorf("error %q, want a 400 error response", err)
+				if !tt.ok {
+					if err == nil {
+						alloc.Close()
+						t.Fatal("allocation granted with wrong credentials")
+					}
+					// RFC 8489 section 9.2.4; pion alone says 400 (see
+					// turnauth.go).
+					if !strings.Contains(err.Error(), "error 401") {
+						t.Errorf("error %q, want a 401 error response", err)
+					}
+					return
 				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("allocate: %v", err)
-			}
-			alloc.Close()
-		})
+				if err != nil {
+					t.Fatalf("allocate: %v", err)
+				}
+				alloc.Close()
+			})
+		}
+	}
+}
+
+// newTURNClientUDP connects a pion TURN client to addr over UDP.
+func newTURNClientUDP(t *testing.T, addr netip.AddrPort, user, pass string) *turn.Client {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr.String(),
+		TURNServerAddr: addr.String(),
+		Conn:           conn,
+		Username:       user,
+		Password:       pass,
+		Realm:          rendezvous.DefaultRealm,
+		LoggerFactory:  quietLogs(),
+	})
+	if err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client.Close()
+		conn.Close()
+	})
+	return client
+}
+
+// TestTURNCoturnClient runs coturn's turnutils_uclient -T against the
+// embedded server: two clients take TCP allocations (RFC 6062), connect to
+// each other's relayed address and echo messages over the relayed
+// connections, each of which needs a ConnectionBind that coturn's client
+// checks (MESSAGE-INTEGRITY, see turnauth.go).
+func TestTURNCoturnClient(t *testing.T) {
+	bin := requireTool(t, "turnutils_uclient", "coturn")
+	s := rendezvoustest.Start(t)
+	a := s.TURNAddr()
+	const msgs = 5
+	out := runTool(t, bin, "-T", "-n", strconv.Itoa(msgs), "-z", "5",
+		"-u", rendezvoustest.TURNUser, "-w", rendezvoustest.TURNPassword,
+		"-p", strconv.Itoa(int(a.Port())), a.Addr().String())
+	for _, bad := range []string{"Wrong integrity", "cannot BIND", "Cannot complete Allocation", "ERROR"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("turnutils_uclient says %q", bad)
+		}
+	}
+	for _, want := range []string{
+		fmt.Sprintf("tot_send_msgs=%d, tot_recv_msgs=%d", 2*msgs, 2*msgs),
+		"Total lost packets 0 (0.000000%)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("turnutils_uclient output lacks %q", want)
+		}
 	}
 }
 
