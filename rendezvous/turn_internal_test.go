@@ -200,11 +200,11 @@ func TestTURNFramer(t *testing.T) {
 	}
 }
 
-// TestTURNAuthRewrite checks turnAuth's patch of pion's answers (see
-// turnauth.go) message by message.
+// TestTURNAuthRewrite checks turnPatch's patch of pion's answers (see
+// turnpatch.go) message by message.
 func TestTURNAuthRewrite(t *testing.T) {
 	key := turn.GenerateAuthKey("u", "realm", "pass")
-	a := &turnAuth{realm: "realm", keys: map[string][]byte{"u": key}}
+	a := &turnPatch{realm: "realm", keys: map[string][]byte{"u": key}}
 	connBind := stun.NewType(stun.MethodConnectionBind, stun.ClassRequest)
 	connBindOK := stun.NewType(stun.MethodConnectionBind, stun.ClassSuccessResponse)
 	request := func(t *testing.T, typ stun.MessageType, pass string) *stun.Message {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
 	"github.com/reachd/reachd/rendezvous"
@@ -191,7 +192,7 @@ func TestTURNAuth(t *testing.T) {
 						t.Fatal("allocation granted with wrong credentials")
 					}
 					// RFC 8489 section 9.2.4; pion alone says 400 (see
-					// turnauth.go).
+					// turnpatch.go).
 					if !strings.Contains(err.Error(), "error 401") {
 						t.Errorf("error %q, want a 401 error response", err)
 					}
@@ -240,7 +241,7 @@ func newTURNClientUDP(t *testing.T, addr netip.AddrPort, user, pass string) *tur
 // embedded server: two clients take TCP allocations (RFC 6062), connect to
 // each other's relayed address and echo messages over the relayed
 // connections, each of which needs a ConnectionBind that coturn's client
-// checks (MESSAGE-INTEGRITY, see turnauth.go).
+// checks (MESSAGE-INTEGRITY, see turnpatch.go).
 func TestTURNCoturnClient(t *testing.T) {
 	bin := requireTool(t, "turnutils_uclient", "coturn")
 	s := rendezvoustest.Start(t)
@@ -330,4 +331,41 @@ func exchange(t *testing.T, a, b net.Conn) {
 			t.Fatalf("%s: bytes differ", dir.name)
 		}
 	}
+}
+
+// TestTURNBindingMappedAddress checks that the TURN address, which answers
+// Binding requests when it shares the primary STUN address or there is no
+// STUN server, sends MAPPED-ADDRESS beside XOR-MAPPED-ADDRESS too (pion
+// alone does not; see turnpatch.go).
+func TestTURNBindingMappedAddress(t *testing.T) {
+	s, err := rendezvous.New(rendezvous.Config{MQTTListen: "127.0.0.1:0", TURNListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if got := s.STUNAddrs(); len(got) != 1 || got[0] != s.TURNAddr() {
+		t.Fatalf("STUNAddrs() = %v, want TURN's %v alone", got, s.TURNAddr())
+	}
+	check := func(t *testing.T, resp *stun.Message, local netip.AddrPort) {
+		t.Helper()
+		if resp.Type != stun.BindingSuccess {
+			t.Fatalf("got %v, want binding success", resp.Type)
+		}
+		if x, m := xorMapped(t, resp), mappedAddress(resp); x != local || m != local {
+			t.Errorf("xor-mapped-address %v mapped-address %v, want both %v", x, m, local)
+		}
+		if err := stun.Fingerprint.Check(resp); err != nil {
+			t.Errorf("fingerprint: %v", err)
+		}
+	}
+	t.Run("udp", func(t *testing.T) {
+		c := listenUDP(t, "127.0.0.1")
+		resp, _ := udpExchange(t, c, s.TURNAddr(), bindingRequest(t))
+		check(t, resp, c.LocalAddr().(*net.UDPAddr).AddrPort())
+	})
+	t.Run("tcp", func(t *testing.T) {
+		c := dialTCP(t, "127.0.0.1", s.TURNAddr())
+		c.Write(bindingRequest(t).Raw)
+		check(t, readTCPMessage(t, c), c.LocalAddr().(*net.TCPAddr).AddrPort())
+	})
 }

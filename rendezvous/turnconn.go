@@ -37,7 +37,7 @@ var connectionBindOK = stun.NewType(stun.MethodConnectionBind, stun.ClassSuccess
 type turnListener struct {
 	*acceptor.Listener // waits out accept failures: pion stops accepting at the first error
 	t                  tracker
-	auth               *turnAuth
+	patch              *turnPatch
 }
 
 func (l *turnListener) Accept() (net.Conn, error) {
@@ -55,19 +55,19 @@ func (l *turnListener) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	_ = tc.SetReadDeadline(time.Now().Add(turnFirstByteTimeout))
-	conn := &turnConn{TCPConn: tc, t: &l.t, auth: l.auth, deadline: true}
-	conn.frames.whole = func(msg []byte) { conn.auth.inspect(msg, &conn.verdicts) }
+	conn := &turnConn{TCPConn: tc, t: &l.t, patch: l.patch, deadline: true}
+	conn.frames.whole = func(msg []byte) { conn.patch.inspect(msg, &conn.verdicts) }
 	return conn, nil
 }
 
 // turnConn is the connection pion gets: a *net.TCPConn, embedded so that
 // every method but Read, Write and Close is the connection's own. It follows
 // the framing of what it reads, keeps a read deadline while a message is
-// incomplete, and applies turnAuth's patch to pion's answers.
+// incomplete, and applies turnPatch to pion's answers.
 type turnConn struct {
 	*net.TCPConn
 	t        *tracker
-	auth     *turnAuth
+	patch    *turnPatch
 	verdicts turnVerdicts
 	once     sync.Once
 	raw      atomic.Bool // a ConnectionBind succeeded: no more framing, no deadline
@@ -103,7 +103,7 @@ func (c *turnConn) Write(p []byte) (int, error) {
 		c.raw.Store(true)
 		_ = c.TCPConn.SetReadDeadline(time.Time{})
 	}
-	if _, err := c.TCPConn.Write(c.auth.rewrite(p, &c.verdicts)); err != nil {
+	if _, err := c.TCPConn.Write(c.patch.rewrite(p, &c.verdicts)); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -11,7 +11,7 @@ import (
 
 // PATCH of pion/turn v5.1.2 (internal/server), made from the outside: the
 // server's sockets are wrapped (turnConn for TCP, turnPacketConn for UDP) so
-// that what pion reads is checked and two of its answers are rewritten as
+// that what pion reads is checked and three of its answers are rewritten as
 // they are written. Drop this file when pion/turn ships the equivalent
 // change, which is:
 //
@@ -26,19 +26,23 @@ import (
 //     (AuthHandler returning false) and a wrong MESSAGE-INTEGRITY with 400
 //     Bad Request: RFC 8489 section 9.2.4 asks for 401 Unauthenticated with
 //     REALM and NONCE, as for a request without credentials.
+//   - handleBindingRequest (server/stun.go) answers with XOR-MAPPED-ADDRESS
+//     only; RFC 5780 section 6.1 wants MAPPED-ADDRESS beside it, as the
+//     STUN server sends (stunanswer.go), for clients such as coturn's
+//     turnutils_natdiscovery that compare the two.
 //
-// turnAuth therefore checks every request that carries credentials as pion
+// turnPatch therefore checks every request that carries credentials as pion
 // will (same keys, same order: NONCE and REALM present, then USERNAME, then
 // MESSAGE-INTEGRITY) and remembers the verdict by transaction ID; when pion
 // answers that transaction, rewrite puts MESSAGE-INTEGRITY on a
 // ConnectionBind success and turns pion's 400 after a failed check into
-// 401.
-type turnAuth struct {
+// 401. It adds MAPPED-ADDRESS to every Binding success.
+type turnPatch struct {
 	realm string
 	keys  map[string][]byte // long-term keys by user name (RFC 8489 section 9.2.2)
 }
 
-// turnVerdict is turnAuth's check of one request, kept until pion answers it.
+// turnVerdict is turnPatch's check of one request, kept until pion answers it.
 type turnVerdict struct {
 	id    [stun.TransactionIDSize]byte
 	key   []byte // the user's key when the credentials are right
@@ -78,7 +82,7 @@ func (t *turnVerdicts) take(id []byte) (turnVerdict, bool) {
 
 // inspect checks the credentials of msg, a whole STUN message read from a
 // client, and records the verdict when msg is a request that carries them.
-func (a *turnAuth) inspect(msg []byte, into *turnVerdicts) {
+func (a *turnPatch) inspect(msg []byte, into *turnVerdicts) {
 	if len(msg) < stunHeaderSize || !stun.IsMessage(msg) || !isRequest(msg) {
 		return
 	}
@@ -104,11 +108,14 @@ func (a *turnAuth) inspect(msg []byte, into *turnVerdicts) {
 
 // rewrite returns what to write instead of p, an answer of pion's (or
 // relayed data, which it returns unchanged).
-func (a *turnAuth) rewrite(p []byte, from *turnVerdicts) []byte {
+func (a *turnPatch) rewrite(p []byte, from *turnVerdicts) []byte {
 	if len(p) < stunHeaderSize || !stun.IsMessage(p) {
 		return p
 	}
 	typ := binary.BigEndian.Uint16(p[0:2])
+	if typ == bindingOK {
+		return withMappedAddress(p)
+	}
 	isError := typ&0x0110 == 0x0110
 	if typ != connectionBindOK && !isError {
 		return p
@@ -147,27 +154,46 @@ func (a *turnAuth) rewrite(p []byte, from *turnVerdicts) []byte {
 	return out.Raw
 }
 
+// bindingOK is the type of a Binding success response.
+var bindingOK = stun.BindingSuccess.Value()
+
+// withMappedAddress returns pion's Binding success p with MAPPED-ADDRESS
+// beside its XOR-MAPPED-ADDRESS, and FINGERPRINT, as pion sends.
+func withMappedAddress(p []byte) []byte {
+	var m stun.Message
+	var x stun.XORMappedAddress
+	if stun.Decode(p, &m) != nil || x.GetFrom(&m) != nil || m.Contains(stun.AttrMappedAddress) {
+		return p
+	}
+	var out stun.Message
+	if err := out.Build(stun.NewTransactionIDSetter(m.TransactionID), m.Type, &x,
+		&stun.MappedAddress{IP: x.IP, Port: x.Port}, stun.Fingerprint); err != nil {
+		return p
+	}
+	return out.Raw
+}
+
 func isRequest(msg []byte) bool {
 	return binary.BigEndian.Uint16(msg[0:2])&0x0110 == 0
 }
 
-// turnPacketConn is the UDP socket pion serves, with turnAuth's patch.
+// turnPacketConn is the UDP socket pion serves, with turnPatch.
 type turnPacketConn struct {
 	net.PacketConn
-	auth     *turnAuth
+	patch    *turnPatch
 	verdicts turnVerdicts
 }
 
 func (c *turnPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	n, addr, err := c.PacketConn.ReadFrom(p)
 	if n > 0 {
-		c.auth.inspect(p[:n], &c.verdicts)
+		c.patch.inspect(p[:n], &c.verdicts)
 	}
 	return n, addr, err
 }
 
 func (c *turnPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	q := c.auth.rewrite(p, &c.verdicts)
+	q := c.patch.rewrite(p, &c.verdicts)
 	if _, err := c.PacketConn.WriteTo(q, addr); err != nil {
 		return 0, err
 	}
