@@ -83,7 +83,7 @@ func (a addrAttr) AddTo(m *stun.Message) error {
 // and no FINGERPRINT, as RFC 3489 clients expect. extra are added to an RFC
 // 5389 success response.
 func (s *STUNServer) answer(req *stun.Message, src, local netip.AddrPort, udp, classic bool, extra ...stun.Setter) (resp *stun.Message, from netip.AddrPort, ok bool) {
-	if req.Type != stun.BindingRequest {
+	if req.Type != stun.BindingRequest || req.Raw[0]&0xc0 != 0 { // STUN's first two bits are 0
 		return nil, netip.AddrPort{}, false
 	}
 	if !classic && req.Contains(stun.AttrFingerprint) && stun.Fingerprint.Check(req) != nil {

@@ -83,7 +83,7 @@ func (t *turnVerdicts) take(id []byte) (turnVerdict, bool) {
 // inspect checks the credentials of msg, a whole STUN message read from a
 // client, and records the verdict when msg is a request that carries them.
 func (a *turnPatch) inspect(msg []byte, into *turnVerdicts) {
-	if len(msg) < stunHeaderSize || !stun.IsMessage(msg) || !isRequest(msg) {
+	if len(msg) < stunHeaderSize || msg[0]&0xc0 != 0 || !stun.IsMessage(msg) || !isRequest(msg) {
 		return
 	}
 	var m stun.Message
@@ -109,7 +109,7 @@ func (a *turnPatch) inspect(msg []byte, into *turnVerdicts) {
 // rewrite returns what to write instead of p, an answer of pion's (or
 // relayed data, which it returns unchanged).
 func (a *turnPatch) rewrite(p []byte, from *turnVerdicts) []byte {
-	if len(p) < stunHeaderSize || !stun.IsMessage(p) {
+	if len(p) < stunHeaderSize || p[0]&0xc0 != 0 || !stun.IsMessage(p) {
 		return p
 	}
 	typ := binary.BigEndian.Uint16(p[0:2])
