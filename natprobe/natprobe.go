@@ -33,7 +33,9 @@ type Config struct {
 	// that answers is the reference for the port-delta tests, and a server
 	// that returns OTHER-ADDRESS (RFC 5780) enables the full mapping tests
 	// and, over UDP, the filtering tests. Without OTHER-ADDRESS the mappings
-	// seen by two servers are compared. When two or more servers answer,
+	// seen by two servers are compared, and two servers on one IP (the two
+	// ports of an RFC 5780 server with one IP, which sends no OTHER-ADDRESS)
+	// serve the filtering test that changes only the port. When two or more servers answer,
 	// two must agree on the external IP. Empty: every result is unknown,
 	// with the reason.
 	STUNServers []string

@@ -315,3 +315,42 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeOneIPServer probes an RFC 5780 server with one IP and two ports,
+// which sends no OTHER-ADDRESS: given both ports, the prober pairs them and
+// runs the port-change filtering test; given one, it cannot.
+func TestProbeOneIPServer(t *testing.T) {
+	addrs := startSTUN(t, "127.0.0.1:0", "127.0.0.1:0")
+	tests := []struct {
+		name          string
+		servers       []netip.AddrPort
+		wantMapping   natprobe.Behavior
+		wantFiltering natprobe.Behavior
+		wantNote      string
+	}{
+		{"both ports", addrs, natprobe.BehaviorEndpointIndependent, natprobe.BehaviorAddressDependent, "only a port change was tested"},
+		{"primary only", addrs[:1], natprobe.BehaviorUntested, natprobe.BehaviorUntested, "filtering untested"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkNoLeak(t)
+			var servers []string
+			for _, s := range tt.servers {
+				servers = append(servers, s.String())
+			}
+			r := newProber(t, natprobe.Config{STUNServers: servers}).Probe(t.Context()).Interfaces[0].UDP
+			if r.Mapping != tt.wantMapping || r.Filtering != tt.wantFiltering {
+				t.Errorf("mapping %v filtering %v, want %v %v (notes %q, reason %q)",
+					r.Mapping, r.Filtering, tt.wantMapping, tt.wantFiltering, r.Notes, r.Reason)
+			}
+			if !strings.Contains(strings.Join(r.Notes, "; "), tt.wantNote) {
+				t.Errorf("notes %q, want one containing %q", r.Notes, tt.wantNote)
+			}
+			for _, s := range r.Servers {
+				if s.Other.IsValid() {
+					t.Errorf("server %s sent OTHER-ADDRESS %s; a one-ip server must not", s.Addr, s.Other)
+				}
+			}
+		})
+	}
+}

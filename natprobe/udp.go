@@ -94,30 +94,16 @@ func (s udpDeltaSocket) sample(ctx context.Context) (uint16, error) {
 func (s udpDeltaSocket) close() { s.c.close() }
 
 // filteringTests runs the RFC 5780 filtering tests (section 4.4) against
-// the first server that offers OTHER-ADDRESS: CHANGE-REQUEST for IP and
-// port (answered: endpoint-independent), for the port only (answered:
-// address-dependent, else address-and-port-dependent). A plain request
-// alongside tells filtering from a server that stopped answering. The
-// returned note explains any limit of the verdict.
+// a server that can answer from elsewhere (see filteringServer):
+// CHANGE-REQUEST for IP and port (answered: endpoint-independent), for the
+// port only (answered: address-dependent, else address-and-port-dependent).
+// A plain request alongside tells filtering from a server that stopped
+// answering. The returned note explains any limit of the verdict.
 func (p *Prober) filteringTests(ctx context.Context, la LocalAddr, got []reply) (Behavior, string) {
-	var srv *reply // prefer a server whose other address has another IP
-	for i := range got {
-		o := got[i].ans.Other
-		if !o.IsValid() {
-			continue
-		}
-		if o.Addr() != got[i].dst.Addr() {
-			srv = &got[i]
-			break
-		}
-		if srv == nil {
-			srv = &got[i]
-		}
-	}
+	srv, twoIPs := filteringServer(got)
 	if srv == nil {
-		return BehaviorUntested, "filtering untested: no stun server offers OTHER-ADDRESS"
+		return BehaviorUntested, "filtering untested: no stun server offers OTHER-ADDRESS, and no two answer on one ip"
 	}
-	twoIPs := srv.ans.Other.Addr() != srv.dst.Addr()
 	cl, err := p.listenUDP(netip.AddrPortFrom(la.IP, 0))
 	if err != nil {
 		return BehaviorUnknown, "filtering unknown: " + err.Error()
@@ -161,6 +147,39 @@ func (p *Prober) filteringTests(ctx context.Context, la LocalAddr, got []reply) 
 		return BehaviorUnknown, fmt.Sprintf("filtering unknown: %s did not answer a plain request either: %v", srv.dst, out[0].err)
 	}
 	return BehaviorAddressPortDependent, ""
+}
+
+// filteringServer picks the server for the filtering tests and tells
+// whether it can change its IP: first one whose OTHER-ADDRESS has another
+// IP, else one whose OTHER-ADDRESS has another port, else one that answered
+// beside another configured address of the same IP. That last is how an
+// RFC 5780 server with one IP and two ports shows itself, as it must not
+// send OTHER-ADDRESS; it can still change the port. A server that cannot
+// is caught by the tests (a refusal, or an answer from the same address).
+func filteringServer(got []reply) (srv *reply, twoIPs bool) {
+	for i := range got {
+		o := got[i].ans.Other
+		if !o.IsValid() {
+			continue
+		}
+		if o.Addr() != got[i].dst.Addr() {
+			return &got[i], true
+		}
+		if srv == nil {
+			srv = &got[i]
+		}
+	}
+	if srv != nil {
+		return srv, false
+	}
+	for i := range got {
+		for j := range got {
+			if i != j && got[i].dst.Addr() == got[j].dst.Addr() && got[i].dst.Port() != got[j].dst.Port() {
+				return &got[i], false
+			}
+		}
+	}
+	return nil, false
 }
 
 // finishReason sets the reason of an undecided result.

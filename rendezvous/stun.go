@@ -44,8 +44,11 @@ type STUNConfig struct {
 	// With two addresses A=(ip1,p1) (primary) and B=(ip2,p2) (other) the
 	// server is an RFC 5780 server: it also listens on (ip1,p2) and (ip2,p1)
 	// when ip1 != ip2, answers with OTHER-ADDRESS and RESPONSE-ORIGIN, and
-	// honours CHANGE-REQUEST over UDP (only port changes when ip1 == ip2).
-	// Both hosts must then be IP literals of the same family.
+	// honours CHANGE-REQUEST over UDP. When ip1 == ip2 it honours port
+	// changes only and sends no OTHER-ADDRESS (RFC 5780 forbids it to a
+	// server with one IP): clients learn of the second port from their own
+	// configuration (natprobe pairs two configured ports of one IP). Both
+	// hosts must be IP literals of the same family.
 	//
 	// Port 0 picks a free port. An empty host (":3478") listens on all
 	// addresses and is allowed only with a single address.
@@ -72,6 +75,8 @@ type STUNConfig struct {
 // STUNServer answers STUN Binding requests over UDP and TCP (RFC 5389,
 // with the RFC 5780 NAT behaviour discovery extensions when it has two
 // addresses), and dial-back requests over TCP (natprobe.AttrDialBack).
+// Requests of RFC 3489 clients (no magic cookie) are answered over UDP as
+// RFC 5389 section 12.2 suggests (see answer).
 // Create it with NewSTUNServer; it serves until Close.
 type STUNServer struct {
 	log         *slog.Logger
@@ -298,12 +303,25 @@ func (s *STUNServer) serveUDP(c *net.UDPConn, local netip.AddrPort) {
 			s.log.Debug("udp read", "local", local, "err", err)
 			continue
 		}
-		if n > stunMaxMessage || !stun.IsMessage(buf[:n]) || stun.Decode(buf[:n], req) != nil {
+		if n > stunMaxMessage {
 			continue
 		}
-		resp, from, ok := s.answer(req, src, local, true)
+		var cookie [4]byte
+		classic := false
+		if !stun.IsMessage(buf[:n]) {
+			if cookie, classic = rfc3489Request(buf[:n]); !classic {
+				continue
+			}
+		}
+		if stun.Decode(buf[:n], req) != nil {
+			continue
+		}
+		resp, from, ok := s.answer(req, src, local, true, classic)
 		if !ok {
 			continue
+		}
+		if classic {
+			classicAnswer(resp, cookie)
 		}
 		out := s.udp[from]
 		if _, err := out.WriteToUDPAddrPort(resp.Raw, src); err != nil {
@@ -380,14 +398,14 @@ func (s *STUNServer) serveTCP(c net.Conn) {
 			res, fail := s.dialBack.serve(s.ctx, req, remote)
 			if fail != nil {
 				s.log.Debug("tcp: dial-back refused", "remote", remote, "code", fail.Code, "reason", string(fail.Reason))
-				if err := s.writeTCP(c, s.errorResponse(req, fail.Code, nil, fail.Reason...)); err != nil {
+				if err := s.writeTCP(c, s.errorResponse(req, fail.Code, nil, false, fail.Reason...)); err != nil {
 					return
 				}
 				continue
 			}
 			extra = append(extra, res)
 		}
-		resp, _, ok := s.answer(req, remote, local, false, extra...)
+		resp, _, ok := s.answer(req, remote, local, false, false, extra...)
 		if !ok {
 			continue
 		}
@@ -403,99 +421,4 @@ func (s *STUNServer) writeTCP(c net.Conn, m *stun.Message) error {
 	}
 	_, err := c.Write(m.Raw)
 	return err
-}
-
-// answer builds the response to req, received from src on local, and
-// returns the address to send it from. ok is false when req is to be
-// dropped (not a Binding request, bad fingerprint). extra are added to a
-// success response.
-func (s *STUNServer) answer(req *stun.Message, src, local netip.AddrPort, udp bool, extra ...stun.Setter) (resp *stun.Message, from netip.AddrPort, ok bool) {
-	if req.Type != stun.BindingRequest {
-		return nil, netip.AddrPort{}, false
-	}
-	if req.Contains(stun.AttrFingerprint) && stun.Fingerprint.Check(req) != nil {
-		return nil, netip.AddrPort{}, false
-	}
-	from = local
-	if udp && req.Contains(natprobe.AttrDialBack) {
-		// A UDP source can be spoofed: the dial would go to a third party.
-		return s.errorResponse(req, stun.CodeBadRequest, nil, []byte("dial-back only over tcp")...), local, true
-	}
-	if req.Contains(stun.AttrChangeRequest) {
-		v, _ := req.Get(stun.AttrChangeRequest)
-		switch {
-		case len(v) != 4:
-			return s.errorResponse(req, stun.CodeBadRequest, nil), local, true
-		case !udp:
-			// RFC 5780 section 6.1: CHANGE-REQUEST is for UDP only.
-			return s.errorResponse(req, stun.CodeBadRequest, nil), local, true
-		}
-		flags := binary.BigEndian.Uint32(v)
-		changeIP, changePort := flags&stunChangeIP != 0, flags&stunChangePort != 0
-		if (changeIP && !s.twoIPs) || (changePort && !s.other.IsValid()) {
-			return s.errorResponse(req, stun.CodeUnknownAttribute, stun.UnknownAttributes{stun.AttrChangeRequest}), local, true
-		}
-		from = s.flip(local, changeIP, changePort)
-	}
-	srcIP := src.Addr().Unmap()
-	resp = new(stun.Message)
-	setters := []stun.Setter{
-		stun.BindingSuccess,
-		stun.NewTransactionIDSetter(req.TransactionID),
-		&stun.XORMappedAddress{IP: srcIP.AsSlice(), Port: int(src.Port())},
-	}
-	if !from.Addr().IsUnspecified() {
-		setters = append(setters, &stun.ResponseOrigin{IP: from.Addr().AsSlice(), Port: int(from.Port())})
-	}
-	if s.other.IsValid() {
-		o := s.flip(local, s.twoIPs, true)
-		setters = append(setters, &stun.OtherAddress{IP: o.Addr().AsSlice(), Port: int(o.Port())})
-	}
-	setters = append(setters, extra...)
-	setters = append(setters, stun.NewSoftware(stunSoftware), stun.Fingerprint)
-	if err := resp.Build(setters...); err != nil {
-		s.log.Debug("build response", "err", err)
-		return nil, netip.AddrPort{}, false
-	}
-	return resp, from, true
-}
-
-func (s *STUNServer) errorResponse(req *stun.Message, code stun.ErrorCode, unknown stun.UnknownAttributes, reason ...byte) *stun.Message {
-	var codeAttr stun.Setter = code
-	if len(reason) > 0 {
-		codeAttr = &stun.ErrorCodeAttribute{Code: code, Reason: reason}
-	}
-	setters := []stun.Setter{
-		stun.BindingError,
-		stun.NewTransactionIDSetter(req.TransactionID),
-		codeAttr,
-	}
-	if unknown != nil {
-		setters = append(setters, unknown)
-	}
-	setters = append(setters, stun.NewSoftware(stunSoftware), stun.Fingerprint)
-	resp := new(stun.Message)
-	if err := resp.Build(setters...); err != nil {
-		s.log.Debug("build error response", "err", err)
-	}
-	return resp
-}
-
-// flip returns the served address that differs from local in the IP
-// and/or port, as asked. The caller checks that such an address exists.
-func (s *STUNServer) flip(local netip.AddrPort, ip, port bool) netip.AddrPort {
-	a, p := local.Addr(), local.Port()
-	if ip {
-		a = s.primary.Addr()
-		if local.Addr() == s.primary.Addr() {
-			a = s.other.Addr()
-		}
-	}
-	if port {
-		p = s.primary.Port()
-		if local.Port() == s.primary.Port() {
-			p = s.other.Port()
-		}
-	}
-	return netip.AddrPortFrom(a, p)
 }

@@ -257,6 +257,9 @@ func TestSTUNChangeRequest(t *testing.T) {
 	}
 }
 
+// TestSTUNSameIPTwoPorts checks a server with one IP and two ports: it
+// changes ports but never sends OTHER-ADDRESS (RFC 5780 forbids it to a
+// server with one IP), over UDP or TCP.
 func TestSTUNSameIPTwoPorts(t *testing.T) {
 	s := startSTUN(t, rendezvous.STUNConfig{Listen: []string{"127.0.0.1:0", "127.0.0.1:0"}})
 	addrs := s.Addrs()
@@ -265,14 +268,27 @@ func TestSTUNSameIPTwoPorts(t *testing.T) {
 	}
 	c := listenUDP(t, "127.0.0.1")
 
-	resp, from := udpExchange(t, c, addrs[0], bindingRequest(t, changeRequest{port: true}))
-	if resp.Type != stun.BindingSuccess || from != addrs[1] || otherAddress(resp) != addrs[1] {
-		t.Errorf("change port: %v from %v other %v, want success from %v other %v",
-			resp.Type, from, otherAddress(resp), addrs[1], addrs[1])
+	for _, dst := range addrs {
+		resp, _ := udpExchange(t, c, dst, bindingRequest(t))
+		if o := otherAddress(resp); resp.Type != stun.BindingSuccess || o.IsValid() {
+			t.Errorf("udp to %v: %v other-address %v, want success without other-address", dst, resp.Type, o)
+		}
+		tc := dialTCP(t, "127.0.0.1", dst)
+		tc.Write(bindingRequest(t).Raw)
+		if resp := readTCPMessage(t, tc); resp.Type != stun.BindingSuccess || otherAddress(resp).IsValid() {
+			t.Errorf("tcp to %v: %v other-address %v, want success without other-address", dst, resp.Type, otherAddress(resp))
+		}
 	}
-	resp, _ = udpExchange(t, c, addrs[0], bindingRequest(t, changeRequest{ip: true}))
-	if resp.Type != stun.BindingError || errorCode(resp) != stun.CodeUnknownAttribute {
-		t.Errorf("change ip: %v code %d, want error 420", resp.Type, errorCode(resp))
+	resp, from := udpExchange(t, c, addrs[0], bindingRequest(t, changeRequest{port: true}))
+	if resp.Type != stun.BindingSuccess || from != addrs[1] || responseOrigin(resp) != addrs[1] || otherAddress(resp).IsValid() {
+		t.Errorf("change port: %v from %v origin %v other %v, want success from %v, no other-address",
+			resp.Type, from, responseOrigin(resp), otherAddress(resp), addrs[1])
+	}
+	for _, ch := range []changeRequest{{ip: true}, {ip: true, port: true}} {
+		resp, _ = udpExchange(t, c, addrs[0], bindingRequest(t, ch))
+		if resp.Type != stun.BindingError || errorCode(resp) != stun.CodeUnknownAttribute {
+			t.Errorf("%+v: %v code %d, want error 420", ch, resp.Type, errorCode(resp))
+		}
 	}
 }
 
@@ -368,10 +384,19 @@ func TestSTUNTCP(t *testing.T) {
 		}
 	})
 	t.Run("change request refused", func(t *testing.T) {
+		// RFC 5780 section 6.1: over TCP the answer cannot come from
+		// elsewhere; 420 names the attribute. The connection goes on.
 		c := dialTCP(t, "127.0.0.1", a)
-		c.Write(bindingRequest(t, changeRequest{port: true}).Raw)
-		if resp := readTCPMessage(t, c); resp.Type != stun.BindingError || errorCode(resp) != stun.CodeBadRequest {
-			t.Errorf("got %v code %d, want error 400", resp.Type, errorCode(resp))
+		for _, ch := range []changeRequest{{port: true}, {ip: true}, {ip: true, port: true}} {
+			c.Write(bindingRequest(t, ch).Raw)
+			resp := readTCPMessage(t, c)
+			if resp.Type != stun.BindingError || errorCode(resp) != stun.CodeUnknownAttribute {
+				t.Fatalf("%+v: got %v code %d, want error 420", ch, resp.Type, errorCode(resp))
+			}
+			var unknown stun.UnknownAttributes
+			if err := unknown.GetFrom(resp); err != nil || len(unknown) != 1 || unknown[0] != stun.AttrChangeRequest {
+				t.Errorf("%+v: unknown-attributes = %v (%v), want [CHANGE-REQUEST]", ch, unknown, err)
+			}
 		}
 	})
 	t.Run("garbage closes", func(t *testing.T) {

@@ -68,11 +68,12 @@ func newTURN(ctx context.Context, cfg Config, log *slog.Logger) (*turnServer, er
 	for user, pass := range cfg.TURNUsers {
 		keys[user] = turn.GenerateAuthKey(user, cfg.Realm, pass)
 	}
+	patch := &turnPatch{realm: cfg.Realm, keys: keys} // see turnpatch.go
 	if len(keys) == 0 {
 		log.Warn("turn has no users: every allocation will be refused")
 	}
 
-	ln := &turnListener{Listener: acceptor.New(tl, acceptor.Config{Logger: log})}
+	ln := &turnListener{Listener: acceptor.New(tl, acceptor.Config{Logger: log}), patch: patch}
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm: cfg.Realm,
 		// pion logs an error for some malformed requests, one per
@@ -85,7 +86,7 @@ func newTURN(ctx context.Context, cfg Config, log *slog.Logger) (*turnServer, er
 			}
 			return ra.Username, key, ok
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: uc, RelayAddressGenerator: gen()}},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: &turnPacketConn{PacketConn: uc, patch: patch}, RelayAddressGenerator: gen()}},
 		ListenerConfigs:   []turn.ListenerConfig{{Listener: ln, RelayAddressGenerator: gen()}},
 	})
 	if err != nil {

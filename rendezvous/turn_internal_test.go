@@ -5,6 +5,9 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
 )
 
 // A TCP connection to TURN that never sends a byte is closed after
@@ -158,22 +161,26 @@ func TestTURNFramer(t *testing.T) {
 	tests := []struct {
 		name         string
 		chunks       [][]byte
-		mid, started bool // after the last chunk
+		mid, started bool     // after the last chunk
+		whole        [][]byte // the STUN messages collected
 	}{
-		{"whole stun", [][]byte{stunMsg(8)}, false, false},
-		{"stun header only", [][]byte{stunMsg(8)[:20]}, true, true},
-		{"3 header bytes", [][]byte{{0, 1, 0}}, true, true},
-		{"continued, not started", [][]byte{stunMsg(8)[:10], stunMsg(8)[10:15]}, true, false},
-		{"completed across chunks", [][]byte{stunMsg(8)[:10], stunMsg(8)[10:]}, false, false},
-		{"two messages and a part", [][]byte{cat(stunMsg(4), channel(5), stunMsg(0)[:2])}, true, true},
-		{"channel data padded", [][]byte{channel(5)[:9]}, true, true},
-		{"channel data padded, whole", [][]byte{channel(5)}, false, false},
-		{"empty channel data", [][]byte{channel(0)}, false, false},
-		{"end of one, start of next", [][]byte{stunMsg(4)[:21], cat(stunMsg(4)[21:], channel(1)[:1])}, true, true},
+		{"whole stun", [][]byte{stunMsg(8)}, false, false, [][]byte{stunMsg(8)}},
+		{"stun header only", [][]byte{stunMsg(8)[:20]}, true, true, nil},
+		{"3 header bytes", [][]byte{{0, 1, 0}}, true, true, nil},
+		{"continued, not started", [][]byte{stunMsg(8)[:10], stunMsg(8)[10:15]}, true, false, nil},
+		{"completed across chunks", [][]byte{stunMsg(8)[:10], stunMsg(8)[10:]}, false, false, [][]byte{stunMsg(8)}},
+		{"two messages and a part", [][]byte{cat(stunMsg(4), channel(5), stunMsg(0)[:2])}, true, true, [][]byte{stunMsg(4)}},
+		{"channel data padded", [][]byte{channel(5)[:9]}, true, true, nil},
+		{"channel data padded, whole", [][]byte{channel(5)}, false, false, nil},
+		{"empty channel data", [][]byte{channel(0)}, false, false, nil},
+		{"end of one, start of next", [][]byte{stunMsg(4)[:21], cat(stunMsg(4)[21:], channel(1)[:1])}, true, true, [][]byte{stunMsg(4)}},
+		{"two stun messages", [][]byte{cat(stunMsg(4), stunMsg(8)[:3]), stunMsg(8)[3:]}, false, false, [][]byte{stunMsg(4), stunMsg(8)}},
+		{"too long to collect", [][]byte{stunMsg(turnMaxInspect)}, false, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var f turnFramer
+			var whole [][]byte
+			f := turnFramer{whole: func(msg []byte) { whole = append(whole, append([]byte{}, msg...)) }}
 			var mid, started bool
 			for _, c := range tt.chunks {
 				mid, started = f.feed(c)
@@ -181,6 +188,100 @@ func TestTURNFramer(t *testing.T) {
 			if mid != tt.mid || started != tt.started {
 				t.Fatalf("feed = %v, %v; want %v, %v", mid, started, tt.mid, tt.started)
 			}
+			if len(whole) != len(tt.whole) {
+				t.Fatalf("collected %d stun messages, want %d", len(whole), len(tt.whole))
+			}
+			for i := range whole {
+				if string(whole[i]) != string(tt.whole[i]) {
+					t.Errorf("stun message %d = %x, want %x", i, whole[i], tt.whole[i])
+				}
+			}
 		})
 	}
+}
+
+// TestTURNAuthRewrite checks turnPatch's patch of pion's answers (see
+// turnpatch.go) message by message.
+func TestTURNAuthRewrite(t *testing.T) {
+	key := turn.GenerateAuthKey("u", "realm", "pass")
+	a := &turnPatch{realm: "realm", keys: map[string][]byte{"u": key}}
+	connBind := stun.NewType(stun.MethodConnectionBind, stun.ClassRequest)
+	connBindOK := stun.NewType(stun.MethodConnectionBind, stun.ClassSuccessResponse)
+	request := func(t *testing.T, typ stun.MessageType, pass string) *stun.Message {
+		t.Helper()
+		return stun.MustBuild(stun.TransactionID, typ, stun.RawAttribute{Type: stun.AttrConnectionID, Value: []byte{0, 0, 0, 7}},
+			stun.NewUsername("u"), stun.NewRealm("realm"), stun.NewNonce("n0nce"),
+			stun.MessageIntegrity(turn.GenerateAuthKey("u", "realm", pass)))
+	}
+	decode := func(t *testing.T, raw []byte) *stun.Message {
+		t.Helper()
+		m := new(stun.Message)
+		if err := stun.Decode(raw, m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	t.Run("connection bind success gets message integrity", func(t *testing.T) {
+		var v turnVerdicts
+		req := request(t, connBind, "pass")
+		a.inspect(req.Raw, &v)
+		pions := stun.MustBuild(stun.NewTransactionIDSetter(req.TransactionID), connBindOK,
+			stun.RawAttribute{Type: stun.AttrConnectionID, Value: []byte{0, 0, 0, 7}})
+		got := decode(t, a.rewrite(pions.Raw, &v))
+		if err := stun.MessageIntegrity(key).Check(got); err != nil {
+			t.Errorf("message integrity: %v", err)
+		}
+		if id, _ := got.Get(stun.AttrConnectionID); string(id) != "\x00\x00\x00\x07" || got.Type != connBindOK || got.TransactionID != req.TransactionID {
+			t.Errorf("got %v id %x txid %x, want the success with connection-id 7", got.Type, id, got.TransactionID)
+		}
+		// Once answered, the verdict is gone.
+		if again := a.rewrite(pions.Raw, &v); string(again) != string(pions.Raw) {
+			t.Error("a second answer to the transaction was rewritten")
+		}
+	})
+	for _, tt := range []struct {
+		name string
+		user string
+		pass string
+	}{{"wrong password", "u", "wrong"}, {"unknown user", "nobody", "pass"}} {
+		t.Run(tt.name+" gets 401", func(t *testing.T) {
+			var v turnVerdicts
+			req := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
+				stun.NewUsername(tt.user), stun.NewRealm("realm"), stun.NewNonce("n0nce"),
+				stun.MessageIntegrity(turn.GenerateAuthKey(tt.user, "realm", tt.pass)))
+			a.inspect(req.Raw, &v)
+			errType := stun.NewType(stun.MethodAllocate, stun.ClassErrorResponse)
+			pions := stun.MustBuild(stun.NewTransactionIDSetter(req.TransactionID), errType, stun.CodeBadRequest)
+			got := decode(t, a.rewrite(pions.Raw, &v))
+			var code stun.ErrorCodeAttribute
+			var nonce stun.Nonce
+			var realm stun.Realm
+			if code.GetFrom(got) != nil || code.Code != stun.CodeUnauthorized || got.Type != errType {
+				t.Errorf("got %v code %d, want allocate error 401", got.Type, code.Code)
+			}
+			if nonce.GetFrom(got) != nil || nonce.String() != "n0nce" || realm.GetFrom(got) != nil || realm.String() != "realm" {
+				t.Errorf("nonce %q realm %q, want the request's nonce and the realm", nonce, realm)
+			}
+		})
+	}
+	t.Run("other answers untouched", func(t *testing.T) {
+		var v turnVerdicts
+		req := request(t, connBind, "pass")
+		a.inspect(req.Raw, &v)
+		// A 400 for a request whose credentials were right stays 400.
+		pions := stun.MustBuild(stun.NewTransactionIDSetter(req.TransactionID),
+			stun.NewType(stun.MethodConnectionBind, stun.ClassErrorResponse), stun.CodeBadRequest)
+		if got := a.rewrite(pions.Raw, &v); string(got) != string(pions.Raw) {
+			t.Error("a 400 after good credentials was rewritten")
+		}
+		other := stun.MustBuild(stun.TransactionID, connBindOK)
+		if got := a.rewrite(other.Raw, &v); string(got) != string(other.Raw) {
+			t.Error("an answer to an unknown transaction was rewritten")
+		}
+		data := []byte{0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4} // ChannelData
+		if got := a.rewrite(data, &v); string(got) != string(data) {
+			t.Error("channel data was rewritten")
+		}
+	})
 }

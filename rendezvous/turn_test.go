@@ -3,14 +3,17 @@ package rendezvous_test
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
 	"github.com/reachd/reachd/rendezvous"
@@ -174,26 +177,91 @@ func TestTURNAuth(t *testing.T) {
 		{name: "password of another user", user: "other", pass: rendezvoustest.TURNPassword},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			client := newTURNClient(t, s.TURNAddr(), tt.user, tt.pass)
-			alloc, err := client.AllocateTCP()
-			if !tt.ok {
-				if err == nil {
-					alloc.Close()
-					t.Fatal("allocation granted with wrong credentials")
+		for _, proto := range []string{"tcp", "udp"} {
+			t.Run(tt.name+" "+proto, func(t *testing.T) {
+				var alloc io.Closer
+				var err error
+				if proto == "tcp" {
+					alloc, err = newTURNClient(t, s.TURNAddr(), tt.user, tt.pass).AllocateTCP()
+				} else {
+					alloc, err = newTURNClientUDP(t, s.TURNAddr(), tt.user, tt.pass).Allocate()
 				}
-				// pion answers a failed MESSAGE-INTEGRITY check or an
-				// unknown user with 400 Bad Request, not RFC 8489's 401.
-				if !strings.Contains(err.Error(), "error 400") {
-					t.Errorf("error %q, want a 400 error response", err)
+				if !tt.ok {
+					if err == nil {
+						alloc.Close()
+						t.Fatal("allocation granted with wrong credentials")
+					}
+					// RFC 8489 section 9.2.4; pion alone says 400 (see
+					// turnpatch.go).
+					if !strings.Contains(err.Error(), "error 401") {
+						t.Errorf("error %q, want a 401 error response", err)
+					}
+					return
 				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("allocate: %v", err)
-			}
-			alloc.Close()
-		})
+				if err != nil {
+					t.Fatalf("allocate: %v", err)
+				}
+				alloc.Close()
+			})
+		}
+	}
+}
+
+// newTURNClientUDP connects a pion TURN client to addr over UDP.
+func newTURNClientUDP(t *testing.T, addr netip.AddrPort, user, pass string) *turn.Client {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr.String(),
+		TURNServerAddr: addr.String(),
+		Conn:           conn,
+		Username:       user,
+		Password:       pass,
+		Realm:          rendezvous.DefaultRealm,
+		LoggerFactory:  quietLogs(),
+	})
+	if err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client.Close()
+		conn.Close()
+	})
+	return client
+}
+
+// TestTURNCoturnClient runs coturn's turnutils_uclient -T against the
+// embedded server: two clients take TCP allocations (RFC 6062), connect to
+// each other's relayed address and echo messages over the relayed
+// connections, each of which needs a ConnectionBind that coturn's client
+// checks (MESSAGE-INTEGRITY, see turnpatch.go).
+func TestTURNCoturnClient(t *testing.T) {
+	bin := requireTool(t, "turnutils_uclient", "coturn")
+	s := rendezvoustest.Start(t)
+	a := s.TURNAddr()
+	const msgs = 5
+	out := runTool(t, bin, "-T", "-n", strconv.Itoa(msgs), "-z", "5",
+		"-u", rendezvoustest.TURNUser, "-w", rendezvoustest.TURNPassword,
+		"-p", strconv.Itoa(int(a.Port())), a.Addr().String())
+	for _, bad := range []string{"Wrong integrity", "cannot BIND", "Cannot complete Allocation", "ERROR"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("turnutils_uclient says %q", bad)
+		}
+	}
+	for _, want := range []string{
+		fmt.Sprintf("tot_send_msgs=%d, tot_recv_msgs=%d", 2*msgs, 2*msgs),
+		"Total lost packets 0 (0.000000%)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("turnutils_uclient output lacks %q", want)
+		}
 	}
 }
 
@@ -263,4 +331,41 @@ func exchange(t *testing.T, a, b net.Conn) {
 			t.Fatalf("%s: bytes differ", dir.name)
 		}
 	}
+}
+
+// TestTURNBindingMappedAddress checks that the TURN address, which answers
+// Binding requests when it shares the primary STUN address or there is no
+// STUN server, sends MAPPED-ADDRESS beside XOR-MAPPED-ADDRESS too (pion
+// alone does not; see turnpatch.go).
+func TestTURNBindingMappedAddress(t *testing.T) {
+	s, err := rendezvous.New(rendezvous.Config{MQTTListen: "127.0.0.1:0", TURNListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if got := s.STUNAddrs(); len(got) != 1 || got[0] != s.TURNAddr() {
+		t.Fatalf("STUNAddrs() = %v, want TURN's %v alone", got, s.TURNAddr())
+	}
+	check := func(t *testing.T, resp *stun.Message, local netip.AddrPort) {
+		t.Helper()
+		if resp.Type != stun.BindingSuccess {
+			t.Fatalf("got %v, want binding success", resp.Type)
+		}
+		if x, m := xorMapped(t, resp), mappedAddress(resp); x != local || m != local {
+			t.Errorf("xor-mapped-address %v mapped-address %v, want both %v", x, m, local)
+		}
+		if err := stun.Fingerprint.Check(resp); err != nil {
+			t.Errorf("fingerprint: %v", err)
+		}
+	}
+	t.Run("udp", func(t *testing.T) {
+		c := listenUDP(t, "127.0.0.1")
+		resp, _ := udpExchange(t, c, s.TURNAddr(), bindingRequest(t))
+		check(t, resp, c.LocalAddr().(*net.UDPAddr).AddrPort())
+	})
+	t.Run("tcp", func(t *testing.T) {
+		c := dialTCP(t, "127.0.0.1", s.TURNAddr())
+		c.Write(bindingRequest(t).Raw)
+		check(t, readTCPMessage(t, c), c.LocalAddr().(*net.TCPAddr).AddrPort())
+	})
 }

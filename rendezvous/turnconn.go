@@ -37,6 +37,7 @@ var connectionBindOK = stun.NewType(stun.MethodConnectionBind, stun.ClassSuccess
 type turnListener struct {
 	*acceptor.Listener // waits out accept failures: pion stops accepting at the first error
 	t                  tracker
+	patch              *turnPatch
 }
 
 func (l *turnListener) Accept() (net.Conn, error) {
@@ -54,18 +55,22 @@ func (l *turnListener) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	_ = tc.SetReadDeadline(time.Now().Add(turnFirstByteTimeout))
-	return &turnConn{TCPConn: tc, t: &l.t, deadline: true}, nil
+	conn := &turnConn{TCPConn: tc, t: &l.t, patch: l.patch, deadline: true}
+	conn.frames.whole = func(msg []byte) { conn.patch.inspect(msg, &conn.verdicts) }
+	return conn, nil
 }
 
 // turnConn is the connection pion gets: a *net.TCPConn, embedded so that
 // every method but Read, Write and Close is the connection's own. It follows
-// the framing of what it reads and keeps a read deadline while a message is
-// incomplete.
+// the framing of what it reads, keeps a read deadline while a message is
+// incomplete, and applies turnPatch to pion's answers.
 type turnConn struct {
 	*net.TCPConn
-	t    *tracker
-	once sync.Once
-	raw  atomic.Bool // a ConnectionBind succeeded: no more framing, no deadline
+	t        *tracker
+	patch    *turnPatch
+	verdicts turnVerdicts
+	once     sync.Once
+	raw      atomic.Bool // a ConnectionBind succeeded: no more framing, no deadline
 
 	// Used by the reading goroutine only.
 	frames   turnFramer
@@ -90,12 +95,18 @@ func (c *turnConn) Read(p []byte) (int, error) {
 }
 
 func (c *turnConn) Write(p []byte) (int, error) {
-	if !c.raw.Load() && len(p) >= 2 && binary.BigEndian.Uint16(p) == connectionBindOK {
+	if c.raw.Load() {
+		return c.TCPConn.Write(p)
+	}
+	if len(p) >= 2 && binary.BigEndian.Uint16(p) == connectionBindOK {
 		// pion writes this on the goroutine that reads, then relays.
 		c.raw.Store(true)
 		_ = c.TCPConn.SetReadDeadline(time.Time{})
 	}
-	return c.TCPConn.Write(p)
+	if _, err := c.TCPConn.Write(c.patch.rewrite(p, &c.verdicts)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (c *turnConn) Close() error {
@@ -110,12 +121,21 @@ func (c *turnConn) Close() error {
 // turnFramer follows message boundaries in a TURN TCP stream: a STUN message
 // (its length at bytes 2-3 counts what follows the 20-byte header) or a
 // ChannelData message (first two bits 01; 4-byte header, length at bytes 2-3,
-// padded to 4 over TCP). pion ends the connection on anything else.
+// padded to 4 over TCP). pion ends the connection on anything else. It
+// hands each whole STUN message of up to turnMaxInspect bytes to whole.
 type turnFramer struct {
 	hdr  [4]byte
 	nhdr int // header bytes of the current message seen so far
 	left int // bytes of the current message still to come after its first 4
+
+	whole func(msg []byte) // nil: nothing collected
+	msg   []byte           // the STUN message being collected
+	stun  bool             // the current message is a STUN message collected in msg
 }
+
+// turnMaxInspect is the largest STUN message a turnFramer collects: pion
+// reads messages into buffers of 1600 bytes and drops longer ones.
+const turnMaxInspect = 1600
 
 // feed consumes b and reports whether it ends inside a message, and if so
 // whether that message started in b.
@@ -134,14 +154,23 @@ func (f *turnFramer) feed(b []byte) (mid, started bool) {
 			size := int(binary.BigEndian.Uint16(f.hdr[2:4]))
 			if f.hdr[0]&0xc0 == 0 { // STUN
 				f.left = stunHeaderSize - len(f.hdr) + size
+				f.stun = f.whole != nil && stunHeaderSize+size <= turnMaxInspect
+				f.msg = append(f.msg[:0], f.hdr[:]...)
 			} else { // ChannelData
 				f.left = (size + 3) &^ 3
+				f.stun = false
 			}
 		}
 		k := min(f.left, len(b))
+		if f.stun {
+			f.msg = append(f.msg, b[:k]...)
+		}
 		f.left -= k
 		b = b[k:]
 		if f.left == 0 {
+			if f.stun {
+				f.whole(f.msg)
+			}
 			f.nhdr, started = 0, false
 		}
 	}
