@@ -31,7 +31,7 @@ const TopicPrefix = "reachd/v1/"
 // Topic returns the MQTT topic node nodeID listens on.
 func Topic(nodeID string) string { return TopicPrefix + nodeID }
 
-// Message types defined by DESIGN.md.
+// Message types (ARCHITECTURE.md, "Wire formats", says where each body is defined).
 const (
 	TypeEcho        = "echo"
 	TypeEchoReply   = "echo_reply"
