@@ -67,12 +67,12 @@ type expectation struct {
 
 // Expect registers a session whose connection peer will dial to our
 // listener (reverse connect).
-func (e env) Expect(s strategy.Session, peer string) (<-chan net.Conn, func()) {
+func (e env) Expect(s strategy.Ticket, peer string) (<-chan net.Conn, func()) {
 	ch := make(chan net.Conn)
 	t := &e.n.tickets
 	t.mu.Lock()
 	if t.m == nil {
-		t.m = make(map[strategy.Session]expectation)
+		t.m = make(map[strategy.Ticket]expectation)
 	}
 	t.m[s] = expectation{ch, peer}
 	t.mu.Unlock()
@@ -87,11 +87,11 @@ func (e env) Expect(s strategy.Session, peer string) (<-chan net.Conn, func()) {
 // the ticket their preamble names.
 type tickets struct {
 	mu sync.Mutex
-	m  map[strategy.Session]expectation
+	m  map[strategy.Ticket]expectation
 }
 
 // lookup finds the expectation of ticket s.
-func (t *tickets) lookup(s strategy.Session) (expectation, bool) {
+func (t *tickets) lookup(s strategy.Ticket) (expectation, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	exp, ok := t.m[s]

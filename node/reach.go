@@ -18,7 +18,7 @@ import (
 // connection reached instead of ours) answers otherwise, so only our own
 // answer counts as reachable. done ends the expectation.
 func (n *Node) reachCheck() (db natprobe.DialBack, done func()) {
-	s := strategy.NewSession()
+	s := strategy.NewTicket()
 	var b bytes.Buffer
 	handshake.WritePreamble(&b, handshake.Preamble{Ticket: s, From: n.id.NodeID()})
 	data := b.Bytes()

@@ -113,9 +113,9 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	// Done by then: the SYNs cross, then TLS and the commit take a round
 	// trip or two; the margin covers jitter.
 	call.eta(time.Now().Add(at.Sub(env.Now()) + 2*rtt + 250*time.Millisecond))
-	s := NewSession()
+	s := NewTicket()
 	rb, err := request(ctx, env, peer, msgPunch,
-		punchBody{requestHead: requestHead{Session: s.String(), Address: self.String()}, Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, msgPunchReply)
+		punchBody{requestHead: requestHead{Ticket: s.String(), Address: self.String()}, Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, msgPunchReply)
 	if err != nil {
 		return Raw{}, err
 	}
@@ -223,7 +223,7 @@ func peerRTT(env Env, m *signaling.Message, b punchBody) time.Duration {
 // time, its dial attempts sized from the signaling round trip rtt. Both
 // sides dialled: both send the preamble and check the other's, and the
 // node IDs give the TLS roles.
-func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, at time.Time, rtt time.Duration, s Session, peer string) (Raw, error) {
+func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, at time.Time, rtt time.Duration, s Ticket, peer string) (Raw, error) {
 	prep.release() // Punch binds the port itself
 	c, err := punch.Punch(ctx, punch.Config{
 		LocalAddr: prep.local,
@@ -236,7 +236,7 @@ func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, a
 	if err != nil {
 		return Raw{}, err
 	}
-	return Raw{Conn: c, Session: s, SendPreamble: true, CheckPreamble: true,
+	return Raw{Conn: c, Ticket: s, SendPreamble: true, CheckPreamble: true,
 		Client: punch.Role(env.ID(), peer) == punch.RoleClient}, nil
 }
 

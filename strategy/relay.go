@@ -21,7 +21,7 @@ type relay struct{}
 // Signaling bodies of the relay strategy.
 type (
 	relayBody struct {
-		Session string `json:"session"`
+		Ticket  string `json:"session"`
 		Relayed string `json:"relayed"` // the TURN relayed ip:port to dial
 	}
 	relayReplyBody struct{}
@@ -119,11 +119,11 @@ func relayVia(ctx context.Context, env Env, url string, peer address.Address) (R
 	if err := alloc.Permit(ctx, permit...); err != nil {
 		return Raw{}, err
 	}
-	s := NewSession()
+	s := NewTicket()
 	replied := make(chan error, 1)
 	go func() {
 		_, err := request(ctx, env, signaling.PeerOf(peer), msgRelay,
-			relayBody{Session: s.String(), Relayed: alloc.RelayedAddr().String()}, msgRelayReply)
+			relayBody{Ticket: s.String(), Relayed: alloc.RelayedAddr().String()}, msgRelayReply)
 		replied <- err
 	}()
 	accepted := make(chan net.Conn)
@@ -155,7 +155,7 @@ func relayVia(ctx context.Context, env Env, url string, peer address.Address) (R
 			return Raw{}, fmt.Errorf("relay accept: %w", err)
 		}
 	}
-	return Raw{Conn: c, Session: s, CheckPreamble: true}, nil
+	return Raw{Conn: c, Ticket: s, CheckPreamble: true}, nil
 }
 
 func (relay) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
@@ -163,7 +163,7 @@ func (relay) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, e
 	if err != nil {
 		return Raw{}, badRequest("%w", err)
 	}
-	s, err := ParseSession(b.Session)
+	s, err := ParseTicket(b.Ticket)
 	if err != nil {
 		return Raw{}, badRequest("%w", err)
 	}
@@ -188,7 +188,7 @@ func (relay) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, e
 		c.Close()
 		return Raw{}, fmt.Errorf("relay reply: %w", err)
 	}
-	return Raw{Conn: c, Session: s, SendPreamble: true, Client: true}, nil
+	return Raw{Conn: c, Ticket: s, SendPreamble: true, Client: true}, nil
 }
 
 // peerIPs are the IPs a peer may connect to a relay from: its external

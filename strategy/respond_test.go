@@ -34,7 +34,7 @@ func (e *fakeEnv) LastTCPMapping(netip.Addr) punch.Mapping { return punch.Mappin
 func (e *fakeEnv) TURN() []string                          { return e.turn }
 func (e *fakeEnv) OnLink(netip.Addr) bool                  { return false }
 func (e *fakeEnv) Logger() *slog.Logger                    { return slog.New(slog.DiscardHandler) }
-func (e *fakeEnv) Expect(strategy.Session, string) (<-chan net.Conn, func()) {
+func (e *fakeEnv) Expect(strategy.Ticket, string) (<-chan net.Conn, func()) {
 	return nil, func() {}
 }
 func (e *fakeEnv) Echo(context.Context, signaling.Peer) (time.Duration, error) {

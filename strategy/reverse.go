@@ -49,19 +49,19 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	if !ok {
 		return Raw{}, ErrNotReady
 	}
-	s := NewSession()
+	s := NewTicket()
 	arrived, forget := env.Expect(s, call.Peer.NodeID)
 	defer forget()
 	refused := make(chan error, 1)
 	go func() {
 		_, err := env.Request(ctx, signaling.PeerOf(call.Peer), msgConnectBack,
-			connectBackBody{requestHead{Session: s.String(), Address: self.String()}})
+			connectBackBody{requestHead{Ticket: s.String(), Address: self.String()}})
 		refused <- err
 	}()
 	select {
 	case c := <-arrived:
 		// The listener has read and matched the preamble.
-		return Raw{Conn: c, Session: s}, nil
+		return Raw{Conn: c, Ticket: s}, nil
 	case err := <-refused:
 		var remote *signaling.RemoteError
 		if errors.As(err, &remote) {
@@ -74,7 +74,7 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 		// Signaling failed; the peer may still dial back.
 		select {
 		case c := <-arrived:
-			return Raw{Conn: c, Session: s}, nil
+			return Raw{Conn: c, Ticket: s}, nil
 		case <-ctx.Done():
 			return Raw{}, fmt.Errorf("peer did not dial back: %w", err)
 		}
@@ -102,37 +102,37 @@ func (reverse) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw,
 	if err != nil {
 		return Raw{}, fmt.Errorf("dial back: %w", err)
 	}
-	return Raw{Conn: c, Session: s, SendPreamble: true, Client: true}, nil
+	return Raw{Conn: c, Ticket: s, SendPreamble: true, Client: true}, nil
 }
 
 // requestHead opens the requests of the strategies whose responder dials
-// the requester (connect_back, punch): the attempt's session, and the
+// the requester (connect_back, punch): the attempt's ticket, and the
 // requester's own address.
 type requestHead struct {
-	Session string `json:"session"`
+	Ticket  string `json:"session"`
 	Address string `json:"address"`
 }
 
 func (h *requestHead) head() *requestHead { return h }
 
 // decodeRequest reads the request m of type t and checks its head: a
-// well-formed session, and an address that is the sender's own.
+// well-formed ticket, and an address that is the sender's own.
 func decodeRequest[B any, PB interface {
 	*B
 	head() *requestHead
-}](m *signaling.Message, t signaling.Type[B]) (B, Session, address.Address, error) {
+}](m *signaling.Message, t signaling.Type[B]) (B, Ticket, address.Address, error) {
 	body, err := t.Decode(m)
 	if err != nil {
-		return body, Session{}, address.Address{}, badRequest("%w", err)
+		return body, Ticket{}, address.Address{}, badRequest("%w", err)
 	}
 	h := PB(&body).head()
-	s, err := ParseSession(h.Session)
+	s, err := ParseTicket(h.Ticket)
 	if err != nil {
-		return body, Session{}, address.Address{}, badRequest("%w", err)
+		return body, Ticket{}, address.Address{}, badRequest("%w", err)
 	}
 	peer, err := peerAddress(h.Address, m.From)
 	if err != nil {
-		return body, Session{}, address.Address{}, err
+		return body, Ticket{}, address.Address{}, err
 	}
 	return body, s, peer, nil
 }

@@ -97,11 +97,11 @@ func (c Call) eta(t time.Time) {
 // preamble steps and the TLS role.
 type Raw struct {
 	Conn net.Conn
-	// Session names the attempt in the preamble.
-	Session Session
-	// SendPreamble: we dialled and say which session this is.
+	// Ticket names the attempt in the preamble.
+	Ticket Ticket
+	// SendPreamble: we dialled and say which attempt this is.
 	SendPreamble bool
-	// CheckPreamble: the peer dialled and must name Session.
+	// CheckPreamble: the peer dialled and must name Ticket.
 	CheckPreamble bool
 	// Client is our TLS role.
 	Client bool
@@ -120,10 +120,10 @@ type Env interface {
 	Reply(ctx context.Context, req *signaling.Message, k signaling.Kind, body any) error
 	// Echo measures the signaling round trip to peer.
 	Echo(ctx context.Context, peer signaling.Peer) (time.Duration, error)
-	// Expect registers a session whose raw connection peer will dial to
+	// Expect registers a ticket whose raw connection peer will dial to
 	// our listener, its preamble already read and answered; forget
 	// unregisters it.
-	Expect(s Session, peer string) (arrived <-chan net.Conn, forget func())
+	Expect(s Ticket, peer string) (arrived <-chan net.Conn, forget func())
 	// Now is the NTP-corrected clock.
 	Now() time.Time
 	// Mapper observes our external TCP mappings (STUN).
@@ -138,27 +138,30 @@ type Env interface {
 	Logger() *slog.Logger
 }
 
-// Session names one connection attempt across signaling and the wire.
-type Session [16]byte
+// Ticket names one connection attempt across signaling and the wire: the
+// raw connection the attempt makes names it in its preamble, so the side
+// that waits for it can tell it from any other (ARCHITECTURE.md,
+// glossary). The signaling bodies carry it in their "session" field.
+type Ticket [16]byte
 
-// NewSession returns a random session.
-func NewSession() Session {
-	var s Session
+// NewTicket returns a random ticket.
+func NewTicket() Ticket {
+	var s Ticket
 	rand.Read(s[:])
 	return s
 }
 
-// IsZero reports whether s is the zero session (a direct connection).
-func (s Session) IsZero() bool { return s == Session{} }
+// IsZero reports whether s is the zero ticket (a direct connection).
+func (s Ticket) IsZero() bool { return s == Ticket{} }
 
-func (s Session) String() string { return hex.EncodeToString(s[:]) }
+func (s Ticket) String() string { return hex.EncodeToString(s[:]) }
 
-// ParseSession parses the hex form of a session.
-func ParseSession(text string) (Session, error) {
-	var s Session
+// ParseTicket parses the hex form of a ticket.
+func ParseTicket(text string) (Ticket, error) {
+	var s Ticket
 	b, err := hex.DecodeString(text)
 	if err != nil || len(b) != len(s) {
-		return s, fmt.Errorf("session id %q: want %d hex bytes", text, len(s))
+		return s, fmt.Errorf("ticket %q: want %d hex bytes", text, len(s))
 	}
 	copy(s[:], b)
 	return s, nil

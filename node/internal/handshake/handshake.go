@@ -77,7 +77,7 @@ func Run(ctx context.Context, keys Keys, r strategy.Raw, expected string) (Path,
 		return Path{}, "", err
 	}
 	if r.SendPreamble {
-		if err := WritePreamble(raw, Preamble{Ticket: r.Session, From: keys.ID}); err != nil {
+		if err := WritePreamble(raw, Preamble{Ticket: r.Ticket, From: keys.ID}); err != nil {
 			return fail(fmt.Errorf("write preamble: %w", err))
 		}
 	}
@@ -89,9 +89,9 @@ func Run(ctx context.Context, keys Keys, r strategy.Raw, expected string) (Path,
 		if err != nil {
 			return fail(err)
 		}
-		if got.Ticket != r.Session || (expected != "" && got.From != expected) {
+		if got.Ticket != r.Ticket || (expected != "" && got.From != expected) {
 			WriteAnswer(raw, AnswerUnknownTicket)
-			return fail(fmt.Errorf("the peer's preamble names ticket %s of %s, want %s of %s", got.Ticket, got.From, r.Session, expected))
+			return fail(fmt.Errorf("the peer's preamble names ticket %s of %s, want %s of %s", got.Ticket, got.From, r.Ticket, expected))
 		}
 		if err := WriteAnswer(raw, AnswerOK); err != nil {
 			return fail(fmt.Errorf("answer preamble: %w", err))

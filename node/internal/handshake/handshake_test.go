@@ -68,14 +68,14 @@ func both(t *testing.T, a Keys, ra strategy.Raw, expectB string, b Keys, rb stra
 // path and the other's proven node ID.
 func TestRunRoles(t *testing.T) {
 	a, b := keysOf(t), keysOf(t)
-	ticket := strategy.NewSession()
+	ticket := strategy.NewTicket()
 	for _, tc := range []struct {
 		name   string
 		ra, rb strategy.Raw // a dials; b accepted
 	}{
 		{"no preamble", strategy.Raw{Client: true}, strategy.Raw{}},
-		{"dialer sends, acceptor checks", strategy.Raw{Client: true, SendPreamble: true, Session: ticket}, strategy.Raw{CheckPreamble: true, Session: ticket}},
-		{"acceptor is the TLS client", strategy.Raw{SendPreamble: true, Session: ticket}, strategy.Raw{Client: true, CheckPreamble: true, Session: ticket}},
+		{"dialer sends, acceptor checks", strategy.Raw{Client: true, SendPreamble: true, Ticket: ticket}, strategy.Raw{CheckPreamble: true, Ticket: ticket}},
+		{"acceptor is the TLS client", strategy.Raw{SendPreamble: true, Ticket: ticket}, strategy.Raw{Client: true, CheckPreamble: true, Ticket: ticket}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ca, cb := tcpPair(t)
@@ -105,7 +105,7 @@ func TestRunRoles(t *testing.T) {
 // or of another node, each fail with the error that names it.
 func TestRunRefusals(t *testing.T) {
 	a, b, c := keysOf(t), keysOf(t), keysOf(t)
-	ticket := strategy.NewSession()
+	ticket := strategy.NewTicket()
 	t.Run("wrong key", func(t *testing.T) {
 		ca, cb := tcpPair(t)
 		oa, _ := both(t, a, strategy.Raw{Conn: ca, Client: true}, c.ID, b, strategy.Raw{Conn: cb}, "")
@@ -116,8 +116,8 @@ func TestRunRefusals(t *testing.T) {
 	t.Run("another ticket", func(t *testing.T) {
 		ca, cb := tcpPair(t)
 		oa, ob := both(t,
-			a, strategy.Raw{Conn: ca, Client: true, SendPreamble: true, Session: strategy.NewSession()}, b.ID,
-			b, strategy.Raw{Conn: cb, CheckPreamble: true, Session: ticket}, a.ID)
+			a, strategy.Raw{Conn: ca, Client: true, SendPreamble: true, Ticket: strategy.NewTicket()}, b.ID,
+			b, strategy.Raw{Conn: cb, CheckPreamble: true, Ticket: ticket}, a.ID)
 		var refused *RefusedError
 		if !errors.As(oa.err, &refused) || refused.Reason != answerReasons[AnswerUnknownTicket] {
 			t.Fatalf("dialer: %v, want refused for its ticket", oa.err)
@@ -129,8 +129,8 @@ func TestRunRefusals(t *testing.T) {
 	t.Run("preamble of another node", func(t *testing.T) {
 		ca, cb := tcpPair(t)
 		_, ob := both(t,
-			a, strategy.Raw{Conn: ca, Client: true, SendPreamble: true, Session: ticket}, b.ID,
-			b, strategy.Raw{Conn: cb, CheckPreamble: true, Session: ticket}, c.ID)
+			a, strategy.Raw{Conn: ca, Client: true, SendPreamble: true, Ticket: ticket}, b.ID,
+			b, strategy.Raw{Conn: cb, CheckPreamble: true, Ticket: ticket}, c.ID)
 		if ob.err == nil {
 			t.Fatal("acceptor took a preamble from a node it did not expect")
 		}

@@ -26,7 +26,7 @@ import (
 const (
 	Magic     = "RCHD"
 	Version   = 3
-	ticketLen = len(strategy.Session{})
+	ticketLen = len(strategy.Ticket{})
 	// PreambleLen is the length of a preamble on the wire.
 	PreambleLen = len(Magic) + 1 + ticketLen + identity.NodeIDLen
 )
@@ -44,7 +44,7 @@ var (
 type Preamble struct {
 	// Ticket names the signaling exchange the connection answers; zero
 	// for a direct connection.
-	Ticket strategy.Session
+	Ticket strategy.Ticket
 	// From is the dialer's node ID, as it claims (TLS proves it).
 	From string
 }

@@ -15,7 +15,7 @@ const idA = "g7ryiscno6ny5vketvmw5u433tjokgnh4oasuxqvw3rg5fa52xeq" // a valid no
 func TestPreambleRoundTrip(t *testing.T) {
 	for _, p := range []Preamble{
 		{From: idA},
-		{Ticket: strategy.NewSession(), From: idA},
+		{Ticket: strategy.NewTicket(), From: idA},
 	} {
 		var b bytes.Buffer
 		if err := WritePreamble(&b, p); err != nil {
@@ -35,7 +35,7 @@ func TestPreambleRoundTrip(t *testing.T) {
 }
 
 func TestReadPreambleRefuses(t *testing.T) {
-	good := Preamble{Ticket: strategy.NewSession(), From: idA}.Append(nil)
+	good := Preamble{Ticket: strategy.NewTicket(), From: idA}.Append(nil)
 	with := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	for _, tc := range []struct {
 		name string
@@ -95,7 +95,7 @@ func TestAnswers(t *testing.T) {
 // back as those bytes, or an error; never a panic.
 func FuzzPreamble(f *testing.F) {
 	f.Add(Preamble{From: idA}.Append(nil))
-	f.Add(Preamble{Ticket: strategy.Session{1, 2, 3}, From: idA}.Append(nil))
+	f.Add(Preamble{Ticket: strategy.Ticket{1, 2, 3}, From: idA}.Append(nil))
 	f.Add([]byte("RCHD\x02"))
 	f.Add([]byte("GET / HTTP/1.1\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
