@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -566,7 +567,6 @@ func (n *Network) dialLoop(ctx context.Context, mb *member) {
 			case <-ctx.Done():
 			}
 			n.linkDown(mb, l, "link ended")
-			err = errors.New("link ended")
 			if ctx.Err() != nil {
 				return
 			}
@@ -760,7 +760,7 @@ func (n *Network) Info() Info {
 		}
 		info.Members = append(info.Members, row)
 	}
-	slices.SortFunc(info.Members, func(a, b Member) int { return cmpString(a.NodeID, b.NodeID) })
+	slices.SortFunc(info.Members, func(a, b Member) int { return strings.Compare(a.NodeID, b.NodeID) })
 	return info
 }
 

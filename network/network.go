@@ -26,6 +26,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -280,7 +281,7 @@ func (m *Manager) List() []Info {
 	for _, n := range m.networks() {
 		out = append(out, n.Info())
 	}
-	slices.SortFunc(out, func(a, b Info) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -383,16 +384,6 @@ func (m *Manager) Close() error {
 	}
 	m.wg.Wait()
 	return nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // readWithin reads a hello from l, giving up after d or when ctx ends
