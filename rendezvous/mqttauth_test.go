@@ -159,6 +159,16 @@ func TestMQTTNodeReadsOnlyItsTopic(t *testing.T) {
 		})
 	}
 
+	for _, topic := range []string{"elsewhere", signaling.TopicPrefix + "not-a-node", signaling.GroupTopicPrefix + "UPPER"} {
+		t.Run("publish refused "+topic, func(t *testing.T) {
+			// QoS 1: an MQTT 3.1.1 publisher refused is disconnected.
+			code, out := runTool(t, pub, append(login, "-q", "1", "-t", topic, "-m", "x")...)
+			if code == 0 {
+				t.Errorf("mosquitto_pub -t %q as a node: exit 0 (%q); want refused", topic, out)
+			}
+		})
+	}
+
 	t.Run("group topic", func(t *testing.T) {
 		code, out := runTool(t, sub, append(login, "-d", "-q", "1", "-t", signaling.GroupTopicPrefix+"abc", "-C", "1", "-W", "1")...)
 		if !strings.Contains(out, "Subscribed (mid: 1): 1") {
