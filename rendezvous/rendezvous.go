@@ -10,10 +10,10 @@
 // (signaling.Login): a node reads only its own topic and the group topics it
 // names exactly, and may write to any node's or group's topic. With
 // Config.MQTTAnonymous anyone may connect, publish and subscribe (reachd
-// still signs and seals every signaling message end to end). It keeps no
-// retained messages, limits the number of sessions, packet size, queues and
-// session lifetimes (Config.MQTT*), and announces its limits to MQTT 5
-// clients in CONNACK. TURN uses long-term
+// signs and seals every signaling message end to end all the same). It
+// keeps no retained messages and limits the number of sessions, packet size,
+// queues and session lifetimes (Config.MQTT*), which MQTT 5 clients learn
+// from the CONNACK. TURN uses long-term
 // credentials; a TCP connection to it must send each message whole within
 // seconds. Every listener waits out accept failures (a full file table) and
 // logs them, like every warning a stranger can cause, at most about once a
