@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/rendezvous"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
@@ -216,4 +218,40 @@ func TestMQTTBadLoginRefused(t *testing.T) {
 			t.Errorf("a valid login: exit %d, %q; want CONNACK 0", code, out)
 		}
 	})
+}
+
+// A login is accepted for each address the broker is reached at: the
+// socket's, localhost on loopback, and the configured names.
+func TestMQTTLoginAddresses(t *testing.T) {
+	s := rendezvoustest.Start(t, func(c *rendezvous.Config) { c.MQTTNames = []string{"Broker.Example:1883"} })
+	_, port, _ := strings.Cut(s.MQTTAddr(), ":")
+	tests := []struct {
+		name   string
+		url    string // dialled
+		signed string // the address the login is signed for
+		ok     bool
+	}{
+		{"socket address", "mqtt://" + s.MQTTAddr(), "127.0.0.1:" + port, true},
+		{"localhost", "mqtt://localhost:" + port, "localhost:" + port, true},
+		{"configured name", "mqtt://" + s.MQTTAddr(), "broker.example:1883", true},
+		{"other port", "mqtt://" + s.MQTTAddr(), "127.0.0.1:1", false},
+		{"other name", "mqtt://" + s.MQTTAddr(), "other.example:1883", false},
+		{"websocket address for tcp", "mqtt://" + s.MQTTAddr(), s.MQTTWSAddr(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nid := newIdentity(t)
+			c := paho.NewClient(mqttOptions(tt.url, t.Name()).SetCredentialsProvider(func() (string, string) {
+				return nid.NodeID(), signaling.LoginPassword(nid, tt.signed, time.Now())
+			}))
+			tok := c.Connect()
+			if !tok.WaitTimeout(waitLimit) {
+				t.Fatal("connect timed out")
+			}
+			defer c.Disconnect(0)
+			if err := tok.Error(); (err == nil) != tt.ok {
+				t.Fatalf("connect: %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
 }
