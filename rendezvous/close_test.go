@@ -13,6 +13,7 @@ import (
 
 	"github.com/reachd/reachd/rendezvous"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
+	"github.com/reachd/reachd/signaling"
 )
 
 // Close returns promptly with clients of every kind still connected, among
@@ -63,8 +64,8 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 
 	// Live MQTT clients over both transports, subscribed.
 	for _, url := range []string{rendezvoustest.MQTTURL(s), rendezvoustest.MQTTWSURL(s)} {
-		c := connectMQTT(t, url, url)
-		subscribe(t, c, "reachd/v1/close", 1)
+		c, nid := connectNode(t, url, url)
+		subscribe(t, c, signaling.TopicPrefix+nid.NodeID(), 1)
 	}
 
 	// A TURN TCP allocation with a live relayed connection.

@@ -53,13 +53,13 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (_ *broker, er
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous: mqtt listen %s: %w", cfg.MQTTListen, err)
 	}
-	b.tcp = &mqttListener{id: "tcp", ln: acceptor.New(ln, acceptor.Config{Logger: log}), ctx: ctx}
+	b.tcp = &mqttListener{id: "tcp", ln: acceptor.New(ln, acceptor.Config{Logger: log}), ctx: ctx, maxPacket: limits.maxPacket}
 	if cfg.MQTTWSListen != "" {
 		ln, err := net.Listen("tcp", cfg.MQTTWSListen)
 		if err != nil {
 			return nil, fmt.Errorf("rendezvous: mqtt websocket listen %s: %w", cfg.MQTTWSListen, err)
 		}
-		b.ws = &mqttListener{id: "ws", ln: acceptor.New(ln, acceptor.Config{Logger: log}), ctx: ctx, ws: true}
+		b.ws = &mqttListener{id: "ws", ln: acceptor.New(ln, acceptor.Config{Logger: log}), ctx: ctx, ws: true, maxPacket: limits.maxPacket}
 	}
 
 	b.srv = mqtt.New(&mqtt.Options{
@@ -67,12 +67,19 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (_ *broker, er
 		Logger:                 mqttLogger(log),
 		SysTopicResendInterval: mqttSysInterval,
 	})
-	// reachd authenticates signaling end to end (signed, sealed envelopes),
-	// so the broker lets anyone connect, publish and subscribe.
-	if err := b.srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	// Signaling is signed and sealed end to end, but who talks to whom, and
+	// when, is not: by default only nodes signed in with their node key may
+	// use the broker, each reading its own topic and its groups'.
+	var authHook mqtt.Hook = new(auth.AllowHook)
+	if !cfg.MQTTAnonymous {
+		if authHook, err = newNodeAuth(cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.srv.AddHook(authHook, nil); err != nil {
 		return nil, fmt.Errorf("rendezvous: mqtt auth hook: %w", err)
 	}
-	if err := b.srv.AddHook(&limitHook{srv: b.srv, limits: limits, log: log}, nil); err != nil {
+	if err := b.srv.AddHook(&limitHook{srv: b.srv, limits: limits, nodesOnly: !cfg.MQTTAnonymous, log: log}, nil); err != nil {
 		return nil, fmt.Errorf("rendezvous: mqtt limit hook: %w", err)
 	}
 	for _, l := range []*mqttListener{b.tcp, b.ws} {
@@ -113,6 +120,8 @@ type mqttListener struct {
 	ln  *acceptor.Listener // waits out accept failures such as EMFILE
 	ctx context.Context    // the server's lifetime; bounds WebSocket connections
 	ws  bool
+
+	maxPacket int // see mqttConn
 
 	log       *slog.Logger
 	establish listeners.EstablishFn
@@ -159,7 +168,7 @@ func (l *mqttListener) Serve(establish listeners.EstablishFn) {
 		}
 		l.t.goFunc(func() {
 			defer l.t.remove(c)
-			l.serveConn(c)
+			l.serveConn(c, c.LocalAddr())
 		})
 	}
 }
@@ -167,9 +176,9 @@ func (l *mqttListener) Serve(establish listeners.EstablishFn) {
 // serveConn hands c to mochi, which returns when the client is gone. A new
 // connection gets mqttConnectTimeout to send CONNECT; mochi then replaces the
 // deadline with one derived from the client's keepalive.
-func (l *mqttListener) serveConn(c net.Conn) {
+func (l *mqttListener) serveConn(c net.Conn, local net.Addr) {
 	_ = c.SetDeadline(time.Now().Add(mqttConnectTimeout))
-	if err := l.establish(l.id, c); err != nil {
+	if err := l.establish(l.id, newMQTTConn(c, local, l.maxPacket)); err != nil {
 		l.log.Debug("mqtt client ended", "remote", c.RemoteAddr(), "err", err)
 	}
 }
@@ -217,9 +226,10 @@ func (l *mqttListener) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer l.t.remove(closer)
 	// NetConn streams binary messages (so no per-message size limit applies
-	// here; mochi enforces Config.MQTTMaxPacket per packet) and is closed when
-	// the server's lifetime ends.
-	l.serveConn(websocket.NetConn(l.ctx, wc, websocket.MessageBinary))
+	// here; mqttConn and mochi enforce Config.MQTTMaxPacket per packet) and
+	// is closed when the server's lifetime ends.
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	l.serveConn(websocket.NetConn(l.ctx, wc, websocket.MessageBinary), local)
 }
 
 // Close is called by mochi's Server.Close. It closes the socket and every

@@ -90,30 +90,40 @@ func (l mqttLimits) capabilities() *mqtt.Capabilities {
 	caps.MaximumMessageExpiryInterval = int64(mqttMessageExpiry / time.Second)
 	caps.MaximumClientWritesPending = int32(l.maxQueued)
 	caps.MaximumInflight = uint16(l.maxInflight)
+	// The QoS 1/2 publishes a client may have unacknowledged towards us;
+	// announced in CONNACK, and a client exceeding it is disconnected
+	// (0x93).
+	caps.ReceiveMaximum = uint16(l.maxInflight)
 	return caps
 }
 
 // limitHook enforces what mochi's capabilities leave open: MaximumClients
 // counts connected clients only, so disconnected persistent sessions (each
-// with its queue) could pile up without bound; and an MQTT 5 client may
-// raise its session expiry in DISCONNECT past the maximum it was granted.
+// with its queue) could pile up without bound; an MQTT 5 client may raise
+// its session expiry in DISCONNECT past the maximum it was granted; mochi
+// acknowledges a RETAIN publish it does not keep; and its CONNACK does not
+// announce the maximum packet size nor that retain is unavailable.
 type limitHook struct {
 	mqtt.HookBase
-	srv    *mqtt.Server
-	limits mqttLimits
-	log    *slog.Logger
+	srv       *mqtt.Server
+	limits    mqttLimits
+	nodesOnly bool // nodeAuth is on: no wildcard or shared subscriptions
+	log       *slog.Logger
 }
 
 func (h *limitHook) ID() string { return "reachd-limits" }
 
 func (h *limitHook) Provides(b byte) bool {
-	return b == mqtt.OnConnect || b == mqtt.OnPacketRead
+	return b == mqtt.OnConnect || b == mqtt.OnPacketRead || b == mqtt.OnPacketEncode
 }
 
 // OnConnect refuses a new session once the broker holds maxClients sessions,
 // connected or not; a client resuming or taking over its own session is let
 // in.
 func (h *limitHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if mc, ok := cl.Net.Conn.(*mqttConn); ok {
+		mc.bind(func(code packets.Code) { _ = h.srv.DisconnectClient(cl, code) }, cl.Properties.ProtocolVersion == 5)
+	}
 	if _, ok := h.srv.Clients.Get(cl.ID); ok || h.srv.Clients.Len() < h.limits.maxClients {
 		return nil
 	}
@@ -126,13 +136,38 @@ func (h *limitHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	return code
 }
 
-// OnPacketRead caps the session expiry a DISCONNECT asks for.
+// OnPacketRead caps the session expiry a DISCONNECT asks for, and refuses
+// a RETAIN publish: an MQTT 5 client gets DISCONNECT 0x9A (retain not
+// supported), as the CONNACK told it; MQTT 3.1.1 has no way to say it, so
+// the connection is closed, as mosquitto does.
 func (h *limitHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type == packets.Publish && pk.FixedHeader.Retain {
+		h.log.Debug("mqtt client refused", "reason", "retain", "remote", cl.Net.Remote)
+		if cl.Properties.ProtocolVersion == 5 {
+			_ = h.srv.DisconnectClient(cl, packets.ErrRetainNotSupported)
+		}
+		return pk, packets.ErrRejectPacket // the only error mochi acts on: it drops the client
+	}
 	maxExp := uint32(h.limits.sessionExpiry / time.Second)
 	if pk.FixedHeader.Type == packets.Disconnect && pk.Properties.SessionExpiryIntervalFlag && pk.Properties.SessionExpiryInterval > maxExp {
 		pk.Properties.SessionExpiryInterval = maxExp
 	}
 	return pk, nil
+}
+
+// OnPacketEncode adds the limits mochi does not announce to a successful
+// CONNACK (MQTT 5 only; older versions encode no properties).
+func (h *limitHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Connack || pk.ReasonCode >= packets.ErrUnspecifiedError.Code {
+		return pk
+	}
+	pk.Properties.MaximumPacketSize = uint32(h.limits.maxPacket)
+	pk.Properties.RetainAvailable, pk.Properties.RetainAvailableFlag = 0, true
+	if h.nodesOnly {
+		pk.Properties.WildcardSubAvailable, pk.Properties.WildcardSubAvailableFlag = 0, true
+		pk.Properties.SharedSubAvailable, pk.Properties.SharedSubAvailableFlag = 0, true
+	}
+	return pk
 }
 
 // packetLogHandler replaces every MQTT packet in a log record (mochi logs

@@ -28,7 +28,7 @@ func persistent(url, id string) *paho.ClientOptions {
 // client is refused while a kept session may still resume.
 func TestMQTTSessionFloodRefused(t *testing.T) {
 	const maxClients = 3
-	s := rendezvoustest.Start(t, func(c *rendezvous.Config) { c.MQTTMaxClients = maxClients })
+	s := rendezvoustest.Start(t, rendezvoustest.WithAnonymous(), func(c *rendezvous.Config) { c.MQTTMaxClients = maxClients })
 	url := rendezvoustest.MQTTURL(s)
 	for i := range maxClients {
 		c := paho.NewClient(persistent(url, fmt.Sprint(t.Name(), "/kept-", i)))
@@ -57,7 +57,7 @@ func TestMQTTSessionFloodRefused(t *testing.T) {
 // of up to 128 KiB each were kept for an hour. Now MQTTMaxInflight caps it.
 func TestMQTTOfflineSessionQueueCapped(t *testing.T) {
 	const maxInflight = 5
-	s := rendezvoustest.Start(t, func(c *rendezvous.Config) { c.MQTTMaxInflight = maxInflight })
+	s := rendezvoustest.Start(t, rendezvoustest.WithAnonymous(), func(c *rendezvous.Config) { c.MQTTMaxInflight = maxInflight })
 	url := rendezvoustest.MQTTURL(s)
 	topic := "reachd/v1/offline"
 	id := t.Name() + "/offline"
@@ -102,7 +102,7 @@ func TestMQTTOfflineSessionQueueCapped(t *testing.T) {
 
 func TestMQTTPacketOverMaxRefused(t *testing.T) {
 	const maxPacket = 1024
-	s := rendezvoustest.Start(t, func(c *rendezvous.Config) { c.MQTTMaxPacket = maxPacket })
+	s := rendezvoustest.Start(t, rendezvoustest.WithAnonymous(), func(c *rendezvous.Config) { c.MQTTMaxPacket = maxPacket })
 	url := rendezvoustest.MQTTURL(s)
 	topic := "reachd/v1/max"
 	sub := connectMQTT(t, url, "sub")
@@ -160,7 +160,7 @@ func TestMQTTLimitsInvalid(t *testing.T) {
 func TestMQTTLogsPacketSizeNotPayload(t *testing.T) {
 	var out syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := rendezvoustest.Start(t, rendezvoustest.WithLogger(log))
+	s := rendezvoustest.Start(t, rendezvoustest.WithAnonymous(), rendezvoustest.WithLogger(log))
 
 	c, err := net.DialTimeout("tcp", s.MQTTAddr(), waitLimit)
 	if err != nil {

@@ -6,10 +6,14 @@
 // node learns whether it is reachable (natprobe.AttrDialBack); the TURN
 // server's Binding answers do not.
 //
-// The broker lets anyone connect, publish and subscribe: reachd signs and
-// seals every signaling message end to end, so the broker only forwards. It
+// The broker admits only reachd nodes, signed in with their node key
+// (signaling.Login): a node reads only its own topic and the group topics it
+// names exactly, and may write to any node's or group's topic. With
+// Config.MQTTAnonymous anyone may connect, publish and subscribe (reachd
+// signs and seals every signaling message end to end all the same). It
 // keeps no retained messages and limits the number of sessions, packet size,
-// queues and session lifetimes (Config.MQTT*). TURN uses long-term
+// queues and session lifetimes (Config.MQTT*), which MQTT 5 clients learn
+// from the CONNACK. TURN uses long-term
 // credentials; a TCP connection to it must send each message whole within
 // seconds. Every listener waits out accept failures (a full file table) and
 // logs them, like every warning a stranger can cause, at most about once a
@@ -28,6 +32,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/reachd/reachd/signaling"
 )
 
 // Defaults for the zero fields of Config.
@@ -46,6 +52,20 @@ type Config struct {
 	// MQTTWSListen is the address of MQTT over WebSocket: any path
 	// upgrades, binary messages, subprotocol "mqtt". Empty disables it.
 	MQTTWSListen string
+	// MQTTAnonymous opens the broker to any client, signed in or not, to
+	// read and write any topic. Default false: only nodes signed in with
+	// their node key (signaling.Login) may connect; each may subscribe to
+	// its own topic and to group topics (exact names, no wildcards) and
+	// publish to any node's or group's topic.
+	MQTTAnonymous bool
+	// MQTTNames are further addresses ("host:port") nodes reach the broker
+	// at and sign their login for: a DNS name, or the address of a proxy or
+	// NAT in front of it. The address of the socket a client reached (and
+	// localhost on loopback) is always accepted.
+	MQTTNames []string
+	// MQTTLoginSkew is how far a login's time may be from the broker's
+	// clock, either way. Default signaling.MaxLoginSkew.
+	MQTTLoginSkew time.Duration
 	// MQTTMaxClients caps the broker's sessions: connected clients and the
 	// disconnected sessions it keeps. A new client beyond it is refused
 	// (CONNACK "server unavailable"). Default DefaultMQTTMaxClients.
@@ -168,6 +188,14 @@ func validate(cfg Config) error {
 	}
 	if _, _, err := parseHostPort(cfg.TURNListen); err != nil {
 		return fmt.Errorf("%w: turn listen %q: %v", ErrInvalidConfig, cfg.TURNListen, err)
+	}
+	for _, n := range cfg.MQTTNames {
+		if _, err := signaling.NormalizeAddr(n); err != nil {
+			return fmt.Errorf("%w: mqtt name %q: %v", ErrInvalidConfig, n, err)
+		}
+	}
+	if cfg.MQTTLoginSkew < 0 {
+		return fmt.Errorf("%w: mqtt login skew %v: want a positive duration", ErrInvalidConfig, cfg.MQTTLoginSkew)
 	}
 	for user := range cfg.TURNUsers {
 		if user == "" {

@@ -2,8 +2,14 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/openapi/openapitest"
@@ -160,9 +167,9 @@ type lossyNode struct {
 	reported atomic.Bool
 }
 
-func (n *lossyNode) Events(after uint64) ([]node.Event, bool, <-chan struct{}) {
-	evs, _, next := n.Node.Events(after)
-	return evs, !n.reported.Swap(true), next
+func (n *lossyNode) SubscribeEvents(after uint64, queue int) ([]*node.EventRecord, bool, *node.EventSub) {
+	recs, _, sub := n.Node.SubscribeEvents(after, queue)
+	return recs, !n.reported.Swap(true), sub
 }
 
 func TestEventsReset(t *testing.T) {
@@ -183,5 +190,122 @@ func TestEventsReset(t *testing.T) {
 		openapitest.CheckSchema(t, "Event", ev.raw)
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event after the reset")
+	}
+}
+
+// A stream whose client stops reading is dropped, with a reconnect hint at
+// its end, while a client that keeps reading gets every event; the node
+// goes on emitting all the while.
+func TestEventsSlowStreamDropped(t *testing.T) {
+	n := nodetest.Start(t, rendezvoustest.Start(t))
+	addr := startServer(t, Config{Node: n}).Addr()
+	// Events of some size: each policy change sends the node's info, with
+	// its allow list.
+	var ids []string
+	for range 200 {
+		pub, _, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, identity.NodeIDFromKey(pub))
+	}
+	for _, id := range ids[1:] {
+		if _, err := n.AllowPeer(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The slow client reads the stream's head, then nothing, through a
+	// receive buffer of fixed size (not under a loopback segment, 64 KiB,
+	// or the window stays shut).
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if err := slow.(*net.TCPConn).SetReadBuffer(256 << 10); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(slow, "GET /v1/events HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr)
+	slowR := bufio.NewReaderSize(slow, 512)
+	for {
+		line, err := slowR.ReadString('\n')
+		if err != nil {
+			t.Fatalf("slow stream head: %v", err)
+		}
+		if strings.HasPrefix(line, "id: ") {
+			break
+		}
+	}
+
+	// The fast client reads everything as it comes.
+	resp, err := http.Get("http://" + addr + "/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var fastLast atomic.Uint64
+	var fastDropped atomic.Bool
+	progress := make(chan struct{}, 1)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, ": dropped") {
+				fastDropped.Store(true)
+			}
+			if id, ok := strings.CutPrefix(line, "id: "); ok {
+				v, _ := strconv.ParseUint(id, 10, 64)
+				fastLast.Store(v)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	waitFast := func(id uint64) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for fastLast.Load() < id {
+			select {
+			case <-progress:
+			case <-deadline:
+				t.Fatalf("the fast client is at event %d, want %d", fastLast.Load(), id)
+			}
+		}
+	}
+
+	// Far more than the slow client's socket buffers hold, in bursts the
+	// fast client reads before the next.
+	const rounds, burst = 20, 50
+	for range rounds {
+		for range burst / 2 {
+			n.AllowPeer(ids[0])
+			n.DisallowPeer(ids[0])
+		}
+		waitFast(n.LastEventID())
+	}
+	if fastDropped.Load() {
+		t.Error("the fast client was dropped")
+	}
+
+	// The slow client, reading at last, finds the hint at the end.
+	slow.SetReadDeadline(time.Now().Add(20 * time.Second))
+	rest, err := io.ReadAll(slowR)
+	if err != nil {
+		t.Fatalf("slow stream: %v (%d bytes, last %q)", err, len(rest), rest[max(0, len(rest)-300):])
+	}
+	i := bytes.Index(rest, []byte("\n: dropped: "))
+	if i < 0 {
+		t.Fatalf("the slow stream ended without the drop hint (%d bytes, last: %q)", len(rest), rest[max(0, len(rest)-200):])
+	}
+	tail := string(rest[i:])
+	if !strings.Contains(tail, "\nretry: 1000\n") || strings.Contains(tail, "\nevent: ") {
+		t.Errorf("stream tail %q: want the hint with retry: 1000 and no event after it", tail)
+	}
+	if bytes.Contains(rest, []byte(fmt.Sprintf("\nid: %d\n", n.LastEventID()))) {
+		t.Error("the slow client got every event")
 	}
 }

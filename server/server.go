@@ -47,7 +47,7 @@ type Node interface {
 	ConnectWith(ctx context.Context, addr address.Address, o node.ConnectOptions) (*node.Conn, error)
 	Conn(id string) (*node.Conn, bool)
 	Conns() []*node.Conn
-	Events(after uint64) ([]node.Event, bool, <-chan struct{})
+	SubscribeEvents(after uint64, queue int) ([]*node.EventRecord, bool, *node.EventSub)
 	LastEventID() uint64
 	Metrics() node.Metrics
 	Policy() node.Policy

@@ -88,6 +88,16 @@ func newBroker(c *Client, offset int, raw string) (*broker, error) {
 	if cfg.TLSConfig != nil {
 		o.SetTLSConfig(cfg.TLSConfig)
 	}
+	if u.User == nil {
+		// Sign in with the node key, afresh on every (re)connection.
+		addr, err := BrokerAddr(raw)
+		if err != nil {
+			return nil, err
+		}
+		o.SetCredentialsProvider(func() (string, string) {
+			return c.id.NodeID(), LoginPassword(c.id, addr, cfg.Now())
+		})
+	}
 	o.SetOnConnectHandler(func(mqtt.Client) { b.onConnect() })
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { b.onLost(err) })
 	o.SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {

@@ -20,7 +20,9 @@ type Config struct {
 	// offsets index into this list. Schemes: mqtt:// (default port 1883),
 	// mqtts:// (8883), ws:// (80) and wss:// (443); the websocket ones keep
 	// their path (e.g. /mqtt). user:password in the URL is sent as the MQTT
-	// username and password. At least one is required.
+	// username and password; without it the node signs in with its node key
+	// (see LoginPassword), which brokers that do not check ignore. At least
+	// one is required.
 	Brokers []string
 	// TLSConfig is used for mqtts:// and wss:// brokers. Default: system roots,
 	// server name from the URL.

@@ -20,7 +20,7 @@ import (
 func rawPublisher(t *testing.T, url string) func(topic string, payload []byte) {
 	t.Helper()
 	o := mqtt.NewClientOptions().AddBroker(strings.Replace(url, "mqtt://", "tcp://", 1)).SetClientID("raw-" + newMsgID(t)[:16])
-	pub := mqtt.NewClient(o)
+	pub := mqtt.NewClient(signedIn(t, o, url))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("raw client connect: %v", tok.Error())
 	}

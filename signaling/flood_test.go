@@ -57,7 +57,7 @@ func TestFutureDatedFloodKeepsEchoAnswered(t *testing.T) {
 
 	// The flood, published without waiting for each PUBACK.
 	o := mqtt.NewClientOptions().AddBroker(strings.Replace(url, "mqtt://", "tcp://", 1)).SetClientID("flood-" + newMsgID(t)[:16])
-	pub := mqtt.NewClient(o)
+	pub := mqtt.NewClient(signedIn(t, o, url))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("flood client connect: %v", tok.Error())
 	}

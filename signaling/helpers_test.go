@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/signaling"
 )
@@ -145,4 +147,18 @@ func checkNoClientGoroutines(tb testing.TB) {
 			}
 		}
 	}
+}
+
+// signedIn makes o sign in to the broker at url as a new node: the
+// stranger with a key that anyone can be.
+func signedIn(tb testing.TB, o *mqtt.ClientOptions, url string) *mqtt.ClientOptions {
+	tb.Helper()
+	id := newIdentity(tb)
+	addr, err := signaling.BrokerAddr(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return o.SetCredentialsProvider(func() (string, string) {
+		return id.NodeID(), signaling.LoginPassword(id, addr, time.Now())
+	})
 }

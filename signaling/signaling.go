@@ -1,9 +1,10 @@
 // Package signaling carries reachd's small control messages between nodes
 // over MQTT brokers.
 //
-// A Client keeps one MQTT connection per configured broker, subscribed to the
-// node's topic reachd/v1/<node id> at QoS 1, and renews the subscription on
-// every reconnect. Each message travels in a signed JSON envelope whose body is
+// A Client keeps one MQTT connection per configured broker, signed in with
+// the node key (see LoginPassword) and subscribed to the node's topic
+// reachd/v1/<node id> at QoS 1, and renews the subscription on every
+// reconnect. Each message travels in a signed JSON envelope whose body is
 // sealed to the recipient (see Envelope, Seal, Open); received messages are
 // checked (size, syntax, signature, recipient, age, replay) before they reach
 // a Handler or the Request waiting for them. Drops are counted per reason.

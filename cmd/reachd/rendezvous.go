@@ -24,6 +24,10 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	var publicIP ipFlag
 	fs.Var(&publicIP, "public-ip", "the `IP` TURN relays advertise (default: the TURN listen IP)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	mqttAnonymous := fs.Bool("mqtt-anonymous", false,
+		"open the broker to any MQTT client; by default only nodes signed in with their node key may use it")
+	mqttNames := listFlag{validate: validHostPort}
+	fs.Var(&mqttNames, "mqtt-name", "further `host:port` addresses nodes reach the broker at (a DNS name, a proxy or NAT in front of it), comma-separated; node logins are signed for the address dialled")
 	mqttMaxClients := fs.Int("mqtt-max-clients", rendezvous.DefaultMQTTMaxClients,
 		"broker sessions at most, connected or kept; a new client beyond is refused")
 	mqttSessionExpiry := fs.Duration("mqtt-session-expiry", rendezvous.DefaultMQTTSessionExpiry,
@@ -77,6 +81,8 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		PublicIP:     publicIP.addr,
 		Logger:       logger,
 
+		MQTTAnonymous:     *mqttAnonymous,
+		MQTTNames:         mqttNames.items,
 		MQTTMaxClients:    *mqttMaxClients,
 		MQTTSessionExpiry: *mqttSessionExpiry,
 		MQTTMaxInflight:   *mqttMaxInflight,
@@ -90,7 +96,7 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return err
 	}
 	defer srv.Close()
-	logger.Info("rendezvous running", "mqtt", srv.MQTTAddr(), "mqtt_ws", srv.MQTTWSAddr(),
+	logger.Info("rendezvous running", "mqtt", srv.MQTTAddr(), "mqtt_ws", srv.MQTTWSAddr(), "mqtt_anonymous", *mqttAnonymous,
 		"stun", fmt.Sprint(srv.STUNAddrs()), "turn", srv.TURNAddr().String(), "turn_users", len(users))
 	<-ctx.Done()
 	return nil

@@ -30,6 +30,12 @@ func WithPublicIP(ip netip.Addr) Option {
 	return func(c *rendezvous.Config) { c.PublicIP = ip }
 }
 
+// WithAnonymous opens the broker to any client (Config.MQTTAnonymous), for
+// tests of MQTT itself with clients that are not nodes.
+func WithAnonymous() Option {
+	return func(c *rendezvous.Config) { c.MQTTAnonymous = true }
+}
+
 // WithLogger sends the server's logs to log.
 func WithLogger(log *slog.Logger) Option {
 	return func(c *rendezvous.Config) { c.Logger = log }
@@ -38,7 +44,8 @@ func WithLogger(log *slog.Logger) Option {
 // Start starts a rendezvous server on loopback and closes it when the test
 // ends. Without options it serves MQTT over TCP and WebSocket, STUN on two
 // addresses (RFC 5780, port changes only) and TURN with the user
-// TURNUser/TURNPassword, each on a free 127.0.0.1 port. It fails the test if
+// TURNUser/TURNPassword, each on a free 127.0.0.1 port. Its broker admits
+// only nodes, signed in with their node key, as by default. It fails the test if
 // the server does not start or Close reports an error.
 func Start(tb testing.TB, opts ...Option) *rendezvous.Server {
 	tb.Helper()

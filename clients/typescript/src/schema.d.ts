@@ -322,6 +322,8 @@ export interface paths {
          *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state) and `bytes` (byte counters of connections whose counts changed, at most once a second). An idle stream gets a `: keepalive` comment every 15 s.
          *
          *     A new client starts at the present. A client that reconnects with the last event ID it saw (`Last-Event-ID` header, as `EventSource` sends it, or the `last_event_id` query parameter) first gets the events it missed from a buffer of the last 1024. When some of them were dropped from the buffer, the stream starts with an event `reset` without `id`, whose data is a `ResetEvent`: reload the state (`GET /v1/node`, `GET /v1/connections`).
+         *
+         *     A client that falls more than 256 events behind is dropped rather than slowing the node: after the events it was owed, its stream ends with a comment `: dropped: ...` and `retry: 1000`; it resumes by reconnecting with the last event ID it saw.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -1968,7 +1970,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The event stream, open until the client goes away. */
+            /** @description The event stream, open until the client goes away or falls too far behind. */
             200: {
                 headers: {
                     "Cache-Control": "no-store";
