@@ -1,7 +1,6 @@
 package rendezvous_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"net"
@@ -34,19 +33,6 @@ func requireTool(t *testing.T, name, pkg string) string {
 		t.Skipf("%s not installed (apt-get install %s): %v", name, pkg, err)
 	}
 	return path
-}
-
-// runTool runs a program to its end (at most 30s) and returns its output.
-func runTool(t *testing.T, path string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("%s %q: %v; output:\n%s", path, args, ctx.Err(), out)
-	}
-	t.Logf("%s %s (exit %v):\n%s", path, strings.Join(args, " "), err, out)
-	return string(out)
 }
 
 func mappedAddress(m *stun.Message) netip.AddrPort {
@@ -277,7 +263,8 @@ func TestSTUNRFC3489(t *testing.T) {
 func TestSTUNClientStun(t *testing.T) {
 	bin := requireTool(t, "stun", "stun-client")
 	s := startSTUN(t, rendezvous.STUNConfig{Listen: []string{"127.0.0.1:0", "127.0.0.2:0"}})
-	out := runTool(t, bin, s.Addrs()[0].String())
+	_, out := runTool(t, bin, s.Addrs()[0].String())
+	t.Logf("%s:\n%s", bin, out)
 	if !strings.Contains(out, "Primary: Open") {
 		t.Errorf("stun did not report an open host:\n%s", out)
 	}
@@ -289,7 +276,8 @@ func TestSTUNNatDiscovery(t *testing.T) {
 	bin := requireTool(t, "turnutils_natdiscovery", "coturn")
 	s := startSTUN(t, rendezvous.STUNConfig{Listen: []string{"127.0.0.1:0", "127.0.0.2:0"}})
 	a := s.Addrs()[0]
-	out := runTool(t, bin, "-m", "-f", "-p", strconv.Itoa(int(a.Port())), a.Addr().String())
+	_, out := runTool(t, bin, "-m", "-f", "-p", strconv.Itoa(int(a.Port())), a.Addr().String())
+	t.Logf("%s:\n%s", bin, out)
 	for _, want := range []string{"NAT with Endpoint Independent Mapping!", "NAT with Endpoint Independent Filtering!", "No ALG: Mapped == XOR-Mapped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)

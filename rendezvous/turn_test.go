@@ -247,9 +247,10 @@ func TestTURNCoturnClient(t *testing.T) {
 	s := rendezvoustest.Start(t)
 	a := s.TURNAddr()
 	const msgs = 5
-	out := runTool(t, bin, "-T", "-n", strconv.Itoa(msgs), "-z", "5",
+	_, out := runTool(t, bin, "-T", "-n", strconv.Itoa(msgs), "-z", "5",
 		"-u", rendezvoustest.TURNUser, "-w", rendezvoustest.TURNPassword,
 		"-p", strconv.Itoa(int(a.Port())), a.Addr().String())
+	t.Logf("%s:\n%s", bin, out)
 	for _, bad := range []string{"Wrong integrity", "cannot BIND", "Cannot complete Allocation", "ERROR"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("turnutils_uclient says %q", bad)
