@@ -276,6 +276,13 @@ func (n *Network) settleRange() {
 	}
 	n.ip, n.ipSince = netip.PrefixFrom(a, r.Bits()), n.m.cfg.Now()
 	n.mu.Unlock()
+	// The members' subnet wins over ours, even over a route of the host
+	// (theirs may be another member's device on this host): say so.
+	if routes, err := n.m.cfg.Routes(); err == nil {
+		if route, taken := collision(r, routes); taken {
+			n.log.Warn("the members' subnet overlaps a route of the host", "subnet", r, "route", route.String())
+		}
+	}
 	n.announce(n.ctx, false)
 }
 

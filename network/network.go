@@ -165,7 +165,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Range = DefaultRange
 	}
 	var err error
-	if cfg.Range, err = checkRange(cfg.Range); err != nil {
+	if cfg.Range, err = CheckRange(cfg.Range); err != nil {
 		return nil, err
 	}
 	if cfg.Routes == nil {

@@ -105,8 +105,9 @@ func deriveSubnet(topic string, r netip.Prefix, routes []Route) (netip.Prefix, e
 	return netip.Prefix{}, &RouteError{Subnet: nth(first), Route: route, Range: r}
 }
 
-// checkRange validates a configured range.
-func checkRange(r netip.Prefix) (netip.Prefix, error) {
+// CheckRange validates a range for automatic subnets (Config.Range) and
+// returns it masked.
+func CheckRange(r netip.Prefix) (netip.Prefix, error) {
 	r = r.Masked()
 	if !r.Addr().Is4() || r.Bits() < 8 || r.Bits() > 30 {
 		return r, fmt.Errorf("network: range %v: want IPv4, from a /8 to a /30", r)
