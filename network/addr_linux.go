@@ -87,3 +87,31 @@ func (ns devNS) linkLocal(dev string) netip.Addr {
 	}
 	return netip.Addr{}
 }
+
+// hostRoutes lists the IPv4 routes of the main table in the calling
+// thread's namespace (default routes left out).
+func hostRoutes() ([]Route, error) {
+	rs, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("network: list routes: %w", err)
+	}
+	names := map[int]string{}
+	var out []Route
+	for _, r := range rs {
+		if r.Dst == nil {
+			continue
+		}
+		p, ok := netip.AddrFromSlice(r.Dst.IP)
+		if !ok {
+			continue
+		}
+		bits, _ := r.Dst.Mask.Size()
+		if _, ok := names[r.LinkIndex]; !ok && r.LinkIndex > 0 {
+			if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+				names[r.LinkIndex] = l.Attrs().Name
+			}
+		}
+		out = append(out, Route{Prefix: netip.PrefixFrom(p.Unmap(), bits), Dev: names[r.LinkIndex]})
+	}
+	return out, nil
+}

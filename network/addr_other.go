@@ -17,3 +17,5 @@ func (devNS) close() {}
 func (devNS) setAddr(dev string, old, new netip.Prefix) error { return tap.ErrUnsupported }
 
 func (devNS) linkLocal(dev string) netip.Addr { return netip.Addr{} }
+
+func hostRoutes() ([]Route, error) { return nil, nil }

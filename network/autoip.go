@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// DefaultRange is where "ip": "auto" picks an address when no member of
-// the network says otherwise.
-var DefaultRange = netip.MustParsePrefix("10.99.0.0/24")
+// DefaultRange is where "ip": "auto" derives a network's subnet (a /24,
+// see subnet.go) when no member of the network says otherwise.
+var DefaultRange = netip.MustParsePrefix("10.64.0.0/10")
 
 // ErrRangeFull: every host address of the network's range is taken.
 var ErrRangeFull = errors.New("network: no free address in the range")
@@ -20,7 +20,7 @@ var ErrRangeFull = errors.New("network: no free address in the range")
 // Automatic addresses, without a coordinator:
 //
 //  1. The range is the one most members announce (ties: the lowest), or
-//     the configured range (DefaultRange) when none is known yet.
+//     the network's derived subnet (subnet.go) when none is known yet.
 //  2. The k-th candidate of a node is host number 1 + H(node ID, name, k)
 //     mod (hosts - 2) of the range (never the network or broadcast
 //     address); the first candidate that no known member announces is

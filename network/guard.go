@@ -73,6 +73,7 @@ func (n *Network) newMemberLocked(id string, now time.Time) *member {
 		announces: rate.NewLimiter(n.announceRate(), announceBurst)}
 	mb.announces.AllowN(now, 1) // the announce that found it
 	n.members[id] = mb
+	n.heard = true
 	return mb
 }
 

@@ -9,6 +9,10 @@ import (
 // Info describes a joined network.
 type Info struct {
 	Name string `json:"name"`
+	// State is StateJoining, StateWaiting or StateJoined; Detail says
+	// what it means, when there is more to say.
+	State  string `json:"state"`
+	Detail string `json:"detail,omitempty"`
 	// IP is the node's address in the network, with prefix; Auto says it
 	// was picked automatically (AddressMoves counts clashes it moved on).
 	IP           string `json:"ip"`

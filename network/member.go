@@ -43,6 +43,8 @@ type Network struct {
 	wg     sync.WaitGroup
 	kick   chan bool // capacity 1: announce now (true: as a reply)
 
+	subnet netip.Prefix // the configured address's, or the derived one
+
 	group Group
 	dev   *tap.Device
 	ns    devNS // where dev lives
@@ -64,6 +66,8 @@ type Network struct {
 	refused  int    // announces and links refused for the member cap
 	stopped  bool   // no goroutine starts any more (wg is waited on)
 	ll       string // the device's link-local address, once read
+	state    string // as last reported (noteState)
+	heard    bool   // a member has answered once
 }
 
 // member is one row of the peer table.
@@ -91,14 +95,16 @@ type member struct {
 	downSince time.Time // when the link went down, or the member was found
 }
 
-func newNetwork(m *Manager, name string, keys Keys, ip netip.Prefix) *Network {
+func newNetwork(m *Manager, name string, keys Keys, ip, subnet netip.Prefix) *Network {
 	self := m.cfg.Host.ID()
 	n := &Network{
 		m: m, log: m.log.With("network", name), name: name, keys: keys, self: self,
 		mac:       tap.StableMAC(self + "/" + name),
 		kick:      make(chan bool, 1),
 		ip:        ip,
+		subnet:    subnet,
 		auto:      !ip.IsValid(),
+		state:     StateJoining,
 		members:   make(map[string]*member),
 		joined:    m.cfg.Now(),
 		moveLimit: rate.NewLimiter(rate.Every(moveEvery), moveBurst),
@@ -107,9 +113,8 @@ func newNetwork(m *Manager, name string, keys Keys, ip netip.Prefix) *Network {
 	n.ipSince = n.joined
 	n.ctx, n.cancel = context.WithCancel(m.ctx)
 	if n.auto {
-		r := m.cfg.Range
-		a, _ := pick(self, name, r, nil)
-		n.ip = netip.PrefixFrom(a, r.Bits())
+		a, _ := pick(self, name, subnet, nil)
+		n.ip = netip.PrefixFrom(a, subnet.Bits())
 	}
 	return n
 }
@@ -162,6 +167,7 @@ func (n *Network) start(ctx context.Context) error {
 	n.wg.Go(n.sweeper)
 	n.announce(ctx, false)
 	n.log.Info("joined", "device", dev.Name(), "ip", n.IPString(), "mac", n.mac.String())
+	n.noteState()
 	return nil
 }
 
@@ -254,7 +260,7 @@ func (n *Network) settleRange() {
 	for _, mb := range n.members {
 		prefixes = append(prefixes, mb.ip)
 	}
-	r := chooseRange(prefixes, n.m.cfg.Range)
+	r := chooseRange(prefixes, n.subnet)
 	if n.ip.Masked() == r {
 		// In the range already; a clash within it is learn's to settle,
 		// by the rule both sides apply.
@@ -270,6 +276,13 @@ func (n *Network) settleRange() {
 	}
 	n.ip, n.ipSince = netip.PrefixFrom(a, r.Bits()), n.m.cfg.Now()
 	n.mu.Unlock()
+	// The members' subnet wins over ours, even over a route of the host
+	// (theirs may be another member's device on this host): say so.
+	if routes, err := n.m.cfg.Routes(); err == nil {
+		if route, taken := collision(r, routes); taken {
+			n.log.Warn("the members' subnet overlaps a route of the host", "subnet", r, "route", route.String())
+		}
+	}
 	n.announce(n.ctx, false)
 }
 
@@ -357,6 +370,7 @@ func (n *Network) sweeper() {
 			n.log.Info("member dropped: no link for longer than the grace period", "member", mb.id, "grace", n.m.cfg.Grace)
 			n.forget(mb)
 		}
+		n.noteState()
 	}
 }
 
@@ -375,6 +389,7 @@ func (n *Network) handle(m *signaling.Message) {
 		if mb != nil {
 			n.log.Info("member left", "member", from)
 			n.forget(mb)
+			n.noteState()
 		}
 	case msgAnnounce.Is(m):
 		a, err := msgAnnounce.Decode(m)
@@ -462,6 +477,9 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 		n.refreshSourcesLocked()
 	}
 	n.mu.Unlock()
+	if !known {
+		n.noteState()
+	}
 	switch {
 	case moved:
 		n.poke()
@@ -733,7 +751,8 @@ func (n *Network) linkDown(mb *member, l Link, why string) {
 func (n *Network) Info() Info {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	info := Info{Name: n.name, IP: n.ip.String(), Auto: n.auto, MAC: n.mac.String(),
+	st, detail := n.stateLocked(n.m.cfg.Now())
+	info := Info{Name: n.name, State: st, Detail: detail, IP: n.ip.String(), Auto: n.auto, MAC: n.mac.String(),
 		LinkLocal: n.linkLocalLocked(), JoinedAt: n.joined, Members: []Member{}, AddressMoves: n.moves}
 	var ports map[string]tap.PortStats
 	if n.up {

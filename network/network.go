@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -92,9 +93,18 @@ type Config struct {
 	// MaxMembers caps the peer table: announces from more members are
 	// ignored and their links refused. Zero means DefaultMaxMembers.
 	MaxMembers int
-	// Range is where an automatic address is picked when no member tells
-	// otherwise. Zero means DefaultRange; at most a /30.
+	// Range is where a network's subnet is derived for automatic
+	// addresses (a /24 of it, or all of it when smaller) when no member
+	// tells otherwise. Zero means DefaultRange; a /8 to a /30.
 	Range netip.Prefix
+	// Routes lists the host's routes, which a network's subnet must not
+	// overlap. Nil means the kernel's main table (none off Linux).
+	Routes func() ([]Route, error)
+	// Wait is how long a join may hear from no member before its state is
+	// StateWaiting. Zero means 5s.
+	Wait time.Duration
+	// OnState, when set, is told each change of a network's state.
+	OnState func(StateChange)
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives logs (component=network). Nil discards.
@@ -125,7 +135,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	nets    map[string]*Network
-	joining map[string]bool // names whose Join runs
+	joining map[string]*Network // those whose Join runs
 }
 
 // New returns a Manager.
@@ -154,8 +164,15 @@ func New(cfg Config) (*Manager, error) {
 	if !cfg.Range.IsValid() {
 		cfg.Range = DefaultRange
 	}
-	if cfg.Range = cfg.Range.Masked(); !cfg.Range.Addr().Is4() || cfg.Range.Bits() > 30 {
-		return nil, fmt.Errorf("network: range %v: want IPv4, at most a /30", cfg.Range)
+	var err error
+	if cfg.Range, err = CheckRange(cfg.Range); err != nil {
+		return nil, err
+	}
+	if cfg.Routes == nil {
+		cfg.Routes = hostRoutes
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = 5 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -164,7 +181,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "network"),
-		nets: make(map[string]*Network), joining: make(map[string]bool)}
+		nets: make(map[string]*Network), joining: make(map[string]*Network)}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m, nil
 }
@@ -218,20 +235,42 @@ func (m *Manager) Join(ctx context.Context, c JoinConfig) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	routes, err := m.cfg.Routes()
+	if err != nil {
+		return Info{}, err
+	}
 	m.mu.Lock()
 	if m.ctx.Err() != nil {
 		m.mu.Unlock()
 		return Info{}, ErrClosed
 	}
-	if _, ok := m.nets[c.Name]; ok || m.joining[c.Name] {
+	if _, ok := m.nets[c.Name]; ok || m.joining[c.Name] != nil {
 		m.mu.Unlock()
 		return Info{}, fmt.Errorf("%w: %s", ErrJoined, c.Name)
 	}
-	// Listed once it has started: until then Leave, Get and the inbound
-	// links do not see it.
-	m.joining[c.Name] = true
+	// The subnets of our other networks count as routes, even while
+	// their devices are not up yet.
+	for _, o := range m.nets {
+		routes = append(routes, Route{Prefix: o.subnet, Dev: "network " + o.name})
+	}
+	for _, o := range m.joining {
+		routes = append(routes, Route{Prefix: o.subnet, Dev: "network " + o.name})
+	}
+	subnet := ip.Masked()
+	if ip.IsValid() {
+		if r, taken := collision(subnet, routes); taken {
+			m.mu.Unlock()
+			return Info{}, &RouteError{Subnet: subnet, Route: r}
+		}
+	} else if subnet, err = deriveSubnet(keys.Topic, m.cfg.Range, routes); err != nil {
+		m.mu.Unlock()
+		return Info{}, err
+	}
+	// Get and List show it as joining until it has started; Leave and
+	// the inbound links do not see it.
+	n := newNetwork(m, c.Name, keys, ip, subnet)
+	m.joining[c.Name] = n
 	m.mu.Unlock()
-	n := newNetwork(m, c.Name, keys, ip)
 	err = n.start(ctx)
 	m.mu.Lock()
 	delete(m.joining, c.Name)
@@ -264,10 +303,13 @@ func (m *Manager) Leave(ctx context.Context, name string) error {
 	return nil
 }
 
-// Get reports one network.
+// Get reports one network, also while it is joining.
 func (m *Manager) Get(name string) (Info, error) {
 	m.mu.Lock()
 	n, ok := m.nets[name]
+	if !ok {
+		n, ok = m.joining[name]
+	}
 	m.mu.Unlock()
 	if !ok {
 		return Info{}, fmt.Errorf("%w: %s", ErrNotJoined, name)
@@ -275,10 +317,13 @@ func (m *Manager) Get(name string) (Info, error) {
 	return n.Info(), nil
 }
 
-// List reports every network, by name.
+// List reports every network, by name, with those joining.
 func (m *Manager) List() []Info {
 	out := []Info{}
-	for _, n := range m.networks() {
+	m.mu.Lock()
+	nets := slices.AppendSeq(slices.Collect(maps.Values(m.joining)), maps.Values(m.nets))
+	m.mu.Unlock()
+	for _, n := range nets {
 		out = append(out, n.Info())
 	}
 	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.Name, b.Name) })

@@ -129,11 +129,13 @@ func TestNetwork(t *testing.T) {
 		infos[tm] = waitMembers(t, tm, "lab", others...)
 	}
 	ips := map[string]bool{}
+	keys, _ := Derive("lab", testSecret)
+	subnet, _ := deriveSubnet(keys.Topic, DefaultRange, nil)
 	for _, tm := range all {
 		info := infos[tm]
 		p := netip.MustParsePrefix(info.IP)
-		if p.Masked() != DefaultRange {
-			t.Errorf("ip %v outside %v", p, DefaultRange)
+		if p.Masked() != subnet {
+			t.Errorf("ip %v outside the derived subnet %v", p, subnet)
 		}
 		ips[p.Addr().String()] = true
 		if info.Device == "" || !info.Auto {
@@ -368,5 +370,78 @@ func TestReannounce(t *testing.T) {
 			t.Fatalf("the new address never arrived: %+v", info.Members)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTwoNetworksSubnets: two networks joined with automatic addresses
+// get different subnets, each with its route; a configured address in
+// the first's subnet is refused, naming its route.
+func TestTwoNetworksSubnets(t *testing.T) {
+	requireTAP(t)
+	tm := startMember(t, newBus())
+	one := tm.join(t, "one", testSecret, "auto")
+	two := tm.join(t, "two", testSecret, "auto")
+	p1, p2 := netip.MustParsePrefix(one.IP).Masked(), netip.MustParsePrefix(two.IP).Masked()
+	if p1 == p2 || !DefaultRange.Contains(p1.Addr()) || !DefaultRange.Contains(p2.Addr()) {
+		t.Fatalf("subnets %v and %v", p1, p2)
+	}
+	ip := hostAddr(p1, 9).String() + "/24"
+	err := tm.ns.do(func() error {
+		_, err := tm.host.m.Join(context.Background(), JoinConfig{Name: "three", Secret: testSecret, IP: ip})
+		return err
+	})
+	if !errors.Is(err, ErrSubnetTaken) || !strings.Contains(err.Error(), p1.String()) {
+		t.Fatalf("join three at %s: err = %v", ip, err)
+	}
+	t.Logf("one %s, two %s; three refused: %v", one.IP, two.IP, err)
+}
+
+// TestJoinStates: a member alone is joining, then waiting (saying that a
+// wrong secret looks the same), reported to OnState; one with another
+// secret leaves it waiting; when a second member comes, both are joined.
+func TestJoinStates(t *testing.T) {
+	requireTAP(t)
+	b := newBus()
+	withStates := func(changes chan StateChange) func(*Config) {
+		return func(c *Config) {
+			c.Wait = 500 * time.Millisecond
+			c.OnState = func(s StateChange) { changes <- s }
+		}
+	}
+	changes, wrongChanges := make(chan StateChange, 16), make(chan StateChange, 16)
+	a := startMemberWith(t, b, testNodeID(t), withStates(changes))
+	info := a.join(t, "lab", testSecret, "10.93.0.1/24")
+	if info.State != StateJoining {
+		t.Errorf("state right after the join: %q", info.State)
+	}
+	next := func(changes chan StateChange, want string) StateChange {
+		t.Helper()
+		select {
+		case s := <-changes:
+			if s.State != want || s.Name != "lab" {
+				t.Fatalf("state change %+v, want %s", s, want)
+			}
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no state change to %s", want)
+		}
+		return StateChange{}
+	}
+	if s := next(changes, StateWaiting); s.Detail != DetailWaiting {
+		t.Errorf("waiting detail %q", s.Detail)
+	}
+	if info, _ := a.host.m.Get("lab"); info.State != StateWaiting || !strings.Contains(info.Detail, "wrong secret") {
+		t.Errorf("info state %q detail %q", info.State, info.Detail)
+	}
+	wrong := startMemberWith(t, b, testNodeID(t), withStates(wrongChanges))
+	wrong.join(t, "lab", testSecret+"-not", "10.93.1.1/24")
+	next(wrongChanges, StateWaiting)
+	c := startMember(t, b)
+	c.join(t, "lab", testSecret, "10.93.0.2/24")
+	if s := next(changes, StateJoined); s.Members != 1 {
+		t.Errorf("joined with %d members", s.Members)
+	}
+	if info, _ := wrong.host.m.Get("lab"); info.State != StateWaiting || len(info.Members) != 0 {
+		t.Errorf("the wrong secret's member: %q with %d members", info.State, len(info.Members))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/signaling"
 )
 
@@ -17,6 +18,7 @@ const (
 	EventAttempt    = "attempt"    // a strategy attempt started or ended
 	EventBytes      = "bytes"      // byte counters of open connections, at most once a second
 	EventPath       = "path"       // a peer link's path was attached, lost, resumed or upgraded, or the link failed
+	EventNetwork    = "network"    // a named network's state changed (joining, waiting, joined)
 )
 
 // Event is something that happened on the node, as /v1/events streams it.
@@ -30,6 +32,7 @@ type Event struct {
 	Attempt     *AttemptEvent            `json:"attempt,omitempty"`
 	Connections []ConnInfo               `json:"connections,omitempty"`
 	PathChange  *PathEvent               `json:"path,omitempty"`
+	Network     *network.StateChange     `json:"network,omitempty"`
 }
 
 // PathEvent is a change of the path under a peer's connections.

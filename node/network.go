@@ -24,6 +24,7 @@ var (
 var (
 	ErrNetworkJoined    = network.ErrJoined
 	ErrNetworkNotJoined = network.ErrNotJoined
+	ErrSubnetTaken      = network.ErrSubnetTaken
 )
 
 // networks returns the node's network manager, starting it on first use.
@@ -32,9 +33,10 @@ func (n *Node) networks() *network.Manager {
 	defer n.netMu.Unlock()
 	if n.nets == nil {
 		m, err := network.New(network.Config{Host: nodeHost{n}, Signal: nodeSignal{n}, Grace: n.cfg.NetworkGrace,
-			MaxMembers: n.cfg.NetworkMaxMembers, Logger: n.cfg.Logger})
+			MaxMembers: n.cfg.NetworkMaxMembers, Range: n.cfg.NetworkRange, Logger: n.cfg.Logger,
+			OnState: func(s network.StateChange) { n.emit(Event{Type: EventNetwork, Network: &s}) }})
 		if err != nil {
-			panic(err) // both are set: cannot happen
+			panic(err) // both are set and New checked the range: cannot happen
 		}
 		n.nets = m
 		n.wg.Go(n.claimMemberLinks)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -69,6 +70,9 @@ type Config struct {
 	// NetworkMaxMembers caps each named network's peer table: members
 	// past it are not admitted; 0 means network.DefaultMaxMembers.
 	NetworkMaxMembers int
+	// NetworkRange is where named networks derive the subnet of their
+	// automatic addresses (a /24 each); zero means network.DefaultRange.
+	NetworkRange netip.Prefix
 	// Grace is how long a connection waits for a new path after its
 	// path died, unless its connect says otherwise; 0 means 30s.
 	Grace time.Duration
@@ -151,6 +155,11 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	if cfg.NetworkGrace == 0 {
 		cfg.NetworkGrace = 30 * time.Second
+	}
+	if cfg.NetworkRange.IsValid() {
+		if _, err := network.CheckRange(cfg.NetworkRange); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
 	}
 	cfg.Limits.fill()
 	policy, err := checkPolicy(Policy{Accept: cfg.Accept, Allow: cfg.Allow})

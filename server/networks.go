@@ -65,11 +65,14 @@ func (s *Server) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
 }
 
 // networkProblem words a network failure with its status: bad input 400,
-// a name joined already 409, not joined 404; device failures as tapProblem.
+// a name joined already or a subnet over a route of the host 409, not
+// joined 404; device failures as tapProblem.
 func networkProblem(err error) error {
 	switch {
 	case errors.Is(err, network.ErrBadName), errors.Is(err, network.ErrBadSecret), errors.Is(err, network.ErrBadIP):
 		return badRequest("%v", err)
+	case errors.Is(err, network.ErrSubnetTaken):
+		return typedProblem("network-subnet-taken", http.StatusConflict, "%v", err)
 	case errors.Is(err, network.ErrJoined):
 		return typedProblem("network-joined", http.StatusConflict, "%v", err)
 	case errors.Is(err, network.ErrNotJoined):

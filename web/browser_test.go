@@ -74,6 +74,39 @@ func TestDashboard(t *testing.T) {
 	br.waitJS("a policy change shows live", `document.querySelector('#node-policy [data-accept="allowlist"]') !== null &&
 		document.getElementById("node-policy").textContent.includes("1 node allowed")`)
 	br.eval(`window.reachdTestMarker = "not reloaded"`)
+	noNull := func(t *testing.T) {
+		t.Helper()
+		if text := br.pageText(); strings.Contains(text, "null") || strings.Contains(text, "undefined") {
+			t.Errorf("the page shows null or undefined:\n%s", text)
+		}
+	}
+	noNull(t)
+
+	t.Run("policy from the page", func(t *testing.T) {
+		br := br.on(t)
+		br.waitJS("the editor shows the allow list", `document.querySelector('#policy-form input[value="allowlist"]').checked &&
+			document.querySelector('#allow-list li[data-id=%s]') !== null`, b.ID())
+		pub, _, _ := ed25519.GenerateKey(nil)
+		other := identity.NodeIDFromKey(pub)
+		br.do(chromedp.SendKeys(chromedp.CSS("#allow-id"), other), chromedp.Click(chromedp.CSS("#allow-submit")))
+		br.waitJS("the new ID is listed", `document.querySelector('#allow-list li[data-id=%s]') !== null`, other)
+		if p := a.Policy(); !slices.Contains(p.Allow, other) {
+			t.Errorf("node A's allow list %v lacks %s", p.Allow, other)
+		}
+		br.do(chromedp.Click(chromedp.CSS(`#allow-list li[data-id="` + other + `"] button`)))
+		br.waitJS("the ID is gone", `document.querySelector('#allow-list li[data-id=%s]') === null`, other)
+		if p := a.Policy(); slices.Contains(p.Allow, other) || !slices.Contains(p.Allow, b.ID()) {
+			t.Errorf("node A's allow list %v after the removal", p.Allow)
+		}
+		br.do(chromedp.Click(chromedp.CSS(`#policy-form input[value="any"]`)))
+		br.waitJS("any peer is shown", `document.querySelector('#node-policy [data-accept="any"]') !== null`)
+		if p := a.Policy(); p.Accept != node.AcceptAny {
+			t.Errorf("node A accepts %q, want any", p.Accept)
+		}
+		if got := br.text("#policy-msg"); got != "" {
+			t.Errorf("policy message %q", got)
+		}
+	})
 
 	t.Run("bad address", func(t *testing.T) {
 		br := br.on(t)
@@ -108,6 +141,15 @@ func TestDashboard(t *testing.T) {
 		if got := br.text(`#attempts li[data-strategy="reverse"] .reason`); !strings.Contains(got, "timed out") {
 			t.Errorf("reverse reason %q, want a timeout", got)
 		}
+		// One line says why; the reasons are the timeline's, not repeated.
+		msg := br.text("#connect-msg")
+		direct, reverse := br.text(`#attempts li[data-strategy="direct"] .reason`), br.text(`#attempts li[data-strategy="reverse"] .reason`)
+		if strings.Contains(msg, "\n") || strings.Contains(msg, direct) && strings.Contains(msg, reverse) {
+			t.Errorf("verdict %q repeats the attempts' reasons (%q, %q)", msg, direct, reverse)
+		}
+		if br.eval(`document.getElementById("connect-msg").compareDocumentPosition(document.getElementById("attempts")) & Node.DOCUMENT_POSITION_FOLLOWING`) == "0" {
+			t.Error("the timeline is not beneath the verdict")
+		}
 		if n := br.count(`#attempts li`); n != 2 {
 			t.Errorf("%d attempts listed, want direct and reverse", n)
 		}
@@ -129,6 +171,12 @@ func TestDashboard(t *testing.T) {
 		}
 		if got := br.attr(`#conn-rows tr[data-id="`+connID+`"] .c-peer code`, "title"); got != b.ID() {
 			t.Errorf("peer column %q, want %q", got, b.ID())
+		}
+		if got := br.text(`#conn-rows tr[data-id="` + connID + `"] .c-id code`); got != connID {
+			t.Errorf("ID column %q, want %q", got, connID)
+		}
+		if br.count(`#conn-rows tr[data-id="`+connID+`"] .c-id button.copy`) != 1 {
+			t.Error("no copy button by the connection ID")
 		}
 		if got := br.eval(`window.reachdTestMarker`); got != "not reloaded" {
 			t.Errorf("the page reloaded (marker %q)", got)
@@ -161,6 +209,11 @@ func TestDashboard(t *testing.T) {
 			t.Fatalf("send: status %d", resp.StatusCode)
 		}
 		br.waitJS("the sent counter is updated", `document.querySelector('#conn-rows tr[data-id=%s] .c-sent').title === "5000 bytes"`, connID)
+		br.waitJS("a rate shows", `Number(document.querySelector('#conn-rows tr[data-id=%s] .c-rate').dataset.rate) > 0`, connID)
+		if got := br.text(`#conn-rows tr[data-id="` + connID + `"] .c-rate`); !strings.Contains(got, "/s") {
+			t.Errorf("rate column %q", got)
+		}
+		br.waitJS("the rate falls back to nothing", `document.querySelector('#conn-rows tr[data-id=%s] .c-rate').dataset.rate === "0"`, connID)
 		if got := br.text(`#conn-rows tr[data-id="` + connID + `"] .c-sent`); got != "4.9 KiB" {
 			t.Errorf("sent column %q, want 4.9 KiB", got)
 		}
@@ -188,9 +241,9 @@ func TestDashboard(t *testing.T) {
 
 	t.Run("close", func(t *testing.T) {
 		br := br.on(t)
-		br.do(chromedp.Click(chromedp.CSS(`#conn-rows tr[data-id="` + connID + `"] button`)))
+		br.do(chromedp.Click(chromedp.CSS(`#conn-rows tr[data-id="` + connID + `"] .c-actions button`)))
 		br.waitJS("the row shows closed", `document.querySelector('#conn-rows tr[data-id=%s]').dataset.state === "closed"`, connID)
-		if br.count(`#conn-rows tr[data-id="`+connID+`"] button`) != 0 {
+		if br.count(`#conn-rows tr[data-id="`+connID+`"] .c-actions button`) != 0 {
 			t.Error("a closed connection still has a close button")
 		}
 		t.Logf("screenshot: %s", br.screenshot("dashboard-closed.png"))
@@ -231,19 +284,48 @@ func TestDashboard(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		const secret = "correct horse battery staple"
-		if _, err := a.JoinNetwork(ctx, network.JoinConfig{Name: "webtest", Secret: secret, IP: "10.95.0.1/24"}); err != nil {
-			t.Fatal(err)
-		}
-		defer a.LeaveNetwork(context.Background(), "webtest")
+		// B is in the network; A joins it from the page, with an automatic
+		// address: it settles in B's subnet (both devices are on this host,
+		// which A logs).
 		if _, err := b.JoinNetwork(ctx, network.JoinConfig{Name: "webtest", Secret: secret, IP: "10.95.0.2/24"}); err != nil {
 			t.Fatal(err)
 		}
 		defer b.LeaveNetwork(context.Background(), "webtest")
-		br.waitJS("the member shows with its link up", `document.querySelector('.network[data-name="webtest"] tr[data-node=%s][data-link="up"]') !== null`, b.ID())
+		join := func(name, secret, ip string) {
+			t.Helper()
+			for id, v := range map[string]string{"net-name": name, "net-secret": secret, "net-ip": ip} {
+				br.eval(`document.getElementById("` + id + `").value = ""`)
+				br.do(chromedp.SendKeys(chromedp.CSS("#"+id), v))
+			}
+			br.do(chromedp.Click(chromedp.CSS("#net-submit")))
+		}
+		join("webtest", secret, "auto")
+		defer a.LeaveNetwork(context.Background(), "webtest")
+		br.waitJS("the join is said", `document.getElementById("net-msg").textContent.startsWith("Joined webtest as 10.95.0.")`)
+		br.waitJS("the network shows joined, with B's link up", `document.querySelector('.network[data-name="webtest"][data-state="joined"] tr[data-node=%s][data-link="up"]') !== null`, b.ID())
 		if got := br.text(`.network[data-name="webtest"] tr td:nth-child(2)`); got != "10.95.0.2/24" {
 			t.Errorf("member IP cell %q", got)
 		}
+		info, err := a.Network("webtest")
+		if err != nil || info.State != network.StateJoined || !strings.HasPrefix(info.IP, "10.95.0.") || len(info.Members) != 1 {
+			t.Errorf("node A's network: %+v %v", info, err)
+		}
 		t.Logf("screenshot: %s", br.screenshot("dashboard-networks.png"))
+
+		// A configured address over the route of webtest's subnet: the
+		// page says which route.
+		join("other", secret, "10.95.0.9/24")
+		br.waitJS("the refusal is said", `document.getElementById("net-msg").textContent.includes("overlaps the route 10.95.0.0/24")`)
+		t.Logf("refused: %s", br.text("#net-msg"))
+
+		// Leave from the page.
+		br.do(chromedp.Click(chromedp.CSS(`.network[data-name="webtest"] h3 button`)))
+		br.waitJS("no network is shown again", `!document.getElementById("net-empty").hidden && document.querySelector('.network[data-name="webtest"]') === null`)
+		if nets := a.Networks(); len(nets) != 0 {
+			t.Errorf("node A still in %d networks", len(nets))
+		}
+		noNull(t)
+
 	})
 	if got := br.eval(`window.reachdTestMarker`); got != "not reloaded" {
 		t.Errorf("the page reloaded (marker %q)", got)

@@ -106,6 +106,9 @@ func TestSessionFlagsRefuseBadValues(t *testing.T) {
 		{[]string{"--link-buffer", "1KiB"}, "--link-buffer 1024: want at least 64KiB"},
 		{[]string{"--network-grace", "0s"}, "--network-grace 0s"},
 		{[]string{"--network-max-members", "0"}, "--network-max-members 0: want at least 1"},
+		{[]string{"--network-range", "10.64.0.0"}, `--network-range "10.64.0.0"`},
+		{[]string{"--network-range", "fd00::/48"}, `--network-range "fd00::/48"`},
+		{[]string{"--network-range", "10.0.0.0/31"}, `--network-range "10.0.0.0/31"`},
 	} {
 		var f nodeFlags
 		if _, err := parseFlags(newFlagSetForTest(&f), tt.args, &bytes.Buffer{}, 0); err != nil {

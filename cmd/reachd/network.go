@@ -74,6 +74,13 @@ func runNetwork(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		if *secret == "" {
 			return usagef("join: --secret (or REACHD_SECRET) is required")
 		}
+		if !*asJSON {
+			if *ip == "auto" {
+				fmt.Fprintf(stdout, "joining %s with an automatic address: listening for the members' addresses…\n", name)
+			} else {
+				fmt.Fprintf(stdout, "joining %s as %s…\n", name, *ip)
+			}
+		}
 		var info network.Info
 		req := map[string]string{"name": name, "secret": *secret, "ip": *ip}
 		if err := c.postJSON(ctx, "/v1/networks", req, &info); err != nil {
@@ -83,7 +90,7 @@ func runNetwork(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return writeJSONTo(stdout, info)
 		}
 		fmt.Fprintf(stdout, "joined %s as %s on %s (MAC %s)\n", info.Name, info.IP, info.Device, info.MAC)
-		return nil
+		return awaitMembers(ctx, c, stdout, info)
 	case "leave":
 		if err := c.delete(ctx, "/v1/networks/"+url.PathEscape(name)); err != nil {
 			return err
@@ -102,6 +109,50 @@ func runNetwork(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	writeNetworks(stdout, list.Networks)
 	return nil
+}
+
+// joinWait bounds how long join waits for the network to leave the
+// joining state (the node says waiting after a few seconds alone).
+const joinWait = 15 * time.Second
+
+// awaitMembers follows a network from joining to joined (a member
+// answered) or waiting (none did), saying which.
+func awaitMembers(ctx context.Context, c *apiClient, w io.Writer, info network.Info) error {
+	ctx, cancel := context.WithTimeout(ctx, joinWait)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	said := false
+	for info.State == network.StateJoining {
+		if !said {
+			fmt.Fprintln(w, "waiting for another member to answer…")
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(w, "still %s after %v\n", info.State, joinWait)
+			return nil
+		case <-tick.C:
+		}
+		if err := c.getJSON(ctx, "/v1/networks/"+url.PathEscape(info.Name), &info); err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			return err
+		}
+	}
+	writeState(w, info)
+	return nil
+}
+
+// writeState says what a network's state means.
+func writeState(w io.Writer, n network.Info) {
+	switch n.State {
+	case network.StateJoined:
+		fmt.Fprintf(w, "joined: %d member(s) answered\n", len(n.Members))
+	default:
+		fmt.Fprintf(w, "%s: %s\n", n.State, dash(n.Detail))
+	}
 }
 
 func writeJSONTo(w io.Writer, v any) error {
@@ -123,8 +174,11 @@ func writeNetworks(w io.Writer, nets []network.Info) {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "%s  %s on %s  MAC %s  %d member(s)\n", n.Name, n.IP, n.Device, n.MAC, len(n.Members))
+		fmt.Fprintf(w, "%s  %s  %s on %s  MAC %s  %d member(s)\n", n.Name, n.State, n.IP, dash(n.Device), n.MAC, len(n.Members))
 		if len(n.Members) == 0 {
+			if n.Detail != "" {
+				fmt.Fprintf(w, "  %s\n", n.Detail)
+			}
 			continue
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -45,16 +45,19 @@ func TestNetworkCommand(t *testing.T) {
 	}
 	t.Setenv("REACHD_SECRET", "correct horse battery staple")
 	code, stdout, stderr := reachd("network", "join", "cmdtest", "--ip", "10.96.0.1/24", "--api", p.apiA)
-	if code != 0 || !strings.Contains(stdout, "joined cmdtest as 10.96.0.1/24") {
+	// A, alone, says so after a few seconds; B finds A.
+	if code != 0 || !strings.Contains(stdout, "joining cmdtest as 10.96.0.1/24…\njoined cmdtest as 10.96.0.1/24") ||
+		!strings.Contains(stdout, "\nwaiting: no other member has answered yet; a wrong secret looks the same\n") {
 		t.Fatalf("join A: %d %q %q", code, stdout, stderr)
 	}
-	if code, stdout, stderr := reachd("network", "join", "cmdtest", "--api", p.apiB); code != 0 || !strings.Contains(stdout, "joined cmdtest as 10.96.0.") {
+	if code, stdout, stderr := reachd("network", "join", "cmdtest", "--api", p.apiB); code != 0 || !strings.Contains(stdout, "joined cmdtest as 10.96.0.") ||
+		!strings.Contains(stdout, "\njoined: 1 member(s) answered\n") {
 		t.Fatalf("join B: %d %q %q", code, stdout, stderr)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		_, stdout, _ := reachd("network", "list", "--api", p.apiA)
-		if strings.Contains(stdout, p.b.ID()[:12]) && strings.Contains(stdout, " up ") {
+		if strings.Contains(stdout, p.b.ID()[:12]) && strings.Contains(stdout, " up ") && strings.Contains(stdout, "cmdtest  joined  10.96.0.1/24") {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -54,6 +55,8 @@ type nodeFlags struct {
 	// networkGrace is how long a network member's link may stay down
 	// before it drops out of the peer table (node.Config).
 	networkGrace time.Duration
+	// networkRange is where networks derive automatic subnets.
+	networkRange string
 	// networkMaxMembers caps each named network's peer table.
 	networkMaxMembers int
 
@@ -98,6 +101,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxLinks, "max-links", 1024, "most peer links at once (`n`, one per peer with a path to this node); past it a new one replaces the link idle the longest, or is refused")
 	fs.DurationVar(&f.linkIdle, "link-idle", 2*time.Minute, "close a peer link that has carried no connection for this `duration`")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
+	fs.StringVar(&f.networkRange, "network-range", network.DefaultRange.String(), "where named networks derive the subnet (a /24 each) of their automatic addresses (`prefix`)")
 	fs.IntVar(&f.networkMaxMembers, "network-max-members", network.DefaultMaxMembers, "most members of one named network this node admits (`n`)")
 }
 
@@ -147,6 +151,13 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if f.networkGrace <= 0 {
 		return node.Config{}, server.Config{}, usagef("--network-grace %s: want a positive duration", f.networkGrace)
 	}
+	netRange, err := netip.ParsePrefix(f.networkRange)
+	if err == nil {
+		netRange, err = network.CheckRange(netRange)
+	}
+	if err != nil {
+		return node.Config{}, server.Config{}, usagef("--network-range %q: want an IPv4 prefix from a /8 to a /30 (10.64.0.0/10)", f.networkRange)
+	}
 	if f.networkMaxMembers < 1 {
 		return node.Config{}, server.Config{}, usagef("--network-max-members %d: want at least 1", f.networkMaxMembers)
 	}
@@ -175,6 +186,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	}
 	nc.NetworkGrace = f.networkGrace
 	nc.NetworkMaxMembers = f.networkMaxMembers
+	nc.NetworkRange = netRange
 	sc := server.Config{Addr: f.api, Token: f.apiToken, CORSOrigins: f.apiCORS.items, Logger: logger,
 		MaxConns: f.apiMaxConns, IdleTimeout: f.apiIdleTimeout, HeaderTimeout: f.apiHeaderTimeout}
 	if err := sc.CheckSecurity(); err != nil {

@@ -18,6 +18,8 @@ import (
 // networkInfo and networkMember are the API's Network and NetworkMember.
 type networkInfo struct {
 	Name      string          `json:"name"`
+	State     string          `json:"state"`
+	Detail    string          `json:"detail"`
 	IP        string          `json:"ip"`
 	Auto      bool            `json:"auto"`
 	Device    string          `json:"device"`
@@ -110,10 +112,11 @@ func TestNetworkLab(t *testing.T) {
 	}
 	t.Logf("all links up %v after the joins began", time.Since(start).Round(time.Millisecond))
 	ips := map[netip.Addr]*labNode{}
+	subnet := netip.MustParsePrefix(infos[members[0]].IP).Masked()
 	for _, m := range members {
 		p, err := netip.ParsePrefix(infos[m].IP)
-		if err != nil || p.Masked() != netip.MustParsePrefix("10.99.0.0/24") {
-			t.Fatalf("%s: address %q", m.name, infos[m].IP)
+		if err != nil || p.Masked() != subnet || p.Bits() != 24 || !netip.MustParsePrefix("10.64.0.0/10").Contains(p.Addr()) {
+			t.Fatalf("%s: address %q, want one subnet (a /24 in 10.64.0.0/10) for all", m.name, infos[m].IP)
 		}
 		if o := ips[p.Addr()]; o != nil {
 			t.Fatalf("%s and %s both took %v", m.name, o.name, p.Addr())
@@ -172,12 +175,11 @@ func TestNetworkLab(t *testing.T) {
 	for _, m := range members {
 		taken[ipOf(m)] = true
 	}
-	outsiderIP := 254
-	for taken[fmt.Sprintf("10.99.0.%d", outsiderIP)] {
-		outsiderIP--
+	outsiderIP := subnet.Addr().As4()
+	for outsiderIP[3] = 254; taken[netip.AddrFrom4(outsiderIP).String()]; outsiderIP[3]-- {
 	}
 	var oi networkInfo
-	status, err := outsider.api.do("POST", "/v1/networks", fmt.Sprintf(`{"name":"lab","secret":"a-guess-at-the-secret-1","ip":"10.99.0.%d/24"}`, outsiderIP), &oi)
+	status, err := outsider.api.do("POST", "/v1/networks", fmt.Sprintf(`{"name":"lab","secret":"a-guess-at-the-secret-1","ip":"%s/24"}`, netip.AddrFrom4(outsiderIP)), &oi)
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("outsider join: %d %v", status, err)
 	}

@@ -106,11 +106,15 @@ set -x
 		"reachd_connect_attempts_total{",
 		"/v1/connections/{id}/stream", // openapi paths
 		`"closed"`,                    // DELETE
-		"lab: 10.99.0.",               // the network, listed
 		`"left": "lab"`,               // and left
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// The network, listed: its derived subnet is in 10.64.0.0/10, and
+	// alone it is joining or (after 5 s) waiting.
+	if re := regexp.MustCompile(`lab: 10\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.[0-9]+\.[0-9]+/24 on rn-lab, (joining|waiting), 0 member\(s\)`); !re.MatchString(out) {
+		t.Errorf("output lacks the network listed (%s):\n%s", re, out)
 	}
 }

@@ -319,7 +319,7 @@ export interface paths {
          *
          *     ```
          *
-         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state) and `bytes` (byte counters of connections whose counts changed, at most once a second). An idle stream gets a `: keepalive` comment every 15 s.
+         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state), `bytes` (byte counters of connections whose counts changed, at most once a second) and `network` (a named network's state changed: joining, waiting, joined). An idle stream gets a `: keepalive` comment every 15 s.
          *
          *     A new client starts at the present. A client that reconnects with the last event ID it saw (`Last-Event-ID` header, as `EventSource` sends it, or the `last_event_id` query parameter) first gets the events it missed from a buffer of the last 1024. When some of them were dropped from the buffer, the stream starts with an event `reset` without `id`, whose data is a `ResetEvent`: reload the state (`GET /v1/node`, `GET /v1/connections`).
          *
@@ -831,7 +831,7 @@ export interface components {
         /** @description An event ID in decimal (0: from the oldest event kept). */
         EventIDText: string;
         /** @description Something that happened on the node. `type` says which; each type has its own payload member. */
-        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"];
+        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"];
         /** @description A NAT probe finished; `node` is the node's new state. */
         ProbeEvent: {
             id: components["schemas"]["EventID"];
@@ -906,6 +906,27 @@ export interface components {
             until?: components["schemas"]["Timestamp"];
             reason?: string;
         };
+        /** @description A named network's state changed (see `Network`'s `state`). */
+        NetworkEvent: {
+            id: components["schemas"]["EventID"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "network";
+            time: components["schemas"]["Timestamp"];
+            network: {
+                name: components["schemas"]["NetworkName"];
+                state: components["schemas"]["NetworkState"];
+                detail?: string;
+                members: number;
+            };
+        };
+        /**
+         * @description `joining`: the join runs (an automatic address listens for the members' addresses, the device is set up), or no member has answered for less than a few seconds. `waiting`: no other member has answered for a few seconds (or none is left); a member with another secret is not heard at all, so a wrong secret looks the same, as `detail` says. `joined`: another member answered.
+         * @enum {string}
+         */
+        NetworkState: "joining" | "waiting" | "joined";
         /** @description Byte counters of the connections whose counts changed, at most once a second. */
         BytesEvent: {
             id: components["schemas"]["EventID"];
@@ -938,7 +959,7 @@ export interface components {
             /** @description Shared by the members. Everything the network is found and joined by derives from it (the signaling topic, the key sealing the membership messages, the proof each member link starts with), so who knows only the name finds and joins nothing. */
             secret: string;
             /**
-             * @description This node's address in the network with its prefix length (IPv4, prefix 8 to 30), or `auto`: a free address in the range the members use (10.99.0.0/24 by default), with no clash even when members join at the same moment.
+             * @description This node's address in the network with its prefix length (IPv4, prefix 8 to 30), or `auto`: a free address in the subnet the members use: by default a /24 derived from the name and the secret inside `--network-range` (10.64.0.0/10), off the subnets the host routes already; with no clash even when members join at the same moment.
              * @example 10.99.0.1/24
              * @example auto
              */
@@ -946,6 +967,9 @@ export interface components {
         };
         Network: {
             name: components["schemas"]["NetworkName"];
+            state: components["schemas"]["NetworkState"];
+            /** @description What the state means, when there is more to say (for `waiting`: that a wrong secret looks the same). */
+            detail?: string;
             /** @description This node's address in the network, with prefix. */
             ip: string;
             /** @description The address was picked automatically. */
@@ -1021,6 +1045,7 @@ export interface components {
          *     | `https://reachd.dev/problems/tap-conflict` | 409 | the connection backs a TAP device already, or the name or address is taken |
          *     | `https://reachd.dev/problems/network-not-joined` | 404 | no network of that name is joined |
          *     | `https://reachd.dev/problems/network-joined` | 409 | the network is joined already |
+         *     | `https://reachd.dev/problems/network-subnet-taken` | 409 | the network's subnet overlaps a route of the host (named) |
          *     | `https://reachd.dev/problems/not-ready` | 503 | the node does not know its own address yet |
          *     | `https://reachd.dev/problems/connection-closed` | 410 | the connection is closed or the peer's stream has ended |
          *     | `https://reachd.dev/problems/connection-aborted` | 502 | the connection was aborted (`reason`, `by_peer`) |
@@ -1034,7 +1059,7 @@ export interface components {
          *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
-        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
+        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
         /**
          * @description An RFC 9457 problem. Problems may carry extension members (see `BadRequestProblem`, `ConnectProblem`); clients ignore those they do not know.
          * @example {
@@ -1090,7 +1115,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description The network is joined already (`network-joined`), or the device's name or address is taken (`tap-conflict`). */
+        /** @description The network is joined already (`network-joined`), the address's subnet overlaps a route of the host or another network's subnet (`network-subnet-taken`, naming the route; for `auto`, every candidate subnet of `--network-range` did), or the device's name or address is taken (`tap-conflict`). */
         NetworkJoined: {
             headers: {
                 [name: string]: unknown;
@@ -1098,7 +1123,7 @@ export interface components {
             content: {
                 "application/problem+json": components["schemas"]["Problem"] & {
                     /** @enum {unknown} */
-                    type: "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/tap-conflict";
+                    type: "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/tap-conflict";
                 };
             };
         };

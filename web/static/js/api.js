@@ -75,6 +75,11 @@ export const listConnections = () => request("GET", "/v1/connections");
 export const connect = (address, strategies) =>
   request("POST", "/v1/connections", strategies ? { address, strategies } : { address });
 export const listNetworks = () => request("GET", "/v1/networks");
+export const joinNetwork = (name, secret, ip) => request("POST", "/v1/networks", { name, secret, ip });
+export const leaveNetwork = (name) => request("DELETE", `/v1/networks/${encodeURIComponent(name)}`);
+export const setAccept = (accept) => request("PUT", "/v1/policy", { accept });
+export const allowPeer = (id) => request("PUT", `/v1/policy/allow/${encodeURIComponent(id)}`);
+export const disallowPeer = (id) => request("DELETE", `/v1/policy/allow/${encodeURIComponent(id)}`);
 export const closeConnection = (id) => request("DELETE", `/v1/connections/${encodeURIComponent(id)}`);
 
 /** eventsURL is /v1/events, with the token as a query parameter when set. */

@@ -11,8 +11,9 @@ import { renderNode, renderBrokers } from "./node.js";
 import { Connections } from "./connections.js";
 import { ConnectForm } from "./connect.js";
 import { Networks } from "./networks.js";
+import { initPolicyEditor } from "./policy.js";
 
-const EVENT_TYPES = ["probe", "broker", "attempt", "connection", "bytes", "reset"];
+const EVENT_TYPES = ["probe", "broker", "attempt", "connection", "bytes", "network", "reset"];
 const RETRY_MS = 3000;
 
 let source = null; // the current EventSource
@@ -25,7 +26,11 @@ let retryTimer = 0;
 let refreshTimer = 0;
 
 const conns = new Connections((id) => api.closeConnection(id).catch(authFailure));
-const nets = new Networks(api.listNetworks);
+const nets = new Networks({
+  list: api.listNetworks,
+  join: (name, secret, ip) => api.joinNetwork(name, secret, ip).catch(authFailure),
+  leave: (name) => api.leaveNetwork(name).catch(authFailure),
+});
 const form = new ConnectForm({
   connect: api.connect,
   onConnected: (info) => conns.upsert(info),
@@ -140,6 +145,9 @@ function apply(type, ev) {
     case "bytes":
       conns.upsert(...(ev.connections || []));
       break;
+    case "network":
+      nets.reloadSoon(); // a network's state changed
+      break;
     case "attempt":
       form.onAttempt(ev.attempt);
       break;
@@ -239,5 +247,6 @@ for (const b of document.querySelectorAll("button.copy")) {
   });
 }
 
+initPolicyEditor();
 window.addEventListener("pagehide", stop);
 start();

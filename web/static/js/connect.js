@@ -127,10 +127,18 @@ export class ConnectForm {
         this.address.focus();
         return;
       }
-      case 502:
-        this.finish(Array.isArray(p.attempts) ? p.attempts : []);
-        this.say(`No strategy connected: ${p.detail || err.message}`, "error");
+      case 502: {
+        // One line that says why (the node's verdict, else the first
+        // failure's reason); the attempts beneath are the timeline, each
+        // with its own reason, so the detail (which lists them) is not
+        // repeated.
+        const attempts = Array.isArray(p.attempts) ? p.attempts : [];
+        this.finish(attempts);
+        const first = attempts.find((a) => a.outcome === "failed" && a.reason);
+        const verdict = p.verdict || (first ? `${first.name}: ${first.reason}` : p.detail || err.message);
+        this.say(`No strategy connected: ${verdict}`, "error verdict");
         return;
+      }
       default:
         this.say(`${p.title || "Error"}: ${p.detail || err.message}`, "error");
     }

@@ -1,10 +1,14 @@
 // The live connections table: rows keyed by connection ID, upserted from
-// GET /v1/connections, connection and bytes events and API answers; a
-// close button per open connection (DELETE /v1/connections/{id}).
+// GET /v1/connections, connection and bytes events and API answers; the
+// ID with a copy button (for reachd nc --id), the rate in bytes/s from the
+// counters' changes, and a close button per open connection
+// (DELETE /v1/connections/{id}).
 
-import { $, el, bytes, duration, shortID } from "./dom.js";
+import { $, el, bytes, duration, shortID, copyText } from "./dom.js";
 
 const STATE_RANK = { open: 0, half_closed: 1, closed: 2 };
+// A rate older than this (no bytes event: the counters stood still) is 0.
+const RATE_STALE_MS = 2500;
 
 export class Connections {
   /**
@@ -15,6 +19,7 @@ export class Connections {
     this.onClose = onClose;
     this.conns = new Map(); // id -> ConnInfo
     this.rows = new Map(); // id -> <tr>
+    this.rates = new Map(); // id -> {sent, received, at, up, down}: the last sample and rates
     this.tbody = $("conn-rows");
     this.hideClosed = $("hide-closed");
     this.hideClosed.addEventListener("change", () => this.render());
@@ -24,7 +29,10 @@ export class Connections {
   /** replaceAll sets the table to exactly these connections. */
   replaceAll(list) {
     this.conns.clear();
-    for (const c of list) this.conns.set(c.id, c);
+    for (const c of list) {
+      this.conns.set(c.id, c);
+      this.sample(c);
+    }
     this.render();
   }
 
@@ -38,8 +46,40 @@ export class Connections {
       const old = this.conns.get(c.id);
       if (old && (STATE_RANK[old.state] ?? 0) > (STATE_RANK[c.state] ?? 0)) continue;
       this.conns.set(c.id, c);
+      this.sample(c);
     }
     this.render();
+  }
+
+  /** sample updates a connection's rates from its counters. */
+  sample(c) {
+    const now = performance.now();
+    const sent = Number(c.bytes_sent) || 0;
+    const received = Number(c.bytes_received) || 0;
+    const r = this.rates.get(c.id);
+    if (!r) {
+      this.rates.set(c.id, { sent, received, at: now, up: 0, down: 0 });
+      return;
+    }
+    if (sent === r.sent && received === r.received) return;
+    const dt = (now - r.at) / 1000;
+    if (dt > 0.05) {
+      r.up = Math.max(0, sent - r.sent) / dt;
+      r.down = Math.max(0, received - r.received) / dt;
+    }
+    Object.assign(r, { sent, received, at: now });
+  }
+
+  /** fillRate shows a connection's rate; a stale one (or a closed connection's) is 0. */
+  fillRate(tr, c) {
+    const r = this.rates.get(c.id) || { up: 0, down: 0, at: 0 };
+    const live = c.state !== "closed" && performance.now() - r.at < RATE_STALE_MS;
+    const up = live ? r.up : 0;
+    const down = live ? r.down : 0;
+    const td = tr.querySelector(".c-rate");
+    td.dataset.rate = String(Math.round(up + down));
+    td.textContent = up + down === 0 ? "—" : `↑ ${bytes(Math.round(up))}/s ↓ ${bytes(Math.round(down))}/s`;
+    td.title = `${Math.round(up)} bytes/s sent, ${Math.round(down)} bytes/s received`;
   }
 
   /** sorted lists the connections to show: open ones first, newest first. */
@@ -79,10 +119,13 @@ export class Connections {
 
   newRow(id) {
     const tr = el("tr", { "data-id": id });
-    const cells = ["peer", "direction", "strategy", "state", "sent", "received", "age", "actions"];
+    const cells = ["id", "peer", "direction", "strategy", "state", "sent", "received", "rate", "age", "actions"];
     for (const name of cells) {
-      tr.append(el("td", { class: `c-${name}${["sent", "received", "age"].includes(name) ? " num" : ""}` }));
+      tr.append(el("td", { class: `c-${name}${["sent", "received", "rate", "age"].includes(name) ? " num" : ""}` }));
     }
+    const copy = el("button", { type: "button", class: "copy quiet small", "aria-label": `Copy connection ID ${id}` }, "Copy");
+    copy.addEventListener("click", () => this.copyID(id, copy));
+    tr.querySelector(".c-id").append(el("code", { class: "mono small conn-id" }, id), " ", copy);
     return tr;
   }
 
@@ -91,6 +134,15 @@ export class Connections {
     tr.dataset.state = c.state;
     tr.dataset.strategy = c.strategy;
     tr.classList.toggle("closed", c.state === "closed");
+
+    // The service, once the API has one per connection.
+    const idCell = cell("id");
+    let svc = idCell.querySelector(".c-service");
+    if (c.service && !svc) {
+      svc = el("div", { class: "muted small c-service" });
+      idCell.append(svc);
+    }
+    if (svc) svc.textContent = c.service || "";
 
     const peer = cell("peer");
     if (peer.dataset.peer !== c.peer_id) {
@@ -132,6 +184,7 @@ export class Connections {
       td.title = `${n || 0} bytes`;
     }
     this.fillAge(tr, c);
+    this.fillRate(tr, c);
 
     const actions = cell("actions");
     if (c.state === "closed") {
@@ -155,7 +208,22 @@ export class Connections {
   tick() {
     for (const [id, tr] of this.rows) {
       const c = this.conns.get(id);
-      if (c && c.state !== "closed") this.fillAge(tr, c);
+      if (c && c.state !== "closed") {
+        this.fillAge(tr, c);
+        this.fillRate(tr, c);
+      }
+    }
+  }
+
+  async copyID(id, button) {
+    const msg = $("conn-msg");
+    try {
+      await copyText(id);
+      msg.textContent = "";
+      button.textContent = "Copied";
+      setTimeout(() => (button.textContent = "Copy"), 1500);
+    } catch (err) {
+      msg.textContent = `Could not copy the connection ID: ${err.message}`;
     }
   }
 

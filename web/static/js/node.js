@@ -2,6 +2,7 @@
 // brokers and the clock, from GET /v1/node and the probe and broker events.
 
 import { $, el, setText, natName, natClass, deltaName } from "./dom.js";
+import { showPolicy } from "./policy.js";
 
 /** renderNode shows a node.Info. */
 export function renderNode(info) {
@@ -12,33 +13,19 @@ export function renderNode(info) {
   setText("node-machine", info.machine_id || "");
   setText("node-port", info.listen_port ? String(info.listen_port) : "");
 
-  const ready = $("node-ready");
-  ready.replaceChildren(
-    info.ready
-      ? el("span", { class: "badge good", "data-ready": "true" }, "Ready")
-      : el("span", { class: "badge fair", "data-ready": "false" }, "Starting"),
-    info.ready && info.ready_after_ms ? el("span", { class: "muted" }, ` after ${info.ready_after_ms} ms`) : null,
-  );
+  // replaceChildren takes no null: it would show as the text "null".
+  const ready = [info.ready
+    ? el("span", { class: "badge good", "data-ready": "true" }, "Ready")
+    : el("span", { class: "badge fair", "data-ready": "false" }, "Starting")];
+  if (info.ready && info.ready_after_ms) ready.push(el("span", { class: "muted" }, ` after ${info.ready_after_ms} ms`));
+  $("node-ready").replaceChildren(...ready);
 
-  renderPolicy(info.policy || { accept: "any", allow: [] });
+  showPolicy(info.policy || { accept: "any", allow: [] });
   renderClock(info.clock || {});
   renderProbe(info.probe || {});
   renderInterfaces(info.interfaces || []);
   renderBrokers(info.brokers || []);
   if (info.node_id) document.title = `reachd ${info.node_id.slice(0, 8)}`;
-}
-
-/** renderPolicy shows who may connect: anyone, or the allow list. */
-function renderPolicy(p) {
-  const allow = p.allow || [];
-  $("node-policy").replaceChildren(
-    p.accept === "allowlist"
-      ? el("span", { class: "badge fair", "data-accept": "allowlist" }, "Allow list")
-      : el("span", { class: "badge good", "data-accept": "any" }, "Any peer"),
-    p.accept === "allowlist"
-      ? el("span", { class: "muted", title: allow.join("\n") }, ` ${allow.length} node${allow.length === 1 ? "" : "s"} allowed`)
-      : null,
-  );
 }
 
 function renderClock(c) {
