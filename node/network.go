@@ -53,12 +53,22 @@ func (n *Node) JoinNetwork(ctx context.Context, cfg network.JoinConfig) (network
 	case <-ctx.Done():
 		return network.Info{}, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
-	return n.networks().Join(ctx, cfg)
+	info, err := n.networks().Join(ctx, cfg)
+	if err != nil {
+		return info, err
+	}
+	return n.joined(ctx, cfg, info)
 }
 
 // LeaveNetwork leaves a named network.
 func (n *Node) LeaveNetwork(ctx context.Context, name string) error {
-	return n.networks().Leave(ctx, name)
+	if err := n.networks().Leave(ctx, name); err != nil {
+		return err
+	}
+	if err := n.persist.dropNetwork(name); err != nil {
+		return fmt.Errorf("node: leave %s: %w", name, err)
+	}
+	return nil
 }
 
 // Networks lists the joined networks.
