@@ -50,7 +50,7 @@ func configPath(args []string) (string, error) {
 func applyConfigFile(fs *flag.FlagSet, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config file: %w", err)
+		return usagef("config file: %w", err) // bad input: a restart will not fix it
 	}
 	var values map[string]any
 	if err := toml.Unmarshal(b, &values); err != nil {
