@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/reachd/reachd/address"
@@ -61,8 +62,10 @@ func (n *Node) JoinNetwork(ctx context.Context, cfg network.JoinConfig) (network
 }
 
 // LeaveNetwork leaves a named network.
+// A network saved but not joined (its join again failed, or has not run
+// yet) is forgotten.
 func (n *Node) LeaveNetwork(ctx context.Context, name string) error {
-	if err := n.networks().Leave(ctx, name); err != nil {
+	if err := n.networks().Leave(ctx, name); err != nil && !(errors.Is(err, network.ErrNotJoined) && n.persist.has(name)) {
 		return err
 	}
 	if err := n.persist.dropNetwork(name); err != nil {

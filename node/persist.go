@@ -113,6 +113,13 @@ func (p *persister) dropNetwork(name string) error {
 	return nil
 }
 
+// has reports whether network name is saved.
+func (p *persister) has(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.ContainsFunc(p.nets, func(s savedNetwork) bool { return s.Name == name })
+}
+
 // savedNetworks are the networks to join again.
 func (p *persister) savedNetworks() []savedNetwork {
 	p.mu.Lock()
@@ -132,6 +139,9 @@ func (n *Node) restoreNetworks() {
 		return
 	}
 	for _, s := range saved {
+		if !n.persist.has(s.Name) {
+			continue // left through the API before the node was ready
+		}
 		info, err := n.JoinNetwork(n.ctx, network.JoinConfig{Name: s.Name, Secret: s.Secret, IP: s.IP})
 		switch {
 		case n.ctx.Err() != nil:

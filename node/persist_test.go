@@ -66,3 +66,33 @@ func TestCorruptStateFile(t *testing.T) {
 		t.Errorf("state file rewritten: %q", b)
 	}
 }
+
+// TestLeaveSavedNetwork: a saved network that cannot be joined again (here
+// its secret is too short) stays saved until a leave forgets it.
+func TestLeaveSavedNetwork(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	cfg := nodetest.Config(t, rv)
+	st, err := state.Open(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put("networks", []map[string]string{{"name": "ghost", "secret": "short", "ip": "auto"}}); err != nil {
+		t.Fatal(err)
+	}
+	n := nodetest.Start(t, rv, func(c *node.Config) { c.DataDir = cfg.DataDir })
+	if err := n.LeaveNetwork(t.Context(), "ghost"); err != nil {
+		t.Fatalf("leave a saved network not joined: %v", err)
+	}
+	if err := n.LeaveNetwork(t.Context(), "ghost"); !errors.Is(err, node.ErrNetworkNotJoined) {
+		t.Errorf("leave it again: %v, want ErrNetworkNotJoined", err)
+	}
+	n.Close()
+	st, err = state.Open(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nets []map[string]string
+	if _, err := st.Get("networks", &nets); err != nil || len(nets) != 0 {
+		t.Errorf("saved networks after the leave: %v %v", nets, err)
+	}
+}
