@@ -167,3 +167,27 @@ func TestRunCorruptStateFile(t *testing.T) {
 		t.Errorf("the daemon started anyway:\n%s", out)
 	}
 }
+
+// TestRunForgetsSavedNetwork: a saved network that cannot be joined again
+// (its secret is too short) is forgotten by DELETE /v1/networks/NAME, and
+// a second DELETE is 404.
+func TestRunForgetsSavedNetwork(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	cfg := nodetest.Config(t, rv)
+	st, err := state.Open(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put("networks", []map[string]string{{"name": "ghost", "secret": "short", "ip": "auto"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "--data-dir", cfg.DataDir, "--api", "127.0.0.1:0", "--ntp", "off",
+		"--mqtt", cfg.MQTT[0], "--stun", strings.Join(cfg.STUN, ","))
+	var info struct{ Name string }
+	if code := d.call(t, "DELETE", "/v1/networks/ghost", nil, &info); code != 200 || info.Name != "ghost" {
+		t.Errorf("DELETE a saved network not joined: %d %+v, want 200 ghost", code, info)
+	}
+	if code := d.call(t, "DELETE", "/v1/networks/ghost", nil, nil); code != 404 {
+		t.Errorf("DELETE it again: %d, want 404", code)
+	}
+}
