@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/reachd/reachd/address"
@@ -55,12 +56,24 @@ func (n *Node) JoinNetwork(ctx context.Context, cfg network.JoinConfig) (network
 	case <-ctx.Done():
 		return network.Info{}, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
-	return n.networks().Join(ctx, cfg)
+	info, err := n.networks().Join(ctx, cfg)
+	if err != nil {
+		return info, err
+	}
+	return n.joined(ctx, cfg, info)
 }
 
 // LeaveNetwork leaves a named network.
+// A network saved but not joined (its join again failed, or has not run
+// yet) is forgotten.
 func (n *Node) LeaveNetwork(ctx context.Context, name string) error {
-	return n.networks().Leave(ctx, name)
+	if err := n.networks().Leave(ctx, name); err != nil && !(errors.Is(err, network.ErrNotJoined) && n.persist.has(name)) {
+		return err
+	}
+	if err := n.persist.dropNetwork(name); err != nil {
+		return fmt.Errorf("node: leave %s: %w", name, err)
+	}
+	return nil
 }
 
 // Networks lists the joined networks.

@@ -60,7 +60,9 @@ type Config struct {
 	// 0 means 10 minutes.
 	ResyncEvery time.Duration
 	// Accept is the inbound policy: AcceptAny (the default) or
-	// AcceptAllowlist, which lets in only the node IDs in Allow.
+	// AcceptAllowlist, which lets in only the node IDs in Allow. A policy
+	// saved in the data dir's state file wins over Accept and Allow
+	// (persist.go).
 	Accept string
 	// Allow lists the node IDs an allowlist policy lets in.
 	Allow []string
@@ -123,6 +125,8 @@ type Node struct {
 	policyMu sync.Mutex
 	policy   Policy
 
+	persist *persister // the state file's networks and policy (persist.go)
+
 	stateMu    sync.Mutex // the probe's outcome and readiness
 	report     natprobe.Report
 	probed     bool
@@ -177,6 +181,10 @@ func New(cfg Config) (_ *Node, retErr error) {
 			lock.Close()
 		}
 	}()
+	persist, policy, err := openState(cfg, policy)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	var id *identity.Identity
 	id, err = identity.LoadOrCreate(cfg.DataDir)
 	if err != nil {
@@ -223,6 +231,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
 		policy:    policy,
+		persist:   persist,
 		lock:      lock,
 	}
 	if n.links, err = newLinks(n); err != nil {
@@ -294,6 +303,7 @@ func (n *Node) Start() {
 	n.wg.Go(n.maintain)
 	n.wg.Go(n.watchBrokers)
 	n.wg.Go(n.reportBytes)
+	n.wg.Go(n.restoreNetworks)
 }
 
 // signalingWait is how long the node waits for a first broker before it

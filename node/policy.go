@@ -63,15 +63,19 @@ func (n *Node) AllowPeer(id string) (Policy, error) {
 }
 
 // DisallowPeer removes a node ID from the allow list; false when it was
-// not on it.
+// not on it (or when the change could not be saved, which is logged).
 func (n *Node) DisallowPeer(id string) (Policy, bool) {
 	removed := false
-	p, _ := n.changePolicy(func(p *Policy) {
+	p, err := n.changePolicy(func(p *Policy) {
 		i := slices.Index(p.Allow, id)
 		if removed = i >= 0; removed {
 			p.Allow = slices.Delete(p.Allow, i, i+1)
 		}
 	})
+	if err != nil {
+		n.log.Error("inbound policy: not changed", "err", err)
+		return n.Policy(), false
+	}
 	return p, removed
 }
 
@@ -81,7 +85,12 @@ func (n *Node) changePolicy(f func(*Policy)) (Policy, error) {
 	f(&p)
 	p, err := checkPolicy(p)
 	if err == nil {
-		n.policy = p
+		// Saved before it applies: what the API acknowledges lasts.
+		if err = n.persist.putPolicy(p); err != nil {
+			err = fmt.Errorf("node: inbound policy: %w", err)
+		} else {
+			n.policy = p
+		}
 	}
 	n.policyMu.Unlock()
 	if err != nil {

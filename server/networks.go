@@ -55,8 +55,13 @@ func (s *Server) getNetwork(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "name")
 	info, err := s.cfg.Node.Network(name)
-	if err == nil {
+	switch {
+	case err == nil:
 		err = s.cfg.Node.LeaveNetwork(r.Context(), name)
+	case errors.Is(err, node.ErrNetworkNotJoined):
+		// Saved but not joined (its join at start failed): the leave
+		// forgets it, or says it is not joined.
+		info, err = network.Info{Name: name}, s.cfg.Node.LeaveNetwork(r.Context(), name)
 	}
 	if err != nil {
 		return networkProblem(err)

@@ -38,10 +38,11 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	once := fs.Bool("once", false, "exit once the demo is up instead of running until interrupted")
 	dataDir := fs.String("data-dir", "", "`dir`ectory for the demo nodes' keys (default: a temporary one)")
 	logLevel := fs.String("log-level", "warn", "log `level`: debug, info, warn or error")
+	logFormat := registerDaemonFlags(fs, false)
 	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, *logLevel)
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}

@@ -31,12 +31,25 @@ func envName(flagName string) string {
 	return "REACHD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseFlags applies REACHD_* environment variables as defaults, then the
-// command line, so a flag beats its variable. Positional arguments may come
+// parseFlags applies the config file (--config, when fs has it; see
+// config.go), then REACHD_* environment variables, then the command line,
+// so a flag beats its variable, which beats the file. Positional arguments may come
 // before, between or after the flags ("--" ends the flags); it returns them,
 // and more than maxArgs of them is a usage error.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, maxArgs int) ([]string, error) {
 	fs.SetOutput(stderr)
+	if fs.Lookup(configFlag) != nil {
+		path, err := configPath(args)
+		if err != nil {
+			return nil, err
+		}
+		if path != "" {
+			if err := applyConfigFile(fs, path); err != nil {
+				return nil, err
+			}
+			restartMulti(fs)
+		}
+	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		v, ok := os.LookupEnv(envName(f.Name))
@@ -50,6 +63,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, maxArgs int) 
 	if envErr != nil {
 		return nil, envErr
 	}
+	restartMulti(fs)
 	// The flag package prints its own message for bad flags; we add ours.
 	fs.SetOutput(io.Discard)
 	var positional []string
@@ -110,6 +124,9 @@ func (l *listFlag) Set(s string) error {
 type multiFlag struct {
 	items    []string
 	validate func(string) error
+	// restart: the items came from an earlier source (the config file,
+	// the environment), which the next Set replaces.
+	restart bool
 }
 
 func (m *multiFlag) String() string { return strings.Join(m.items, ",") }
@@ -119,6 +136,9 @@ func (m *multiFlag) Set(s string) error {
 		if err := m.validate(s); err != nil {
 			return err
 		}
+	}
+	if m.restart {
+		m.items, m.restart = nil, false
 	}
 	m.items = append(m.items, s)
 	return nil

@@ -30,13 +30,17 @@ usage:
   reachd network leave NAME         leave it
   reachd network list [--json]      the joined networks and their members
   reachd demo [--once]              a rendezvous and two connected nodes on loopback
+  reachd version [--json]           the version and the commit built
+  reachd completion bash|zsh|fish   a shell completion script
   reachd help                       this text
 
 status, connect, nc and network talk to a node's REST API: --api host:port (default
 127.0.0.1:12333) and --api-token T when it has a token.
 
 Every flag can also be set as REACHD_<NAME> (for example --mqtt as
-REACHD_MQTT, --api as REACHD_API, --api-token as REACHD_API_TOKEN).
+REACHD_MQTT, --api as REACHD_API, --api-token as REACHD_API_TOKEN), and run
+and rendezvous read a TOML file of flags with --config FILE; a flag beats
+its variable, which beats the file.
 Run "reachd <command> -h" for a command's flags.
 
 Exit codes: 0 success, 1 failure, 2 bad input.
@@ -55,6 +59,7 @@ var commands = []command{
 	{"nc", runNC},
 	{"network", runNetwork},
 	{"demo", runDemo},
+	{"version", runVersion},
 }
 
 func main() {

@@ -199,10 +199,11 @@ func runNode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs := flag.NewFlagSet("reachd run", flag.ContinueOnError)
 	var f nodeFlags
 	f.register(fs)
+	logFormat := registerDaemonFlags(fs, true)
 	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, f.logLevel)
+	logger, err := newLogger(stderr, f.logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -226,14 +227,6 @@ func runNode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	<-ctx.Done()
 	logger.Info("reachd stopping")
 	return nil
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
 // defaultDataDir is $XDG_STATE_HOME/reachd, else ~/.local/state/reachd.

@@ -38,6 +38,7 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		"packets waiting to be written to one connected client")
 	mqttMaxPacket := fs.Int("mqtt-max-packet", rendezvous.DefaultMQTTMaxPacket,
 		"largest MQTT packet accepted, in `bytes`; a client sending a larger one is disconnected")
+	logFormat := registerDaemonFlags(fs, true)
 	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if n := len(stunListen.items); n == 0 || n > 2 {
 		return usagef("--stun-listen: want one or two addresses, got %d", n)
 	}
-	logger, err := newLogger(stderr, *logLevel)
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
