@@ -63,17 +63,19 @@ func (l *Link) peerOpen(id uint32, payload []byte) error {
 	refuse := ""
 	var s *Stream
 	if l.inbound >= l.cfg.MaxStreams {
-		refuse = fmt.Sprintf("too many streams (%d)", l.cfg.MaxStreams)
-	} else {
-		s = newStream(l, id, h)
-		s.inbound = true
-		select {
-		case l.accepted <- s:
-			l.streams[id] = s
-			l.inbound++
-		default:
-			refuse = fmt.Sprintf("accept backlog full (%d)", l.cfg.AcceptBacklog)
-		}
+		// Refusing each with an abort would let a peer that does not
+		// read make us queue aborts for nothing: it broke the limit.
+		l.smu.Unlock()
+		return fmt.Errorf("the peer opened more than %d streams at once", l.cfg.MaxStreams)
+	}
+	s = newStream(l, id, h)
+	s.inbound = true
+	select {
+	case l.accepted <- s:
+		l.streams[id] = s
+		l.inbound++
+	default:
+		refuse = fmt.Sprintf("accept backlog full (%d)", l.cfg.AcceptBacklog)
 	}
 	l.smu.Unlock()
 	if refuse != "" {
@@ -92,6 +94,21 @@ func (l *Link) Open(ctx context.Context, h Header) (*Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// An open waits for room in the send buffer as data does, so that
+	// our own opens never overflow it.
+	var b [headerLen + 1 + MaxServiceLen]byte
+	l.mu.Lock()
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		l.space.Broadcast()
+		l.mu.Unlock()
+	})
+	l.waitRoom(int64(headerLen+1+len(h.Service)), func() bool { return ctx.Err() != nil })
+	l.mu.Unlock()
+	stop()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	l.smu.Lock()
 	if err := l.Err(); err != nil {
 		l.smu.Unlock()
@@ -103,9 +120,8 @@ func (l *Link) Open(ctx context.Context, h Header) (*Stream, error) {
 	l.streams[id] = s
 	// The peer takes opens in the order of their IDs: the open frame is
 	// queued before another Open takes the next ID.
-	var b [headerLen + 1 + MaxServiceLen]byte
 	open := appendOpen(b[:0], id, h)
-	err := l.sendCtrl(frameOpen, id, open[headerLen:])
+	err := l.queueCtrl(frameOpen, id, open[headerLen:])
 	if err != nil {
 		delete(l.streams, id)
 	}
