@@ -68,17 +68,26 @@ func (l *Link) peerOpen(id uint32, payload []byte) error {
 		l.smu.Unlock()
 		return fmt.Errorf("the peer opened more than %d streams at once", l.cfg.MaxStreams)
 	}
-	s = newStream(l, id, h)
-	s.inbound = true
-	select {
-	case l.accepted <- s:
-		l.streams[id] = s
-		l.inbound++
-	default:
-		refuse = fmt.Sprintf("accept backlog full (%d)", l.cfg.AcceptBacklog)
+	var unreserve int64
+	if !l.cfg.RecvBudget.reserveOpen(initialWindow) {
+		refuse = "busy: the receive budget is full"
+	} else {
+		s = newStream(l, id, h)
+		s.inbound = true
+		select {
+		case l.accepted <- s:
+			l.streams[id] = s
+			l.inbound++
+		default:
+			refuse = fmt.Sprintf("accept backlog full (%d)", l.cfg.AcceptBacklog)
+			unreserve = initialWindow
+		}
 	}
 	l.smu.Unlock()
 	if refuse != "" {
+		if unreserve > 0 {
+			retry(l.cfg.RecvBudget.give(unreserve))
+		}
 		return l.sendCtrl(frameAbort, id, []byte(refuse))
 	}
 	s.grantExtra()
@@ -117,6 +126,7 @@ func (l *Link) Open(ctx context.Context, h Header) (*Stream, error) {
 	id := l.nextID
 	l.nextID += 2
 	s := newStream(l, id, h)
+	l.cfg.RecvBudget.force(initialWindow)
 	l.streams[id] = s
 	// The peer takes opens in the order of their IDs: the open frame is
 	// queued before another Open takes the next ID.
@@ -127,6 +137,7 @@ func (l *Link) Open(ctx context.Context, h Header) (*Stream, error) {
 	}
 	l.smu.Unlock()
 	if err != nil {
+		retry(l.cfg.RecvBudget.give(initialWindow))
 		return nil, err
 	}
 	s.grantExtra()

@@ -91,6 +91,10 @@ type Config struct {
 	// AcceptBacklog bounds streams opened by the peer and not yet
 	// accepted; beyond, its opens are aborted. Default 128.
 	AcceptBacklog int
+	// RecvBudget, when set, bounds what peers may make the links that
+	// share it hold for their readers (see Budget). Default: none (each
+	// stream takes StreamWindow).
+	RecvBudget *Budget
 	// MaxFrameSize bounds a frame of WriteFrame/ReadFrame. Default 64 KiB.
 	MaxFrameSize int
 	// OnEvent, when set, is called with each of the link's events in
