@@ -8,6 +8,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/reachd/reachd/internal/keyrate"
+	"github.com/reachd/reachd/session"
 )
 
 // Limits bound what peers, and strangers with a key, can make a node do.
@@ -37,6 +38,14 @@ type Limits struct {
 	// peer can make the node buffer to StreamWindow per connection.
 	// Default 2 MiB; 256 KiB to 1 GiB.
 	StreamWindow int
+	// RecvBudget bounds the bytes all peers together may make the node
+	// hold for its connections' readers: what was received and not read,
+	// and what the connections' windows let peers send. Windows shrink as
+	// it fills; once full, streams peers open are refused (each reserves
+	// 256 KiB while it lives, so the budget also bounds the connections
+	// open at once to RecvBudget / 256 KiB). Default 256 MiB; at least
+	// 1 MiB.
+	RecvBudget int64
 	// MaxHandshakesPerIP bounds the inbound connections from one source
 	// IP that are still in their preamble or TLS handshake; default 16.
 	MaxHandshakesPerIP int
@@ -63,6 +72,10 @@ func (l *Limits) fill() {
 		l.StreamWindow = 2 << 20
 	}
 	l.StreamWindow = min(max(l.StreamWindow, 256<<10), 1<<30)
+	if l.RecvBudget <= 0 {
+		l.RecvBudget = 256 << 20
+	}
+	l.RecvBudget = max(l.RecvBudget, 1<<20)
 	if l.MaxHandshakesPerIP <= 0 {
 		l.MaxHandshakesPerIP = 16
 	}
@@ -88,6 +101,9 @@ const maxTrackedPeers = 10000
 type limiter struct {
 	lim      Limits
 	requests *keyrate.Limiter[string]
+	// recv is the receive budget every peer link shares
+	// (session.Config.RecvBudget).
+	recv *session.Budget
 
 	mu         sync.Mutex
 	handshakes map[netip.Addr]int
@@ -102,6 +118,7 @@ func newLimiter(l Limits) *limiter {
 			MaxKeys: maxTrackedPeers,
 		}),
 		handshakes: make(map[netip.Addr]int),
+		recv:       session.NewBudget(l.RecvBudget),
 	}
 }
 
