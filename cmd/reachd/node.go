@@ -22,16 +22,17 @@ import (
 
 // nodeFlags are the flags of reachd run, shared with reachd demo's nodes.
 type nodeFlags struct {
-	api      string
-	apiToken string
-	apiCORS  listFlag
-	port     uint
-	dataDir  string
-	mqtt     listFlag
-	stun     listFlag
-	turn     listFlag
-	ntp      listFlag
-	logLevel string
+	api          string
+	apiToken     string
+	apiTokenFile string
+	apiCORS      listFlag
+	port         uint
+	dataDir      string
+	mqtt         listFlag
+	stun         listFlag
+	turn         listFlag
+	ntp          listFlag
+	logLevel     string
 
 	// The inbound policy and the peer limits (node.Config).
 	accept             string
@@ -43,6 +44,7 @@ type nodeFlags struct {
 	maxHandshakesPerIP int
 	linkBuffer         sizeFlag
 	streamWindow       sizeFlag
+	recvBudget         sizeFlag
 
 	// grace is how long a connection waits for a new path after its path
 	// died (node.Config).
@@ -60,7 +62,8 @@ type nodeFlags struct {
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.api, "api", server.DefaultAddr, "REST API address `host:port`")
-	fs.StringVar(&f.apiToken, "api-token", "", "Bearer `token` for the API; required when --api is not loopback")
+	fs.StringVar(&f.apiToken, "api-token", "", "Bearer `token` for the API; required when --api is not loopback (other local users see it in ps: prefer REACHD_API_TOKEN or --api-token-file)")
+	fs.StringVar(&f.apiTokenFile, "api-token-file", "", "read the API's bearer token from `file` (its first line)")
 	f.apiCORS.validate = validOrigin
 	fs.Var(&f.apiCORS, "api-cors", "browser `origins` (scheme://host[:port]) allowed to call the API from other sites, comma-separated")
 	fs.IntVar(&f.apiMaxConns, "api-max-conns", server.DefaultMaxConns, "most API connections open at once (`n`, event streams and WebSockets count); beyond, a new one is closed at once")
@@ -88,6 +91,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.linkBuffer, "link-buffer", "bytes sent to one peer and not yet acknowledged, kept to resend on a new path (`size`: bytes, or with KiB or MiB); writers wait beyond")
 	f.streamWindow = 2 << 20
 	fs.Var(&f.streamWindow, "stream-window", "bytes one connection takes in ahead of its reader (`size`, 256KiB to 1GiB); the peer's writer waits beyond")
+	f.recvBudget = 256 << 20
+	fs.Var(&f.recvBudget, "recv-budget", "bytes all peers together may make the node hold for its connections' readers (`size`, at least 1MiB); windows shrink as it fills, and new connections from peers are refused once it is full")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long a connection waits for a new path after its path died, before it aborts (`duration`; a connect's grace_ms overrides it)")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
@@ -133,6 +138,19 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if f.linkBuffer < 64<<10 {
 		return node.Config{}, server.Config{}, usagef("--link-buffer %d: want at least 64KiB", f.linkBuffer)
 	}
+	if f.recvBudget < 1<<20 {
+		return node.Config{}, server.Config{}, usagef("--recv-budget %d: want at least 1MiB", f.recvBudget)
+	}
+	if f.apiTokenFile != "" {
+		if f.apiToken != "" {
+			return node.Config{}, server.Config{}, usagef("--api-token-file: the token is given already (--api-token or REACHD_API_TOKEN)")
+		}
+		tok, err := readTokenFile(f.apiTokenFile)
+		if err != nil {
+			return node.Config{}, server.Config{}, usagef("--api-token-file: %v", err)
+		}
+		f.apiToken = tok
+	}
 	if f.networkGrace <= 0 {
 		return node.Config{}, server.Config{}, usagef("--network-grace %s: want a positive duration", f.networkGrace)
 	}
@@ -147,6 +165,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 			MaxHandshakesPerIP: f.maxHandshakesPerIP,
 			LinkBuffer:         int(f.linkBuffer),
 			StreamWindow:       int(f.streamWindow),
+			RecvBudget:         int64(f.recvBudget),
 		},
 		Grace:      f.grace,
 		DataDir:    f.dataDir,
@@ -180,6 +199,9 @@ func runNode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	nc, sc, err := f.config(logger)
 	if err != nil {
 		return err
+	}
+	if onCommandLine(fs, "api-token") {
+		logger.Warn("the API token given with --api-token is visible to every local user (ps); use REACHD_API_TOKEN or --api-token-file")
 	}
 	n, err := node.New(nc)
 	if err != nil {
@@ -271,6 +293,28 @@ func validOrigin(s string) error {
 
 // validNodeID checks an --allow entry.
 func validNodeID(s string) error { return identity.ValidNodeID(s) }
+
+// onCommandLine reports whether the flag name was set on the command line
+// (not through its environment variable).
+func onCommandLine(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
+}
+
+// readTokenFile reads a token from the first line of a file.
+func readTokenFile(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", err
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", fmt.Errorf("%s: no token on its first line", name)
+	}
+	return tok, nil
+}
 
 // sizeFlag is a byte count: a number, optionally with KiB, MiB or GiB.
 type sizeFlag int64
