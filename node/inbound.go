@@ -253,6 +253,6 @@ func (n *Node) refusePeer(ctx context.Context, m *signaling.Message, counted, re
 	if counted != "" {
 		n.counters.refuse(counted)
 	}
-	n.log.Info("peer request refused", "type", m.Type, "peer", m.From, "reason", reason, "detail", detail)
+	n.logRefusal(m.From, "peer request refused", "type", m.Type, "reason", reason, "detail", detail)
 	n.sig.Reply(ctx, m, signaling.TypeError, signaling.ErrorBody{Reason: reason})
 }

@@ -104,6 +104,8 @@ type limiter struct {
 	// recv is the receive budget every peer link shares
 	// (session.Config.RecvBudget).
 	recv *session.Budget
+	// refusals throttles the log lines of refusals, per peer.
+	refusals *refusalLog
 
 	mu         sync.Mutex
 	handshakes map[netip.Addr]int
@@ -119,6 +121,7 @@ func newLimiter(l Limits) *limiter {
 		}),
 		handshakes: make(map[netip.Addr]int),
 		recv:       session.NewBudget(l.RecvBudget),
+		refusals:   newRefusalLog(),
 	}
 }
 
