@@ -14,35 +14,37 @@ import (
 // back, punch, dial a relay), its handshake and commit included.
 const peerTaskTimeout = 10 * time.Second
 
-// maxHandshakes bounds the inbound connections in their handshake at
-// once; more are closed at once, so a flood of silent connections cannot
-// pile up goroutines (each handshake also ends after handshakeTimeout).
-const maxHandshakes = 128
-
-// acceptLoop accepts peer connections on the listen port.
+// acceptLoop accepts peer connections on the listen port, each within a
+// handshake slot (see handshakeSlots).
 func (n *Node) acceptLoop() {
-	slots := make(chan struct{}, maxHandshakes)
+	slots := newHandshakeSlots(n.cfg.Limits.MaxHandshakesPerIP, n.cfg.Limits.MaxHandshakesPerPrefix, n.mayUseReserve,
+		func(c net.Conn, reason string) {
+			n.counters.refuse(reason)
+			n.log.Debug("inbound connection closed in its handshake", "remote", c.RemoteAddr(), "reason", reason)
+		})
 	for {
 		c, err := n.ln.Accept()
 		if err != nil {
 			return // closed: the acceptor retries every other error
 		}
-		release, ok := n.limits.handshake(c)
-		if !ok {
-			n.refuseConn(c, RefusedHandshakesPerIP)
+		setKeepAlive(c) // before the handshake wraps it
+		wc, release, reason := slots.admit(c)
+		if reason != "" {
+			n.refuseConn(c, reason)
 			continue
 		}
-		select {
-		case slots <- struct{}{}:
-			n.wg.Go(func() {
-				defer func() { <-slots }()
-				n.handleInbound(c, release)
-			})
-		default:
-			release()
-			n.refuseConn(c, RefusedHandshakes)
-		}
+		n.wg.Go(func() { n.handleInbound(wc, release) })
 	}
+}
+
+// mayUseReserve says whether a dialer whose preamble names peer may take
+// a handshake slot kept for known peers: one we have a link with, or one
+// an allowlist names.
+func (n *Node) mayUseReserve(peer string) bool {
+	if pl, _ := n.linkFor(peer, false); pl != nil {
+		return true
+	}
+	return n.Policy().Accept == AcceptAllowlist && n.allowed(peer)
 }
 
 // refuseConn closes an inbound connection before its handshake, counting

@@ -1,10 +1,6 @@
 package node
 
 import (
-	"net"
-	"net/netip"
-	"sync"
-
 	"golang.org/x/time/rate"
 
 	"github.com/reachd/reachd/internal/keyrate"
@@ -49,6 +45,10 @@ type Limits struct {
 	// MaxHandshakesPerIP bounds the inbound connections from one source
 	// IP that are still in their preamble or TLS handshake; default 16.
 	MaxHandshakesPerIP int
+	// MaxHandshakesPerPrefix bounds them from one /24 (IPv4) or /64
+	// (IPv6); beyond, the prefix's oldest connection still in its
+	// preamble makes room, or the new one is refused. Default 32.
+	MaxHandshakesPerPrefix int
 }
 
 func (l *Limits) fill() {
@@ -79,25 +79,31 @@ func (l *Limits) fill() {
 	if l.MaxHandshakesPerIP <= 0 {
 		l.MaxHandshakesPerIP = 16
 	}
+	if l.MaxHandshakesPerPrefix <= 0 {
+		l.MaxHandshakesPerPrefix = 32
+	}
 }
 
 // Reasons a node refuses a peer, as /metrics counts them.
 const (
-	RefusedRate            = "rate"              // too many requests from the peer, or from everyone
-	RefusedBusy            = "busy"              // too many peer tasks at once
-	RefusedTarget          = "target"            // the request named a target the node never dials
-	RefusedPolicy          = "policy"            // the inbound policy does not allow the peer
-	RefusedHandshakes      = "handshakes"        // too many inbound handshakes at once
-	RefusedHandshakesPerIP = "handshakes_per_ip" // too many from one source IP
-	RefusedInbound         = "inbound"           // too many inbound connections
-	RefusedInboundPerPeer  = "inbound_per_peer"  // too many from one peer
-	RefusedBadRequest      = "bad_request"       // a request that does not decode
+	RefusedRate                = "rate"                  // too many requests from the peer, or from everyone
+	RefusedBusy                = "busy"                  // too many peer tasks at once
+	RefusedTarget              = "target"                // the request named a target the node never dials
+	RefusedPolicy              = "policy"                // the inbound policy does not allow the peer
+	RefusedHandshakes          = "handshakes"            // too many inbound handshakes at once
+	RefusedHandshakesPerIP     = "handshakes_per_ip"     // too many from one source IP
+	RefusedHandshakesPerPrefix = "handshakes_per_prefix" // too many from one /24 or /64
+	RefusedSilent              = "silent"                // its preamble did not come in time, or a newer connection needed its slot
+	RefusedInbound             = "inbound"               // too many inbound connections
+	RefusedInboundPerPeer      = "inbound_per_peer"      // too many from one peer
+	RefusedBadRequest          = "bad_request"           // a request that does not decode
 )
 
 // maxTrackedPeers bounds the per-peer rate limiters kept.
 const maxTrackedPeers = 10000
 
-// limiter applies the request rates and the per-IP handshake cap.
+// limiter applies the request rates, and holds the receive budget and
+// the refusal log.
 type limiter struct {
 	lim      Limits
 	requests *keyrate.Limiter[string]
@@ -106,9 +112,6 @@ type limiter struct {
 	recv *session.Budget
 	// refusals throttles the log lines of refusals, per peer.
 	refusals *refusalLog
-
-	mu         sync.Mutex
-	handshakes map[netip.Addr]int
 }
 
 func newLimiter(l Limits) *limiter {
@@ -119,9 +122,8 @@ func newLimiter(l Limits) *limiter {
 			Global: rate.Limit(l.RequestRate), GlobalBurst: burst(l.RequestRate),
 			MaxKeys: maxTrackedPeers,
 		}),
-		handshakes: make(map[netip.Addr]int),
-		recv:       session.NewBudget(l.RecvBudget),
-		refusals:   newRefusalLog(),
+		recv:     session.NewBudget(l.RecvBudget),
+		refusals: newRefusalLog(),
 	}
 }
 
@@ -130,25 +132,3 @@ func burst(r float64) int { return max(1, int(4*r)) }
 
 // request reports whether a peer request from id may go ahead now.
 func (l *limiter) request(id string) bool { return l.requests.Allow(id) }
-
-// handshake takes a handshake slot for the source of c; release gives it
-// back. ok is false when the source has too many.
-func (l *limiter) handshake(c net.Conn) (release func(), ok bool) {
-	ip := netip.Addr{}
-	if a, isTCP := c.RemoteAddr().(*net.TCPAddr); isTCP {
-		ip = a.AddrPort().Addr().Unmap()
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.handshakes[ip] >= l.lim.MaxHandshakesPerIP {
-		return nil, false
-	}
-	l.handshakes[ip]++
-	return func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if l.handshakes[ip]--; l.handshakes[ip] <= 0 {
-			delete(l.handshakes, ip)
-		}
-	}, true
-}

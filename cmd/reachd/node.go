@@ -35,16 +35,17 @@ type nodeFlags struct {
 	logLevel     string
 
 	// The inbound policy and the peer limits (node.Config).
-	accept             string
-	allow              listFlag
-	peerRequestRate    float64
-	requestRate        float64
-	maxInbound         int
-	maxInboundPerPeer  int
-	maxHandshakesPerIP int
-	linkBuffer         sizeFlag
-	streamWindow       sizeFlag
-	recvBudget         sizeFlag
+	accept                 string
+	allow                  listFlag
+	peerRequestRate        float64
+	requestRate            float64
+	maxInbound             int
+	maxInboundPerPeer      int
+	maxHandshakesPerIP     int
+	maxHandshakesPerPrefix int
+	linkBuffer             sizeFlag
+	streamWindow           sizeFlag
+	recvBudget             sizeFlag
 
 	// grace is how long a connection waits for a new path after its path
 	// died (node.Config).
@@ -95,6 +96,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.recvBudget, "recv-budget", "bytes all peers together may make the node hold for its connections' readers (`size`, at least 1MiB); windows shrink as it fills, and new connections from peers are refused once it is full")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long a connection waits for a new path after its path died, before it aborts (`duration`; a connect's grace_ms overrides it)")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
+	fs.IntVar(&f.maxHandshakesPerPrefix, "max-handshakes-per-prefix", 32, "most inbound connections in their handshake from one /24 (IPv4) or /64 (IPv6) (`n`); beyond, the oldest still silent one makes room")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
 }
 
@@ -123,7 +125,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 			return node.Config{}, server.Config{}, usagef("%s %v: want a positive rate", name, v)
 		}
 	}
-	for name, v := range map[string]int{"--max-inbound": f.maxInbound, "--max-inbound-per-peer": f.maxInboundPerPeer, "--max-handshakes-per-ip": f.maxHandshakesPerIP} {
+	for name, v := range map[string]int{"--max-inbound": f.maxInbound, "--max-inbound-per-peer": f.maxInboundPerPeer, "--max-handshakes-per-ip": f.maxHandshakesPerIP, "--max-handshakes-per-prefix": f.maxHandshakesPerPrefix} {
 		if v < 1 {
 			return node.Config{}, server.Config{}, usagef("%s %d: want at least 1", name, v)
 		}
@@ -158,14 +160,15 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 		Accept: f.accept,
 		Allow:  f.allow.items,
 		Limits: node.Limits{
-			PeerRequestRate:    f.peerRequestRate,
-			RequestRate:        f.requestRate,
-			MaxInbound:         f.maxInbound,
-			MaxInboundPerPeer:  f.maxInboundPerPeer,
-			MaxHandshakesPerIP: f.maxHandshakesPerIP,
-			LinkBuffer:         int(f.linkBuffer),
-			StreamWindow:       int(f.streamWindow),
-			RecvBudget:         int64(f.recvBudget),
+			PeerRequestRate:        f.peerRequestRate,
+			RequestRate:            f.requestRate,
+			MaxInbound:             f.maxInbound,
+			MaxInboundPerPeer:      f.maxInboundPerPeer,
+			MaxHandshakesPerIP:     f.maxHandshakesPerIP,
+			MaxHandshakesPerPrefix: f.maxHandshakesPerPrefix,
+			LinkBuffer:             int(f.linkBuffer),
+			StreamWindow:           int(f.streamWindow),
+			RecvBudget:             int64(f.recvBudget),
 		},
 		Grace:      f.grace,
 		DataDir:    f.dataDir,
