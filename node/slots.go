@@ -23,9 +23,9 @@ import (
 //   - a connection that has not sent its whole preamble within
 //     firstByteTimeout is closed, and when its prefix's or the node's
 //     slots are full, a connection still in its preamble makes room for
-//     the new one: the oldest of the source that holds the most (see
-//     oldestSilent). So silent connections cannot hold the door: they
-//     only push each other out.
+//     the new one: the oldest of the source that holds the most, when it
+//     holds more than the newcomer's (see oldestSilent). So silent
+//     connections cannot hold the door: they only push each other out.
 const (
 	maxHandshakes      = 128
 	reservedHandshakes = 32
@@ -94,8 +94,8 @@ func (s *handshakeSlots) admit(c net.Conn) (net.Conn, func(), string) {
 	var victims []*slot
 	defer func() {
 		for _, v := range victims {
-			v.c.Close()
 			s.evicted(v.c, RefusedSilent)
+			v.c.Close()
 		}
 	}()
 	s.mu.Lock()
@@ -104,7 +104,7 @@ func (s *handshakeSlots) admit(c net.Conn) (net.Conn, func(), string) {
 		return nil, nil, RefusedHandshakesPerIP
 	}
 	if s.byPrefix[prefix] >= s.perPrefix {
-		v := s.oldestSilent(func(o *slot) bool { return o.prefix == prefix })
+		v := s.oldestSilent(ip, prefix, func(o *slot) bool { return o.prefix == prefix })
 		if v == nil {
 			return nil, nil, RefusedHandshakesPerPrefix
 		}
@@ -113,12 +113,12 @@ func (s *handshakeSlots) admit(c net.Conn) (net.Conn, func(), string) {
 	}
 	reserve := false
 	if s.general >= maxHandshakes {
-		if v := s.oldestSilent(func(o *slot) bool { return !o.reserve }); v != nil {
+		if v := s.oldestSilent(ip, prefix, func(o *slot) bool { return !o.reserve }); v != nil {
 			victims = append(victims, v)
 			s.freeLocked(v)
 		} else if s.reserved < reservedHandshakes {
 			reserve = true
-		} else if v := s.oldestSilent(func(*slot) bool { return true }); v != nil {
+		} else if v := s.oldestSilent(ip, prefix, func(*slot) bool { return true }); v != nil {
 			victims = append(victims, v)
 			s.freeLocked(v)
 			reserve = true
@@ -139,13 +139,16 @@ func (s *handshakeSlots) admit(c net.Conn) (net.Conn, func(), string) {
 	return &watchedConn{Conn: c, sl: sl}, sl.release, ""
 }
 
-// oldestSilent picks the connection to close for room among those still
-// in their preamble that match accepts: of the prefix that holds the most
-// slots, then of its source IP that holds the most, the oldest. So a
-// flood pushes out its own connections before anyone else's (a genuine
-// dialer's connection may not have been read yet when the next ones
-// come). s.mu is held.
-func (s *handshakeSlots) oldestSilent(match func(*slot) bool) *slot {
+// oldestSilent picks the connection to close to make room for one from
+// ip (in prefix) among those still in their preamble that match accepts:
+// of the prefix that holds the most slots, then of its source IP that
+// holds the most, the oldest; and only from a prefix (or, within the
+// newcomer's prefix, an IP) that would still hold more than the
+// newcomer's after the swap. So a flood pushes out its own connections,
+// never those of a source that holds as few (a genuine dialer's
+// connection may not have been read yet when the next ones come). nil
+// when there is none. s.mu is held.
+func (s *handshakeSlots) oldestSilent(ip netip.Addr, prefix netip.Prefix, match func(*slot) bool) *slot {
 	var best *slot
 	for _, o := range s.live { // oldest first: ties go to the oldest
 		if o.preamble || !match(o) {
@@ -154,6 +157,18 @@ func (s *handshakeSlots) oldestSilent(match func(*slot) bool) *slot {
 		if best == nil || s.byPrefix[o.prefix] > s.byPrefix[best.prefix] ||
 			o.prefix == best.prefix && s.byIP[o.ip] > s.byIP[best.ip] {
 			best = o
+		}
+	}
+	switch {
+	case best == nil:
+		return nil
+	case best.prefix != prefix:
+		if s.byPrefix[best.prefix] <= s.byPrefix[prefix]+1 {
+			return nil
+		}
+	case best.ip != ip:
+		if s.byIP[best.ip] <= s.byIP[ip]+1 {
+			return nil
 		}
 	}
 	return best
@@ -201,8 +216,8 @@ func (sl *slot) silentTooLong() {
 	}
 	sl.s.mu.Unlock()
 	if silent {
-		sl.c.Close()
 		sl.s.evicted(sl.c, RefusedSilent)
+		sl.c.Close()
 	}
 }
 
