@@ -2,6 +2,8 @@ package session_test
 
 import (
 	"context"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +107,84 @@ func TestStreamFloodStaysInRecvBudget(t *testing.T) {
 			}
 			cancel()
 			wg.Wait()
+		})
+	}
+}
+
+// BenchmarkStreamFloodRSS: one peer opens 1,100 streams and sends 2 MiB
+// on each to a node whose readers take nothing; it reports what the node
+// holds (received, unread) and how far the process's resident memory
+// grew, with the default receive budget (256 MiB) and without one.
+func BenchmarkStreamFloodRSS(b *testing.B) {
+	for _, limit := range []int64{256 << 20, 0} {
+		name := "budget=256MiB"
+		if limit == 0 {
+			name = "no-budget"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				runtime.GC()
+				debug.FreeOSMemory()
+				before := procStatus(b, "VmRSS")
+				var budget *session.Budget
+				if limit > 0 {
+					budget = session.NewBudget(limit)
+				}
+				a, err := session.New(session.Config{}, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				v, err := session.New(session.Config{StreamWindow: 2 << 20, RecvBudget: budget, MaxStreams: 2064, AcceptBacklog: 2064}, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sessiontest.Connect(b, a, v, sessiontest.TCP)
+				var mu sync.Mutex
+				var accepted []*session.Stream
+				var wg sync.WaitGroup
+				ctx, cancel := context.WithCancel(context.Background())
+				wg.Go(func() {
+					for {
+						s, err := v.Accept(ctx)
+						if err != nil {
+							return
+						}
+						mu.Lock()
+						accepted = append(accepted, s)
+						mu.Unlock()
+					}
+				})
+				payload := make([]byte, 2<<20)
+				for range 1100 {
+					s, err := a.Open(ctx, session.Header{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					wg.Go(func() { s.Write(payload) })
+				}
+				var last int64 = -1
+				for still := 0; still < 20; {
+					time.Sleep(50 * time.Millisecond)
+					mu.Lock()
+					var h int64
+					for _, s := range accepted {
+						h += int64(s.Stats().Buffered)
+					}
+					mu.Unlock()
+					if h == last {
+						still++
+					} else {
+						still = 0
+					}
+					last = h
+				}
+				b.ReportMetric(float64(last)/(1<<20), "held-MiB")
+				b.ReportMetric(float64(procStatus(b, "VmHWM")-before)/(1<<20), "rss-growth-MiB")
+				a.Close()
+				v.Close()
+				cancel()
+				wg.Wait()
+			}
 		})
 	}
 }
