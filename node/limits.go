@@ -23,15 +23,18 @@ type Limits struct {
 	// MaxInboundPerPeer bounds the inbound connections from one node ID
 	// (streams on its link); default 1024.
 	MaxInboundPerPeer int
-	// LinkBuffer bounds the bytes sent to one peer and not yet
-	// acknowledged, kept to resend on a new path; writers wait beyond. It
-	// bounds a link's goodput to LinkBuffer per round trip. Default 8 MiB;
-	// at least 64 KiB.
+	// LinkBuffer bounds everything queued for one peer: the bytes sent
+	// and not yet acknowledged, kept to resend on a new path, and control
+	// frames (opens, window updates, ends, aborts); writers wait beyond,
+	// and a peer that makes the node queue past it (it does not read, yet
+	// makes the node answer) loses its link. It bounds a link's goodput to
+	// LinkBuffer per round trip. Default 8 MiB; at least 64 KiB.
 	LinkBuffer int
 	// StreamWindow is how many bytes one connection takes in from the
 	// peer ahead of its reader; the peer's writer waits beyond. It bounds
 	// a connection's goodput to StreamWindow per round trip, and what a
-	// peer can make the node buffer to StreamWindow per connection.
+	// peer can make the node buffer to StreamWindow per connection (and
+	// RecvBudget for all).
 	// Default 2 MiB; 256 KiB to 1 GiB.
 	StreamWindow int
 	// RecvBudget bounds the bytes all peers together may make the node
