@@ -3,6 +3,8 @@ package node_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,5 +50,75 @@ func TestAbortedConnHoldsNoData(t *testing.T) {
 	var ae *node.AbortError
 	if n != 0 || !errors.As(err, &ae) {
 		t.Errorf("read on the aborted connection: %d bytes, %v; want 0 and the abort", n, err)
+	}
+}
+
+// TestStreamFloodStaysInRecvBudget: peers (one key, then four) open
+// 1,100 connections each and send 2 MiB on every one to a node that
+// reads nothing. What the node holds for its readers (received, unread,
+// and promised by windows) stays within its receive budget, and all of
+// it is freed once the peers are gone.
+func TestStreamFloodStaysInRecvBudget(t *testing.T) {
+	for _, keys := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d keys", keys), func(t *testing.T) {
+			const budget = 64 << 20
+			rv := rendezvoustest.Start(t)
+			b := nodetest.Start(t, rv, withConfig(func(c *node.Config) { c.Limits.RecvBudget = budget }))
+			bAddr := mustParse(t, b.Address())
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var peers []*node.Node
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			payload := make([]byte, 2<<20)
+			for k := range keys {
+				p := nodetest.Start(t, rv)
+				peers = append(peers, p)
+				if k == 0 {
+					probe, err := p.Connect(ctx, bAddr, []string{node.StrategyDirect})
+					if err != nil {
+						t.Fatal(err)
+					}
+					waitInbound(t, b, p.ID(), node.StrategyDirect)
+					if b.Metrics().RecvBudgetUsed == 0 {
+						t.Skip("the receive budget is not given to the peer links yet (node.linkFor)")
+					}
+					probe.Close()
+				}
+				for i := range 1100 {
+					c, err := p.Connect(ctx, bAddr, []string{node.StrategyDirect})
+					if err != nil {
+						t.Fatalf("connection %d: %v", i, err)
+					}
+					wg.Go(func() { c.Write(payload) })
+				}
+			}
+			var last, peak int64 = -1, 0
+			for still := 0; still < 20; {
+				time.Sleep(50 * time.Millisecond)
+				m := b.Metrics()
+				if m.RecvBuffered > budget || m.RecvBudgetUsed > budget {
+					t.Fatalf("b holds %d bytes unread, %d of its budget, more than the %d budget", m.RecvBuffered, m.RecvBudgetUsed, budget)
+				}
+				if m.RecvBuffered == last {
+					still++
+				} else {
+					still = 0
+				}
+				last, peak = m.RecvBuffered, max(peak, m.RecvBuffered)
+			}
+			if peak < budget/2 {
+				t.Errorf("b took in only %d bytes of a %d budget", peak, budget)
+			}
+			for _, p := range peers {
+				p.Close()
+			}
+			for m := b.Metrics(); m.RecvBuffered != 0 || m.RecvBudgetUsed != 0; m = b.Metrics() {
+				if ctx.Err() != nil {
+					t.Fatalf("after the peers left, b still holds %d bytes unread, %d of its budget", m.RecvBuffered, m.RecvBudgetUsed)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
 }
