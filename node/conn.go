@@ -167,10 +167,29 @@ func (c *Conn) update() {
 	if closed {
 		c.link.Remove(c.s)
 		close(c.done)
+		c.dropUnread()
 	}
 	if changed {
 		c.changed()
 	}
+}
+
+// keepUnread is how long a connection that ended cleanly keeps what it
+// received and nobody read (it can still be read); one that was aborted
+// drops it at once.
+const keepUnread = time.Minute
+
+// dropUnread frees what the closed connection received and nobody read:
+// at once when it was aborted, after keepUnread when it ended cleanly.
+func (c *Conn) dropUnread() {
+	c.mu.Lock()
+	aborted := c.aborted
+	c.mu.Unlock()
+	if aborted {
+		c.s.Discard()
+		return
+	}
+	time.AfterFunc(keepUnread, c.s.Discard)
 }
 
 // abortReason words why a stream was aborted.

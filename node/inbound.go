@@ -16,35 +16,37 @@ import (
 // back, punch, dial a relay), its handshake and commit included.
 const peerTaskTimeout = 10 * time.Second
 
-// maxHandshakes bounds the inbound connections in their handshake at
-// once; more are closed at once, so a flood of silent connections cannot
-// pile up goroutines (each handshake also ends after handshake.Timeout).
-const maxHandshakes = 128
-
-// acceptLoop accepts peer connections on the listen port.
+// acceptLoop accepts peer connections on the listen port, each within a
+// handshake slot (see handshakeSlots).
 func (n *Node) acceptLoop() {
-	slots := make(chan struct{}, maxHandshakes)
+	slots := newHandshakeSlots(n.cfg.Limits.MaxHandshakesPerIP, n.cfg.Limits.MaxHandshakesPerPrefix, n.mayUseReserve,
+		func(c net.Conn, reason string) {
+			n.counters.refuse(reason)
+			n.log.Debug("inbound connection closed in its handshake", "remote", c.RemoteAddr(), "reason", reason)
+		})
 	for {
 		c, err := n.ln.Accept()
 		if err != nil {
 			return // closed: the acceptor retries every other error
 		}
-		release, ok := n.limits.handshake(c)
-		if !ok {
-			n.refuseConn(c, RefusedHandshakesPerIP)
+		handshake.SetKeepAlive(c) // before the handshake wraps it
+		wc, release, reason := slots.admit(c)
+		if reason != "" {
+			n.refuseConn(c, reason)
 			continue
 		}
-		select {
-		case slots <- struct{}{}:
-			n.wg.Go(func() {
-				defer func() { <-slots }()
-				n.handleInbound(c, release)
-			})
-		default:
-			release()
-			n.refuseConn(c, RefusedHandshakes)
-		}
+		n.wg.Go(func() { n.handleInbound(wc, release) })
 	}
+}
+
+// mayUseReserve says whether a dialer whose preamble names peer may take
+// a handshake slot kept for known peers: one we have a link with, or one
+// an allowlist names.
+func (n *Node) mayUseReserve(peer string) bool {
+	if n.links.Get(peer) != nil {
+		return true
+	}
+	return n.Policy().Accept == AcceptAllowlist && n.allowed(peer)
 }
 
 // refuseConn closes an inbound connection before its handshake, counting
@@ -71,7 +73,8 @@ func (n *Node) handleInbound(raw net.Conn, release func()) {
 			raw.SetWriteDeadline(time.Now().Add(time.Second))
 			handshake.WriteAnswer(raw, answer)
 		}
-		n.log.Info("inbound connection refused", "remote", raw.RemoteAddr(), "reason", reason)
+		_, prefix := sourceOf(raw)
+		n.logRefusal(prefix.String(), "inbound connection refused", "remote", raw.RemoteAddr(), "reason", reason)
 		raw.Close()
 	}
 	raw.SetReadDeadline(time.Now().Add(handshake.Timeout))
@@ -256,6 +259,6 @@ func (n *Node) refusePeer(ctx context.Context, m *signaling.Message, counted, re
 	if counted != "" {
 		n.counters.refuse(counted)
 	}
-	n.log.Info("peer request refused", "type", m.Type, "peer", m.From, "reason", reason, "detail", detail)
+	n.logRefusal(m.From, "peer request refused", "type", m.Type, "reason", reason, "detail", detail)
 	n.sig.Reply(ctx, m, signaling.Error, signaling.ErrorBody{Reason: reason})
 }

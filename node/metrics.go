@@ -20,6 +20,12 @@ type Metrics struct {
 	Drops         map[signaling.DropReason]uint64
 	Refused       map[string]uint64 // peer requests and inbound connections refused, by reason (Refused*)
 	Links         int               // peer links (one per peer with a path or waiting for one)
+	// RecvBuffered counts the bytes the listed connections received and
+	// nobody read yet; RecvBudgetUsed what peers hold of the receive
+	// budget (that, and what the windows promise), RecvBudget its size.
+	RecvBuffered   int64
+	RecvBudgetUsed int64
+	RecvBudget     int64
 }
 
 // ConnKey labels connections.
@@ -114,11 +120,16 @@ func (n *Node) Metrics() Metrics {
 	}
 	m.BytesSent, m.BytesReceived = n.counters.closedSent, n.counters.closedRecvd
 	n.counters.mu.Unlock()
-	for _, c := range n.conns.open() {
+	for _, c := range n.conns.list() {
+		m.RecvBuffered += int64(c.s.Stats().Buffered)
+		if c.State() == StateClosed {
+			continue
+		}
 		info := c.Info()
 		m.Connections[ConnKey{info.Strategy, info.Direction, info.State}]++
 		m.BytesSent += info.BytesSent
 		m.BytesReceived += info.BytesReceived
 	}
+	m.RecvBudgetUsed, m.RecvBudget = n.limits.recv.Used(), n.limits.recv.Limit()
 	return m
 }

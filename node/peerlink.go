@@ -55,6 +55,7 @@ func newLinks(n *Node) (*peerlink.Table, error) {
 		// the link's bounds are a backstop.
 		MaxStreams:    2*n.cfg.Limits.MaxInboundPerPeer + 16,
 		AcceptBacklog: 2*n.cfg.Limits.MaxInboundPerPeer + 16,
+		RecvBudget:    n.limits.recv,
 		Logger:        n.log,
 	})
 }
@@ -123,7 +124,7 @@ func (h linkHost) Accept(l *peerlink.Link, s *session.Stream) {
 	defer n.inboundMu.Unlock()
 	if reason := n.admit(l.Peer()); reason != "" {
 		n.counters.refuse(reason)
-		n.log.Info("inbound connection refused", "peer", l.Peer(), "reason", reason)
+		n.logRefusal(l.Peer(), "inbound connection refused", "reason", reason)
 		s.Abort("refused: " + reason)
 		return
 	}

@@ -34,6 +34,9 @@ func (r *registry) closedConn(c *Conn) {
 	}
 	r.closed = append(r.closed, c.id)
 	for len(r.closed) > keepClosed {
+		if old := r.conns[r.closed[0]]; old != nil {
+			old.s.Discard()
+		}
 		delete(r.conns, r.closed[0])
 		r.closed = r.closed[1:]
 	}

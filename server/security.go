@@ -20,8 +20,10 @@ import (
 //     listed origins get CORS headers, and their preflight is answered.
 //   - Token: with a token, every request but those for the dashboard's own
 //     files (GET / and /static/...) must carry it, as
-//     "Authorization: Bearer <token>" or, for browsers' EventSource and
-//     WebSocket which cannot set headers, as the access_token query parameter.
+//     "Authorization: Bearer <token>" or, only on GET of the event stream
+//     and of a connection's WebSocket (browsers' EventSource and WebSocket
+//     cannot set headers), as the access_token query parameter: a token in
+//     a URL ends up in logs and history, and must not unlock changes.
 
 // guard applies the Host, Origin and token rules.
 func (s *Server) guard(next http.Handler) http.Handler {
@@ -53,7 +55,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		if s.cfg.Token != "" && !publicFile(r) {
 			got, ok := bearerToken(r.Header.Get("Authorization"))
-			if !ok {
+			if !ok && queryTokenAllowed(r) {
 				got = r.URL.Query().Get("access_token")
 			}
 			if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
@@ -66,6 +68,21 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// queryTokenAllowed reports whether r may carry the token as the
+// access_token query parameter: a GET of the event stream or of a
+// connection's WebSocket, which browsers open without headers.
+func queryTokenAllowed(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	if r.URL.Path == "/v1/events" {
+		return true
+	}
+	id, ok := strings.CutPrefix(r.URL.Path, "/v1/connections/")
+	id, ok2 := strings.CutSuffix(id, "/stream")
+	return ok && ok2 && id != "" && !strings.Contains(id, "/")
 }
 
 // bearerToken returns the credentials of an Authorization header of the

@@ -35,8 +35,8 @@ func TestHostOriginAndToken(t *testing.T) {
 		{"token: wrong in lower case", locked, "GET", "/v1/node", map[string]string{"Authorization": "bearer guess"}, 401, ""},
 		{"token: scheme alone", locked, "GET", "/v1/node", map[string]string{"Authorization": "Bearer"}, 401, ""},
 		{"token: not bearer", locked, "GET", "/v1/node", map[string]string{"Authorization": "Basic s3cret"}, 401, ""},
-		{"token: query for browsers", locked, "GET", "/v1/node?access_token=s3cret", nil, 200, ""},
-		{"token: wrong query", locked, "GET", "/v1/node?access_token=nope", nil, 401, ""},
+		{"token: query for browsers' event stream", locked, "GET", "/v1/events?access_token=s3cret", nil, 200, ""},
+		{"token: wrong query", locked, "GET", "/v1/events?access_token=nope", nil, 401, ""},
 		{"token: the dashboard loads without", locked, "GET", "/", nil, 200, ""},
 		{"token: its files too", locked, "GET", "/static/style.css", nil, 200, ""},
 		{"token: but not the API", locked, "GET", "/v1/connections", nil, 401, ""},
@@ -66,5 +66,37 @@ func TestHostOriginAndToken(t *testing.T) {
 				t.Errorf("content type %q, want a problem", resp.Header.Get("Content-Type"))
 			}
 		})
+	}
+}
+
+// TestQueryTokenOutsideStreamsRefused: a token in the URL (which ends up
+// in logs and browser history) unlocks only the two streams browsers open
+// without headers; it cannot change the policy, open a connection or read
+// anything else.
+func TestQueryTokenOutsideStreamsRefused(t *testing.T) {
+	srv := startServer(t, Config{Token: "s3cret"})
+	for _, tt := range []struct {
+		method, path string
+		refused      bool
+	}{
+		{"PUT", "/v1/policy", true},
+		{"POST", "/v1/connections", true},
+		{"GET", "/v1/node", true},
+		{"GET", "/v1/connections", true},
+		{"DELETE", "/v1/connections/c1", true},
+		{"POST", "/v1/events", true},
+		{"GET", "/v1/connections/c1/stream/x", true},
+		{"GET", "/v1/events", false},
+		{"GET", "/v1/connections/c1/stream", false},
+	} {
+		req, _ := http.NewRequest(tt.method, "http://"+srv.Addr()+tt.path+"?access_token=s3cret", nil)
+		resp, err := openapitest.Client(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.StatusCode == http.StatusUnauthorized; got != tt.refused {
+			t.Errorf("%s %s with the token in the query: %d, refused %v, want refused %v", tt.method, tt.path, resp.StatusCode, got, tt.refused)
+		}
 	}
 }

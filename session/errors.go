@@ -24,6 +24,9 @@ var (
 	ErrNoPath = errors.New("session: no path within the grace period")
 	// ErrProtocol: the peer broke the protocol.
 	ErrProtocol = errors.New("session: protocol violation")
+	// ErrBacklog: the peer let more than Config.SendBuffer queue up for
+	// it (it does not read what we send, yet makes us answer).
+	ErrBacklog = errors.New("session: the peer does not take what we send")
 	// ErrVersion: the peer speaks another protocol version.
 	ErrVersion = errors.New("session: unsupported protocol version")
 	// ErrPeerStopped: Write after the peer closed the stream (it reads no

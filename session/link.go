@@ -138,7 +138,7 @@ func (l *Link) Stats() Stats {
 		RTT:      l.rtt,
 		Sent:     l.sentMax,
 		Received: l.recv.Load(),
-		Unacked:  l.buf.end - l.acked,
+		Unacked:  l.held(),
 		Streams:  n,
 		Paths:    l.paths,
 	}
@@ -323,9 +323,46 @@ func (l *Link) Close() error {
 	return nil
 }
 
+// held is what the send buffer holds for the peer: every reliable byte
+// from the first it may still need (unacknowledged, or acknowledged
+// before we even wrote it) to the end. l.mu is held.
+func (l *Link) held() int64 { return l.buf.end - min(l.acked, l.sent) }
+
+// dataLimit is what data frames may fill of the send buffer: the rest is
+// kept for control frames (window updates, opens, ends and aborts), which
+// never wait.
+func (l *Link) dataLimit() int64 {
+	sb := int64(l.cfg.SendBuffer)
+	reserve := min(max(sb/8, 16<<10), sb-(MaxPayload+headerLen))
+	return sb - reserve
+}
+
 // sendCtrl appends a small reliable frame without waiting for buffer
-// space (opens, windows, ends, aborts), so the reader never blocks.
+// space (opens, windows, ends, aborts), so the reader never blocks. What
+// it queues counts against the send buffer too: a peer that lets it
+// overflow (it does not read, yet makes us answer) loses the link.
 func (l *Link) sendCtrl(t frameType, stream uint32, payload []byte) error {
+	l.mu.Lock()
+	if l.err != nil {
+		l.mu.Unlock()
+		return l.err
+	}
+	if held, size := l.held(), int64(headerLen+len(payload)); held+size > int64(l.cfg.SendBuffer) {
+		l.mu.Unlock()
+		err := &LinkError{Err: ErrBacklog, Reason: fmt.Sprintf("%d bytes queued for the peer, %d more to send, the cap is %d", held, size, l.cfg.SendBuffer)}
+		l.fail(err)
+		return err
+	}
+	l.buf.frame(t, stream, payload)
+	l.mu.Unlock()
+	l.wake()
+	return nil
+}
+
+// queueCtrl appends a control frame without checking the cap, for a
+// caller that waited for room (see Open) and holds l.smu (which fail
+// takes).
+func (l *Link) queueCtrl(t frameType, stream uint32, payload []byte) error {
 	l.mu.Lock()
 	if l.err != nil {
 		l.mu.Unlock()
@@ -337,13 +374,22 @@ func (l *Link) sendCtrl(t frameType, stream uint32, payload []byte) error {
 	return nil
 }
 
+// waitRoom waits, l.mu held, until n more bytes fit below the data limit
+// (or the buffer is empty), or stop says to give up.
+func (l *Link) waitRoom(n int64, stop func() bool) {
+	for l.err == nil && !stop() {
+		if held := l.held(); held == 0 || held+n <= l.dataLimit() {
+			return
+		}
+		l.space.Wait()
+	}
+}
+
 // sendData appends a data frame (prefix then b) once the send buffer has
 // room, waiting as long as it takes unless the stream or link ends.
 func (l *Link) sendData(s *Stream, prefix, b []byte) error {
 	l.mu.Lock()
-	for l.err == nil && !s.stop.Load() && !s.wexp.Load() && l.buf.end-l.acked >= int64(l.cfg.SendBuffer) {
-		l.space.Wait()
-	}
+	l.waitRoom(int64(headerLen+len(prefix)+len(b)), func() bool { return s.stop.Load() || s.wexp.Load() })
 	if l.err != nil {
 		l.mu.Unlock()
 		return s.failure(l.err)

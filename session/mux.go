@@ -63,7 +63,14 @@ func (l *Link) peerOpen(id uint32, payload []byte) error {
 	refuse := ""
 	var s *Stream
 	if l.inbound >= l.cfg.MaxStreams {
-		refuse = fmt.Sprintf("too many streams (%d)", l.cfg.MaxStreams)
+		// Refusing each with an abort would let a peer that does not
+		// read make us queue aborts for nothing: it broke the limit.
+		l.smu.Unlock()
+		return fmt.Errorf("the peer opened more than %d streams at once", l.cfg.MaxStreams)
+	}
+	var unreserve int64
+	if !l.cfg.RecvBudget.reserveOpen(initialWindow) {
+		refuse = "busy: the receive budget is full"
 	} else {
 		s = newStream(l, id, h)
 		s.inbound = true
@@ -73,10 +80,14 @@ func (l *Link) peerOpen(id uint32, payload []byte) error {
 			l.inbound++
 		default:
 			refuse = fmt.Sprintf("accept backlog full (%d)", l.cfg.AcceptBacklog)
+			unreserve = initialWindow
 		}
 	}
 	l.smu.Unlock()
 	if refuse != "" {
+		if unreserve > 0 {
+			retry(l.cfg.RecvBudget.give(unreserve))
+		}
 		return l.sendCtrl(frameAbort, id, []byte(refuse))
 	}
 	s.grantExtra()
@@ -92,6 +103,21 @@ func (l *Link) Open(ctx context.Context, h Header) (*Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// An open waits for room in the send buffer as data does, so that
+	// our own opens never overflow it.
+	var b [headerLen + 1 + MaxServiceLen]byte
+	l.mu.Lock()
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		l.space.Broadcast()
+		l.mu.Unlock()
+	})
+	l.waitRoom(int64(headerLen+1+len(h.Service)), func() bool { return ctx.Err() != nil })
+	l.mu.Unlock()
+	stop()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	l.smu.Lock()
 	if err := l.Err(); err != nil {
 		l.smu.Unlock()
@@ -100,17 +126,18 @@ func (l *Link) Open(ctx context.Context, h Header) (*Stream, error) {
 	id := l.nextID
 	l.nextID += 2
 	s := newStream(l, id, h)
+	l.cfg.RecvBudget.force(initialWindow)
 	l.streams[id] = s
 	// The peer takes opens in the order of their IDs: the open frame is
 	// queued before another Open takes the next ID.
-	var b [headerLen + 1 + MaxServiceLen]byte
 	open := appendOpen(b[:0], id, h)
-	err := l.sendCtrl(frameOpen, id, open[headerLen:])
+	err := l.queueCtrl(frameOpen, id, open[headerLen:])
 	if err != nil {
 		delete(l.streams, id)
 	}
 	l.smu.Unlock()
 	if err != nil {
+		retry(l.cfg.RecvBudget.give(initialWindow))
 		return nil, err
 	}
 	s.grantExtra()

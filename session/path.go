@@ -211,6 +211,11 @@ func (l *Link) writeLoop(p *path) {
 		case len(data) > 0:
 			n, err := p.rw.Write(data)
 			l.mu.Lock()
+			if l.acked > l.sent {
+				// The peer acknowledged bytes before they were written:
+				// writing them frees room (see held).
+				l.space.Broadcast()
+			}
 			l.sent += int64(n)
 			l.sentMax = max(l.sentMax, l.sent)
 			for l.bound < l.sent {

@@ -58,8 +58,12 @@ import (
 
 // Config tunes a Link. Every zero field takes the default it documents.
 type Config struct {
-	// SendBuffer bounds the reliable bytes sent but not yet acknowledged
-	// by the peer (kept for resending); writers wait while it is full.
+	// SendBuffer bounds everything queued for the peer: the reliable
+	// bytes not yet acknowledged (kept for resending) and those not yet
+	// sent, control frames included. Writers (and Open) wait while the
+	// part for data (all but an eighth, at least 16 KiB, kept for control
+	// frames) is full; a peer that makes us queue past the whole (it does
+	// not read, yet makes us answer) loses the link with ErrBacklog.
 	// Default 4 MiB.
 	SendBuffer int
 	// StreamWindow is how many bytes each stream takes in ahead of its
@@ -82,11 +86,15 @@ type Config struct {
 	// acknowledge what was sent. Default 2 s.
 	CloseTimeout time.Duration
 	// MaxStreams bounds the streams open at once that the peer opened;
-	// beyond, its opens are aborted. Default 1024.
+	// an open beyond fails the link (ErrProtocol). Default 1024.
 	MaxStreams int
 	// AcceptBacklog bounds streams opened by the peer and not yet
 	// accepted; beyond, its opens are aborted. Default 128.
 	AcceptBacklog int
+	// RecvBudget, when set, bounds what peers may make the links that
+	// share it hold for their readers (see Budget). Default: none (each
+	// stream takes StreamWindow).
+	RecvBudget *Budget
 	// MaxFrameSize bounds a frame of WriteFrame/ReadFrame. Default 64 KiB.
 	MaxFrameSize int
 	// OnEvent, when set, is called with each of the link's events in

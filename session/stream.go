@@ -39,6 +39,7 @@ type Stream struct {
 	waitN    int
 	recvWin  int64 // bytes the peer may still send
 	consumed int64 // bytes read since the last window update
+	reserved int64 // what the stream holds of Config.RecvBudget
 	sendWin  int64 // bytes we may still send
 	finIn    bool  // the peer ended its direction
 	finOut   bool  // we ended ours
@@ -128,20 +129,97 @@ func (s *Stream) wakeReaderWhenDone(ctx context.Context) (stop func() bool) {
 }
 
 func newStream(l *Link, id uint32, h Header) *Stream {
-	s := &Stream{l: l, id: id, hdr: h, window: int64(l.cfg.StreamWindow), recvWin: initialWindow, sendWin: initialWindow}
+	s := &Stream{l: l, id: id, hdr: h, window: int64(l.cfg.StreamWindow), recvWin: initialWindow, sendWin: initialWindow, reserved: initialWindow}
 	s.rcond.L = &s.mu
 	s.wcond.L = &s.mu
 	return s
 }
 
-// grantExtra gives the peer the part of our window above the initial one.
+// grantExtra gives the peer the part of our window above the initial one
+// (less when the receive budget is filling).
 func (s *Stream) grantExtra() {
-	if extra := s.window - initialWindow; extra > 0 {
-		s.mu.Lock()
-		s.recvWin += extra
-		s.mu.Unlock()
-		s.l.sendCtrl(frameWindow, s.id, binary.BigEndian.AppendUint32(nil, uint32(extra)))
+	s.mu.Lock()
+	inc, wake := s.regrant()
+	s.mu.Unlock()
+	s.sendWindow(inc, wake)
+}
+
+// regrant grants the peer window up to the stream's target, within the
+// receive budget, from what was read; s.mu is held. It returns the
+// increment to send and the streams to retry (see Budget.grant).
+func (s *Stream) regrant() (int64, []*Stream) {
+	if s.finIn || s.linkErr != nil || s.closed || s.err != nil {
+		return 0, nil
 	}
+	inc, wake := s.l.cfg.RecvBudget.grant(s, s.window, s.recvWin+int64(s.rq.n), s.consumed)
+	s.reserved += inc - s.consumed
+	s.recvWin += inc
+	s.consumed = 0
+	return inc, wake
+}
+
+// sendWindow sends a window increment (when positive) and retries the
+// streams that waited for budget; no lock is held.
+func (s *Stream) sendWindow(inc int64, wake []*Stream) {
+	if inc > 0 {
+		s.l.sendCtrl(frameWindow, s.id, binary.BigEndian.AppendUint32(make([]byte, 0, 4), uint32(inc)))
+	}
+	retry(wake)
+}
+
+func retry(streams []*Stream) {
+	for _, w := range streams {
+		w.mu.Lock()
+		var inc int64
+		var wake []*Stream
+		if w.recvWin+int64(w.rq.n) == 0 {
+			inc, wake = w.regrant()
+		}
+		w.mu.Unlock()
+		w.sendWindow(inc, wake)
+	}
+}
+
+// settle gives back what the stream reserves and no longer needs: all of
+// it once closed or aborted, all but the unread bytes once nothing more
+// can come. s.mu is held; the caller passes the result to free.
+func (s *Stream) settle() int64 {
+	var need int64
+	switch {
+	case s.closed || s.err != nil:
+	case s.finIn || s.linkErr != nil:
+		need = int64(s.rq.n)
+	default:
+		return 0
+	}
+	n := s.reserved - need
+	if n <= 0 {
+		return 0
+	}
+	s.reserved = need
+	return n
+}
+
+// free returns n bytes to the receive budget; no lock is held.
+func (s *Stream) free(n int64) {
+	if n > 0 {
+		retry(s.l.cfg.RecvBudget.give(n))
+	}
+}
+
+// Discard drops what a stream that ended for reading (the peer's clean
+// end, or its link's failure) received and was not read, freeing it at
+// once; reads then return the end. It does nothing to a stream that may
+// still receive.
+func (s *Stream) Discard() {
+	s.mu.Lock()
+	if s.finIn || s.linkErr != nil {
+		s.rq.reset()
+	}
+	n := s.settle()
+	s.rcond.Broadcast()
+	s.mu.Unlock()
+	s.free(n)
 }
 
 // ID returns the stream's ID on its link.
@@ -205,19 +283,19 @@ func (s *Stream) ReadContext(ctx context.Context, p []byte) (int, error) {
 }
 
 // consume accounts for n bytes read, unlocks s.mu, and grants the peer
-// more window once a quarter of it was read.
+// more window once a quarter of what the stream reserves was read.
 func (s *Stream) consume(n int) (int, error) {
 	s.read.Add(int64(n))
 	s.consumed += int64(n)
 	var inc int64
-	if s.consumed >= s.window/4 && !s.finIn && s.linkErr == nil {
-		inc, s.consumed = s.consumed, 0
-		s.recvWin += inc
+	var wake []*Stream
+	if s.consumed >= (s.recvWin+int64(s.rq.n)+s.consumed)/4 {
+		inc, wake = s.regrant()
 	}
+	freed := s.settle()
 	s.mu.Unlock()
-	if inc > 0 {
-		s.l.sendCtrl(frameWindow, s.id, binary.BigEndian.AppendUint32(make([]byte, 0, 4), uint32(inc)))
-	}
+	s.sendWindow(inc, wake)
+	s.free(freed)
 	return n, nil
 }
 
@@ -342,9 +420,11 @@ func (s *Stream) Close() error {
 		dropped = 0
 	}
 	s.recvWin += dropped
+	freed := s.settle()
 	s.rcond.Broadcast()
 	s.wcond.Broadcast()
 	s.mu.Unlock()
+	s.free(freed)
 	s.wakeSenders()
 	if dropped > 0 {
 		s.l.sendCtrl(frameWindow, s.id, binary.BigEndian.AppendUint32(nil, uint32(dropped)))
@@ -389,9 +469,11 @@ func (s *Stream) abort(err *AbortError) bool {
 	s.err = err
 	s.stop.Store(true)
 	s.rq.reset()
+	freed := s.settle()
 	s.rcond.Broadcast()
 	s.wcond.Broadcast()
 	s.mu.Unlock()
+	s.free(freed)
 	s.wakeSenders()
 	s.l.removeStream(s)
 	s.changed()
@@ -412,9 +494,11 @@ func (s *Stream) linkFailed(err error) {
 		s.linkErr = &AbortError{Reason: err.Error(), Err: err}
 	}
 	s.stop.Store(true)
+	freed := s.settle()
 	s.rcond.Broadcast()
 	s.wcond.Broadcast()
 	s.mu.Unlock()
+	s.free(freed)
 	s.changed()
 }
 
@@ -464,8 +548,10 @@ func (s *Stream) peerFin() error {
 	}
 	s.finIn = true
 	done := s.finOut || s.closed
+	freed := s.settle()
 	s.rcond.Broadcast()
 	s.mu.Unlock()
+	s.free(freed)
 	if done {
 		s.l.removeStream(s)
 	}

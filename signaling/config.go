@@ -40,8 +40,10 @@ type Config struct {
 	// MaxTTL is the longest ttl_ms accepted and sent. Default 5m.
 	MaxTTL time.Duration
 	// ReplayCacheSize caps the number of message IDs remembered; one sender
-	// may hold a tenth of them. Messages beyond either bound are dropped
-	// (replay_full) until older ones expire. Default 10000.
+	// holds at most a tenth of them (its newest: its older ones then become
+	// too_old). A message beyond the whole is dropped (replay_full) until
+	// older ones expire, and a request so dropped is answered with an
+	// error. Default 10000.
 	ReplayCacheSize int
 	// ReplayWindow is the age below which a received message is never
 	// dropped as too_old (unless sent before the client started): when the

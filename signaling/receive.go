@@ -44,9 +44,26 @@ func (c *Client) receive(in inbound) {
 	m.Broker, m.BrokerOffset = in.b.url, in.b.offset
 	if r := c.replay.check(m.From, m.ID, m.Sent.UnixMilli(), m.Expires().UnixMilli(), now.UnixMilli()); r != "" {
 		c.dropped(in.b, &DropError{Reason: r}, len(in.payload), "from", m.From, "id", m.ID)
+		if r == DropReplayFull {
+			c.refuseForLoad(m)
+		}
 		return
 	}
 	c.dispatch(in.b, m)
+}
+
+// refuseForLoad answers a request the replay cache had no room for with
+// an error, so that its sender learns it at once instead of waiting out
+// its timeout. Replies are not answered (no loops).
+func (c *Client) refuseForLoad(m *Message) {
+	if m.Re != "" || Error.Is(m) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.TTL)
+	defer cancel()
+	if err := c.Reply(ctx, m, Error, ErrorBody{Reason: "busy: too many signaling messages at once"}); err != nil {
+		c.log.Debug("refusal for load", "to", m.From, "err", err)
+	}
 }
 
 // dispatch delivers m to the Request waiting for it, else to its type's

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"container/heap"
+	"math"
 	"sync"
 	"time"
 )
@@ -16,31 +17,35 @@ const (
 )
 
 // replaySenderShare is the divisor of the cache size that gives one sender's
-// quota: no sender holds more than a tenth of the cache.
+// share: no sender holds more than a tenth of the cache.
 const replaySenderShare = 10
 
 // replayCache remembers accepted messages by (from, id) until they expire.
 //
-// Invariant: every message accepted with ts > cutoff whose expiry has not yet
-// passed is in the cache, so its replay is dropped (replay); a message with
-// ts <= cutoff cannot be proven new and is dropped (too_old). The cutoff
-// starts just before the time the cache was created (messages sent earlier
-// may have been seen by an earlier process) and is the only thing that ever
-// makes a message too old.
+// Invariant: every message accepted with ts > cutoff (the cache's) and ts >
+// its sender's cutoff, whose expiry has not yet passed, is in the cache, so
+// its replay is dropped (replay); a message at or below either cutoff
+// cannot be proven new and is dropped (too_old). The cache's cutoff starts
+// just before the time the cache was created (messages sent earlier may
+// have been seen by an earlier process).
 //
 // Memory is bounded two ways, neither of which lets a flood silence anyone
-// else:
-//   - one sender holds at most perSender entries; its further messages are
-//     dropped (replay_full) until some of its entries expire;
-//   - the cache holds at most max entries. When it is full, the cutoff rises
-//     to now-window, never further, and the entries at or below it are
-//     forgotten; if it is still full (max messages younger than window), the
-//     new message is dropped (replay_full).
+// else, nor silences an honest sender that talks a lot:
+//   - one sender holds at most perSender entries; beyond, its oldest entry
+//     (by ts) is forgotten and that sender's own cutoff rises to its ts, so
+//     that a sender keeps its newest messages and only its own older ones
+//     become too_old. A sender's cutoff is forgotten once every message it
+//     covered has expired.
+//   - the cache holds at most max entries. When it is full, the cache's
+//     cutoff rises to now-window, never further, and the entries at or below
+//     it are forgotten; if it is still full (max messages younger than
+//     window from many senders), the new message is dropped (replay_full),
+//     and the receiver answers a request with an error at once.
 //
-// So a message younger than window is never dropped as too_old, whatever was
-// received before it (the old design raised the cutoff to the ts of the
-// evicted entry: a flood dated in the future pushed it past the present and
-// every genuine message was dropped).
+// So a message younger than window is never dropped as too_old because of
+// what other senders sent (the old design raised the cutoff to the ts of
+// the evicted entry: a flood dated in the future pushed it past the present
+// and every genuine message was dropped).
 //
 // Times are unix milliseconds.
 type replayCache struct {
@@ -50,15 +55,23 @@ type replayCache struct {
 	window    int64
 	cutoff    int64
 	seen      map[string]*replayEntry
-	senders   map[string]int // entries held per sender
-	byExp     replayHeap     // for expiry
-	byTS      replayHeap     // for raising the cutoff when full
+	senders   map[string]*replaySender
+	idle      []string   // senders with no entry left, whose cutoff still counts
+	byExp     replayHeap // for expiry
+	byTS      replayHeap // for raising the cutoff when full
+}
+
+// replaySender is what the cache keeps per sender.
+type replaySender struct {
+	byTS      replayHeap // its entries, oldest first
+	cutoff    int64      // its messages at or below are too_old
+	cutoffExp int64      // when every message below cutoff has expired
 }
 
 type replayEntry struct {
 	key, from string
 	ts, exp   int64
-	idx       [2]int // position in byExp, byTS
+	idx       [3]int // position in byExp, byTS and its sender's byTS
 }
 
 // newReplayCache returns a cache of size entries whose cutoff starts at
@@ -70,7 +83,7 @@ func newReplayCache(size int, window time.Duration, start int64) *replayCache {
 		window:    window.Milliseconds(),
 		cutoff:    start - 1,
 		seen:      make(map[string]*replayEntry),
-		senders:   make(map[string]int),
+		senders:   make(map[string]*replaySender),
 		byExp:     replayHeap{which: 0},
 		byTS:      replayHeap{which: 1},
 	}
@@ -82,22 +95,46 @@ func (c *replayCache) check(from, id string, ts, exp, now int64) DropReason {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.byExp.Len() > 0 && c.byExp.es[0].exp < now {
-		c.remove(c.byExp.es[0])
+		c.remove(c.byExp.es[0], now)
+	}
+	for len(c.idle) > 0 {
+		s := c.senders[c.idle[0]]
+		if s != nil && s.byTS.Len() == 0 && s.cutoffExp >= now {
+			break
+		}
+		if s != nil && s.byTS.Len() == 0 {
+			delete(c.senders, c.idle[0])
+		}
+		c.idle = c.idle[1:]
 	}
 	if ts <= c.cutoff {
+		return DropTooOld
+	}
+	s := c.senders[from]
+	if s != nil && ts <= s.cutoff {
 		return DropTooOld
 	}
 	key := from + "/" + id
 	if _, ok := c.seen[key]; ok {
 		return DropReplay
 	}
-	if c.senders[from] >= c.perSender {
-		return DropReplayFull
+	if s != nil && s.byTS.Len() >= c.perSender {
+		// The sender's share is full: its oldest message makes room,
+		// unless this one is older still.
+		oldest := s.byTS.es[0]
+		if ts < oldest.ts {
+			return DropTooOld
+		}
+		s.cutoff, s.cutoffExp = max(s.cutoff, oldest.ts), max(s.cutoffExp, oldest.exp)
+		c.remove(oldest, now)
+		if ts <= s.cutoff { // new, but its replay is now too_old
+			return ""
+		}
 	}
 	if len(c.seen) >= c.max {
 		c.cutoff = max(c.cutoff, now-c.window)
 		for c.byTS.Len() > 0 && c.byTS.es[0].ts <= c.cutoff {
-			c.remove(c.byTS.es[0])
+			c.remove(c.byTS.es[0], now)
 		}
 		if len(c.seen) >= c.max {
 			return DropReplayFull
@@ -106,20 +143,30 @@ func (c *replayCache) check(from, id string, ts, exp, now int64) DropReason {
 			return ""
 		}
 	}
+	if s = c.senders[from]; s == nil {
+		s = &replaySender{byTS: replayHeap{which: 2}, cutoff: math.MinInt64}
+		c.senders[from] = s
+	}
 	e := &replayEntry{key: key, from: from, ts: ts, exp: exp}
 	c.seen[key] = e
-	c.senders[from]++
 	heap.Push(&c.byExp, e)
 	heap.Push(&c.byTS, e)
+	heap.Push(&s.byTS, e)
 	return ""
 }
 
-func (c *replayCache) remove(e *replayEntry) {
+func (c *replayCache) remove(e *replayEntry, now int64) {
 	heap.Remove(&c.byExp, e.idx[0])
 	heap.Remove(&c.byTS, e.idx[1])
 	delete(c.seen, e.key)
-	if c.senders[e.from]--; c.senders[e.from] <= 0 {
-		delete(c.senders, e.from)
+	s := c.senders[e.from]
+	heap.Remove(&s.byTS, e.idx[2])
+	if s.byTS.Len() == 0 {
+		if s.cutoffExp < now {
+			delete(c.senders, e.from)
+		} else {
+			c.idle = append(c.idle, e.from)
+		}
 	}
 }
 
@@ -129,7 +176,7 @@ func (c *replayCache) len() int {
 	return len(c.seen)
 }
 
-// replayHeap orders entries by exp (which 0) or ts (which 1) and keeps each
+// replayHeap orders entries by exp (which 0) or ts (which 1 and 2) and keeps each
 // entry's index in it up to date, so that any entry can be removed.
 type replayHeap struct {
 	which int
@@ -140,7 +187,7 @@ func (h *replayHeap) key(i int) int64 {
 	if h.which == 0 {
 		return h.es[i].exp
 	}
-	return h.es[i].ts
+	return h.es[i].ts // byTS and a sender's
 }
 
 func (h *replayHeap) Len() int           { return len(h.es) }

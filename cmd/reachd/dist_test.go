@@ -10,11 +10,6 @@ import (
 	"testing"
 )
 
-// laterKeys are documented in dist/reachd.toml for flags another branch
-// adds (--api-token-file, --recv-budget, --max-handshakes-per-prefix); drop
-// each from this list once its flag is in reachd run.
-var laterKeys = map[string]bool{"api-token-file": true, "recv-budget": true, "max-handshakes-per-prefix": true}
-
 // exampleKeyRE is a commented-out key of the example config file.
 var exampleKeyRE = regexp.MustCompile(`^# ([a-z][a-z0-9-]*) = `)
 
@@ -29,10 +24,13 @@ func TestExampleConfigFile(t *testing.T) {
 	var uncommented []string
 	for _, line := range strings.Split(string(b), "\n") {
 		m := exampleKeyRE.FindStringSubmatch(line)
-		if m == nil || laterKeys[m[1]] {
+		if m == nil {
 			continue
 		}
 		documented[m[1]] = true
+		if m[1] == "api-token-file" {
+			continue // names a file this machine lacks, and excludes api-token
+		}
 		uncommented = append(uncommented, strings.TrimPrefix(line, "# "))
 	}
 	fs := flag.NewFlagSet("reachd run", flag.ContinueOnError)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -109,6 +110,11 @@ func TestSessionFlagsRefuseBadValues(t *testing.T) {
 		{[]string{"--network-range", "10.64.0.0"}, `--network-range "10.64.0.0"`},
 		{[]string{"--network-range", "fd00::/48"}, `--network-range "fd00::/48"`},
 		{[]string{"--network-range", "10.0.0.0/31"}, `--network-range "10.0.0.0/31"`},
+		{[]string{"--recv-budget", "512KiB"}, "--recv-budget 524288: want at least 1MiB"},
+		{[]string{"--api-token-file", "/nonexistent/token"}, "--api-token-file: open /nonexistent/token"},
+		{[]string{"--api-token", "x", "--api-token-file", "/dev/null"}, "--api-token-file: the token is given already"},
+		{[]string{"--max-links", "0"}, "--max-links 0: want at least 1"},
+		{[]string{"--link-idle", "0s"}, "--link-idle 0s: want a positive duration"},
 	} {
 		var f nodeFlags
 		if _, err := parseFlags(newFlagSetForTest(&f), tt.args, &bytes.Buffer{}, 0); err != nil {
@@ -215,5 +221,48 @@ func TestEnvAppliesOnceWithPositionalArgs(t *testing.T) {
 	}
 	if *timeout != 5*time.Second {
 		t.Errorf("--timeout = %v, want the flag's 5s", *timeout)
+	}
+}
+
+// TestAPITokenKeptOutOfPs: the API token comes from a file or the
+// environment, which other local users cannot read in ps; only the
+// command-line flag is warned about.
+func TestAPITokenKeptOutOfPs(t *testing.T) {
+	file := t.TempDir() + "/token"
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var f nodeFlags
+	fs := newFlagSetForTest(&f)
+	if _, err := parseFlags(fs, []string{"--api-token-file", file, "--recv-budget", "64MiB"}, &bytes.Buffer{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	nc, sc, err := f.config(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Token != "s3cret" || onCommandLine(fs, "api-token") {
+		t.Errorf("token from a file: %q (on the command line: %v), want s3cret, not on it", sc.Token, onCommandLine(fs, "api-token"))
+	}
+	if nc.Limits.RecvBudget != 64<<20 {
+		t.Errorf("--recv-budget 64MiB: %d", nc.Limits.RecvBudget)
+	}
+
+	t.Setenv("REACHD_API_TOKEN", "fromenv")
+	f = nodeFlags{}
+	fs = newFlagSetForTest(&f)
+	if _, err := parseFlags(fs, nil, &bytes.Buffer{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, sc, err := f.config(nil); err != nil || sc.Token != "fromenv" || onCommandLine(fs, "api-token") {
+		t.Errorf("token from REACHD_API_TOKEN: %q, %v (on the command line: %v)", sc.Token, err, onCommandLine(fs, "api-token"))
+	}
+	f = nodeFlags{}
+	fs = newFlagSetForTest(&f)
+	if _, err := parseFlags(fs, []string{"--api-token", "inps"}, &bytes.Buffer{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !onCommandLine(fs, "api-token") {
+		t.Error("--api-token on the command line: not noticed, so not warned about")
 	}
 }

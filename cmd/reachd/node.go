@@ -24,29 +24,32 @@ import (
 
 // nodeFlags are the flags of reachd run, shared with reachd demo's nodes.
 type nodeFlags struct {
-	api      string
-	apiToken string
-	apiCORS  listFlag
-	port     uint
-	dataDir  string
-	mqtt     listFlag
-	stun     listFlag
-	turn     listFlag
-	ntp      listFlag
-	logLevel string
+	api          string
+	apiToken     string
+	apiTokenFile string
+	apiCORS      listFlag
+	port         uint
+	dataDir      string
+	mqtt         listFlag
+	stun         listFlag
+	turn         listFlag
+	ntp          listFlag
+	logLevel     string
 
 	// The inbound policy and the peer limits (node.Config).
-	accept             string
-	allow              listFlag
-	peerRequestRate    float64
-	requestRate        float64
-	maxInbound         int
-	maxInboundPerPeer  int
-	maxHandshakesPerIP int
-	maxLinks           int
-	linkIdle           time.Duration
-	linkBuffer         sizeFlag
-	streamWindow       sizeFlag
+	accept                 string
+	allow                  listFlag
+	peerRequestRate        float64
+	requestRate            float64
+	maxInbound             int
+	maxInboundPerPeer      int
+	maxHandshakesPerIP     int
+	maxHandshakesPerPrefix int
+	linkBuffer             sizeFlag
+	streamWindow           sizeFlag
+	recvBudget             sizeFlag
+	maxLinks               int
+	linkIdle               time.Duration
 
 	// grace is how long a connection waits for a new path after its path
 	// died (node.Config).
@@ -68,7 +71,8 @@ type nodeFlags struct {
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.api, "api", server.DefaultAddr, "REST API address `host:port`")
-	fs.StringVar(&f.apiToken, "api-token", "", "Bearer `token` for the API; required when --api is not loopback")
+	fs.StringVar(&f.apiToken, "api-token", "", "Bearer `token` for the API; required when --api is not loopback (other local users see it in ps: prefer REACHD_API_TOKEN or --api-token-file)")
+	fs.StringVar(&f.apiTokenFile, "api-token-file", "", "read the API's bearer token from `file` (its first line)")
 	f.apiCORS.validate = validOrigin
 	fs.Var(&f.apiCORS, "api-cors", "browser `origins` (scheme://host[:port]) allowed to call the API from other sites, comma-separated")
 	fs.IntVar(&f.apiMaxConns, "api-max-conns", server.DefaultMaxConns, "most API connections open at once (`n`, event streams and WebSockets count); beyond, a new one is closed at once")
@@ -96,10 +100,13 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.linkBuffer, "link-buffer", "bytes sent to one peer and not yet acknowledged, kept to resend on a new path (`size`: bytes, or with KiB or MiB); writers wait beyond")
 	f.streamWindow = 2 << 20
 	fs.Var(&f.streamWindow, "stream-window", "bytes one connection takes in ahead of its reader (`size`, 256KiB to 1GiB); the peer's writer waits beyond")
+	f.recvBudget = 256 << 20
+	fs.Var(&f.recvBudget, "recv-budget", "bytes all peers together may make the node hold for its connections' readers (`size`, at least 1MiB); windows shrink as it fills, and new connections from peers are refused once it is full")
 	fs.DurationVar(&f.grace, "grace", 30*time.Second, "how long a connection waits for a new path after its path died, before it aborts (`duration`; a connect's grace_ms overrides it)")
 	fs.IntVar(&f.maxHandshakesPerIP, "max-handshakes-per-ip", 16, "most inbound connections in their handshake from one source IP (`n`)")
 	fs.IntVar(&f.maxLinks, "max-links", 1024, "most peer links at once (`n`, one per peer with a path to this node); past it a new one replaces the link idle the longest, or is refused")
 	fs.DurationVar(&f.linkIdle, "link-idle", 2*time.Minute, "close a peer link that has carried no connection for this `duration`")
+	fs.IntVar(&f.maxHandshakesPerPrefix, "max-handshakes-per-prefix", 32, "most inbound connections in their handshake from one /24 (IPv4) or /64 (IPv6) (`n`); beyond, the oldest still silent one makes room")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
 	fs.StringVar(&f.networkRange, "network-range", network.DefaultRange.String(), "where named networks derive the subnet (a /24 each) of their automatic addresses (`prefix`)")
 	fs.IntVar(&f.networkMaxMembers, "network-max-members", network.DefaultMaxMembers, "most members of one named network this node admits (`n`)")
@@ -130,7 +137,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 			return node.Config{}, server.Config{}, usagef("%s %v: want a positive rate", name, v)
 		}
 	}
-	for name, v := range map[string]int{"--max-inbound": f.maxInbound, "--max-inbound-per-peer": f.maxInboundPerPeer, "--max-handshakes-per-ip": f.maxHandshakesPerIP, "--max-links": f.maxLinks} {
+	for name, v := range map[string]int{"--max-inbound": f.maxInbound, "--max-inbound-per-peer": f.maxInboundPerPeer, "--max-handshakes-per-ip": f.maxHandshakesPerIP, "--max-handshakes-per-prefix": f.maxHandshakesPerPrefix, "--max-links": f.maxLinks} {
 		if v < 1 {
 			return node.Config{}, server.Config{}, usagef("%s %d: want at least 1", name, v)
 		}
@@ -147,6 +154,19 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	}
 	if f.linkIdle <= 0 {
 		return node.Config{}, server.Config{}, usagef("--link-idle %s: want a positive duration", f.linkIdle)
+	}
+	if f.recvBudget < 1<<20 {
+		return node.Config{}, server.Config{}, usagef("--recv-budget %d: want at least 1MiB", f.recvBudget)
+	}
+	if f.apiTokenFile != "" {
+		if f.apiToken != "" {
+			return node.Config{}, server.Config{}, usagef("--api-token-file: the token is given already (--api-token or REACHD_API_TOKEN)")
+		}
+		tok, err := readTokenFile(f.apiTokenFile)
+		if err != nil {
+			return node.Config{}, server.Config{}, usagef("--api-token-file: %v", err)
+		}
+		f.apiToken = tok
 	}
 	if f.networkGrace <= 0 {
 		return node.Config{}, server.Config{}, usagef("--network-grace %s: want a positive duration", f.networkGrace)
@@ -165,15 +185,17 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 		Accept: f.accept,
 		Allow:  f.allow.items,
 		Limits: node.Limits{
-			PeerRequestRate:    f.peerRequestRate,
-			RequestRate:        f.requestRate,
-			MaxInbound:         f.maxInbound,
-			MaxInboundPerPeer:  f.maxInboundPerPeer,
-			MaxHandshakesPerIP: f.maxHandshakesPerIP,
-			LinkBuffer:         int(f.linkBuffer),
-			StreamWindow:       int(f.streamWindow),
-			MaxLinks:           f.maxLinks,
-			LinkIdle:           f.linkIdle,
+			PeerRequestRate:        f.peerRequestRate,
+			RequestRate:            f.requestRate,
+			MaxInbound:             f.maxInbound,
+			MaxInboundPerPeer:      f.maxInboundPerPeer,
+			MaxHandshakesPerIP:     f.maxHandshakesPerIP,
+			MaxHandshakesPerPrefix: f.maxHandshakesPerPrefix,
+			LinkBuffer:             int(f.linkBuffer),
+			StreamWindow:           int(f.streamWindow),
+			RecvBudget:             int64(f.recvBudget),
+			MaxLinks:               f.maxLinks,
+			LinkIdle:               f.linkIdle,
 		},
 		Grace:      f.grace,
 		DataDir:    f.dataDir,
@@ -210,6 +232,9 @@ func runNode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	nc, sc, err := f.config(logger)
 	if err != nil {
 		return err
+	}
+	if onCommandLine(fs, "api-token") {
+		logger.Warn("the API token given with --api-token is visible to every local user (ps); use REACHD_API_TOKEN or --api-token-file")
 	}
 	n, err := node.New(nc)
 	if err != nil {
@@ -293,6 +318,28 @@ func validOrigin(s string) error {
 
 // validNodeID checks an --allow entry.
 func validNodeID(s string) error { return identity.ValidNodeID(s) }
+
+// onCommandLine reports whether the flag name was set on the command line
+// (not through its environment variable).
+func onCommandLine(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
+}
+
+// readTokenFile reads a token from the first line of a file.
+func readTokenFile(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", err
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", fmt.Errorf("%s: no token on its first line", name)
+	}
+	return tok, nil
+}
 
 // sizeFlag is a byte count: a number, optionally with KiB, MiB or GiB.
 type sizeFlag int64

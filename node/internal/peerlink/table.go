@@ -81,12 +81,13 @@ type Config struct {
 	// IdleAfter closes a link that has carried no connection for this
 	// long; 0: never.
 	IdleAfter time.Duration
-	// SendBuffer, StreamWindow, MaxStreams and AcceptBacklog bound each
-	// link (see session.Config).
+	// SendBuffer, StreamWindow, MaxStreams, AcceptBacklog and RecvBudget
+	// bound each link (see session.Config); RecvBudget is shared by all.
 	SendBuffer    int
 	StreamWindow  int
 	MaxStreams    int
 	AcceptBacklog int
+	RecvBudget    *session.Budget
 	// Logger receives the links' logs; nil discards.
 	Logger *slog.Logger
 }
@@ -173,6 +174,7 @@ func (t *Table) Make(peer string) (*Link, error) {
 		Grace:          t.cfg.Grace,
 		MaxStreams:     t.cfg.MaxStreams,
 		AcceptBacklog:  t.cfg.AcceptBacklog,
+		RecvBudget:     t.cfg.RecvBudget,
 		OnEvent:        l.onEvent,
 		OnStreamChange: l.streamChanged,
 		Logger:         t.log.With("peer", peer),
