@@ -279,7 +279,7 @@ func (c *apiClient) connect(ctx context.Context, req connectRequest, w io.Writer
 		if a, err := address.Parse(req.Address); err == nil {
 			peer = a.NodeID
 		}
-		return node.ConnInfo{}, &connectError{peer: peer, attempts: attempts, detail: ae.Problem.Detail}
+		return node.ConnInfo{}, &connectError{peer: peer, verdict: ae.Problem.Verdict, attempts: attempts, detail: ae.Problem.Detail}
 	}
 	return r.info, nil
 }
