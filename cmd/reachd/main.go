@@ -23,7 +23,7 @@ usage:
   reachd rendezvous [flags]         run the public-side services (MQTT broker, STUN, TURN)
   reachd status [--json]            show the running node: NAT, brokers, clock, connections, peers
   reachd connect [flags] ADDRESS    connect the node to a peer, showing each strategy's progress
-  reachd ping [-c N] [--fresh] PEER round trips over the data path to a peer, and which strategy answered
+  reachd ping [flags] PEER          round trips over the data path to a peer, and which strategy answered
   reachd nc [flags] ADDRESS         connect, then copy stdin to the peer and the peer to stdout
   reachd nc [flags] --id ID         the same over an existing connection
   reachd network join NAME --secret S [--ip CIDR|auto]
