@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/node/internal/race"
 	"github.com/reachd/reachd/session"
 	"github.com/reachd/reachd/strategy"
@@ -80,24 +81,35 @@ func (n *Node) Connect(ctx context.Context, addr address.Address, strategies []s
 // secured (the others are cancelled, and their paths dropped on both
 // sides) for the peer's link. It returns a *ConnectError listing every
 // attempt when none succeeds within ctx.
-func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectOptions) (_ *Conn, retErr error) {
-	strategies, err := CheckStrategies(o.Strategies)
-	if err != nil {
-		return nil, err
-	}
+func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectOptions) (*Conn, error) {
 	if o.Grace < 0 {
 		return nil, fmt.Errorf("a grace period of %v: want 0 or more", o.Grace)
 	}
-	if err := addr.Validate(); err != nil {
+	l, attempts, err := n.linkTo(ctx, addr, o)
+	if err != nil {
 		return nil, err
 	}
+	return n.openOn(ctx, l, attempts, o.Grace)
+}
+
+// linkTo returns the peer's link with a path of an allowed strategy: the
+// live one unless o.Fresh, else the one a race gave a path, with the
+// race's attempts (nil when none ran).
+func (n *Node) linkTo(ctx context.Context, addr address.Address, o ConnectOptions) (_ *peerlink.Link, _ []Attempt, retErr error) {
+	strategies, err := CheckStrategies(o.Strategies)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := addr.Validate(); err != nil {
+		return nil, nil, err
+	}
 	if addr.NodeID == n.ID() {
-		return nil, ErrSelf
+		return nil, nil, ErrSelf
 	}
 	select {
 	case <-n.ready:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
 	if !o.Fresh {
 		// A connect that finds the peer's link with a path opens on it; one
@@ -107,11 +119,11 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 			if l := n.links.Get(addr.NodeID); l != nil {
 				if name, _ := l.Current(); name != "" && slices.Contains(strategies, name) {
 					l.Learn(addr, explicit(o.Strategies))
-					return n.openOn(ctx, l, nil, o.Grace)
+					return l, nil, nil
 				}
 			}
 			if joined != nil && joined.Err() != nil && slices.Equal(joined.Strategies, strategies) {
-				return nil, joined.Err() // the same race would fail the same way
+				return nil, nil, joined.Err() // the same race would fail the same way
 			}
 			r, lead := n.races.Join(addr.NodeID, strategies)
 			if lead {
@@ -127,25 +139,25 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 			select {
 			case <-r.Done():
 			case <-ctx.Done():
-				return nil, &ConnectError{Peer: addr.NodeID, Attempts: []Attempt{}, Reason: "another connect to the peer was racing for a path, and this one's time ran out first"}
+				return nil, nil, &ConnectError{Peer: addr.NodeID, Attempts: []Attempt{}, Reason: "another connect to the peer was racing for a path, and this one's time ran out first"}
 			}
 			joined = r
 		}
 	}
 	self, ok := n.selfAddress()
 	if !ok {
-		return nil, ErrNotReady
+		return nil, nil, ErrNotReady
 	}
 	plan := strategy.Plan(self, addr, strategy.PlanConfig{Strategies: strategies, TURN: len(n.cfg.TURN) > 0})
 	for try := 0; ; try++ {
 		win, err := n.race(ctx, addr, plan)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		l, err := n.links.Make(addr.NodeID)
 		if err != nil {
 			win.path.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		l.Learn(addr, explicit(o.Strategies))
 		err = l.Attach(ctx, win.path.TLS, win.name, Outbound)
@@ -160,9 +172,9 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 			err = nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("start the session with %s on the %s path: %w", addr.NodeID, win.name, err)
+			return nil, nil, fmt.Errorf("start the session with %s on the %s path: %w", addr.NodeID, win.name, err)
 		}
-		return n.openOn(ctx, l, win.attempts, o.Grace)
+		return l, win.attempts, nil
 	}
 }
 

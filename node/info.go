@@ -10,11 +10,15 @@ import (
 
 // Info is the node's state as GET /v1/node reports it.
 type Info struct {
-	NodeID     string `json:"node_id"`
-	Address    string `json:"address,omitempty"`
-	MachineID  string `json:"machine_id"`
-	Ready      bool   `json:"ready"`
-	ListenPort uint16 `json:"listen_port"`
+	NodeID    string `json:"node_id"`
+	Address   string `json:"address,omitempty"`
+	MachineID string `json:"machine_id"`
+	// Ready: the first probe has finished, an interface was probed and a
+	// broker is connected; WaitingFor names what is missing otherwise
+	// (WaitingProbe, WaitingInterface, WaitingBroker).
+	Ready      bool     `json:"ready"`
+	WaitingFor []string `json:"waiting_for"`
+	ListenPort uint16   `json:"listen_port"`
 	// Interfaces are the probed interfaces with their UDP and TCP NAT
 	// results; the address carries the TCP ones.
 	Interfaces []natprobe.Interface `json:"interfaces"`
@@ -27,6 +31,8 @@ type Info struct {
 	ReadyAfterMS int64 `json:"ready_after_ms,omitempty"`
 	// Policy is the inbound policy.
 	Policy Policy `json:"policy"`
+	// Peers are the node's links with peers.
+	Peers []PeerStatus `json:"peers"`
 }
 
 // ProbeInfo says when the last NAT probe ran.
@@ -54,13 +60,13 @@ func (n *Node) Info() Info {
 	info := Info{
 		NodeID:       n.id.NodeID(),
 		MachineID:    n.machine,
-		Ready:        n.isReady(),
 		ListenPort:   n.port,
 		Interfaces:   rep.Interfaces,
 		Brokers:      n.sig.Brokers(),
 		StartedAt:    n.started,
 		ReadyAfterMS: readyAfter.Milliseconds(),
 		Policy:       n.Policy(),
+		Peers:        n.Peers(),
 		Probe: ProbeInfo{
 			STUNServers: n.cfg.STUN,
 			StartedAt:   rep.Started,
@@ -68,6 +74,8 @@ func (n *Node) Info() Info {
 			DurationMS:  rep.Finished.Sub(rep.Started).Milliseconds(),
 		},
 	}
+	info.WaitingFor = n.waitingFor(probed, rep, info.Brokers)
+	info.Ready = len(info.WaitingFor) == 0
 	if info.Interfaces == nil {
 		info.Interfaces = []natprobe.Interface{}
 	}

@@ -92,7 +92,7 @@ func (c *counters) closed(info ConnInfo) {
 // Metrics reports the node's counters.
 func (n *Node) Metrics() Metrics {
 	m := Metrics{
-		Ready:       n.isReady(),
+		Ready:       n.readyNow(),
 		Connections: make(map[ConnKey]int),
 		Opened:      make(map[ConnKey]uint64),
 		Attempts:    make(map[AttemptKey]uint64),

@@ -293,7 +293,9 @@ func (n *Node) Now() time.Time { return clockNow(n.clock)() }
 func (n *Node) ID() string { return n.id.NodeID() }
 
 // Ready is closed once the first probe and clock sync have finished and
-// signaling is up (or has had signalingWait to come up).
+// signaling is up (or has had signalingWait to come up). It does not mean
+// the node can reach anyone: Info's Ready and WaitingFor also need a
+// probed interface and a connected broker.
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
 // Start probes the NATs, syncs the clock and serves the peer listener in

@@ -65,7 +65,7 @@ func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("address: %v", err)
 	case errors.As(err, &ce):
 		return &Problem{Type: problemType("connect-failed"), Title: "No strategy connected", Status: http.StatusBadGateway,
-			Detail: err.Error(), Extra: map[string]any{"attempts": ce.Attempts}, cause: err}
+			Detail: err.Error(), Extra: map[string]any{"verdict": ce.Verdict(), "attempts": ce.Attempts}, cause: err}
 	default:
 		return err
 	}

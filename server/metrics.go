@@ -19,7 +19,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	bw := bufio.NewWriter(w)
 	p := promWriter{w: bw}
 
-	p.family("reachd_ready", "gauge", "1 once the node has probed its NATs and is ready")
+	p.family("reachd_ready", "gauge", "1 while the node is ready: its NATs probed, an interface found and a broker connected")
 	p.sample("reachd_ready", nil, boolFloat(m.Ready))
 	p.family("reachd_clock_offset_seconds", "gauge", "NTP clock offset applied to the local clock")
 	p.sample("reachd_clock_offset_seconds", nil, m.ClockOffsetS)

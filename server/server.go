@@ -44,6 +44,7 @@ const maxHeaderBytes = 64 << 10
 type Node interface {
 	Info() node.Info
 	Echo(ctx context.Context, addr address.Address) (node.EchoResult, error)
+	Ping(ctx context.Context, addr address.Address, o node.PingOptions) (node.PingResult, error)
 	ConnectWith(ctx context.Context, addr address.Address, o node.ConnectOptions) (*node.Conn, error)
 	Conn(id string) (*node.Conn, bool)
 	Conns() []*node.Conn
@@ -219,6 +220,7 @@ func (s *Server) Handler() http.Handler {
 	}))
 	r.Get("/v1/node", s.handle(s.getNode))
 	r.Post("/v1/echo", s.handle(s.postEcho))
+	r.Post("/v1/ping", s.handle(s.postPing))
 	r.Post("/v1/connections", s.handle(s.postConnection))
 	r.Get("/v1/connections", s.handle(s.listConnections))
 	r.Get("/v1/connections/{id}", s.handle(s.getConnection))

@@ -36,6 +36,8 @@ type Link struct {
 	grace      *time.Timer
 	ticker     *time.Timer
 	rtt        time.Duration
+	pongSent   int64         // when the ping of the last pong was sent (link time)
+	pong       chan struct{} // closed at the next pong (see Ping); nil when nobody waits
 	paths      int
 	kick       chan struct{} // wakes the writer
 	closeWait  bool          // Close waits for the peer's acks
@@ -46,6 +48,7 @@ type Link struct {
 	lostReason string
 
 	recv      atomic.Int64 // reliable bytes taken in (the current reader writes it)
+	active    atomic.Int64 // link time of the last reliable bytes sent or received; 0 before any
 	ackedSent atomic.Int64 // the last ack we sent
 
 	smu      sync.Mutex
@@ -126,6 +129,16 @@ func (l *Link) RTT() time.Duration {
 	return l.rtt
 }
 
+// activeAt is when the link last sent or received reliable bytes (zero
+// before any).
+func (l *Link) activeAt() time.Time {
+	a := l.active.Load()
+	if a == 0 {
+		return time.Time{}
+	}
+	return l.start.Add(time.Duration(a))
+}
+
 // Stats returns a snapshot of the link.
 func (l *Link) Stats() Stats {
 	l.smu.Lock()
@@ -141,6 +154,7 @@ func (l *Link) Stats() Stats {
 		Unacked:  l.held(),
 		Streams:  n,
 		Paths:    l.paths,
+		Active:   l.activeAt(),
 	}
 }
 

@@ -118,6 +118,7 @@ func (l *Link) frame(p *path, h header, payload []byte) error {
 			return err
 		}
 		n := l.recv.Add(size)
+		l.active.Store(l.now())
 		unacked := n - l.ackedSent.Load()
 		switch {
 		case unacked >= ackEvery:
@@ -152,7 +153,7 @@ func (l *Link) frame(p *path, h header, payload []byte) error {
 	case framePong:
 		if rtt := time.Duration(l.now() - int64(v)); rtt >= 0 {
 			l.mu.Lock()
-			l.rtt = rtt
+			l.ponged(int64(v), rtt)
 			l.mu.Unlock()
 		}
 	default:
@@ -210,6 +211,9 @@ func (l *Link) writeLoop(p *path) {
 			}
 		case len(data) > 0:
 			n, err := p.rw.Write(data)
+			if n > 0 {
+				l.active.Store(l.now())
+			}
 			l.mu.Lock()
 			if l.acked > l.sent {
 				// The peer acknowledged bytes before they were written:

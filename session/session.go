@@ -217,4 +217,7 @@ type Stats struct {
 	Streams int
 	// Paths counts the paths attached so far.
 	Paths int
+	// Active is when the link last sent or received reliable bytes
+	// (stream data and stream control; not pings); zero before any.
+	Active time.Time
 }

@@ -17,6 +17,10 @@ var (
 	ErrTooLarge = errors.New("signaling: message too large")
 	// ErrPublish means every broker the message was handed to refused or lost it.
 	ErrPublish = errors.New("signaling: publish failed")
+	// ErrNoReply: a request's time ran out before the peer answered it
+	// (the context's error is wrapped too; the message that wraps it
+	// says "signaling:" already).
+	ErrNoReply = errors.New("no reply")
 	// ErrWrongType: a message is not of the type its reader expected.
 	ErrWrongType = errors.New("signaling: unexpected message type")
 )

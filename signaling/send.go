@@ -183,7 +183,7 @@ func (c *Client) Request(ctx context.Context, peer Peer, k Kind, body any) (*Mes
 		}
 		return m, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("signaling: %s to %s: no reply: %w", typ, short(peer.NodeID), ctx.Err())
+		return nil, fmt.Errorf("signaling: %s to %s: %w: %w", typ, short(peer.NodeID), ErrNoReply, ctx.Err())
 	case <-c.ctx.Done():
 		return nil, ErrClosed
 	}

@@ -53,6 +53,7 @@ func (e *RefusedError) Unwrap() []error { return []error{ErrPeerRefused, e.Remot
 // Failure classes, as attempts and metrics report them.
 const (
 	ClassTimeout     = "timeout"
+	ClassNoReply     = "no_reply"     // the peer did not answer a request over signaling in time
 	ClassRefused     = "refused"      // the target's TCP stack refused
 	ClassUnreachable = "unreachable"  // no route
 	ClassUnavailable = "unavailable"  // nothing to try it with here
@@ -76,6 +77,8 @@ func Class(err error) string {
 		return ClassUnavailable
 	case errors.Is(err, ErrUnexpectedReply):
 		return ClassProtocol
+	case errors.Is(err, signaling.ErrNoReply):
+		return ClassNoReply
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return ClassRefused
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):

@@ -32,6 +32,7 @@ func TestClass(t *testing.T) {
 		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), strategy.ClassRefused},
 		{fmt.Errorf("dial: %w", syscall.EHOSTUNREACH), strategy.ClassUnreachable},
 		{fmt.Errorf("dial: %w", syscall.ENETUNREACH), strategy.ClassUnreachable},
+		{fmt.Errorf("punch: %w: %w", signaling.ErrNoReply, context.DeadlineExceeded), strategy.ClassNoReply},
 		{fmt.Errorf("wait: %w", context.DeadlineExceeded), strategy.ClassTimeout},
 		{fmt.Errorf("read: %w", os.ErrDeadlineExceeded), strategy.ClassTimeout},
 		{context.Canceled, strategy.ClassCancelled},

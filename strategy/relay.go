@@ -144,6 +144,13 @@ func relayVia(ctx context.Context, env Env, url string, peer address.Address) (R
 	select {
 	case c = <-accepted:
 	case err := <-acceptErr:
+		if ctx.Err() != nil {
+			// The request ends with ctx too: a peer that never answered
+			// it says more than the allocation's wait.
+			if rerr := <-replied; errors.Is(rerr, signaling.ErrNoReply) {
+				return Raw{}, rerr
+			}
+		}
 		return Raw{}, fmt.Errorf("relay accept: %w", err)
 	case err := <-replied:
 		if err != nil {

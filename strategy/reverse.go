@@ -79,6 +79,11 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 			return Raw{}, fmt.Errorf("peer did not dial back: %w", err)
 		}
 	case <-ctx.Done():
+		// The request ends with ctx too: say whether the peer answered it
+		// (a peer that never did is offline or out of our brokers' reach).
+		if err := <-refused; errors.Is(err, signaling.ErrNoReply) {
+			return Raw{}, fmt.Errorf("peer did not dial back: %w", err)
+		}
 		return Raw{}, fmt.Errorf("peer did not dial back: %w", ctx.Err())
 	}
 }

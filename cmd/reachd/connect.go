@@ -69,6 +69,7 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	af.register(fs)
 	var cf connectFlags
 	cf.register(fs)
+	asJSON := fs.Bool("json", false, "print the connection's JSON (POST /v1/connections's answer) instead of the progress")
 	pos, err := parseFlags(fs, args, stderr, 1)
 	if err != nil {
 		return err
@@ -83,9 +84,16 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	info, err := c.connect(ctx, cf.request(pos[0]), stdout)
+	progress := stdout
+	if *asJSON {
+		progress = io.Discard
+	}
+	info, err := c.connect(ctx, cf.request(pos[0]), progress)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSONTo(stdout, info)
 	}
 	printConnected(stdout, info)
 	return nil
@@ -279,7 +287,7 @@ func (c *apiClient) connect(ctx context.Context, req connectRequest, w io.Writer
 		if a, err := address.Parse(req.Address); err == nil {
 			peer = a.NodeID
 		}
-		return node.ConnInfo{}, &connectError{peer: peer, attempts: attempts, detail: ae.Problem.Detail}
+		return node.ConnInfo{}, &connectError{peer: peer, verdict: ae.Problem.Verdict, attempts: attempts, detail: ae.Problem.Detail}
 	}
 	return r.info, nil
 }

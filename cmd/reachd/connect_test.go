@@ -54,7 +54,7 @@ func TestConnect(t *testing.T) {
 				`direct: trying`,
 				`direct: failed \(.*connection refused.*\) \d+ms`,
 			},
-			stderr: `(?s)^reachd connect: no strategy connected to [a-z0-9]+:\n  direct: failed \(.*connection refused.*\) \d+ms\n$`,
+			stderr: `(?s)^reachd connect: no strategy connected to [a-z0-9]+: no strategy made a path \(direct: refused\)\nattempts:\n  direct: failed \(.*connection refused.*\) \d+ms\n$`,
 		},
 		{
 			name: "unreachable peer, later strategies run out of time",
@@ -65,7 +65,7 @@ func TestConnect(t *testing.T) {
 			// The race reports outcomes as they come: the relay's skip
 			// and the reverse's failure come at the same moment.
 			anyOrder: true,
-			stderr:   `\n  reverse: failed \(timed out.*\) \d+ms\n  relay: skipped \(connect timed out before it was tried\)\n$`,
+			stderr:   `: the peer did not answer over signaling: it is offline or shares no broker with us\nattempts:\n  reverse: failed \(timed out.*\) \d+ms\n  relay: skipped \(connect timed out before it was tried\)\n$`,
 		},
 		{
 			name:   "malformed address",

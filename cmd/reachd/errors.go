@@ -36,6 +36,7 @@ type problem struct {
 	Title    string         `json:"title"`
 	Status   int            `json:"status"`
 	Detail   string         `json:"detail"`
+	Verdict  string         `json:"verdict"`
 	Attempts []node.Attempt `json:"attempts"`
 }
 
@@ -73,6 +74,7 @@ func (e *apiError) badInput() bool { return e.Status == http.StatusBadRequest }
 // connectError is a connection no strategy could make.
 type connectError struct {
 	peer     string
+	verdict  string // the node's one line on the likely cause, said first
 	attempts []node.Attempt
 	detail   string // the node's words, said when there are no attempts
 }
@@ -80,7 +82,9 @@ type connectError struct {
 func (e *connectError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "no strategy connected to %s", e.peer)
-	if len(e.attempts) > 0 {
+	if e.verdict != "" && len(e.attempts) > 0 {
+		fmt.Fprintf(&b, ": %s\nattempts:", e.verdict)
+	} else if len(e.attempts) > 0 {
 		b.WriteString(":")
 	} else if e.detail != "" {
 		b.WriteString(": " + e.detail)

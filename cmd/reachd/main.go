@@ -21,8 +21,9 @@ const usage = `reachd: reach any peer, wherever both sit behind NATs
 usage:
   reachd run [flags]                run the node daemon (REST API on 127.0.0.1:12333)
   reachd rendezvous [flags]         run the public-side services (MQTT broker, STUN, TURN)
-  reachd status [--json]            show the running node: NAT, brokers, clock, connections
+  reachd status [--json]            show the running node: NAT, brokers, clock, connections, peers
   reachd connect [flags] ADDRESS    connect the node to a peer, showing each strategy's progress
+  reachd ping [flags] PEER          round trips over the data path to a peer, and which strategy answered
   reachd nc [flags] ADDRESS         connect, then copy stdin to the peer and the peer to stdout
   reachd nc [flags] --id ID         the same over an existing connection
   reachd network join NAME --secret S [--ip CIDR|auto]
@@ -34,7 +35,7 @@ usage:
   reachd completion bash|zsh|fish   a shell completion script
   reachd help                       this text
 
-status, connect, nc and network talk to a node's REST API: --api host:port (default
+status, connect, ping, nc and network talk to a node's REST API: --api host:port (default
 127.0.0.1:12333) and --api-token T when it has a token.
 
 Every flag can also be set as REACHD_<NAME> (for example --mqtt as
@@ -56,6 +57,7 @@ var commands = []command{
 	{"rendezvous", runRendezvous},
 	{"status", runStatus},
 	{"connect", runConnect},
+	{"ping", runPing},
 	{"nc", runNC},
 	{"network", runNetwork},
 	{"demo", runDemo},

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/reachd/reachd/node"
@@ -15,9 +17,11 @@ import (
 
 const statusUsage = `usage: reachd status [flags]
 
-Shows the node behind --api: its ID and readiness, its peer address, each
-interface's NAT type and port delta over TCP and UDP with the external IP,
-its brokers, its clock and how many connections are open.
+Shows the node behind --api: its ID and readiness (or what it waits for),
+its peer address, each interface's NAT type and port delta over TCP and UDP
+with the external IP, its brokers, its clock, how many connections are open,
+and a row per peer: the strategy of its path, the local and remote address,
+the round trip, the bytes each way and how long the link has been idle.
 
 flags:
 `
@@ -65,11 +69,12 @@ func runStatus(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // nodeStatus is the part of GET /v1/node that reachd status shows. NAT
 // and delta types stay the API's words.
 type nodeStatus struct {
-	NodeID       string `json:"node_id"`
-	Address      string `json:"address"`
-	Ready        bool   `json:"ready"`
-	ReadyAfterMS int64  `json:"ready_after_ms"`
-	ListenPort   uint16 `json:"listen_port"`
+	NodeID       string   `json:"node_id"`
+	Address      string   `json:"address"`
+	Ready        bool     `json:"ready"`
+	WaitingFor   []string `json:"waiting_for"`
+	ReadyAfterMS int64    `json:"ready_after_ms"`
+	ListenPort   uint16   `json:"listen_port"`
 	Interfaces   []struct {
 		Name string    `json:"name"`
 		IP   string    `json:"ip"`
@@ -81,7 +86,8 @@ type nodeStatus struct {
 		Connected bool   `json:"connected"`
 		LastError string `json:"last_error"`
 	} `json:"brokers"`
-	Clock node.ClockInfo `json:"clock"`
+	Clock node.ClockInfo    `json:"clock"`
+	Peers []node.PeerStatus `json:"peers"`
 }
 
 type natStatus struct {
@@ -121,6 +127,8 @@ func writeStatus(w io.Writer, api string, info nodeStatus, conns []node.ConnInfo
 		line("ready", "yes (after %dms)", info.ReadyAfterMS)
 	case info.Ready:
 		line("ready", "yes")
+	case len(info.WaitingFor) > 0:
+		line("ready", "no: waiting for %s", waitingWords(info.WaitingFor))
 	default:
 		line("ready", "no: still probing the NAT or reaching a broker")
 	}
@@ -172,6 +180,63 @@ func writeStatus(w io.Writer, api string, info nodeStatus, conns []node.ConnInfo
 	} else {
 		line("connections", "%d open (%d outbound, %d inbound)", in+out, out, in)
 	}
+	writePeers(w, info.Peers)
+}
+
+// waitingWords words GET /v1/node's waiting_for.
+func waitingWords(list []string) string {
+	words := map[string]string{
+		node.WaitingProbe:     "the first NAT probe",
+		node.WaitingInterface: "an interface to reach peers on",
+		node.WaitingBroker:    "a connected signaling broker",
+	}
+	out := make([]string, len(list))
+	for i, w := range list {
+		out[i] = cmp.Or(words[w], w)
+	}
+	return strings.Join(out, " and ")
+}
+
+// writePeers prints a row per peer link: its path's strategy, addresses
+// and round trip, its bytes each way and how long it has been idle.
+func writePeers(w io.Writer, peers []node.PeerStatus) {
+	if len(peers) == 0 {
+		fmt.Fprintf(w, "%-12s %s\n", "peers", "none")
+		return
+	}
+	fmt.Fprintln(w, "peers")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PEER\tPATH\tLOCAL -> REMOTE\tRTT\tSENT\tRECEIVED\tIDLE")
+	for _, p := range peers {
+		path, addrs, rtt := p.State, "-", "-"
+		if p.Path != nil {
+			path, addrs = p.Path.Strategy, p.Path.LocalAddr+" -> "+p.Path.RemoteAddr
+			if p.Path.RTTMS > 0 {
+				rtt = fmt.Sprintf("%.1fms", p.Path.RTTMS)
+			}
+		}
+		idle := "-"
+		if !p.ActiveAt.IsZero() {
+			idle = (time.Duration(p.IdleMS) * time.Millisecond).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(p.NodeID), path, addrs, rtt,
+			byteCount(p.BytesSent), byteCount(p.BytesReceived), idle)
+	}
+	tw.Flush()
+}
+
+// byteCount words a byte count: 512 B, 1.5 KiB, 3.2 MiB.
+func byteCount(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n)/unit, 0
+	for v >= unit && i < 4 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }
 
 func clockStatus(c node.ClockInfo) string {

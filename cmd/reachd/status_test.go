@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,6 +37,13 @@ func TestStatus(t *testing.T) {
 			"brokers\n  " + info.Brokers[0].URL + "  connected\n",
 			"clock        the local clock (NTP off)\n",
 			"connections  1 open (1 outbound, 0 inbound)\n",
+			"peers\n",
+			"PEER ",
+		}
+		// The peer's row: its short ID, the path's strategy and addresses.
+		row := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(shortID(p.b.ID())) + ` +direct +\S+ -> \S+ +(\d+\.\dms|-) +\d`)
+		if !row.MatchString(out) {
+			t.Errorf("status has no row for peer %s over direct:\n%s", p.b.ID(), out)
 		}
 		for _, ifc := range info.Interfaces {
 			want = append(want,
@@ -62,6 +70,12 @@ func TestStatus(t *testing.T) {
 			NodeID     string           `json:"node_id"`
 			Ready      bool             `json:"ready"`
 			Interfaces []map[string]any `json:"interfaces"`
+			Peers      []struct {
+				NodeID string `json:"node_id"`
+				Path   struct {
+					Strategy string `json:"strategy"`
+				} `json:"path"`
+			} `json:"peers"`
 		}
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, out)
@@ -69,10 +83,26 @@ func TestStatus(t *testing.T) {
 		if got.NodeID != p.a.ID() || !got.Ready || len(got.Interfaces) != len(info.Interfaces) {
 			t.Errorf("status --json = %+v, want node %s, ready, %d interfaces", got, p.a.ID(), len(info.Interfaces))
 		}
+		if len(got.Peers) != 1 || got.Peers[0].NodeID != p.b.ID() || got.Peers[0].Path.Strategy != "direct" {
+			t.Errorf("status --json peers = %+v, want %s over direct", got.Peers, p.b.ID())
+		}
 		if !strings.HasSuffix(out, "}\n") {
 			t.Errorf("output does not end in one newline: %q", out[max(0, len(out)-10):])
 		}
 	})
+}
+
+// TestStatusWaiting: a node that is not ready says what it waits for.
+func TestStatusWaiting(t *testing.T) {
+	var b strings.Builder
+	writeStatus(&b, "http://api", nodeStatus{WaitingFor: []string{"interface", "broker"}}, nil)
+	want := "ready        no: waiting for an interface to reach peers on and a connected signaling broker\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("status:\n%s\nwant %q", b.String(), want)
+	}
+	if !strings.Contains(b.String(), "peers        none\n") {
+		t.Errorf("status:\n%s\nwant no peers", b.String())
+	}
 }
 
 func TestAPIUnreachable(t *testing.T) {

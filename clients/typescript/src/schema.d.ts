@@ -44,6 +44,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ping": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Round trips over the data path to a peer
+         * @description Measures round trips over the current path of the node's link with the peer (the session's ping and pong: peer to peer, through the relay for a relayed path), one after the other, and says which strategy's path answered. With `fresh`, or when the node has no link with the peer, it first races the strategies for a path as a connect does, but opens no connection (a link made for a ping closes once idle). `/v1/echo` measures signaling instead.
+         */
+        post: operations["ping"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/connections": {
         parameters: {
             query?: never;
@@ -525,8 +545,10 @@ export interface components {
             /** @description The node's peer address; absent until the first NAT probe finished. */
             address?: components["schemas"]["PeerAddress"];
             machine_id: components["schemas"]["MachineID"];
-            /** @description Whether the node has probed its NATs and can connect. */
+            /** @description Whether the node can connect: its first NAT probe has finished, found an interface, and a signaling broker is connected (`waiting_for` is empty). */
             ready: boolean;
+            /** @description What the node waits for before it is ready: `probe` (the first NAT probe, clock sync and signaling start), `interface` (the probe found no interface to reach peers on), `broker` (no signaling broker is connected). Empty when ready. */
+            waiting_for: ("probe" | "interface" | "broker")[];
             /** @description The TCP port the node accepts peers on. */
             listen_port: number;
             /** @description Probed interfaces with their UDP and TCP NAT results; the peer address carries the TCP ones. */
@@ -539,6 +561,29 @@ export interface components {
             /** @description How long the node took from start to ready; absent until ready (or when under 1 ms). */
             ready_after_ms?: number;
             policy: components["schemas"]["Policy"];
+            /** @description The node's links with peers (one per peer, carrying all its connections), by node ID. */
+            peers: components["schemas"]["PeerLink"][];
+        };
+        /** @description The node's link with one peer: it rides one path at a time and carries every connection with the peer. */
+        PeerLink: {
+            node_id: components["schemas"]["NodeID"];
+            /**
+             * @description `waiting`: for a path (its path died, or none yet); `connected`: on `path`.
+             * @enum {string}
+             */
+            state: "waiting" | "connected" | "failed";
+            /** @description The path the link rides on now, with its round trip; absent while it waits for one. */
+            path?: components["schemas"]["Path"];
+            /** @description Bytes the link sent (its streams' data and framing, each once however often resent). */
+            bytes_sent: number;
+            /** @description Bytes the link received, counted as `bytes_sent`. */
+            bytes_received: number;
+            /** @description Streams open on the link. */
+            connections: number;
+            /** @description When the link last sent or received stream bytes (not pings); absent before any. */
+            active_at?: components["schemas"]["Timestamp"];
+            /** @description Time since `active_at`; 0 when absent. */
+            idle_ms: number;
         };
         /** @description One local address of a network interface and what probing found behind it, per transport protocol. */
         Interface: {
@@ -755,10 +800,10 @@ export interface components {
             finished_ms: number;
         };
         /**
-         * @description What kind of failure: `unavailable` when nothing here can try it (no TURN server, no candidate, not ready); `peer_refused` when the peer said no over signaling; `protocol` when the peer answered out of turn.
+         * @description What kind of failure: `no_reply` when the peer did not answer the strategy's request over signaling in time; `unavailable` when nothing here can try it (no TURN server, no candidate, not ready); `peer_refused` when the peer said no over signaling; `protocol` when the peer answered out of turn.
          * @enum {string}
          */
-        FailureClass: "timeout" | "refused" | "unreachable" | "unavailable" | "peer_refused" | "protocol" | "wrong_peer" | "cancelled" | "other";
+        FailureClass: "timeout" | "no_reply" | "refused" | "unreachable" | "unavailable" | "peer_refused" | "protocol" | "wrong_peer" | "cancelled" | "other";
         /**
          * @description The plan's judgement from both addresses: `likely` (an open interface, a shared LAN, two predictable NATs), `possible` (works if a NAT forwards), `unlikely`.
          * @enum {string}
@@ -809,6 +854,51 @@ export interface components {
             address: components["schemas"]["PeerAddress"];
             /** @description How long to wait for the reply, in milliseconds; absent, null or 0: 5000. */
             timeout_ms?: number | null;
+        };
+        /**
+         * @example {
+         *       "address": "0-[4,0,192.0.2.2,192.0.2.2,27676,1,2,0]-0-5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba-91a2f46e3b13177d",
+         *       "count": 3
+         *     }
+         */
+        PingRequest: {
+            /** @description The peer's address. */
+            address: components["schemas"]["PeerAddress"];
+            /** @description How many round trips; absent, null or 0: one. */
+            count?: number | null;
+            /** @description Race the strategies for a new path first, even when the node has one to the peer; the new path then carries all the peer's connections. */
+            fresh?: boolean | null;
+            /** @description The strategies a race for a path may use, as for a connect; absent, null or empty: all. */
+            strategies?: components["schemas"]["Strategy"][] | null;
+            /** @description The overall timeout in milliseconds (the race and every round trip); absent, null or 0: 20000. Round trips that came back before it are returned. */
+            timeout_ms?: number | null;
+        };
+        /**
+         * @example {
+         *       "peer_id": "5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba",
+         *       "strategy": "punch",
+         *       "pings": [
+         *         {
+         *           "rtt_ms": 20.4,
+         *           "strategy": "punch"
+         *         }
+         *       ],
+         *       "attempts": []
+         *     }
+         */
+        PingResult: {
+            peer_id: components["schemas"]["NodeID"];
+            /** @description The strategy of the path the last pong came on. */
+            strategy: components["schemas"]["Strategy"];
+            /** @description The round trips, in order. */
+            pings: {
+                /** @description The round trip. */
+                rtt_ms: number;
+                /** @description The strategy of the path the pong came on. */
+                strategy: components["schemas"]["Strategy"];
+            }[];
+            /** @description The race for a path the ping ran first (with `fresh`, or when the node had no path to the peer); empty when it used the link's path. */
+            attempts: components["schemas"]["Attempt"][];
         };
         /**
          * @example {
@@ -1111,6 +1201,11 @@ export interface components {
         ConnectProblem: components["schemas"]["Problem"] & {
             /** @constant */
             type: "https://reachd.dev/problems/connect-failed";
+            /**
+             * @description One line naming the most likely cause, drawn from the attempts: the peer refused us; the peer did not answer over signaling (it is offline or shares no broker with us); no path through these NATs and no relay; timed out.
+             * @example the peer did not answer over signaling: it is offline or shares no broker with us
+             */
+            verdict: string;
             attempts: components["schemas"]["Attempt"][];
         };
     };
@@ -1136,6 +1231,18 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"] & {
                     /** @enum {unknown} */
                     type: "https://reachd.dev/problems/network-not-joined";
+                };
+            };
+        };
+        /** @description The node does not know its address yet (`not-ready`). */
+        NotReady: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type: "https://reachd.dev/problems/not-ready";
                 };
             };
         };
@@ -1408,6 +1515,38 @@ export interface operations {
             500: components["responses"]["InternalError"];
             502: components["responses"]["PeerRefused"];
             503: components["responses"]["NoBroker"];
+            504: components["responses"]["PeerTimeout"];
+        };
+    };
+    ping: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PingRequest"];
+            };
+        };
+        responses: {
+            /** @description The round trips. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PingResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["ConnectFailed"];
+            503: components["responses"]["NotReady"];
             504: components["responses"]["PeerTimeout"];
         };
     };

@@ -39,6 +39,15 @@ type Error struct {
 	Reason string
 }
 
+// Verdict is one line naming the most likely cause (see Verdict); the
+// Reason when the connect made no attempts of its own.
+func (e *Error) Verdict() string {
+	if len(e.Attempts) == 0 && e.Reason != "" {
+		return e.Reason
+	}
+	return Verdict(e.Attempts)
+}
+
 func (e *Error) Error() string {
 	if len(e.Attempts) == 0 && e.Reason != "" {
 		return fmt.Sprintf("no strategy reached %s (%s)", e.Peer, e.Reason)

@@ -326,12 +326,16 @@ func (r *racer) commit(win result, pending int) (Win, error) {
 	return Win{Path: win.path, Strategy: name, Attempts: r.attempts}, nil
 }
 
+// SkippedTimeout is the reason of a step the connect's timeout ended
+// before it started.
+const SkippedTimeout = "connect timed out before it was tried"
+
 // failed records a step that made no path: skipped when the connect ended
 // before it started, else failed.
 func (r *racer) failed(res result) {
 	switch {
 	case !res.ran && errors.Is(res.err, context.DeadlineExceeded):
-		r.end(res.i, OutcomeSkipped, "connect timed out before it was tried", "")
+		r.end(res.i, OutcomeSkipped, SkippedTimeout, "")
 	case !res.ran:
 		r.end(res.i, OutcomeSkipped, "the connect ended before it was tried", "")
 	default:
