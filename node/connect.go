@@ -64,6 +64,12 @@ type ConnectOptions struct {
 	// Fresh races the strategies for a new path even when the peer's link
 	// has one; the new path replaces it for all the peer's connections.
 	Fresh bool
+	// Service names the peer's service the stream is for (see the
+	// service package); "" is a plain connection for the API to consume.
+	Service string
+	// Kind is how the stream's bytes are meant: session.KindBytes (the
+	// zero value) or session.KindFrames (a UDP service's datagrams).
+	Kind session.Kind
 }
 
 // Connect opens an authenticated stream to the peer at addr, with the
@@ -84,6 +90,9 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 	strategies, err := CheckStrategies(o.Strategies)
 	if err != nil {
 		return nil, err
+	}
+	if o.Service != "" && !ValidServiceName(o.Service) {
+		return nil, fmt.Errorf("service %q: %w", o.Service, ErrServiceName)
 	}
 	if o.Grace < 0 {
 		return nil, fmt.Errorf("a grace period of %v: want 0 or more", o.Grace)
@@ -107,7 +116,7 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 			if l := n.links.Get(addr.NodeID); l != nil {
 				if name, _ := l.Current(); name != "" && slices.Contains(strategies, name) {
 					l.Learn(addr, explicit(o.Strategies))
-					return n.openOn(ctx, l, nil, o.Grace)
+					return n.openOn(ctx, l, nil, o)
 				}
 			}
 			if joined != nil && joined.Err() != nil && slices.Equal(joined.Strategies, strategies) {
@@ -162,7 +171,7 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 		if err != nil {
 			return nil, fmt.Errorf("start the session with %s on the %s path: %w", addr.NodeID, win.name, err)
 		}
-		return n.openOn(ctx, l, win.attempts, o.Grace)
+		return n.openOn(ctx, l, win.attempts, o)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 )
 
@@ -15,6 +16,8 @@ const (
 	EventAttempt    = "attempt"    // a strategy attempt started or ended
 	EventBytes      = "bytes"      // byte counters of open connections, at most once a second
 	EventPath       = "path"       // a peer link's path was attached, lost, resumed or upgraded, or the link failed
+	EventService    = "service"    // a service was offered, changed or removed; Services holds them all
+	EventForward    = "forward"    // a forward started or stopped; Forwards holds them all
 )
 
 // Event is something that happened on the node, as /v1/events streams it.
@@ -28,6 +31,8 @@ type Event struct {
 	Attempt     *AttemptEvent            `json:"attempt,omitempty"`
 	Connections []ConnInfo               `json:"connections,omitempty"`
 	PathChange  *PathEvent               `json:"path,omitempty"`
+	Services    []service.Service        `json:"services,omitzero"`
+	Forwards    []service.ForwardInfo    `json:"forwards,omitzero"`
 }
 
 // PathEvent is a change of the path under a peer's connections.

@@ -23,6 +23,7 @@ import (
 	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/node/internal/race"
+	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 )
 
@@ -115,6 +116,8 @@ type Node struct {
 	probedAt time.Time  // when the last probe finished; stateMu
 
 	tickets tickets // connections strategies wait for on the listener
+
+	services *service.Manager // services offered and forwards (service.go)
 
 	policyMu sync.Mutex
 	policy   Policy
@@ -220,7 +223,12 @@ func New(cfg Config) (_ *Node, retErr error) {
 		sig.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if n.services, err = newServices(n); err != nil {
+		sig.Close()
+		return nil, err
+	}
 	if err := n.listen(); err != nil {
+		n.services.Close()
 		sig.Close()
 		return nil, err
 	}
@@ -353,6 +361,7 @@ func (n *Node) probe() {
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
 	n.closeNetworks() // first: members hear that we leave
+	n.services.Close()
 	n.links.Close()   // peers hear that we close; no resume runs after
 	n.cancel()
 	err := n.ln.Close()
