@@ -362,7 +362,7 @@ func (n *Node) probe() {
 func (n *Node) Close() error {
 	n.closeNetworks() // first: members hear that we leave
 	n.services.Close()
-	n.links.Close()   // peers hear that we close; no resume runs after
+	n.links.Close() // peers hear that we close; no resume runs after
 	n.cancel()
 	err := n.ln.Close()
 	n.sig.Close()

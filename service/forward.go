@@ -47,8 +47,8 @@ type forward struct {
 	ctr counters
 	err string // why it does not listen (restore only)
 
-	ln  net.Listener   // TCP
-	udp *net.UDPConn   // UDP
+	ln     net.Listener    // TCP
+	udp    *net.UDPConn    // UDP
 	ctx    context.Context // ends with stop
 	cancel context.CancelFunc
 }
