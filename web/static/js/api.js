@@ -75,6 +75,8 @@ export const listConnections = () => request("GET", "/v1/connections");
 export const connect = (address, strategies) =>
   request("POST", "/v1/connections", strategies ? { address, strategies } : { address });
 export const listNetworks = () => request("GET", "/v1/networks");
+export const listServices = () => request("GET", "/v1/services");
+export const listForwards = () => request("GET", "/v1/forwards");
 export const closeConnection = (id) => request("DELETE", `/v1/connections/${encodeURIComponent(id)}`);
 
 /** eventsURL is /v1/events, with the token as a query parameter when set. */

@@ -11,8 +11,9 @@ import { renderNode, renderBrokers } from "./node.js";
 import { Connections } from "./connections.js";
 import { ConnectForm } from "./connect.js";
 import { Networks } from "./networks.js";
+import { Services } from "./services.js";
 
-const EVENT_TYPES = ["probe", "broker", "attempt", "connection", "bytes", "reset"];
+const EVENT_TYPES = ["probe", "broker", "attempt", "connection", "bytes", "reset", "service", "forward"];
 const RETRY_MS = 3000;
 
 let source = null; // the current EventSource
@@ -26,6 +27,7 @@ let refreshTimer = 0;
 
 const conns = new Connections((id) => api.closeConnection(id).catch(authFailure));
 const nets = new Networks(api.listNetworks);
+const svcs = new Services(api.listServices, api.listForwards);
 const form = new ConnectForm({
   connect: api.connect,
   onConnected: (info) => conns.upsert(info),
@@ -111,6 +113,7 @@ async function load(src) {
     renderNode(node);
     conns.replaceAll(list.connections || []);
     nets.reloadSoon();
+    svcs.reload();
     loaded = true;
     $("auth").hidden = true;
     $("dash").hidden = false;
@@ -136,6 +139,12 @@ function apply(type, ev) {
     case "connection":
       conns.upsert(ev.connection);
       nets.reloadSoon(); // member links are connections
+      break;
+    case "service":
+      svcs.renderServices(ev.services || []);
+      break;
+    case "forward":
+      svcs.renderForwards(ev.forwards || []);
       break;
     case "bytes":
       conns.upsert(...(ev.connections || []));
