@@ -45,6 +45,10 @@ func (l *Link) resume(lostDir Direction) {
 		// The peer only ever dialled us, and we never had its address but
 		// from its own word: it resumes, or the link fails after its grace.
 		// A stranger cannot make us dial out, or ask, on its behalf.
+		// But the path may have died because our own address changed, and
+		// the peer asks for it to resume: probe again (at most once per
+		// reprobe interval, however many links are lost).
+		l.t.cfg.Host.Reprobe()
 		return
 	}
 	if !l.begin(&l.recovering) {
