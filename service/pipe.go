@@ -14,6 +14,13 @@ import (
 // maxDatagram bounds a UDP datagram (and so a frame of a UDP flow).
 const maxDatagram = 65535
 
+// copyBuffer is the size of a pipe's copy buffers: larger than io.Copy's
+// 32 KiB, so that a stream's frames and the TCP writes are large.
+const copyBuffer = 256 << 10
+
+// onlyReader hides a reader's WriteTo, so io.CopyBuffer uses its buffer.
+type onlyReader struct{ io.Reader }
+
 // counters count a forward's use.
 type counters struct {
 	conns, active, failures atomic.Int64
@@ -58,14 +65,14 @@ func pipe(ctx context.Context, c net.Conn, s *session.Stream, ctr *counters) {
 	wg.Add(1)
 	go func() { // local -> peer
 		defer wg.Done()
-		_, err := io.Copy(countWriter{s, sent}, c)
+		_, err := io.CopyBuffer(countWriter{s, sent}, onlyReader{c}, make([]byte, copyBuffer))
 		if err != nil {
 			fail("local connection failed")
 			return
 		}
 		s.CloseWrite()
 	}()
-	_, err := io.Copy(countWriter{c, received}, s)
+	_, err := io.CopyBuffer(countWriter{c, received}, onlyReader{s}, make([]byte, copyBuffer))
 	var ae *session.AbortError
 	switch {
 	case errors.As(err, &ae):
