@@ -25,6 +25,7 @@ import (
 	"github.com/reachd/reachd/node/internal/race"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
+	"github.com/reachd/reachd/state"
 )
 
 // Defaults used when a Config list is empty. They name public services;
@@ -117,6 +118,10 @@ type Node struct {
 
 	tickets tickets // connections strategies wait for on the listener
 
+	// state is the node's one state file (state.json in the data dir):
+	// every feature keeps its section through this Store, as two Stores of
+	// one file would overwrite each other's sections.
+	state    *state.Store
 	services *service.Manager // services offered and forwards (service.go)
 
 	policyMu sync.Mutex
@@ -220,6 +225,10 @@ func New(cfg Config) (_ *Node, retErr error) {
 		lock:      lock,
 	}
 	if n.links, err = newLinks(n); err != nil {
+		sig.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.state, err = state.Open(cfg.DataDir); err != nil {
 		sig.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}

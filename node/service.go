@@ -8,7 +8,6 @@ import (
 	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/session"
-	"github.com/reachd/reachd/state"
 )
 
 // Services and forwards (the service package) ride on the node's streams:
@@ -106,13 +105,9 @@ func (n *Node) servicesChanged(kind string) {
 }
 
 func newServices(n *Node) (*service.Manager, error) {
-	store, err := openState(n.cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	m, err := service.New(service.Config{
 		Opener:   serviceOpener{n},
-		Store:    store,
+		Store:    n.state,
 		OnChange: func(kind string) { n.servicesChanged(kind) },
 		Logger:   n.cfg.Logger,
 	})
@@ -120,13 +115,4 @@ func newServices(n *Node) (*service.Manager, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	return m, nil
-}
-
-// openState opens the node's state file (the state package).
-func openState(dir string) (*state.Store, error) {
-	s, err := state.Open(dir)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	return s, nil
 }
