@@ -48,6 +48,9 @@ type ConnInfo struct {
 	ClosedAt      time.Time `json:"closed_at,omitzero"`
 	CloseReason   string    `json:"close_reason,omitempty"`
 	Attempts      []Attempt `json:"attempts"`
+	// Service is the service the connection is for: on an outbound one the
+	// peer's, on an inbound one ours; absent on a plain connection.
+	Service string `json:"service,omitempty"`
 	// Aborted: the connection did not end cleanly (an abort by either
 	// side, or no path within the grace period); CloseReason says why.
 	Aborted bool `json:"aborted,omitempty"`
@@ -424,6 +427,7 @@ func (c *Conn) Info() ConnInfo {
 		Aborted:       c.aborted,
 		GraceMS:       c.grace.Milliseconds(),
 		Attempts:      c.attempts,
+		Service:       c.s.Header().Service,
 	}
 	if c.state == StateClosed {
 		info.Paths = c.lastPaths

@@ -65,6 +65,12 @@ type ConnectOptions struct {
 	// Fresh races the strategies for a new path even when the peer's link
 	// has one; the new path replaces it for all the peer's connections.
 	Fresh bool
+	// Service names the peer's service the stream is for (see the
+	// service package); "" is a plain connection for the API to consume.
+	Service string
+	// Kind is how the stream's bytes are meant: session.KindBytes (the
+	// zero value) or session.KindFrames (a UDP service's datagrams).
+	Kind session.Kind
 }
 
 // Connect opens an authenticated stream to the peer at addr, with the
@@ -82,6 +88,9 @@ func (n *Node) Connect(ctx context.Context, addr address.Address, strategies []s
 // sides) for the peer's link. It returns a *ConnectError listing every
 // attempt when none succeeds within ctx.
 func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectOptions) (*Conn, error) {
+	if o.Service != "" && !ValidServiceName(o.Service) {
+		return nil, fmt.Errorf("service %q: %w", o.Service, ErrServiceName)
+	}
 	if o.Grace < 0 {
 		return nil, fmt.Errorf("a grace period of %v: want 0 or more", o.Grace)
 	}
@@ -89,7 +98,7 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 	if err != nil {
 		return nil, err
 	}
-	return n.openOn(ctx, l, attempts, o.Grace)
+	return n.openOn(ctx, l, attempts, o)
 }
 
 // linkTo returns the peer's link with a path of an allowed strategy: the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/network"
+	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 )
 
@@ -19,6 +20,8 @@ const (
 	EventBytes      = "bytes"      // byte counters of open connections, at most once a second
 	EventPath       = "path"       // a peer link's path was attached, lost, resumed or upgraded, or the link failed
 	EventNetwork    = "network"    // a named network's state changed (joining, waiting, joined)
+	EventService    = "service"    // a service was offered, changed or removed; Services holds them all
+	EventForward    = "forward"    // a forward started or stopped; Forwards holds them all
 )
 
 // Event is something that happened on the node, as /v1/events streams it.
@@ -33,6 +36,8 @@ type Event struct {
 	Connections []ConnInfo               `json:"connections,omitempty"`
 	PathChange  *PathEvent               `json:"path,omitempty"`
 	Network     *network.StateChange     `json:"network,omitempty"`
+	Services    []service.Service        `json:"services,omitzero"`
+	Forwards    []service.ForwardInfo    `json:"forwards,omitzero"`
 }
 
 // PathEvent is a change of the path under a peer's connections.

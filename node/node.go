@@ -24,7 +24,9 @@ import (
 	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/node/internal/race"
+	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
+	"github.com/reachd/reachd/state"
 )
 
 // Defaults used when a Config list is empty. They name public services;
@@ -122,6 +124,12 @@ type Node struct {
 
 	tickets tickets // connections strategies wait for on the listener
 
+	// state is the node's one state file (state.json in the data dir):
+	// every feature keeps its section through this Store, as two Stores of
+	// one file would overwrite each other's sections.
+	state    *state.Store
+	services *service.Manager // services offered and forwards (service.go)
+
 	policyMu sync.Mutex
 	policy   Policy
 
@@ -181,7 +189,12 @@ func New(cfg Config) (_ *Node, retErr error) {
 			lock.Close()
 		}
 	}()
-	persist, policy, err := openState(cfg, policy)
+	// One store for the state file: every feature keeps its section in it.
+	store, err := state.Open(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	persist, policy, err := openState(store, cfg, policy)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -238,7 +251,13 @@ func New(cfg Config) (_ *Node, retErr error) {
 		sig.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	n.state = store
+	if n.services, err = newServices(n); err != nil {
+		sig.Close()
+		return nil, err
+	}
 	if err := n.listen(); err != nil {
+		n.services.Close()
 		sig.Close()
 		return nil, err
 	}
@@ -374,7 +393,8 @@ func (n *Node) probe() {
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
 	n.closeNetworks() // first: members hear that we leave
-	n.links.Close()   // peers hear that we close; no resume runs after
+	n.services.Close()
+	n.links.Close() // peers hear that we close; no resume runs after
 	n.cancel()
 	err := n.ln.Close()
 	n.sig.Close()

@@ -128,6 +128,10 @@ func (h linkHost) Accept(l *peerlink.Link, s *session.Stream) {
 		s.Abort("refused: " + reason)
 		return
 	}
+	if s.Header().Service != "" {
+		n.acceptService(l, s)
+		return
+	}
 	n.addConn(newConn(n, s, l, Inbound, nil, l.Grace()))
 }
 
@@ -140,11 +144,12 @@ func (h linkHost) PathChanged(l *peerlink.Link, ev session.Event, p Path) {
 }
 
 // openOn opens a connection to the peer on its link.
-func (n *Node) openOn(ctx context.Context, l *peerlink.Link, attempts []Attempt, grace time.Duration) (*Conn, error) {
+func (n *Node) openOn(ctx context.Context, l *peerlink.Link, attempts []Attempt, o ConnectOptions) (*Conn, error) {
+	grace := o.Grace
 	if grace <= 0 {
 		grace = n.cfg.Grace
 	}
-	s, err := l.Open(ctx, grace)
+	s, err := l.Open(ctx, session.Header{Service: o.Service, Kind: o.Kind}, grace)
 	if err != nil {
 		return nil, err
 	}

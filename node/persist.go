@@ -48,13 +48,9 @@ type persister struct {
 	nets []savedNetwork
 }
 
-// openState opens the state file in cfg.DataDir and returns the policy to
-// start with: the saved one, else the configured one.
-func openState(cfg Config, configured Policy) (*persister, Policy, error) {
-	st, err := state.Open(cfg.DataDir)
-	if err != nil {
-		return nil, Policy{}, err
-	}
+// openState reads the node's sections of the state file and returns the
+// policy to start with: the saved one, else the configured one.
+func openState(st *state.Store, cfg Config, configured Policy) (*persister, Policy, error) {
 	p := &persister{store: st}
 	if _, err := st.Get(sectionNetworks, &p.nets); err != nil {
 		return nil, Policy{}, err

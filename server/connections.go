@@ -31,6 +31,7 @@ type connectRequest struct {
 	TimeoutMS  int64    `json:"timeout_ms"`
 	GraceMS    int64    `json:"grace_ms"`
 	Fresh      bool     `json:"fresh"`
+	Service    string   `json:"service"`
 }
 
 func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
@@ -53,9 +54,12 @@ func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
 	if req.GraceMS < 0 || time.Duration(req.GraceMS)*time.Millisecond > maxGrace {
 		return badRequest("grace_ms=%d: want 0 (the node's default) to %d", req.GraceMS, maxGrace.Milliseconds())
 	}
+	if req.Service != "" && !node.ValidServiceName(req.Service) {
+		return fieldProblem(http.StatusBadRequest, "service", "service %q: %v", req.Service, node.ErrServiceName)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	c, err := s.cfg.Node.ConnectWith(ctx, addr, node.ConnectOptions{Strategies: strategies, Grace: time.Duration(req.GraceMS) * time.Millisecond, Fresh: req.Fresh})
+	c, err := s.cfg.Node.ConnectWith(ctx, addr, node.ConnectOptions{Strategies: strategies, Grace: time.Duration(req.GraceMS) * time.Millisecond, Fresh: req.Fresh, Service: req.Service})
 	var ce *node.ConnectError
 	switch {
 	case err == nil:

@@ -23,6 +23,7 @@ import (
 	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/openapi"
+	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/web"
 )
 
@@ -62,6 +63,12 @@ type Node interface {
 	Networks() []network.Info
 	Network(name string) (network.Info, error)
 	MemberLinkOf(c *node.Conn) string
+	Services() []service.Service
+	PutService(s service.Service) (service.Service, bool, error)
+	DeleteService(name string) error
+	Forwards() []service.ForwardInfo
+	AddForward(f service.Forward) (service.ForwardInfo, error)
+	RemoveForward(id string) error
 }
 
 var _ Node = (*node.Node)(nil)
@@ -240,6 +247,12 @@ func (s *Server) Handler() http.Handler {
 	r.Put("/v1/policy", s.handle(s.putPolicy))
 	r.Put("/v1/policy/allow/{id}", s.handle(s.putAllowed))
 	r.Delete("/v1/policy/allow/{id}", s.handle(s.deleteAllowed))
+	r.Get("/v1/services", s.handle(s.listServices))
+	r.Put("/v1/services/{name}", s.handle(s.putService))
+	r.Delete("/v1/services/{name}", s.handle(s.deleteService))
+	r.Get("/v1/forwards", s.handle(s.listForwards))
+	r.Post("/v1/forwards", s.handle(s.postForward))
+	r.Delete("/v1/forwards/{id}", s.handle(s.deleteForward))
 	r.Get("/metrics", s.handle(s.metrics))
 	r.Method("GET", "/openapi.json", openapi.Handler())
 	r.Method("GET", "/", web.Handler())

@@ -31,7 +31,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer release()
 	if c.State() == node.StateClosed {
-		return gone(c, "closed")
+		what := "closed"
+		if reason := c.Info().CloseReason; reason != "" {
+			what += " (" + reason + ")" // a peer's abort says why: "no such service"
+		}
+		return gone(c, what)
 	}
 	if !hasToken(r.Header, "Connection", "upgrade") || !hasToken(r.Header, "Upgrade", "websocket") {
 		// Answered here rather than by websocket.Accept, whose error is plain text.

@@ -29,6 +29,7 @@ import (
 	"github.com/reachd/reachd/node/nodetest"
 	"github.com/reachd/reachd/rendezvous/rendezvoustest"
 	"github.com/reachd/reachd/server"
+	"github.com/reachd/reachd/service"
 )
 
 // waitFor bounds each wait on a condition in the page.
@@ -232,6 +233,29 @@ func TestDashboard(t *testing.T) {
 		if got := br.text(`#conn-rows tr[data-id="` + connID + `"] [data-tap]`); !strings.Contains(got, "10.99.9.1/24") {
 			t.Errorf("TAP cell %q, want its address", got)
 		}
+	})
+
+	t.Run("services and forwards show live", func(t *testing.T) {
+		br := br.on(t)
+		if _, _, err := a.PutService(service.Service{Name: "ssh", Target: "22", Allow: []string{"any"}}); err != nil {
+			t.Fatal(err)
+		}
+		br.waitJS("the service is listed", `document.querySelector('#svc-rows tr[data-name="ssh"]') !== null`)
+		f, err := a.AddForward(service.Forward{Peer: b.Address(), Service: "web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		br.waitJS("the forward is listed", `document.querySelector('#fwd-rows tr[data-id=%s]') !== null`, f.ID)
+		if got := br.text(`#fwd-rows tr[data-id="` + f.ID + `"]`); !strings.Contains(got, f.Listen) || !strings.Contains(got, "/web") {
+			t.Errorf("forward row %q, want its listen address and service", got)
+		}
+		if got := br.text(`#conn-rows tr[data-id="` + connID + `"] [data-conn-id]`); got != connID {
+			t.Errorf("connection row shows ID %q, want %s", got, connID)
+		}
+		if err := a.RemoveForward(f.ID); err != nil {
+			t.Fatal(err)
+		}
+		br.waitJS("the forward is gone", `document.querySelector('#fwd-rows tr') === null`)
 	})
 
 	t.Logf("screenshot: %s", br.screenshot("dashboard.png"))

@@ -46,6 +46,7 @@ type connectRequest struct {
 	TimeoutMS  int64    `json:"timeout_ms"`
 	GraceMS    int64    `json:"grace_ms,omitempty"`
 	Fresh      bool     `json:"fresh,omitempty"`
+	Service    string   `json:"service,omitempty"`
 }
 
 func (f *connectFlags) request(addr string) connectRequest {

@@ -30,13 +30,20 @@ usage:
                                     join a named network: a virtual LAN of peers
   reachd network leave NAME         leave it
   reachd network list [--json]      the joined networks and their members
+  reachd serve NAME TARGET [--udp] --allow ID|any ...
+                                    offer a local service to peers (no argument: list;
+                                    --off NAME: remove)
+  reachd forward PEER/SERVICE [--listen ADDR] [--udp]
+                                    reach a peer's service on a local port (no argument:
+                                    list; --off ID: remove)
+  reachd nc PEER/SERVICE            stdin and stdout to a peer's service (ssh ProxyCommand)
   reachd demo [--once]              a rendezvous and two connected nodes on loopback
   reachd version [--json]           the version and the commit built
   reachd completion bash|zsh|fish   a shell completion script
   reachd help                       this text
 
-status, connect, ping, nc and network talk to a node's REST API: --api host:port (default
-127.0.0.1:12333) and --api-token T when it has a token.
+status, connect, ping, nc, network, serve and forward talk to a node's REST API:
+--api host:port (default 127.0.0.1:12333) and --api-token T when it has a token.
 
 Every flag can also be set as REACHD_<NAME> (for example --mqtt as
 REACHD_MQTT, --api as REACHD_API, --api-token as REACHD_API_TOKEN), and run
@@ -60,6 +67,8 @@ var commands = []command{
 	{"ping", runPing},
 	{"nc", runNC},
 	{"network", runNetwork},
+	{"serve", runServe},
+	{"forward", runForward},
 	{"demo", runDemo},
 	{"version", runVersion},
 }

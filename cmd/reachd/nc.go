@@ -14,6 +14,7 @@ import (
 )
 
 const ncUsage = `usage: reachd nc [flags] ADDRESS
+       reachd nc [flags] ADDRESS/SERVICE
        reachd nc [flags] --id ID
 
 Like netcat, through the node behind --api: connects to the peer at ADDRESS
@@ -22,6 +23,9 @@ opened, say), then copies stdin to the peer and the peer's bytes to stdout.
 At the end of stdin our side of the stream ends: the peer reads EOF and can
 still answer, until its side ends too. When the peer's side ends first, nc
 exits. A connection nc opened is closed when nc exits.
+
+ADDRESS/SERVICE connects to the peer's service (its "reachd serve" name),
+for example as ssh's proxy: ssh -o ProxyCommand='reachd nc %h/ssh' ADDRESS.
 
 flags:
 `
@@ -54,7 +58,9 @@ func runNC(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	if *id == "" {
-		info, err := c.connect(ctx, cf.request(pos[0]), stderr)
+		req := cf.request(pos[0])
+		req.Address, req.Service = splitService(pos[0])
+		info, err := c.connect(ctx, req, stderr)
 		if err != nil {
 			return err
 		}

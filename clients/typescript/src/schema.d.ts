@@ -273,6 +273,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/services": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Services this node offers
+         * @description Each service is a name, a target `host:port`, a protocol and the node IDs that may use it (or `any`).
+         */
+        get: operations["listServices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/services/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The service's name. */
+                name: components["parameters"]["ServiceName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Offer a service, or change it
+         * @description A peer's stream that names the service is connected to its target when the peer is allowed; a stream for a service that does not exist and one the peer may not use are aborted alike (`no such service`). Saved in the data dir: the service is back after a restart.
+         */
+        put: operations["putService"];
+        post?: never;
+        /**
+         * Stop offering a service
+         * @description Streams already connected go on.
+         */
+        delete: operations["deleteService"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/forwards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Forwards to peers' services */
+        get: operations["listForwards"];
+        put?: never;
+        /**
+         * Forward a local port to a peer's service
+         * @description Listens on `listen` (TCP, or UDP with `"protocol": "udp"`) and, for each local connection (each UDP source address, until 60 s without a datagram), opens a stream to the peer's service and copies both ways. A half-close is passed on; a stream the peer aborts resets the local TCP connection. Saved in the data dir: the forward is back, on the same address, after a restart.
+         */
+        post: operations["addForward"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/forwards/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The forward's ID. */
+                id: components["parameters"]["ForwardID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Stop a forward
+         * @description Closes its listener and ends its connections.
+         */
+        delete: operations["deleteForward"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/policy": {
         parameters: {
             query?: never;
@@ -767,6 +858,8 @@ export interface components {
             aborted?: boolean;
             /** @description How long the connection waits for a new path after its path died, before it aborts. */
             grace_ms: number;
+            /** @description The service the connection is for: on an outbound one the peer's, on an inbound one this node's; absent on a plain connection. */
+            service?: components["schemas"]["ServiceName"];
             /** @description Every strategy of the plan for an outbound connection, in the order of preference, with its outcome; empty for inbound ones. */
             attempts: components["schemas"]["Attempt"][];
             /** @description The TAP device the connection backs, while it does. */
@@ -848,6 +941,8 @@ export interface components {
             grace_ms?: number | null;
             /** @description Race the strategies for a new path even when the node has one to the peer; the new path then carries all the peer's connections. Without it, a connection to a peer the node has a path to (of a strategy listed) opens on that path at once, with no attempts; while another connect to the peer races for a path, it waits for that race and opens on its path. */
             fresh?: boolean | null;
+            /** @description The peer's service the stream is for (its `reachd serve` name); the peer aborts the stream with `no such service` when it has no such service or this node may not use it. */
+            service?: components["schemas"]["ServiceName"] | null;
         };
         EchoRequest: {
             /** @description The peer's address. */
@@ -921,7 +1016,7 @@ export interface components {
         /** @description An event ID in decimal (0: from the oldest event kept). */
         EventIDText: string;
         /** @description Something that happened on the node. `type` says which; each type has its own payload member. */
-        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"];
+        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"] | components["schemas"]["ServiceEvent"] | components["schemas"]["ForwardEvent"];
         /** @description A NAT probe finished; `node` is the node's new state. */
         ProbeEvent: {
             id: components["schemas"]["EventID"];
@@ -1031,6 +1126,108 @@ export interface components {
         /** @description The data of the `reset` event: events the client asked to resume from were dropped from the buffer, so it should reload the state. */
         ResetEvent: {
             reason: string;
+        };
+        /**
+         * @description A DNS label: 1 to 63 of a-z, 0-9 and `-`.
+         * @example ssh
+         */
+        ServiceName: string;
+        /**
+         * @description `tcp` (the default) or `udp` (datagrams travel as length-prefixed frames, one stream per flow).
+         * @enum {string}
+         */
+        ServiceProtocol: "tcp" | "udp";
+        /**
+         * @example {
+         *       "target": "127.0.0.1:22",
+         *       "allow": [
+         *         "any"
+         *       ]
+         *     }
+         */
+        ServiceRequest: {
+            /**
+             * @description `host:port`; `:port` or a bare port means 127.0.0.1. Another host only when named.
+             * @example 127.0.0.1:22
+             */
+            target: string;
+            protocol?: components["schemas"]["ServiceProtocol"];
+            /** @description Who may use the service: node IDs, or `any`. Required: there is no default. */
+            allow: string[];
+        };
+        Service: {
+            name: components["schemas"]["ServiceName"];
+            /**
+             * @description `host:port`; `:port` or a bare port means 127.0.0.1. Another host only when named.
+             * @example 127.0.0.1:22
+             */
+            target: string;
+            protocol: components["schemas"]["ServiceProtocol"];
+            /** @description Who may use the service: node IDs, or `any`. Required: there is no default. */
+            allow: string[];
+        };
+        ServiceList: {
+            /** @description By name. */
+            services: components["schemas"]["Service"][];
+        };
+        /**
+         * @example {
+         *       "peer": "0-[4,0,192.0.2.2,192.0.2.2,27676,1,2,0]-0-5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba-91a2f46e3b13177d",
+         *       "service": "ssh"
+         *     }
+         */
+        ForwardRequest: {
+            /** @description The peer's address. */
+            peer: components["schemas"]["PeerAddress"];
+            service: components["schemas"]["ServiceName"];
+            /** @description The local address; absent or empty: 127.0.0.1:0 (a free port, reported back). */
+            listen?: string | null;
+            protocol?: components["schemas"]["ServiceProtocol"] | null;
+        };
+        Forward: {
+            id: string;
+            /** @description The peer as the request named it. */
+            peer: string;
+            service: components["schemas"]["ServiceName"];
+            protocol: components["schemas"]["ServiceProtocol"];
+            /** @description The actual local address. */
+            listen: string;
+            /** @description Local connections (UDP flows) since it started. */
+            connections: number;
+            /** @description Those open now. */
+            active: number;
+            /** @description Those whose stream to the service could not open. */
+            failures: number;
+            bytes_sent: number;
+            bytes_received: number;
+            /** @description Why a forward restored at start does not listen. */
+            error?: string;
+        };
+        ForwardList: {
+            /** @description Oldest first. */
+            forwards: components["schemas"]["Forward"][];
+        };
+        /** @description A service was offered, changed or removed; `services` lists them all. */
+        ServiceEvent: {
+            id: components["schemas"]["EventID"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "service";
+            time: components["schemas"]["Timestamp"];
+            services: components["schemas"]["Service"][];
+        };
+        /** @description A forward started or stopped; `forwards` lists them all. */
+        ForwardEvent: {
+            id: components["schemas"]["EventID"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "forward";
+            time: components["schemas"]["Timestamp"];
+            forwards: components["schemas"]["Forward"][];
         };
         /**
          * @description 1 to 32 of a-z, 0-9, `-` and `_`, starting with a letter or digit.
@@ -1145,11 +1342,14 @@ export interface components {
          *     | `https://reachd.dev/problems/tap-unsupported` | 501 | TAP devices need Linux |
          *     | `https://reachd.dev/problems/tap-unavailable` | 503 | no permission (root or CAP_NET_ADMIN) or no /dev/net/tun |
          *     | `https://reachd.dev/problems/peer-timeout` | 504 | the peer did not answer in time |
+         *     | `https://reachd.dev/problems/no-service` | 404 | no service of that name |
+         *     | `https://reachd.dev/problems/no-forward` | 404 | no forward with that ID |
+         *     | `https://reachd.dev/problems/address-in-use` | 409 | a forward's listen address is in use (`field`) |
          *
          *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
-        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout";
+        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout" | "https://reachd.dev/problems/no-service" | "https://reachd.dev/problems/no-forward" | "https://reachd.dev/problems/address-in-use";
         /**
          * @description An RFC 9457 problem. Problems may carry extension members (see `BadRequestProblem`, `ConnectProblem`); clients ignore those they do not know.
          * @example {
@@ -1443,6 +1643,10 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The service's name. */
+        ServiceName: components["schemas"]["ServiceName"];
+        /** @description The forward's ID. */
+        ForwardID: string;
         /** @description The network's name. */
         NetworkName: components["schemas"]["NetworkName"];
         /** @description A connection ID, as in `Connection.id`. */
@@ -2006,6 +2210,242 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NetworkNotJoined"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listServices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The services, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    putService: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The service's name. */
+                name: components["parameters"]["ServiceName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServiceRequest"];
+            };
+        };
+        responses: {
+            /** @description The service, changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Service"];
+                };
+            };
+            /** @description The service, new. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Service"];
+                };
+            };
+            /** @description Bad input (`bad-request`); `field` names the field at fault (`name`, `target`, `protocol`, `allow`, `peer`, `service`, `listen`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type: "https://reachd.dev/problems/bad-request";
+                        /** @description The request field at fault. */
+                        field?: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteService: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The service's name. */
+                name: components["parameters"]["ServiceName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No such service (`no-service`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type: "https://reachd.dev/problems/no-service";
+                        /** @description The request field at fault. */
+                        field?: string;
+                    };
+                };
+            };
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listForwards: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The forwards, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForwardList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    addForward: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForwardRequest"];
+            };
+        };
+        responses: {
+            /** @description The forward, with its actual `listen` address. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Forward"];
+                };
+            };
+            /** @description Bad input (`bad-request`); `field` names the field at fault (`name`, `target`, `protocol`, `allow`, `peer`, `service`, `listen`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type: "https://reachd.dev/problems/bad-request";
+                        /** @description The request field at fault. */
+                        field?: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description The listen address is in use (`address-in-use`, `field`: `listen`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type: "https://reachd.dev/problems/address-in-use";
+                        /** @description The request field at fault. */
+                        field?: string;
+                    };
+                };
+            };
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteForward: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The forward's ID. */
+                id: components["parameters"]["ForwardID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Stopped. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No such forward (`no-forward`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type: "https://reachd.dev/problems/no-forward";
+                        /** @description The request field at fault. */
+                        field?: string;
+                    };
+                };
+            };
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };

@@ -72,10 +72,11 @@ func (l *Link) Attach(ctx context.Context, path net.Conn, name string, dir Direc
 	return err
 }
 
-// Open opens a stream to the peer, lengthening the link's grace to grace.
-func (l *Link) Open(ctx context.Context, grace time.Duration) (*session.Stream, error) {
+// Open opens a stream to the peer with header h (the service it is for
+// and how its bytes are meant), lengthening the link's grace to grace.
+func (l *Link) Open(ctx context.Context, h session.Header, grace time.Duration) (*session.Stream, error) {
 	l.link.ExtendGrace(grace)
-	s, err := l.link.Open(ctx, session.Header{})
+	s, err := l.link.Open(ctx, h)
 	if err != nil {
 		return nil, fmt.Errorf("open a stream to %s: %w", l.peer, err)
 	}

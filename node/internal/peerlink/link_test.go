@@ -153,7 +153,7 @@ func connect(t *testing.T, a, b *fakeHost, name string) (*Link, *session.Stream,
 	if err := l.Attach(t.Context(), p, got, Outbound); err != nil {
 		t.Fatal(err)
 	}
-	s, err := l.Open(t.Context(), grace)
+	s, err := l.Open(t.Context(), session.Header{}, grace)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,7 @@ func (l *Link) resume(lostDir Direction) {
 		// The peer only ever dialled us, and we never had its address but
 		// from its own word: it resumes, or the link fails after its grace.
 		// A stranger cannot make us dial out, or ask, on its behalf.
+		l.reprobeWhileWaiting()
 		return
 	}
 	if !l.begin(&l.recovering) {
@@ -71,6 +72,25 @@ func (l *Link) resume(lostDir Direction) {
 			return
 		}
 		backoff = min(2*backoff, maxResumeBackoff)
+	}
+}
+
+// reprobeWhileWaiting probes our NATs again, every maxResumeBackoff, for
+// as long as the link waits for the peer to resume it: the path may have
+// died because our own address changed, and the peer asks for our address
+// to resume. The host spaces its probes however many links ask.
+func (l *Link) reprobeWhileWaiting() {
+	if !l.begin(&l.recovering) {
+		return
+	}
+	defer l.end(&l.recovering)
+	ctx, cancel := l.lifeContext()
+	defer cancel()
+	for l.link.State() == session.StateWaiting {
+		l.t.cfg.Host.Reprobe()
+		if !sleep(ctx, maxResumeBackoff) {
+			return
+		}
 	}
 }
 

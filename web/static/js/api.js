@@ -80,6 +80,8 @@ export const leaveNetwork = (name) => request("DELETE", `/v1/networks/${encodeUR
 export const setAccept = (accept) => request("PUT", "/v1/policy", { accept });
 export const allowPeer = (id) => request("PUT", `/v1/policy/allow/${encodeURIComponent(id)}`);
 export const disallowPeer = (id) => request("DELETE", `/v1/policy/allow/${encodeURIComponent(id)}`);
+export const listServices = () => request("GET", "/v1/services");
+export const listForwards = () => request("GET", "/v1/forwards");
 export const closeConnection = (id) => request("DELETE", `/v1/connections/${encodeURIComponent(id)}`);
 
 /** eventsURL is /v1/events, with the token as a query parameter when set. */

@@ -12,8 +12,9 @@ import { Connections } from "./connections.js";
 import { ConnectForm } from "./connect.js";
 import { Networks } from "./networks.js";
 import { initPolicyEditor } from "./policy.js";
+import { Services } from "./services.js";
 
-const EVENT_TYPES = ["probe", "broker", "attempt", "connection", "bytes", "network", "reset"];
+const EVENT_TYPES = ["probe", "broker", "attempt", "connection", "bytes", "network", "reset", "service", "forward"];
 const RETRY_MS = 3000;
 
 let source = null; // the current EventSource
@@ -31,6 +32,7 @@ const nets = new Networks({
   join: (name, secret, ip) => api.joinNetwork(name, secret, ip).catch(authFailure),
   leave: (name) => api.leaveNetwork(name).catch(authFailure),
 });
+const svcs = new Services(api.listServices, api.listForwards);
 const form = new ConnectForm({
   connect: api.connect,
   onConnected: (info) => conns.upsert(info),
@@ -116,6 +118,7 @@ async function load(src) {
     renderNode(node);
     conns.replaceAll(list.connections || []);
     nets.reloadSoon();
+    svcs.reload();
     loaded = true;
     $("auth").hidden = true;
     $("dash").hidden = false;
@@ -141,6 +144,12 @@ function apply(type, ev) {
     case "connection":
       conns.upsert(ev.connection);
       nets.reloadSoon(); // member links are connections
+      break;
+    case "service":
+      svcs.renderServices(ev.services || []);
+      break;
+    case "forward":
+      svcs.renderForwards(ev.forwards || []);
       break;
     case "bytes":
       conns.upsert(...(ev.connections || []));

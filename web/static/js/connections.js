@@ -150,6 +150,7 @@ export class Connections {
       peer.replaceChildren(
         el("code", { class: "mono", title: c.peer_id }, shortID(c.peer_id)),
         el("div", { class: "muted small mono" }, c.remote_addr || ""),
+        el("div", { class: "muted small mono", "data-conn-id": c.id }, c.service ? `${c.id} · ${c.service}` : c.id),
       );
     }
     cell("direction").textContent = c.direction === "inbound" ? "← inbound" : "→ outbound";
