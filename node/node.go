@@ -1,6 +1,19 @@
-// Package node is reachd's orchestrator: it owns the identity, the NAT probe
-// report, the clock and the peer listener, builds the node's peer address,
-// and reports its state. It does not speak HTTP; package server does.
+// Package node is reachd's orchestrator: one Node per daemon. It owns
+// the node's identity, clock, NAT probe and peer address; the peer
+// listener and its handshake slots (inbound.go, slots.go); the inbound
+// policy and the limits on what peers can make it do (policy.go,
+// limits.go, refusals.go); the API's objects: connections (conn.go,
+// registry.go), events (events.go) and metrics (metrics.go); the state
+// file's sections for what the API changes (persist.go); named networks,
+// TAP devices and services as the node wires them (network.go, tap.go,
+// service.go). It does not speak HTTP: package server does.
+//
+// The connection pipeline runs in three stages, each a package of its own
+// under node/internal with its own lock, which Node wires and hosts:
+// handshake (preamble, TLS, commit byte), race (a plan raced to one path,
+// concurrent connects to a peer sharing one race) and peerlink (one
+// session link per peer: resume, upgrade, grace, bounds). ARCHITECTURE.md
+// walks a connect and an inbound path through them.
 package node
 
 import (

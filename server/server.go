@@ -1,6 +1,18 @@
 // Package server is reachd's REST API: a chi router over the node, with
 // RFC 9457 problem errors and Bearer-token authentication. It calls the node
 // only; it holds no state of its own beyond the HTTP server.
+//
+// It owns, per file: the router, the security chain (Host, Origin, token:
+// security.go) and the listener's connection cap (listener.go); the one
+// adapter from handler errors to problems (problem.go, plainerrors.go) and
+// request decoding (request.go); the routes of each resource
+// (connections.go, stream.go for send, recv and the WebSocket, tap.go,
+// networks.go, policy.go, echo.go, ping.go, services.go); the event
+// stream (events.go: each event encoded once by the node, a bounded
+// queue per client); /metrics (metrics.go); and serving the OpenAPI
+// document and the dashboard (package openapi, package web). The REST
+// contract is openapi/openapi.json, which the tests check every request
+// and response against (openapi/openapitest).
 package server
 
 import (
