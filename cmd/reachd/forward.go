@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"text/tabwriter"
 
 	"github.com/reachd/reachd/address"
@@ -45,28 +44,8 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	ctx, cancel := context.WithTimeout(ctx, serviceTimeout)
 	defer cancel()
-	switch {
-	case *off != "":
-		if len(pos) != 0 {
-			return usagef("--off ID takes no other argument")
-		}
-		if err := c.delete(ctx, "/v1/forwards/"+url.PathEscape(*off)); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "forward %s stopped\n", *off)
-		return nil
-	case len(pos) == 0:
-		var list struct {
-			Forwards []service.ForwardInfo `json:"forwards"`
-		}
-		if err := c.getJSON(ctx, "/v1/forwards", &list); err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSONTo(stdout, list)
-		}
-		writeForwards(stdout, list.Forwards)
-		return nil
+	if *off != "" || len(pos) == 0 {
+		return listOrStop(ctx, c, stdout, pos, *off, "forwards", "ID", "stopped", *asJSON, writeForwards)
 	}
 	peer, svc := splitService(pos[0])
 	if svc == "" {

@@ -54,28 +54,10 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	ctx, cancel := context.WithTimeout(ctx, serviceTimeout)
 	defer cancel()
+	if *off != "" || len(pos) == 0 {
+		return listOrStop(ctx, c, stdout, pos, *off, "services", "NAME", "removed", *asJSON, writeServices)
+	}
 	switch {
-	case *off != "":
-		if len(pos) != 0 {
-			return usagef("--off NAME takes no other argument")
-		}
-		if err := c.delete(ctx, "/v1/services/"+url.PathEscape(*off)); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "service %s removed\n", *off)
-		return nil
-	case len(pos) == 0:
-		var list struct {
-			Services []service.Service `json:"services"`
-		}
-		if err := c.getJSON(ctx, "/v1/services", &list); err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSONTo(stdout, list)
-		}
-		writeServices(stdout, list.Services)
-		return nil
 	case len(pos) != 2:
 		return usagef("want NAME TARGET")
 	case len(allow.items) == 0:
@@ -152,5 +134,31 @@ func (c *apiClient) putJSON(ctx context.Context, path string, in, out any) error
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("PUT %s: decode answer: %w", path, err)
 	}
+	return nil
+}
+
+// listOrStop is the form serve and forward share without a new item: with
+// off, it stops the item off of kind ("services", "forwards"), saying
+// done; without arguments, it lists them, as the API's JSON or by render.
+func listOrStop[T any](ctx context.Context, c *apiClient, stdout io.Writer, args []string, off, kind, what, done string,
+	asJSON bool, render func(io.Writer, []T)) error {
+	if off != "" {
+		if len(args) != 0 {
+			return usagef("--off %s takes no other argument", what)
+		}
+		if err := c.delete(ctx, "/v1/"+kind+"/"+url.PathEscape(off)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s %s %s\n", strings.TrimSuffix(kind, "s"), off, done)
+		return nil
+	}
+	var list map[string][]T
+	if err := c.getJSON(ctx, "/v1/"+kind, &list); err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSONTo(stdout, list)
+	}
+	render(stdout, list[kind])
 	return nil
 }

@@ -70,10 +70,13 @@ func TestServeForwardNC(t *testing.T) {
 	if code, out, _ := cmd(p.apiA, "", "forward"); code != 0 || !strings.Contains(out, id) {
 		t.Errorf("forward (list): exit %d %q, want %s", code, out, id)
 	}
-	if code, out, e := cmd(p.apiA, "", "forward", "--off", id); code != 0 {
+	if code, out, e := cmd(p.apiA, "", "forward", "--off", id); code != 0 || out != "forward "+id+" stopped\n" {
 		t.Errorf("forward --off: exit %d %q %q", code, out, e)
 	}
-	if code, _, _ := cmd(p.apiB, "", "serve", "--off", "echo"); code != 0 {
-		t.Errorf("serve --off: exit %d", code)
+	if code, out, _ := cmd(p.apiB, "", "serve", "--off", "echo"); code != 0 || out != "service echo removed\n" {
+		t.Errorf("serve --off: exit %d %q", code, out)
+	}
+	if code, out, _ := cmd(p.apiB, "", "serve", "--json"); code != 0 || out != "{\n  \"services\": []\n}\n" {
+		t.Errorf("serve --json with none: exit %d %q", code, out)
 	}
 }
