@@ -64,7 +64,7 @@ func TestProblemTypes(t *testing.T) {
 	}
 	want := []string{"bad-request", "unauthorized", "bad-host", "bad-origin", "no-connection",
 		"no-tap", "connection-tapped", "connection-busy", "tap-conflict", "tap-unsupported", "tap-unavailable",
-		"network-not-joined", "network-joined", "not-ready",
+		"network-not-joined", "network-joined", "network-subnet-taken", "not-ready",
 		"connection-closed", "connection-aborted", "peer-refused", "connect-failed", "no-broker", "peer-timeout",
 		"no-service", "no-forward", "address-in-use"}
 	if len(types) != len(want) {

@@ -479,3 +479,34 @@ func TestCloseStopsResume(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// TestPathEventWhileTableLocked: a link's path event, which the session
+// layer delivers under its own lock, never waits for the table's lock,
+// which is held around calls into session links. The two orders once
+// deadlocked a node of the network lab (its signaling and listener
+// stopped answering).
+func TestPathEventWhileTableLocked(t *testing.T) {
+	var wg sync.WaitGroup
+	a, b := pair(t, &wg)
+	l, _, _ := connect(t, a, b, strategy.Direct)
+	a.set(func(h *fakeHost) { h.canReach = false })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.table.mu.Lock()
+		defer a.table.mu.Unlock()
+		cutPath(a)
+		// The loss reaches the link's event hook under the session's lock;
+		// the state reads under that lock too.
+		for l.link.State() != session.StateWaiting {
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	select {
+	case <-done:
+		closeAll(a, b, &wg)
+	case <-time.After(10 * time.Second):
+		// Nothing can close the tables now: their goroutines stay blocked.
+		t.Fatal("the path event waited for the table's lock while holding the session's: deadlock")
+	}
+}

@@ -107,10 +107,16 @@ type Table struct {
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	links  map[string]*Link
+	mu    sync.Mutex // guards links; calls into a session link (Err) run under it
+	links map[string]*Link
+
+	// goMu guards closed and every wg.Add, and is taken last: a link's
+	// path event, which runs under its session link's lock, starts its
+	// goroutine through it. It must not be mu, which is held around calls
+	// into session links: the two orders would deadlock.
+	goMu   sync.Mutex
 	closed bool
-	wg     sync.WaitGroup // every goroutine of the table and its links; Add under mu, while !closed
+	wg     sync.WaitGroup // every goroutine of the table and its links
 }
 
 // New makes a table.
@@ -128,13 +134,19 @@ func New(cfg Config) (*Table, error) {
 // goOwned runs f on a goroutine Close waits for; false, running nothing,
 // once Close has begun.
 func (t *Table) goOwned(f func()) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.goMu.Lock()
+	defer t.goMu.Unlock()
 	if t.closed {
 		return false
 	}
 	t.wg.Go(f)
 	return true
+}
+
+func (t *Table) isClosed() bool {
+	t.goMu.Lock()
+	defer t.goMu.Unlock()
+	return t.closed
 }
 
 // Get returns the live link with peer, or nil.
@@ -161,7 +173,7 @@ func (t *Table) Make(peer string) (*Link, error) {
 	if l := t.links[peer]; l != nil && l.link.Err() == nil {
 		return l, nil
 	}
-	if t.closed {
+	if t.isClosed() {
 		return nil, ErrClosing
 	}
 	if t.cfg.MaxLinks > 0 && len(t.links) >= t.cfg.MaxLinks && !t.evictIdleLocked() {
@@ -183,8 +195,11 @@ func (t *Table) Make(peer string) (*Link, error) {
 		return nil, err
 	}
 	l.link = link
+	if !t.goOwned(l.acceptLoop) {
+		link.Close()
+		return nil, ErrClosing
+	}
 	t.links[peer] = l
-	t.wg.Go(l.acceptLoop)
 	l.idle(0) // until its first connection
 	return l, nil
 }
@@ -204,7 +219,7 @@ func (t *Table) evictIdleLocked() bool {
 	}
 	delete(t.links, oldest.peer)
 	t.log.Info("peer link closed to make room for another", "peer", oldest.peer, "idle", time.Since(since).Round(time.Second))
-	t.wg.Go(func() { oldest.link.Close() }) // tells the peer
+	t.goOwned(func() { oldest.link.Close() }) // tells the peer
 	return true
 }
 
@@ -220,8 +235,10 @@ func (t *Table) drop(l *Link) {
 // Close closes every link, telling the peers, at once, and waits for the
 // table's goroutines: no resume or upgrade runs once it returns.
 func (t *Table) Close() {
-	t.mu.Lock()
+	t.goMu.Lock()
 	t.closed = true
+	t.goMu.Unlock()
+	t.mu.Lock()
 	links := slices.Collect(maps.Values(t.links))
 	t.mu.Unlock()
 	t.cancel()
