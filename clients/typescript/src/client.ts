@@ -114,8 +114,8 @@ export class ReachdClient {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     const r = await this.api.POST("/v1/connections/{id}/send", {
       params: { path: { id } },
-      // The document types a binary body as a string; fetch takes the bytes as they are.
-      body: bytes as unknown as never,
+      // The body is bytes: fetch sends them as they are.
+      body: bytes,
       bodySerializer: (b: unknown) => b,
       headers: { "Content-Type": "application/octet-stream" },
     });

@@ -1877,7 +1877,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/octet-stream": string;
+                "application/octet-stream": unknown;
             };
         };
         responses: {
