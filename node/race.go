@@ -35,8 +35,8 @@ type raceDeps struct{ n *Node }
 
 var _ race.Deps = raceDeps{}
 
-func (d raceDeps) Attempt(ctx context.Context, st strategy.Strategy, peer address.Address, eta func(time.Time)) (race.Path, error) {
-	raw, err := st.Initiate(ctx, env{d.n}, strategy.Call{Peer: peer, ETA: eta})
+func (d raceDeps) Attempt(ctx context.Context, st strategy.Strategy, peer address.Address, eta func(time.Time), mark func(string, time.Time)) (race.Path, error) {
+	raw, err := st.Initiate(ctx, env{d.n}, strategy.Call{Peer: peer, ETA: eta, Mark: mark})
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +44,7 @@ func (d raceDeps) Attempt(ctx context.Context, st strategy.Strategy, peer addres
 	if err != nil {
 		return nil, err
 	}
+	mark(strategy.MarkTLSDone, time.Now())
 	return p, nil
 }
 

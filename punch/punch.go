@@ -95,6 +95,8 @@ type Config struct {
 	NoListen bool
 	// Logger gets debug logs of each attempt. Default discards.
 	Logger *slog.Logger
+	// FirstDial, when not nil, is called as the first dial starts.
+	FirstDial func()
 }
 
 func (c *Config) fill() error {
@@ -225,6 +227,9 @@ func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan
 		}
 
 		p.dials++
+		if p.dials == 1 && p.cfg.FirstDial != nil {
+			p.cfg.FirstDial()
+		}
 		dialAt := time.Now()
 		r, c := p.attempt(ctx, accepted)
 		if c != nil {

@@ -39,6 +39,7 @@ func (direct) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	if err != nil {
 		return Raw{}, err
 	}
+	call.mark(MarkTCPEstablished)
 	return Raw{Conn: c, SendPreamble: true, Client: true}, nil
 }
 

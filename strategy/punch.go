@@ -114,16 +114,19 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	// trip or two; the margin covers jitter.
 	call.eta(time.Now().Add(at.Sub(env.Now()) + 2*rtt + 250*time.Millisecond))
 	s := NewTicket()
+	call.markAt(MarkMeetingTime, time.Now().Add(at.Sub(env.Now())))
+	call.mark(MarkSignalingSent)
 	rb, err := request(ctx, env, peer, msgPunch,
 		punchBody{requestHead: requestHead{Ticket: s.String(), Address: self.String()}, Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, msgPunchReply)
 	if err != nil {
 		return Raw{}, err
 	}
+	call.mark(MarkSignalingAnswered)
 	remote, err := netip.ParseAddrPort(rb.Endpoint)
 	if err != nil {
 		return Raw{}, fmt.Errorf("%w: punch reply endpoint %q: %w", ErrUnexpectedReply, rb.Endpoint, err)
 	}
-	return meet(ctx, env, prep, remote, at, rtt, s, call.Peer.NodeID)
+	return meet(ctx, env, prep, remote, at, rtt, s, call.Peer.NodeID, call)
 }
 
 func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
@@ -168,7 +171,7 @@ func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message)
 		prep.release()
 		return Raw{}, fmt.Errorf("%w: punch reply: %w", ErrAnswered, err)
 	}
-	raw, err := meet(ctx, env, prep, remote, at, peerRTT(env, m, b), s, m.From)
+	raw, err := meet(ctx, env, prep, remote, at, peerRTT(env, m, b), s, m.From, Call{})
 	if err != nil {
 		// The initiator sees the failure itself.
 		return Raw{}, fmt.Errorf("%w: %w", ErrAnswered, err)
@@ -222,8 +225,9 @@ func peerRTT(env Env, m *signaling.Message, b punchBody) time.Duration {
 // meet runs the simultaneous open from prep.local to remote at the meeting
 // time, its dial attempts sized from the signaling round trip rtt. Both
 // sides dialled: both send the preamble and check the other's, and the
-// node IDs give the TLS roles.
-func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, at time.Time, rtt time.Duration, s Ticket, peer string) (Raw, error) {
+// node IDs give the TLS roles. call is told of the first dial and the
+// connection.
+func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, at time.Time, rtt time.Duration, s Ticket, peer string, call Call) (Raw, error) {
 	prep.release() // Punch binds the port itself
 	c, err := punch.Punch(ctx, punch.Config{
 		LocalAddr: prep.local,
@@ -232,10 +236,12 @@ func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, a
 		Now:       env.Now,
 		RTT:       rtt,
 		Logger:    env.Logger(),
+		FirstDial: func() { call.mark(MarkFirstSYN) },
 	})
 	if err != nil {
 		return Raw{}, err
 	}
+	call.mark(MarkTCPEstablished)
 	return Raw{Conn: c, Ticket: s, SendPreamble: true, CheckPreamble: true,
 		Client: punch.Role(env.ID(), peer) == punch.RoleClient}, nil
 }

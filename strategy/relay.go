@@ -52,7 +52,7 @@ func (relay) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	}
 	var errs []error
 	for _, url := range urls {
-		raw, err := relayVia(ctx, env, url, call.Peer)
+		raw, err := relayVia(ctx, env, url, call)
 		if err == nil {
 			return raw, nil
 		}
@@ -97,7 +97,8 @@ func hasRoutable(list []address.Interface) bool {
 	return false
 }
 
-func relayVia(ctx context.Context, env Env, url string, peer address.Address) (Raw, error) {
+func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) {
+	peer := call.Peer
 	alloc, err := turn.Allocate(ctx, turn.Config{URL: url, Logger: env.Logger()})
 	if err != nil {
 		return Raw{}, err
@@ -119,11 +120,16 @@ func relayVia(ctx context.Context, env Env, url string, peer address.Address) (R
 	if err := alloc.Permit(ctx, permit...); err != nil {
 		return Raw{}, err
 	}
+	call.mark(MarkTURNAllocated)
 	s := NewTicket()
 	replied := make(chan error, 1)
+	call.mark(MarkSignalingSent)
 	go func() {
 		_, err := request(ctx, env, signaling.PeerOf(peer), msgRelay,
 			relayBody{Ticket: s.String(), Relayed: alloc.RelayedAddr().String()}, msgRelayReply)
+		if err == nil {
+			call.mark(MarkSignalingAnswered)
+		}
 		replied <- err
 	}()
 	accepted := make(chan net.Conn)
@@ -162,6 +168,7 @@ func relayVia(ctx context.Context, env Env, url string, peer address.Address) (R
 			return Raw{}, fmt.Errorf("relay accept: %w", err)
 		}
 	}
+	call.mark(MarkTCPEstablished)
 	return Raw{Conn: c, Ticket: s, CheckPreamble: true}, nil
 }
 

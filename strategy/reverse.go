@@ -53,6 +53,7 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	arrived, forget := env.Expect(s, call.Peer.NodeID)
 	defer forget()
 	refused := make(chan error, 1)
+	call.mark(MarkSignalingSent)
 	go func() {
 		_, err := env.Request(ctx, signaling.PeerOf(call.Peer), msgConnectBack,
 			connectBackBody{requestHead{Ticket: s.String(), Address: self.String()}})
@@ -61,8 +62,10 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	select {
 	case c := <-arrived:
 		// The listener has read and matched the preamble.
+		call.mark(MarkTCPEstablished)
 		return Raw{Conn: c, Ticket: s}, nil
 	case err := <-refused:
+		call.mark(MarkSignalingAnswered)
 		var remote *signaling.RemoteError
 		if errors.As(err, &remote) {
 			return Raw{}, &RefusedError{What: "could not dial back", Remote: remote}
@@ -74,6 +77,7 @@ func (reverse) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 		// Signaling failed; the peer may still dial back.
 		select {
 		case c := <-arrived:
+			call.mark(MarkTCPEstablished)
 			return Raw{Conn: c, Ticket: s}, nil
 		case <-ctx.Done():
 			return Raw{}, fmt.Errorf("peer did not dial back: %w", err)

@@ -85,6 +85,10 @@ type Call struct {
 	// ETA, when not nil, is told when the strategy expects to finish, once
 	// it knows (the race holds costlier strategies back until then).
 	ETA func(time.Time)
+	// Mark, when not nil, is told of each moment of the attempt's
+	// timeline (one of the Mark constants) as it happens, at on the local
+	// clock.
+	Mark func(name string, at time.Time)
 }
 
 func (c Call) eta(t time.Time) {
@@ -92,6 +96,27 @@ func (c Call) eta(t time.Time) {
 		c.ETA(t)
 	}
 }
+
+// mark tells c.Mark of the moment name, now.
+func (c Call) mark(name string) { c.markAt(name, time.Now()) }
+
+func (c Call) markAt(name string, at time.Time) {
+	if c.Mark != nil {
+		c.Mark(name, at)
+	}
+}
+
+// The moments an attempt's timeline records (a closed set).
+const (
+	MarkTURNAllocated     = "turn_allocated"     // relay: the TURN allocation is made and permits the peer
+	MarkSignalingSent     = "signaling_sent"     // the strategy's request is sent to the peer
+	MarkSignalingAnswered = "signaling_answered" // the peer's reply arrived
+	MarkMeetingTime       = "meeting_time"       // punch: the agreed time both sides dial
+	MarkFirstSYN          = "first_syn"          // punch: the first dial started
+	MarkTCPEstablished    = "tcp_established"    // the transport is connected
+	MarkTLSDone           = "tls_done"           // the path handshake is done (set by the node)
+	MarkCommitted         = "committed"          // the race kept the path (set by the race)
+)
 
 // Raw is a transport a strategy made, with how the node secures it: the
 // preamble steps and the TLS role.

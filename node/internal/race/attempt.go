@@ -28,6 +28,15 @@ type Attempt struct {
 	MS         int64 `json:"ms"`
 	StartedMS  int64 `json:"started_ms"`
 	FinishedMS int64 `json:"finished_ms"`
+	// Steps is its timeline: the moments it passed (strategy.Mark
+	// constants), in order.
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Step is one moment of an attempt, in ms from the start of the connect.
+type Step struct {
+	Name string `json:"name"` // a strategy.Mark constant
+	MS   int64  `json:"ms"`
 }
 
 // Error is a connect that no strategy could make; Attempts says why each

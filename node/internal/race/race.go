@@ -11,9 +11,12 @@
 package race
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/reachd/reachd/address"
@@ -45,8 +48,9 @@ type Path interface {
 type Deps interface {
 	// Attempt runs st's initiator towards peer and secures the path it
 	// makes, within ctx; eta is told when the strategy expects to finish,
-	// once it knows.
-	Attempt(ctx context.Context, st strategy.Strategy, peer address.Address, eta func(time.Time)) (Path, error)
+	// once it knows, and mark of each moment of its timeline
+	// (strategy.Call.Mark).
+	Attempt(ctx context.Context, st strategy.Strategy, peer address.Address, eta func(time.Time), mark func(name string, at time.Time)) (Path, error)
 	// Echo measures the signaling round trip to peer, which sizes a
 	// fallback's head start.
 	Echo(ctx context.Context, peer address.Address) (time.Duration, error)
@@ -84,6 +88,9 @@ type racer struct {
 	eta      []time.Time
 	rtt      time.Duration // the signaling round trip, once measured
 	echoing  bool
+
+	mu       sync.Mutex
+	timeline [][]Step // each attempt's timeline so far; under mu
 }
 
 type result struct {
@@ -116,6 +123,7 @@ func Run(ctx context.Context, deps Deps, peer address.Address, steps []strategy.
 		finished: make([]bool, len(steps)),
 		gates:    make([]chan struct{}, len(steps)),
 		eta:      make([]time.Time, len(steps)),
+		timeline: make([][]Step, len(steps)),
 	}
 	pending := 0
 	for i, st := range steps {
@@ -200,7 +208,7 @@ func (r *racer) run(i int) {
 		case r.etas <- stepETA{i, at}:
 		default:
 		}
-	})
+	}, func(name string, at time.Time) { r.mark(i, name, at) })
 	switch {
 	case err == nil || sctx.Err() == nil:
 	case r.ctx.Err() == nil:
@@ -301,6 +309,7 @@ func (r *racer) commit(win result, pending int) (Win, error) {
 	if err := win.path.Commit(true); err != nil {
 		return Win{}, err
 	}
+	r.mark(win.i, strategy.MarkCommitted, time.Now())
 	r.attempts[win.i].StartedMS, r.attempts[win.i].FinishedMS = win.started.Milliseconds(), win.finished.Milliseconds()
 	r.end(win.i, OutcomeOK, "", "")
 	name := r.steps[win.i].Strategy.Name()
@@ -364,8 +373,19 @@ func (r *racer) end(i int, outcome, reason, class string) {
 		a.FinishedMS = time.Since(r.start).Milliseconds()
 	}
 	a.MS = a.FinishedMS - a.StartedMS
+	r.mu.Lock()
+	a.Steps = slices.Clone(r.timeline[i])
+	r.mu.Unlock()
+	slices.SortStableFunc(a.Steps, func(x, y Step) int { return cmp.Compare(x.MS, y.MS) })
 	r.finished[i] = true
 	r.deps.Report(r.peer.NodeID, *a)
+}
+
+// mark records the moment name of step i's attempt, at.
+func (r *racer) mark(i int, name string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.timeline[i] = append(r.timeline[i], Step{Name: name, MS: max(at.Sub(r.start).Milliseconds(), 0)})
 }
 
 // classOf sorts a failure, a peer presenting the wrong key or refusing

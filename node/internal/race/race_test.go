@@ -3,6 +3,7 @@ package race
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,16 @@ type script struct {
 	err       error
 	eta       time.Duration
 	commitErr error
+	// marks are the moments it reports, in ms from its own start: an
+	// early one is reported as it starts (a moment still to come, like a
+	// meeting time), the others as they pass.
+	marks []fakeMark
+}
+
+type fakeMark struct {
+	name  string
+	at    time.Duration
+	early bool
 }
 
 type fakePath struct {
@@ -92,16 +103,28 @@ func newDeps(scripts map[string]script) *fakeDeps {
 		cancelled: map[string]time.Duration{}, paths: map[string]*fakePath{}}
 }
 
-func (d *fakeDeps) Attempt(ctx context.Context, st strategy.Strategy, _ address.Address, eta func(time.Time)) (Path, error) {
+func (d *fakeDeps) Attempt(ctx context.Context, st strategy.Strategy, _ address.Address, eta func(time.Time), mark func(string, time.Time)) (Path, error) {
 	name := st.Name()
 	sc := d.scripts[name]
+	start := time.Now()
+	for _, m := range sc.marks {
+		if m.early {
+			mark(m.name, start.Add(m.at))
+		}
+	}
+	for _, m := range sc.marks {
+		if !m.early {
+			time.Sleep(time.Until(start.Add(m.at))) // the bubble's clock
+			mark(m.name, time.Now())
+		}
+	}
 	d.mu.Lock()
 	d.started[name] = time.Since(d.t0)
 	d.mu.Unlock()
 	if sc.eta > 0 {
 		eta(time.Now().Add(sc.eta))
 	}
-	t := time.NewTimer(sc.after)
+	t := time.NewTimer(time.Until(start.Add(sc.after)))
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -388,4 +411,46 @@ func TestSync(t *testing.T) {
 			t.Fatal("after the race ended, a new connect does not lead")
 		}
 	})
+}
+
+// TestSteps: each attempt's timeline is in ms from the connect's start
+// (not its own), in time order whatever order its moments were reported
+// in, and the winner's ends with committed.
+func TestSteps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newDeps(map[string]script{
+			"direct": {after: 30 * time.Millisecond, err: errors.New("refused"), marks: []fakeMark{{name: strategy.MarkTCPEstablished, at: 10 * time.Millisecond}}},
+			"punch": {after: 60 * time.Millisecond, marks: []fakeMark{
+				{name: strategy.MarkMeetingTime, at: 40 * time.Millisecond, early: true},
+				{name: strategy.MarkSignalingSent},
+				{name: strategy.MarkSignalingAnswered, at: 20 * time.Millisecond},
+				{name: strategy.MarkFirstSYN, at: 40 * time.Millisecond},
+				{name: strategy.MarkTCPEstablished, at: 45 * time.Millisecond},
+				{name: strategy.MarkTLSDone, at: 60 * time.Millisecond},
+			}},
+		})
+		// punch is a fallback held back until direct fails at 30 ms.
+		win, err := race(t, d, []strategy.Step{step("direct", strategy.Likely), fallback("punch", time.Second)}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if win.Strategy != "punch" {
+			t.Fatalf("%s won, want punch", win.Strategy)
+		}
+		if got, want := steps(win.Attempts[0]), "tcp_established@10"; got != want {
+			t.Errorf("direct's steps %s, want %s", got, want)
+		}
+		want := "signaling_sent@30 signaling_answered@50 meeting_time@70 first_syn@70 tcp_established@75 tls_done@90 committed@90"
+		if got := steps(win.Attempts[1]); got != want {
+			t.Errorf("punch's steps %s, want %s", got, want)
+		}
+	})
+}
+
+func steps(a Attempt) string {
+	var out []string
+	for _, s := range a.Steps {
+		out = append(out, fmt.Sprintf("%s@%d", s.Name, s.MS))
+	}
+	return strings.Join(out, " ")
 }
