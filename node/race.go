@@ -16,6 +16,9 @@ import (
 type (
 	// Attempt is one strategy's part in a connection's race.
 	Attempt = race.Attempt
+	// AttemptStep is a moment of an attempt's timeline (a strategy.Mark
+	// constant), in ms from the start of the connect.
+	AttemptStep = race.Step
 	// ConnectError is a connection that no strategy could make; Attempts
 	// says why each failed or was skipped.
 	ConnectError = race.Error

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/reachd/reachd/address"
@@ -109,6 +110,17 @@ func printConnected(w io.Writer, info node.ConnInfo) {
 	fmt.Fprintf(w, "connected to %s via %s%s\nconnection %s\n", info.PeerID, info.Strategy, shared, info.ID)
 }
 
+// formatSteps words an attempt's timeline, in ms from the start of the
+// connect: "tcp_established 0ms, tls_done 7ms, committed 7ms"; "" when
+// it has none.
+func formatSteps(a node.Attempt) string {
+	steps := make([]string, len(a.Steps))
+	for i, st := range a.Steps {
+		steps[i] = fmt.Sprintf("%s %dms", st.Name, st.MS)
+	}
+	return strings.Join(steps, ", ")
+}
+
 // formatAttempt words one attempt: "direct: trying", "direct: failed
 // (reason) 2003ms", "reverse: ok 41ms", "relay: skipped (reason)".
 func formatAttempt(a node.Attempt) string {
@@ -190,6 +202,9 @@ func (p *progress) print(a node.Attempt) {
 		fmt.Fprintln(p.w, formatAttempt(node.Attempt{Name: a.Name, Outcome: "trying"}))
 	}
 	fmt.Fprintln(p.w, formatAttempt(a))
+	if steps := formatSteps(a); steps != "" {
+		fmt.Fprintln(p.w, "  "+steps) // its timeline, under it
+	}
 	p.state[a.Name] = finished
 }
 

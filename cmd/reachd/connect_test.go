@@ -27,6 +27,7 @@ func TestConnect(t *testing.T) {
 			stdout: []string{
 				`direct: trying`,
 				`direct: ok \d+ms`,
+				`  tcp_established \d+ms, tls_done \d+ms, committed \d+ms`,
 				`connected to ` + p.b.ID() + ` via direct`,
 				`connection c[a-z0-9]+`,
 			},
@@ -41,6 +42,7 @@ func TestConnect(t *testing.T) {
 				`direct: failed \(.*connection refused.*\) \d+ms`,
 				`reverse: trying`,
 				`reverse: ok \d+ms`,
+				`  signaling_sent \d+ms, tcp_established \d+ms, tls_done \d+ms, committed \d+ms`,
 				`connected to ` + p.b.ID() + ` via reverse`,
 				`connection c[a-z0-9]+`,
 			},
@@ -61,7 +63,7 @@ func TestConnect(t *testing.T) {
 			// Nobody answers the reverse request: it takes all the time.
 			args:   []string{"--strategies", "reverse,relay", "--timeout", "50ms", unknownPeer},
 			code:   1,
-			stdout: []string{`reverse: trying`, `reverse: failed \(timed out.*\) \d+ms`, `relay: skipped \(connect timed out before it was tried\)`},
+			stdout: []string{`reverse: trying`, `reverse: failed \(timed out.*\) \d+ms`, `  signaling_sent \d+ms`, `relay: skipped \(connect timed out before it was tried\)`},
 			// The race reports outcomes as they come: the relay's skip
 			// and the reverse's failure come at the same moment.
 			anyOrder: true,

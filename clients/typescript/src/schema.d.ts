@@ -891,6 +891,18 @@ export interface components {
             started_ms: number;
             /** @description When it ended, in ms from the start of the connect (0 when skipped). */
             finished_ms: number;
+            /** @description Its timeline: the moments it passed, in order of time (absent when it passed none). */
+            steps?: components["schemas"]["AttemptStep"][];
+        };
+        /** @description A moment of an attempt. */
+        AttemptStep: {
+            /**
+             * @description `turn_allocated`: the relay's TURN allocation permits the peer; `signaling_sent` and `signaling_answered`: the strategy's request and the peer's reply; `meeting_time`: the time a punch's two sides dial (it may lie after moments reported before it); `first_syn`: a punch's first dial; `tcp_established`: the transport is connected; `tls_done`: the path's handshake is done; `committed`: the connect kept this path.
+             * @enum {string}
+             */
+            name: "turn_allocated" | "signaling_sent" | "signaling_answered" | "meeting_time" | "first_syn" | "tcp_established" | "tls_done" | "committed";
+            /** @description When, in ms from the start of the connect. */
+            ms: number;
         };
         /**
          * @description What kind of failure: `no_reply` when the peer did not answer the strategy's request over signaling in time; `unavailable` when nothing here can try it (no TURN server, no candidate, not ready); `peer_refused` when the peer said no over signaling; `protocol` when the peer answered out of turn.
@@ -920,6 +932,8 @@ export interface components {
             ms: number;
             started_ms: number;
             finished_ms: number;
+            /** @description The attempt's timeline so far (see Attempt). */
+            steps?: components["schemas"]["AttemptStep"][];
         };
         /**
          * @example {
