@@ -14,6 +14,7 @@ type Metrics struct {
 	Opened        map[ConnKey]uint64       // connections opened since start
 	Attempts      map[AttemptKey]uint64    // strategy attempts by outcome
 	Failures      map[FailureKey]uint64    // failed attempts by class (strategy.Class)
+	Steps         map[StepKey]StepSum      // winning attempts' timelines: each moment's ms from the connect's start
 	BytesSent     uint64                   // all connections, closed ones included
 	BytesReceived uint64                   //
 	Brokers       []signaling.BrokerStatus // per broker: up, messages in/out, drops
@@ -38,6 +39,15 @@ type ConnKey struct {
 // AttemptKey labels strategy attempts.
 type AttemptKey struct{ Strategy, Outcome string }
 
+// StepKey labels a moment of the winning attempts' timelines.
+type StepKey struct{ Strategy, Step string }
+
+// StepSum sums the ms from the connect's start at which a moment came.
+type StepSum struct {
+	Count uint64
+	SumMS uint64
+}
+
 // FailureKey labels failed attempts.
 type FailureKey struct{ Strategy, Reason string }
 
@@ -47,6 +57,7 @@ type counters struct {
 	opened      map[ConnKey]uint64
 	attempts    map[AttemptKey]uint64
 	failures    map[FailureKey]uint64
+	steps       map[StepKey]StepSum
 	refused     map[string]uint64
 	closedSent  uint64
 	closedRecvd uint64
@@ -57,6 +68,7 @@ func newCounters() *counters {
 		opened:   make(map[ConnKey]uint64),
 		attempts: make(map[AttemptKey]uint64),
 		failures: make(map[FailureKey]uint64),
+		steps:    make(map[StepKey]StepSum),
 		refused:  make(map[string]uint64),
 	}
 }
@@ -73,6 +85,15 @@ func (c *counters) attempt(a Attempt) {
 	c.attempts[AttemptKey{a.Name, a.Outcome}]++
 	if a.Outcome == OutcomeFailed {
 		c.failures[FailureKey{a.Name, a.Class}]++
+	}
+	if a.Outcome == OutcomeOK {
+		for _, st := range a.Steps {
+			k := StepKey{a.Name, st.Name}
+			sum := c.steps[k]
+			sum.Count++
+			sum.SumMS += uint64(st.MS)
+			c.steps[k] = sum
+		}
 	}
 }
 
@@ -97,6 +118,7 @@ func (n *Node) Metrics() Metrics {
 		Opened:      make(map[ConnKey]uint64),
 		Attempts:    make(map[AttemptKey]uint64),
 		Failures:    make(map[FailureKey]uint64),
+		Steps:       make(map[StepKey]StepSum),
 		Refused:     make(map[string]uint64),
 		Brokers:     n.sig.Brokers(),
 		Drops:       n.sig.Drops(),
@@ -117,6 +139,9 @@ func (n *Node) Metrics() Metrics {
 	}
 	for k, v := range n.counters.failures {
 		m.Failures[k] = v
+	}
+	for k, v := range n.counters.steps {
+		m.Steps[k] = v
 	}
 	m.BytesSent, m.BytesReceived = n.counters.closedSent, n.counters.closedRecvd
 	n.counters.mu.Unlock()

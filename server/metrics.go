@@ -44,6 +44,14 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	}) {
 		p.sample("reachd_connect_failures_total", labels{"strategy", k.Strategy, "reason", k.Reason}, float64(m.Failures[k]))
 	}
+	p.family("reachd_connect_step_ms", "summary", "when each moment of the winning attempts came, in ms from the connect's start")
+	for _, k := range sortedKeys(m.Steps, func(a, b node.StepKey) bool {
+		return a.Strategy+" "+a.Step < b.Strategy+" "+b.Step
+	}) {
+		l := labels{"strategy", k.Strategy, "step", k.Step}
+		p.sample("reachd_connect_step_ms_sum", l, float64(m.Steps[k].SumMS))
+		p.sample("reachd_connect_step_ms_count", l, float64(m.Steps[k].Count))
+	}
 	p.family("reachd_bytes_sent_total", "counter", "bytes sent to peers")
 	p.sample("reachd_bytes_sent_total", nil, float64(m.BytesSent))
 	p.family("reachd_bytes_received_total", "counter", "bytes received from peers")

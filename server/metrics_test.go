@@ -50,6 +50,8 @@ func TestMetrics(t *testing.T) {
 		`reachd_connect_attempts_total{strategy="direct",outcome="ok"} 1`,
 		`reachd_connect_attempts_total{strategy="direct",outcome="failed"} 1`,
 		`reachd_connect_failures_total{strategy="direct",reason="wrong_peer"} 1`,
+		`reachd_connect_step_ms_count{strategy="direct",step="committed"} 1`,
+		`reachd_connect_step_ms_count{strategy="direct",step="tls_done"} 1`,
 		`reachd_broker_up{broker="` + rendezvousURL(t, p) + `"} 1`,
 		"reachd_bytes_sent_total 5",
 	} {
