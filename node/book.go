@@ -69,7 +69,7 @@ func openBook(st *state.Store, now func() time.Time) (*book, error) {
 func (b *book) list() []Peer {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slices.Clone(b.entries)
+	return append([]Peer{}, b.entries...)
 }
 
 func (b *book) byName(name string) (Peer, bool) {
@@ -270,11 +270,11 @@ func (n *Node) Resolve(_ context.Context, ref string) (address.Address, string, 
 		}
 		return fail(fmt.Errorf("node ID %s: %w", ref, ErrNoAddress))
 	}
-	if service.ValidName(ref) {
-		return fail(fmt.Errorf("%q: %w", ref, ErrNoPeer))
-	}
 	if strings.Count(ref, "-") >= 4 {
 		return fail(perr) // it looks like an address: say what is wrong with it
+	}
+	if service.ValidName(ref) {
+		return fail(fmt.Errorf("%q: %w", ref, ErrNoPeer))
 	}
 	return fail(fmt.Errorf("%q: %w", ref, ErrBadPeerRef))
 }
