@@ -179,3 +179,33 @@ func TestBookBadInput(t *testing.T) {
 		t.Errorf("junk: %v, want ErrBadPeerRef", err)
 	}
 }
+
+// TestBookLearnsAddressOnResume: the address a peer tells when asked, as
+// a link asks it to resume, updates its entry.
+func TestBookLearnsAddressOnResume(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	a := nodetest.Start(t, rv)
+	b := nodetest.Start(t, rv)
+	old, err := address.Parse(b.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := a.Connect(ctx, old, nil) // b answers linked peers only
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	old.MachineID = "0123456789abcdef" // as if b had moved since
+	if _, _, err := a.PutPeer("bee", old.String(), ""); err != nil {
+		t.Fatal(err)
+	}
+	told, err := a.AskAddress(ctx, b.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.AddressBook(); len(got) != 1 || got[0].Address != told.String() || got[0].Address == old.String() {
+		t.Fatalf("book after the peer told its address %s: %+v", told, got)
+	}
+}
