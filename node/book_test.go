@@ -3,6 +3,8 @@ package node_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -207,5 +209,54 @@ func TestBookLearnsAddressOnResume(t *testing.T) {
 	}
 	if got := a.AddressBook(); len(got) != 1 || got[0].Address != told.String() || got[0].Address == old.String() {
 		t.Fatalf("book after the peer told its address %s: %+v", told, got)
+	}
+}
+
+// TestForwardByName: a forward to a name in the address book keeps the
+// name and reaches the peer's service; an unknown name is refused on the
+// field peer.
+func TestForwardByName(t *testing.T) {
+	rv := rendezvoustest.Start(t)
+	x, y := nodetest.Start(t, rv), nodetest.Start(t, rv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer func() { ln.Close(); <-done }()
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write([]byte("hello from y"))
+	}()
+	if _, _, err := y.PutService(service.Service{Name: "greet", Target: ln.Addr().String(), Allow: []string{"any"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.AddForward(service.Forward{Peer: "why", Service: "greet"}); !errors.Is(err, node.ErrNoPeer) {
+		t.Fatalf("forward to an unknown name: %v, want ErrNoPeer", err)
+	}
+	if _, _, err := x.PutPeer("why", y.Address(), ""); err != nil {
+		t.Fatal(err)
+	}
+	f, err := x.AddForward(service.Forward{Peer: "why", Service: "greet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Peer != "why" {
+		t.Errorf("forward's peer %q, want the name", f.Peer)
+	}
+	c, err := net.Dial("tcp", f.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "hello from y" {
+		t.Fatalf("read through the forward: %q %v", got, err)
 	}
 }
