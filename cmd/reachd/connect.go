@@ -60,6 +60,10 @@ Asks the node behind --api to connect to the peer at ADDRESS, printing each
 strategy's progress as it happens, then the connection's ID. The connection
 stays open in the node (see reachd nc --id, or the REST API).
 
+ADDRESS is the peer's address, its node ID (when the node knows its address:
+from the address book or a current link), or a name from the address book
+(reachd peers).
+
 flags:
 `
 
