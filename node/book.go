@@ -192,7 +192,11 @@ func (n *Node) PutPeer(name, addr, nodeID string) (Peer, bool, error) {
 		return Peer{}, false, &service.FieldError{Field: "address", Err: errors.New("address or node_id: required")}
 	}
 	if p.NodeID == n.ID() {
-		return Peer{}, false, &service.FieldError{Field: "address", Err: ErrSelf}
+		field := "address"
+		if nodeID != "" {
+			field = "node_id"
+		}
+		return Peer{}, false, &service.FieldError{Field: field, Err: ErrSelf}
 	}
 	p, created, err := n.book.put(p)
 	if err != nil {
