@@ -207,3 +207,12 @@ func ipText(ip netip.Addr) string {
 	}
 	return ip.String()
 }
+
+// CheckNodeID returns why s is not a node ID (52 characters, lowercase
+// base32 of an Ed25519 public key), or nil.
+func CheckNodeID(s string) error {
+	if why := checkNodeID(s); why != "" {
+		return fmt.Errorf("node ID %q: %s", s, why)
+	}
+	return nil
+}

@@ -98,6 +98,7 @@ func (n *Node) ConnectWith(ctx context.Context, addr address.Address, o ConnectO
 	if err != nil {
 		return nil, err
 	}
+	n.learnAddress(addr) // the peer answered at addr: the book's entries follow it
 	return n.openOn(ctx, l, attempts, o)
 }
 

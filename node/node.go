@@ -141,6 +141,7 @@ type Node struct {
 	// every feature keeps its section through this Store, as two Stores of
 	// one file would overwrite each other's sections.
 	state    *state.Store
+	book     *book            // the address book, section "peers" of state
 	services *service.Manager // services offered and forwards (service.go)
 
 	policyMu sync.Mutex
@@ -265,6 +266,11 @@ func New(cfg Config) (_ *Node, retErr error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.state = store
+	if n.book, err = openBook(store, clockNow(clk)); err != nil {
+		n.links.Close()
+		sig.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if n.services, err = newServices(n); err != nil {
 		sig.Close()
 		return nil, err

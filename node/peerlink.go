@@ -92,7 +92,12 @@ func (h linkHost) AskAddress(ctx context.Context, peer string, known address.Add
 	if !ok {
 		return address.Address{}, ErrNotReady
 	}
-	return learnedAddress(self, peer, m, env{h.n}.OnLink)
+	a, err := learnedAddress(self, peer, m, env{h.n}.OnLink)
+	if err != nil {
+		return address.Address{}, err
+	}
+	h.n.learnAddress(a) // the peer told us its address: the book follows it
+	return a, nil
 }
 
 // learnedAddress reads a peer's answer to an address request: its own

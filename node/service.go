@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/session"
@@ -25,11 +24,14 @@ type serviceOpener struct{ n *Node }
 
 var _ service.Opener = serviceOpener{}
 
-// CheckPeer accepts a peer address that is not our own.
+// CheckPeer accepts a peer reference (an address, a node ID or a name in
+// the address book, see Node.Resolve) that is not our own. A forward
+// keeps the reference and resolves it at every stream it opens, so a
+// name follows the peer's address as the book learns it.
 func (o serviceOpener) CheckPeer(peer string) error {
-	a, err := address.Parse(peer)
+	a, _, err := o.n.Resolve(context.Background(), peer)
 	if err != nil {
-		return err
+		return fieldCause(err)
 	}
 	if a.NodeID == o.n.ID() {
 		return ErrSelf
@@ -38,9 +40,9 @@ func (o serviceOpener) CheckPeer(peer string) error {
 }
 
 func (o serviceOpener) OpenService(ctx context.Context, peer, name string, frames bool) (*session.Stream, error) {
-	a, err := address.Parse(peer)
+	a, _, err := o.n.Resolve(ctx, peer)
 	if err != nil {
-		return nil, err
+		return nil, fieldCause(err)
 	}
 	opts := ConnectOptions{Service: name}
 	if frames {

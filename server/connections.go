@@ -39,7 +39,7 @@ func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	addr, err := parsePeerAddress(req.Address)
+	addr, err := s.resolvePeer(r.Context(), req.Address)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/reachd/reachd/address"
 )
 
 // maxJSONBody caps JSON request bodies.
@@ -73,23 +71,6 @@ func checkJSONType(ct string) error {
 		return badRequest("content type %q: JSON is UTF-8", ct)
 	}
 	return nil
-}
-
-// parsePeerAddress parses the "address" member of a request.
-func parsePeerAddress(s string) (address.Address, error) {
-	if s == "" {
-		return address.Address{}, badRequest("address: required")
-	}
-	a, err := address.Parse(s)
-	if err != nil {
-		p := badRequest("%v", err) // names the address part and field
-		var pe *address.ParseError
-		if errors.As(err, &pe) {
-			p.Extra = map[string]any{"part": pe.Part, "field": pe.Field}
-		}
-		return address.Address{}, p
-	}
-	return a, nil
 }
 
 // timeoutParam turns a millisecond count into a duration: 0 means def,

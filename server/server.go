@@ -81,6 +81,10 @@ type Node interface {
 	Forwards() []service.ForwardInfo
 	AddForward(f service.Forward) (service.ForwardInfo, error)
 	RemoveForward(id string) error
+	AddressBook() []node.Peer
+	PutPeer(name, addr, nodeID string) (node.Peer, bool, error)
+	DeletePeer(name string) error
+	Resolve(ctx context.Context, ref string) (address.Address, string, error)
 }
 
 var _ Node = (*node.Node)(nil)
@@ -265,6 +269,9 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v1/forwards", s.handle(s.listForwards))
 	r.Post("/v1/forwards", s.handle(s.postForward))
 	r.Delete("/v1/forwards/{id}", s.handle(s.deleteForward))
+	r.Get("/v1/peers", s.handle(s.listPeers))
+	r.Put("/v1/peers/{name}", s.handle(s.putPeer))
+	r.Delete("/v1/peers/{name}", s.handle(s.deletePeer))
 	r.Get("/metrics", s.handle(s.metrics))
 	r.Method("GET", "/openapi.json", openapi.Handler())
 	r.Method("GET", "/", web.Handler())

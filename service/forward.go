@@ -18,7 +18,8 @@ const DefaultListen = "127.0.0.1:0"
 // Forward is a local address that reaches a peer's service.
 type Forward struct {
 	ID string `json:"id"`
-	// Peer is the peer reference the node resolves (an address today).
+	// Peer is the peer reference the node resolves at each connection (an
+	// address, a node ID or a name in the address book).
 	Peer     string `json:"peer"`
 	Service  string `json:"service"`
 	Protocol string `json:"protocol"`

@@ -61,6 +61,10 @@ Asks the node behind --api to connect to the peer at ADDRESS, printing each
 strategy's progress as it happens, then the connection's ID. The connection
 stays open in the node (see reachd nc --id, or the REST API).
 
+ADDRESS is the peer's address, its node ID (when the node knows its address:
+from the address book or a current link), or a name from the address book
+(reachd peers).
+
 flags:
 `
 
@@ -231,11 +235,11 @@ const eventGrace = time.Second
 // listing the attempts; bad input is an *apiError with status 400.
 func (c *apiClient) connect(ctx context.Context, req connectRequest, w io.Writer) (node.ConnInfo, error) {
 	p := newProgress(w, req.Strategies)
-	// Only a well-formed address names a peer to follow; the node words
-	// what is wrong with any other.
+	// Only a well-formed address or node ID names a peer to follow; the
+	// node resolves a name, and words what is wrong with any other.
 	var events <-chan node.Attempt
-	if a, err := address.Parse(req.Address); err == nil {
-		evs, stop, err := c.followAttempts(ctx, a.NodeID)
+	if id := refNodeID(req.Address); id != "" {
+		evs, stop, err := c.followAttempts(ctx, id)
 		if err != nil {
 			return node.ConnInfo{}, err
 		}
@@ -300,8 +304,8 @@ func (c *apiClient) connect(ctx context.Context, req connectRequest, w io.Writer
 	}
 	if failed {
 		peer := "the peer"
-		if a, err := address.Parse(req.Address); err == nil {
-			peer = a.NodeID
+		if id := refNodeID(req.Address); id != "" {
+			peer = id
 		}
 		return node.ConnInfo{}, &connectError{peer: peer, verdict: ae.Problem.Verdict, attempts: attempts, detail: ae.Problem.Detail}
 	}
@@ -345,4 +349,16 @@ func (c *apiClient) followAttempts(ctx context.Context, peer string) (<-chan nod
 		<-done
 	}
 	return out, stop, nil
+}
+
+// refNodeID is the node ID a peer reference names by itself (an address or
+// a node ID), or "" (a name, or bad input).
+func refNodeID(ref string) string {
+	if a, err := address.Parse(ref); err == nil {
+		return a.NodeID
+	}
+	if address.CheckNodeID(ref) == nil {
+		return ref
+	}
+	return ""
 }

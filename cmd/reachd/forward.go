@@ -18,7 +18,9 @@ const forwardUsage = `usage:
 
 A forward listens on ADDR (default 127.0.0.1 with a free port, printed) and
 connects each local connection (each UDP source address, until 60 s
-without a datagram) to the peer's service. PEER is the peer's address.
+without a datagram) to the peer's service. PEER is the peer's address, its
+node ID or a name from the address book (reachd peers); a forward keeps the
+name and resolves it for each connection.
 Forwards are kept in the node's data dir across restarts, on the same
 address.
 

@@ -66,7 +66,7 @@ func TestMainExitCodes(t *testing.T) {
 	}{
 		{"ok", []string{"status", "--api", p.apiA}, 0},
 		{"failure", []string{"connect", "--api", p.apiA, "--strategies", "direct", forged(t, p.b.Address(), 1, true)}, 1},
-		{"bad input", []string{"connect", "--api", p.apiA, "not-an-address"}, 2},
+		{"bad input", []string{"connect", "--api", p.apiA, "not_an_address"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,6 +26,8 @@ exits. A connection nc opened is closed when nc exits.
 
 ADDRESS/SERVICE connects to the peer's service (its "reachd serve" name),
 for example as ssh's proxy: ssh -o ProxyCommand='reachd nc %h/ssh' ADDRESS.
+ADDRESS may also be a node ID or a name from the address book (reachd peers):
+ssh -o ProxyCommand='reachd nc %h/ssh' laptop.
 
 flags:
 `

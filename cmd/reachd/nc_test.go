@@ -155,7 +155,7 @@ func TestNCBadInput(t *testing.T) {
 	}{
 		{"no address or id", nil, 2, "missing the peer's ADDRESS (or --id ID)"},
 		{"address and id", []string{"--id", "c1", p.b.Address()}, 2, "either ADDRESS or --id"},
-		{"malformed address", []string{"garbage"}, 2, "(HTTP 400)"},
+		{"malformed address", []string{"0-garbage-0-x-y"}, 2, "(HTTP 400)"},
 		{"unknown id", []string{"--id", "cnope"}, 1, `no connection "cnope" (HTTP 404)`},
 	}
 	for _, tt := range tests {

@@ -364,6 +364,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/peers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The address book */
+        get: operations["listPeers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/peers/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The peer's name in the address book. */
+                name: components["parameters"]["PeerName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Save a peer under a name, or change it
+         * @description From the peer's full address, or its node ID alone (the entry then takes the address of the node's current link with that peer, if any). The entry's address follows the peer: a connect that reaches it and an address it tells on a resume update it. Saved in the data dir.
+         */
+        put: operations["putPeer"];
+        post?: never;
+        /** Forget a peer */
+        delete: operations["deletePeer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/policy": {
         parameters: {
             query?: never;
@@ -945,8 +986,7 @@ export interface components {
          *     }
          */
         ConnectRequest: {
-            /** @description The peer's address (its `GET /v1/node` `address`). */
-            address: components["schemas"]["PeerAddress"];
+            address: components["schemas"]["PeerRef"];
             /** @description The strategies that may be tried, in the order of preference (they are raced; the order decides between paths that finish at nearly the same time); absent, null or empty: direct, reverse, punch, relay. */
             strategies?: components["schemas"]["Strategy"][] | null;
             /** @description The overall timeout in milliseconds; absent, null or 0: 20000. */
@@ -959,8 +999,7 @@ export interface components {
             service?: components["schemas"]["ServiceName"] | null;
         };
         EchoRequest: {
-            /** @description The peer's address. */
-            address: components["schemas"]["PeerAddress"];
+            address: components["schemas"]["PeerRef"];
             /** @description How long to wait for the reply, in milliseconds; absent, null or 0: 5000. */
             timeout_ms?: number | null;
         };
@@ -971,8 +1010,7 @@ export interface components {
          *     }
          */
         PingRequest: {
-            /** @description The peer's address. */
-            address: components["schemas"]["PeerAddress"];
+            address: components["schemas"]["PeerRef"];
             /** @description How many round trips; absent, null or 0: one. */
             count?: number | null;
             /** @description Race the strategies for a new path first, even when the node has one to the peer; the new path then carries all the peer's connections. */
@@ -1142,6 +1180,41 @@ export interface components {
             reason: string;
         };
         /**
+         * @description A peer: its full address (`PeerAddress`), its node ID (52 characters; the address comes from the address book, else from the node's current link with it; 404 `no-peer` when neither knows it), or a name in the address book (404 `no-peer` when there is none).
+         * @example laptop
+         * @example 5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba
+         * @example 0-[4,0,192.0.2.2,192.0.2.2,27676,1,2,0]-0-5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba-91a2f46e3b13177d
+         */
+        PeerRef: string;
+        /**
+         * @description A peer's name in the address book, a DNS label: 1 to 63 of a-z, 0-9 and `-`.
+         * @example laptop
+         */
+        PeerName: string;
+        Peer: {
+            name: components["schemas"]["PeerName"];
+            node_id: components["schemas"]["NodeID"];
+            /** @description The peer's last known address; absent while none is known. */
+            address?: components["schemas"]["PeerAddress"];
+            /**
+             * Format: date-time
+             * @description When the entry last changed.
+             */
+            updated_at: string;
+        };
+        /**
+         * @description Exactly one of `address` and `node_id`.
+         * @example {
+         *       "node_id": "5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba"
+         *     }
+         */
+        PeerRequest: {
+            /** @description The peer's full address. */
+            address?: components["schemas"]["PeerAddress"];
+            /** @description The peer's node ID alone. */
+            node_id?: components["schemas"]["NodeID"];
+        };
+        /**
          * @description A DNS label: 1 to 63 of a-z, 0-9 and `-`.
          * @example ssh
          */
@@ -1191,8 +1264,7 @@ export interface components {
          *     }
          */
         ForwardRequest: {
-            /** @description The peer's address. */
-            peer: components["schemas"]["PeerAddress"];
+            peer: components["schemas"]["PeerRef"];
             service: components["schemas"]["ServiceName"];
             /** @description The local address; absent or empty: 127.0.0.1:0 (a free port, reported back). */
             listen?: string | null;
@@ -1359,11 +1431,12 @@ export interface components {
          *     | `https://reachd.dev/problems/no-service` | 404 | no service of that name |
          *     | `https://reachd.dev/problems/no-forward` | 404 | no forward with that ID |
          *     | `https://reachd.dev/problems/address-in-use` | 409 | a forward's listen address is in use (`field`) |
+         *     | `https://reachd.dev/problems/no-peer` | 404 | no peer of that name in the address book, or no address known for a node ID (`field`) |
          *
          *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
-        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout" | "https://reachd.dev/problems/no-service" | "https://reachd.dev/problems/no-forward" | "https://reachd.dev/problems/address-in-use";
+        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout" | "https://reachd.dev/problems/no-service" | "https://reachd.dev/problems/no-forward" | "https://reachd.dev/problems/address-in-use" | "https://reachd.dev/problems/no-peer";
         /**
          * @description An RFC 9457 problem. Problems may carry extension members (see `BadRequestProblem`, `ConnectProblem`); clients ignore those they do not know.
          * @example {
@@ -1631,6 +1704,20 @@ export interface components {
                 "application/problem+json": components["schemas"]["ConnectProblem"];
             };
         };
+        /** @description A name that is not in the address book, or a node ID whose address the node does not know (`no-peer`); `field` names the request field. */
+        NoPeer: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type: "https://reachd.dev/problems/no-peer";
+                    /** @description The request field at fault. */
+                    field?: string;
+                };
+            };
+        };
         /** @description No broker that the peer listens on is connected (`no-broker`). */
         NoBroker: {
             headers: {
@@ -1657,6 +1744,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The peer's name in the address book. */
+        PeerName: components["schemas"]["PeerName"];
         /** @description The service's name. */
         ServiceName: components["schemas"]["ServiceName"];
         /** @description The forward's ID. */
@@ -1729,6 +1818,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoPeer"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["PeerRefused"];
@@ -1761,6 +1851,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoPeer"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["ConnectFailed"];
@@ -1818,6 +1909,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoPeer"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["ConnectFailed"];
@@ -2460,6 +2552,99 @@ export interface operations {
                     };
                 };
             };
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listPeers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entries, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        peers: components["schemas"]["Peer"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    putPeer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The peer's name in the address book. */
+                name: components["parameters"]["PeerName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PeerRequest"];
+            };
+        };
+        responses: {
+            /** @description The entry, changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Peer"];
+                };
+            };
+            /** @description The entry, new. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Peer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deletePeer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The peer's name in the address book. */
+                name: components["parameters"]["PeerName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoPeer"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };

@@ -256,3 +256,11 @@ func (l *Link) acceptLoop() {
 
 // Close closes the link, telling the peer.
 func (l *Link) Close() error { return l.link.Close() }
+
+// Address is the peer's address as last learnt; its NodeID is empty when
+// none is known.
+func (l *Link) Address() address.Address {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addr
+}

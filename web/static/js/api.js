@@ -82,6 +82,7 @@ export const allowPeer = (id) => request("PUT", `/v1/policy/allow/${encodeURICom
 export const disallowPeer = (id) => request("DELETE", `/v1/policy/allow/${encodeURIComponent(id)}`);
 export const listServices = () => request("GET", "/v1/services");
 export const listForwards = () => request("GET", "/v1/forwards");
+export const listPeers = () => request("GET", "/v1/peers");
 export const closeConnection = (id) => request("DELETE", `/v1/connections/${encodeURIComponent(id)}`);
 
 /** eventsURL is /v1/events, with the token as a query parameter when set. */

@@ -13,6 +13,7 @@ import { ConnectForm } from "./connect.js";
 import { Networks } from "./networks.js";
 import { initPolicyEditor } from "./policy.js";
 import { Services } from "./services.js";
+import { loadPeerNames } from "./peers.js";
 
 const EVENT_TYPES = ["probe", "broker", "attempt", "connection", "bytes", "network", "reset", "service", "forward"];
 const RETRY_MS = 3000;
@@ -112,7 +113,7 @@ function start() {
 /** load fetches the whole state, then applies the events that came meanwhile. */
 async function load(src) {
   try {
-    const [node, list] = await Promise.all([api.getNode(), api.listConnections()]);
+    const [node, list] = await Promise.all([api.getNode(), api.listConnections(), loadPeerNames(api.listPeers)]);
     if (source !== src) return;
     startedAt = node.started_at;
     renderNode(node);

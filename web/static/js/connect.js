@@ -2,7 +2,7 @@
 // shown live from the "attempt" events and, at the end, from the answer
 // (201 with the connection's attempts, or the 502 problem's "attempts").
 
-import { $, el, shortID } from "./dom.js";
+import { $, el, shortID, peerNames } from "./dom.js";
 
 const OUTCOME_LABEL = {
   waiting: "waiting",
@@ -17,7 +17,9 @@ const OUTCOME_LABEL = {
 /** peerOf is the node ID in a peer address (its second-to-last part). */
 function peerOf(address) {
   const parts = address.split("-");
-  return parts.length >= 5 ? parts[parts.length - 2] : "";
+  if (parts.length >= 5) return parts[parts.length - 2];
+  for (const [id, name] of peerNames) if (name === address) return id; // a name in the address book
+  return /^[a-z2-7]{52}$/.test(address) ? address : ""; // a node ID alone
 }
 
 /**

@@ -97,8 +97,12 @@ export function duration(ms) {
   return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
-/** shortID shortens a node ID for tables; the full one goes in a title. */
+/** peerNames maps node IDs to their names in the address book (peers.js fills it). */
+export const peerNames = new Map();
+
+/** shortID is a node ID's name in the address book, else the ID shortened, for tables; the full one goes in a title. */
 export function shortID(id) {
+  if (id && peerNames.has(id)) return peerNames.get(id);
   return id && id.length > 16 ? `${id.slice(0, 12)}…` : id || "";
 }
 
