@@ -226,8 +226,10 @@ func TestResumeByTheSideThatMadeThePath(t *testing.T) {
 		if n := len(b.raceList()); n != 0 {
 			t.Errorf("b, which did not make the path, raced %d times", n)
 		}
-		if !a.sawKind(session.EventResumed) || !b.sawKind(session.EventResumed) {
-			t.Errorf("path changes: a %v, b %v; want resumed on both", a.changes, b.changes)
+		// b may not have seen the old path die before a's new one arrived:
+		// then the new path replaces a live one there (upgraded).
+		if !a.sawKind(session.EventResumed) || !(b.sawKind(session.EventResumed) || b.sawKind(session.EventUpgraded)) {
+			t.Errorf("path changes: a %v, b %v; want resumed on a, a new path on b", a.changes, b.changes)
 		}
 	})
 }
