@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,17 +29,6 @@ func cleanEnv() []string {
 		}
 	}
 	return env
-}
-
-// freePort is a TCP port that was free on 127.0.0.1 a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func getJSONURL(url string, v any) (int, error) {
@@ -156,7 +144,9 @@ type loopNode struct {
 }
 
 // startLoopback starts a reachd rendezvous and n reachd run processes
-// using it, all on loopback with ports of reachd's choosing, and returns
+// using it, all on loopback with ports of reachd's choosing (a peer port
+// derived from the node ID, or any free one when that is taken: a port
+// picked for it beforehand could be taken by a parallel test), and returns
 // the nodes once they are running (not yet ready: see waitReady).
 func startLoopback(t *testing.T, n int, extra ...string) []loopNode {
 	t.Helper()
@@ -172,7 +162,6 @@ func startLoopback(t *testing.T, n int, extra ...string) []loopNode {
 		name := fmt.Sprintf("node %c", 'a'+i)
 		args := append([]string{"run",
 			"--api", "127.0.0.1:0",
-			"--port", fmt.Sprint(freePort(t)),
 			"--data-dir", t.TempDir(),
 			"--mqtt", "mqtt://" + mqtt,
 			"--stun", stun,
