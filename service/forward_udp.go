@@ -35,6 +35,11 @@ func (f *forward) serveUDP() {
 		}
 		mu.Lock()
 		fl, ok := flows[src]
+		if !ok && len(flows) >= f.m.cfg.MaxUDPFlows {
+			mu.Unlock()
+			f.ctr.failures.Add(1)
+			continue
+		}
 		if !ok {
 			fl = &flow{src: src, in: make(chan []byte, flowQueue)}
 			fl.last.Store(time.Now().UnixNano())

@@ -23,6 +23,7 @@ const (
 const (
 	DefaultUDPIdle     = 60 * time.Second
 	DefaultOpenTimeout = 20 * time.Second
+	DefaultMaxUDPFlows = 256
 	DefaultDialTimeout = 10 * time.Second
 )
 
@@ -50,6 +51,11 @@ type Config struct {
 	// UDPIdle ends a UDP flow without a datagram either way for this long;
 	// 0 means DefaultUDPIdle.
 	UDPIdle time.Duration
+	// MaxUDPFlows bounds a UDP forward's flows at once (each a stream and
+	// a queue): a datagram from a new source past it is dropped and
+	// counted as a failure, so that spoofed sources cannot grow the node.
+	// 0 means DefaultMaxUDPFlows.
+	MaxUDPFlows int
 	// OpenTimeout bounds opening a stream for a forward's local
 	// connection; 0 means DefaultOpenTimeout.
 	OpenTimeout time.Duration
@@ -87,6 +93,9 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Dial == nil {
 		d := &net.Dialer{Timeout: DefaultDialTimeout}
 		cfg.Dial = d.DialContext
+	}
+	if cfg.MaxUDPFlows <= 0 {
+		cfg.MaxUDPFlows = DefaultMaxUDPFlows
 	}
 	if cfg.UDPIdle <= 0 {
 		cfg.UDPIdle = DefaultUDPIdle

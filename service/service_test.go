@@ -173,3 +173,88 @@ func TestRestoreTakenAddress(t *testing.T) {
 		t.Fatalf("forwards %+v, want %s listed with an error", got, f.ID)
 	}
 }
+
+// TestUDPFlowsCapped: a UDP forward keeps at most MaxUDPFlows flows; a
+// datagram from one more source is dropped and counted, and a source
+// gets in once a flow has ended.
+func TestUDPFlowsCapped(t *testing.T) {
+	a, b := sessiontest.Pair(t, session.Config{})
+	sessiontest.Connect(t, a, b, sessiontest.TCP)
+	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteTo(buf[:n], from)
+		}
+	}()
+	srv, err := service.New(service.Config{Opener: opener{b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	svc := service.Service{Name: "echo", Target: echo.LocalAddr().String(), Protocol: "udp", Allow: []string{"any"}}
+	go func() {
+		for {
+			s, err := b.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			srv.Serve(s, svc)
+		}
+	}()
+	const idle = 2 * time.Second // long beside the reads below: the first two flows stay up
+	cli, err := service.New(service.Config{Opener: opener{a}, UDPIdle: idle, MaxUDPFlows: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	f, err := cli.AddForward(service.Forward{Peer: "p", Service: "echo", Protocol: "udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoes := func(c net.Conn) bool {
+		c.Write([]byte("ping"))
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		buf := make([]byte, 16)
+		n, err := c.Read(buf)
+		return err == nil && string(buf[:n]) == "ping"
+	}
+	var conns []net.Conn
+	for i := range 3 {
+		c, err := net.Dial("udp", f.Listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+		if i < 2 {
+			// Its flow is open once it has echoed (the first datagram may
+			// beat the stream: resend within the idle time).
+			for deadline := time.Now().Add(10 * time.Second); !echoes(c); {
+				if time.Now().After(deadline) {
+					t.Fatalf("source %d: no echo", i)
+				}
+			}
+		}
+	}
+	if echoes(conns[2]) {
+		t.Fatal("a third source got a flow past MaxUDPFlows 2")
+	}
+	if info, _ := cli.Forward(f.ID); info.Failures == 0 || info.Connections != 2 {
+		t.Fatalf("forward %+v: want the third source's datagram counted as a failure, 2 flows", info)
+	}
+	// Once the first two are idle, the third source gets in.
+	for deadline := time.Now().Add(10 * time.Second); !echoes(conns[2]); {
+		if time.Now().After(deadline) {
+			t.Fatal("the third source never got a flow after the others ended")
+		}
+	}
+}
