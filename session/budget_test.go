@@ -24,9 +24,10 @@ func TestStreamFloodStaysInRecvBudget(t *testing.T) {
 			budget := session.NewBudget(limit)
 			victimCfg := session.Config{StreamWindow: 2 << 20, RecvBudget: budget, MaxStreams: 2064, AcceptBacklog: 2064}
 			var (
-				mu       sync.Mutex
-				accepted []*session.Stream
-				wg       sync.WaitGroup
+				mu        sync.Mutex
+				accepted  []*session.Stream
+				wg        sync.WaitGroup
+				accepting sync.WaitGroup // the victims' accept loops
 			)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -44,7 +45,7 @@ func TestStreamFloodStaysInRecvBudget(t *testing.T) {
 				sessiontest.Connect(t, a, v, sessiontest.TCP)
 				attackers = append(attackers, a)
 				victims = append(victims, v)
-				wg.Go(func() {
+				accepting.Go(func() {
 					for {
 						s, err := v.Accept(ctx)
 						if err != nil {
@@ -97,6 +98,9 @@ func TestStreamFloodStaysInRecvBudget(t *testing.T) {
 			for _, v := range victims {
 				<-v.Done()
 			}
+			// A failed link still hands out the streams in its accept
+			// backlog: the node lists them, then drops them as ended.
+			accepting.Wait()
 			mu.Lock()
 			for _, s := range accepted {
 				s.Discard() // as the node does once a connection ended
