@@ -192,3 +192,38 @@ func BenchmarkStreamFloodRSS(b *testing.B) {
 		})
 	}
 }
+
+// TestAbortAfterLinkFailureFreesBudget: a stream handed out of a failed
+// link's accept backlog and then refused (aborted) gives its reservation
+// back, as one that is read to its end does.
+func TestAbortAfterLinkFailureFreesBudget(t *testing.T) {
+	budget := session.NewBudget(8 << 20)
+	a, err := session.New(session.Config{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := session.New(session.Config{RecvBudget: budget}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	sessiontest.Connect(t, a, b, sessiontest.TCP)
+	s, err := a.Open(t.Context(), session.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("x"))
+	for budget.Used() == 0 {
+		time.Sleep(time.Millisecond) // until b has taken the open in
+	}
+	a.Close()
+	<-b.Done()
+	in, err := b.Accept(t.Context())
+	if err != nil {
+		t.Fatalf("the failed link's backlog: %v", err)
+	}
+	in.Abort("refused")
+	if used := budget.Used(); used != 0 {
+		t.Fatalf("the aborted stream still holds %d bytes of the budget", used)
+	}
+}

@@ -463,7 +463,15 @@ func (s *Stream) Abort(reason string) error {
 func (s *Stream) abort(err *AbortError) bool {
 	s.mu.Lock()
 	if s.err != nil || s.linkErr != nil || (s.finIn && s.finOut) {
+		var freed int64
+		if s.linkErr != nil {
+			// Its link failed: nothing more comes, and whoever aborts it
+			// will not read it; what it holds goes back to the budget.
+			s.rq.reset()
+			freed = s.settle()
+		}
 		s.mu.Unlock()
+		s.free(freed)
 		return false
 	}
 	s.err = err
