@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/network"
+	"github.com/reachd/reachd/pair"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 )
@@ -22,6 +23,7 @@ const (
 	EventNetwork    = "network"    // a named network's state changed (joining, waiting, joined)
 	EventService    = "service"    // a service was offered, changed or removed; Services holds them all
 	EventForward    = "forward"    // a forward started or stopped; Forwards holds them all
+	EventPair       = "pair"       // a pairing started, completed, failed or expired; Pair says which
 )
 
 // Event is something that happened on the node, as /v1/events streams it.
@@ -38,6 +40,7 @@ type Event struct {
 	Network     *network.StateChange     `json:"network,omitempty"`
 	Services    []service.Service        `json:"services,omitzero"`
 	Forwards    []service.ForwardInfo    `json:"forwards,omitzero"`
+	Pair        *pair.Event              `json:"pair,omitempty"`
 }
 
 // PathEvent is a change of the path under a peer's connections.

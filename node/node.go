@@ -37,6 +37,7 @@ import (
 	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/node/internal/race"
+	"github.com/reachd/reachd/pair"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/state"
@@ -131,6 +132,9 @@ type Node struct {
 
 	netMu sync.Mutex
 	nets  *network.Manager // named networks; started on first use (network.go)
+
+	pairMu sync.Mutex
+	pairs  *pair.Manager // pairing offers and joins; started on first use (pair.go)
 
 	probeMu  sync.Mutex // one probe a lost path triggers at a time (reprobe)
 	probedAt time.Time  // when the last probe finished; stateMu
@@ -412,6 +416,7 @@ func (n *Node) probe() {
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
 	n.closeNetworks() // first: members hear that we leave
+	n.closePairing()
 	n.services.Close()
 	n.links.Close() // peers hear that we close; no resume runs after
 	n.cancel()

@@ -405,6 +405,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/pair": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Offer a pairing code
+         * @description Opens a pairing offer: a code of a number and three words, valid for 10 minutes and one use. Another node joins with it (`POST /v1/pair/join`); the two run CPace (a password-authenticated key exchange) over signaling, exchange their addresses sealed under its key, and each saves the other in the address book. The first node to try the code uses the offer: a wrong code ends it. The outcome is a `pair` event (`completed`, `failed` or `expired`).
+         */
+        post: operations["postPair"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/pair/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Join a pairing with its code
+         * @description Finds the offer of the code over signaling, runs the exchange and saves the offering node under `name`. Takes a few signaling round trips; a code nobody answers fails after 15 s.
+         */
+        post: operations["postPairJoin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/policy": {
         parameters: {
             query?: never;
@@ -1068,7 +1108,7 @@ export interface components {
         /** @description An event ID in decimal (0: from the oldest event kept). */
         EventIDText: string;
         /** @description Something that happened on the node. `type` says which; each type has its own payload member. */
-        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"] | components["schemas"]["ServiceEvent"] | components["schemas"]["ForwardEvent"];
+        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"] | components["schemas"]["ServiceEvent"] | components["schemas"]["ForwardEvent"] | components["schemas"]["PairEvent"];
         /** @description A NAT probe finished; `node` is the node's new state. */
         ProbeEvent: {
             id: components["schemas"]["EventID"];
@@ -1213,6 +1253,66 @@ export interface components {
             address?: components["schemas"]["PeerAddress"];
             /** @description The peer's node ID alone. */
             node_id?: components["schemas"]["NodeID"];
+        };
+        /**
+         * @description A pairing code: a number (1 to 9999, the public rendezvous) and three words from a list of 256 (the secret: one guess in 16,777,216). Joining also takes it in capitals or with spaces.
+         * @example 4821-amber-falcon-river
+         */
+        PairCode: string;
+        /**
+         * @example {
+         *       "name": "laptop"
+         *     }
+         */
+        PairRequest: {
+            /** @description The name to save the joining peer under; without it, its host name (or `peer-` and the start of its node ID). */
+            name?: components["schemas"]["PeerName"];
+        };
+        PairOffer: {
+            code: components["schemas"]["PairCode"];
+            /**
+             * Format: date-time
+             * @description When the offer ends unused.
+             */
+            expires_at: string;
+        };
+        /**
+         * @example {
+         *       "code": "4821-amber-falcon-river",
+         *       "name": "office"
+         *     }
+         */
+        PairJoinRequest: {
+            code: components["schemas"]["PairCode"];
+            /** @description The name to save the offering peer under. */
+            name: components["schemas"]["PeerName"];
+        };
+        /** @description A step of a pairing: an offer got a joiner (`started`), a pairing `completed` (the peer is saved under `name`) or `failed` (`reason`: a wrong code, a silent peer), or an offer `expired` unused. */
+        PairEvent: {
+            id: components["schemas"]["EventID"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "pair";
+            time: components["schemas"]["Timestamp"];
+            pair: {
+                /** @description The code's number. */
+                offer: number;
+                /**
+                 * @description This node's side.
+                 * @enum {string}
+                 */
+                role: "offer" | "join";
+                /** @enum {string} */
+                state: "started" | "completed" | "failed" | "expired";
+                /** @description The other node, once known. */
+                peer?: components["schemas"]["NodeID"];
+                /** @description The name the peer was saved under (`completed`). */
+                name?: components["schemas"]["PeerName"];
+                /** @description Why it failed. */
+                reason?: string;
+            };
         };
         /**
          * @description A DNS label: 1 to 63 of a-z, 0-9 and `-`.
@@ -1432,11 +1532,14 @@ export interface components {
          *     | `https://reachd.dev/problems/no-forward` | 404 | no forward with that ID |
          *     | `https://reachd.dev/problems/address-in-use` | 409 | a forward's listen address is in use (`field`) |
          *     | `https://reachd.dev/problems/no-peer` | 404 | no peer of that name in the address book, or no address known for a node ID (`field`) |
+         *     | `https://reachd.dev/problems/pair-refused` | 403 | a wrong pairing code, a used or ended offer, or a code no node offers |
+         *     | `https://reachd.dev/problems/pair-conflict` | 409 | this node offers that code itself, or joins it already |
+         *     | `https://reachd.dev/problems/pair-offers` | 429 | too many pairing offers open |
          *
          *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
-        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout" | "https://reachd.dev/problems/no-service" | "https://reachd.dev/problems/no-forward" | "https://reachd.dev/problems/address-in-use" | "https://reachd.dev/problems/no-peer";
+        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout" | "https://reachd.dev/problems/no-service" | "https://reachd.dev/problems/no-forward" | "https://reachd.dev/problems/address-in-use" | "https://reachd.dev/problems/no-peer" | "https://reachd.dev/problems/pair-refused" | "https://reachd.dev/problems/pair-conflict" | "https://reachd.dev/problems/pair-offers";
         /**
          * @description An RFC 9457 problem. Problems may carry extension members (see `BadRequestProblem`, `ConnectProblem`); clients ignore those they do not know.
          * @example {
@@ -2647,6 +2750,101 @@ export interface operations {
             404: components["responses"]["NoPeer"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    postPair: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PairRequest"];
+            };
+        };
+        responses: {
+            /** @description The offer. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PairOffer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description Too many offers open (`pair-offers`). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type: "https://reachd.dev/problems/pair-offers";
+                    };
+                };
+            };
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NotReady"];
+        };
+    };
+    postPairJoin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PairJoinRequest"];
+            };
+        };
+        responses: {
+            /** @description The peer, saved. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Peer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description A wrong code, a used or ended offer, or a code no node offers (`pair-refused`); or refused before routing (`bad-host`, `bad-origin`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type: "https://reachd.dev/problems/pair-refused" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin";
+                    };
+                };
+            };
+            /** @description This node offers that code itself, or joins it already (`pair-conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type: "https://reachd.dev/problems/pair-conflict";
+                    };
+                };
+            };
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NotReady"];
         };
     };
     getPolicy: {
