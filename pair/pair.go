@@ -128,7 +128,7 @@ type Manager struct {
 
 	mu     sync.Mutex
 	offers map[int]*offer          // by number
-	joins  map[string]chan replyIn  // by hex sid
+	joins  map[string]chan replyIn // by hex sid
 	closed bool
 }
 
