@@ -201,8 +201,13 @@ func (m *Manager) Close() {
 }
 
 // send runs a send on a goroutine the manager owns, so a handler never
-// waits for a broker.
+// waits for a broker; nothing is sent once Close began.
 func (m *Manager) send(what string, fn func(ctx context.Context) error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
 	m.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.StepTimeout)
 		defer cancel()
