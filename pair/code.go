@@ -2,7 +2,6 @@ package pair
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -25,9 +24,6 @@ type Code struct {
 
 // MaxNumber is the largest code number.
 const MaxNumber = 9999
-
-// ErrCodeSyntax: a code that is not a number and three words of the list.
-var ErrCodeSyntax = errors.New("a pairing code is a number and three words, as 4821-amber-falcon-river")
 
 // NewCode draws a code from r.
 func NewCode(r io.Reader) (Code, error) {

@@ -106,14 +106,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Errors of the calls.
-var (
-	ErrTooManyOffers = errors.New("too many pairing offers open")
-	ErrOwnOffer      = errors.New("this node offers that code itself")
-	ErrJoinRunning   = errors.New("a pairing with this code number runs already on this node")
-	ErrClosed        = errors.New("pair: closed")
-)
-
 // maxRefusals bounds the "used" answers one offer sends.
 const maxRefusals = 16
 

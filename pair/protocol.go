@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -68,18 +67,6 @@ type Card struct {
 	Address string `json:"address"`        // its peer address
 	Host    string `json:"host,omitempty"` // its host name, a hint for a default name
 }
-
-// Errors of a pairing.
-var (
-	// ErrWrongCode: the other side does not hold the same code.
-	ErrWrongCode = errors.New("wrong pairing code")
-	// ErrCodeUsed: the offer of this code was used or has ended.
-	ErrCodeUsed = errors.New("this pairing code was used or has ended")
-	// ErrNoOffer: no node answered the code.
-	ErrNoOffer = errors.New("no node offers this pairing code (a wrong or expired code, or the offering node shares no broker with this one)")
-	// ErrBadMessage: a message that breaks the protocol.
-	ErrBadMessage = errors.New("pair: malformed message")
-)
 
 const (
 	sidLen    = 16
