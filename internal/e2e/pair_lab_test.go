@@ -53,7 +53,9 @@ func TestPairLab(t *testing.T) {
 		if left := time.Until(offer.ExpiresAt); left < 9*time.Minute || left > 11*time.Minute {
 			t.Errorf("offer expires in %v, want 10 minutes", left)
 		}
+		start := time.Now()
 		status, peer := join(offer.Code, "ay")
+		took := time.Since(start)
 		if status != 201 || peer["node_id"] != a.info.NodeID || peer["name"] != "ay" || peer["address"] == "" {
 			t.Fatalf("POST /v1/pair/join: %d %v, want 201 with a (%s) saved as ay", status, peer, a.info.NodeID)
 		}
@@ -67,6 +69,12 @@ func TestPairLab(t *testing.T) {
 		if status, err := a.api.do("GET", "/v1/peers", "", &book); err != nil || status != 200 || len(book.Peers) != 1 ||
 			book.Peers[0].Name != "bee" || book.Peers[0].NodeID != b.info.NodeID || book.Peers[0].Address == "" {
 			t.Fatalf("a's address book: %d %v %+v, want b saved as bee", status, err, book)
+		}
+		var echo struct {
+			RTTMS float64 `json:"rtt_ms"`
+		}
+		if status, err := b.api.do("POST", "/v1/echo", `{"address":"ay"}`, &echo); err == nil && status == 200 && echo.RTTMS > 0 {
+			t.Logf("the join took %v: %.1f signaling round trips of %.1f ms", took.Round(time.Millisecond), float64(took.Microseconds())/1000/echo.RTTMS, echo.RTTMS)
 		}
 		for _, tc := range []struct {
 			from *labNode
