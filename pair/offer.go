@@ -29,29 +29,33 @@ func (m *Manager) Offer(ctx context.Context, name string) (OfferInfo, error) {
 	if len(m.offers) >= m.cfg.MaxOffers && !m.evictLocked() {
 		return OfferInfo{}, ErrTooManyOffers
 	}
-	var code Code
-	for {
-		c, err := NewCode(m.cfg.Rand)
+	// A number this node uses already (an offer, or a join's topic) is
+	// drawn again.
+	var o *offer
+	for o == nil {
+		code, err := NewCode(m.cfg.Rand)
 		if err != nil {
 			return OfferInfo{}, err
 		}
-		if _, taken := m.offers[c.Number]; !taken {
-			code = c
-			break
+		if _, taken := m.offers[code.Number]; taken {
+			continue
 		}
+		now := m.cfg.Now()
+		x := &offer{code: code, name: name, expires: now.Add(m.cfg.TTL), created: now, state: stateWaiting,
+			started: make(chan struct{}), gone: make(chan struct{})}
+		g, err := m.cfg.Signal.JoinGroup(Topic(code.Number), groupKey(code.Number), m.onHello(x))
+		if errors.Is(err, signaling.ErrGroupJoined) {
+			continue
+		}
+		if err != nil {
+			return OfferInfo{}, err
+		}
+		x.group, o = g, x
 	}
-	now := m.cfg.Now()
-	o := &offer{code: code, name: name, expires: now.Add(m.cfg.TTL), created: now, state: stateWaiting,
-		started: make(chan struct{}), gone: make(chan struct{})}
-	g, err := m.cfg.Signal.JoinGroup(Topic(code.Number), groupKey(code.Number), m.onHello(o))
-	if err != nil {
-		return OfferInfo{}, err
-	}
-	o.group = g
-	m.offers[code.Number] = o
+	m.offers[o.code.Number] = o
 	m.wg.Go(func() { m.watch(o) })
-	m.log.Info("pairing offer open", "offer", code.Number, "expires", o.expires)
-	return OfferInfo{Code: code.String(), ExpiresAt: o.expires}, nil
+	m.log.Info("pairing offer open", "offer", o.code.Number, "expires", o.expires)
+	return OfferInfo{Code: o.code.String(), ExpiresAt: o.expires}, nil
 }
 
 // evictLocked drops the oldest ended offer to make room; false when every
