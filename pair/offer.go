@@ -105,16 +105,12 @@ func (m *Manager) watch(o *offer) {
 			defer t.Stop()
 			step = t.C
 		case <-step:
-			m.end(o, StateFailed, "", "the joining node did not confirm the code in time")
+			m.end(o, StateFailed, "", "the joining node did not confirm the code in time", StateStarted)
 		case <-expiry.C:
-			m.mu.Lock()
-			waiting := o.state == stateWaiting
-			m.mu.Unlock()
-			if waiting {
-				m.end(o, StateExpired, "", "")
-			} else {
-				m.end(o, StateFailed, "", "the offer expired during the exchange")
-			}
+			// An exchange that is checking the joiner's confirm ends as
+			// that check says.
+			m.end(o, StateExpired, "", "", stateWaiting)
+			m.end(o, StateFailed, "", "the offer expired during the exchange", StateStarted)
 			m.mu.Lock()
 			m.dropLocked(o)
 			m.mu.Unlock()
@@ -123,10 +119,11 @@ func (m *Manager) watch(o *offer) {
 	}
 }
 
-// end records the outcome of o's exchange once: true when this call did.
-func (m *Manager) end(o *offer, state, name, reason string) bool {
+// end records the outcome of o's exchange, when o is in the state from:
+// true when this call did.
+func (m *Manager) end(o *offer, state, name, reason string, from string) bool {
 	m.mu.Lock()
-	if o.state == StateCompleted || o.state == StateFailed || o.state == StateExpired {
+	if o.state != from {
 		m.mu.Unlock()
 		return false
 	}
@@ -203,7 +200,7 @@ func (m *Manager) onConfirm(_ context.Context, msg *signaling.Message) {
 	m.mu.Unlock()
 
 	refuse := func(err error) {
-		m.end(o, StateFailed, "", err.Error())
+		m.end(o, StateFailed, "", err.Error(), stateChecking)
 		m.send("pair refusal", func(ctx context.Context) error {
 			return m.cfg.Signal.Reply(ctx, msg, signaling.Error, signaling.ErrorBody{Reason: err.Error()})
 		})
@@ -222,7 +219,7 @@ func (m *Manager) onConfirm(_ context.Context, msg *signaling.Message) {
 		refuse(errors.New("the offering node could not save the peer"))
 		return
 	}
-	if m.end(o, StateCompleted, name, "") {
+	if m.end(o, StateCompleted, name, "", stateChecking) {
 		m.send("pair_done", func(ctx context.Context) error { return m.cfg.Signal.Reply(ctx, msg, msgDone, d) })
 	}
 }
