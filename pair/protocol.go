@@ -180,7 +180,7 @@ func startJoin(c Code, self string, r io.Reader) (*joinRun, hello, error) {
 // learns at once) and ErrWrongCode.
 func (j *joinRun) answer(from string, rp reply, card Card) (confirm, error) {
 	if rp.Refused != "" {
-		return confirm{}, fmt.Errorf("%w: %s", ErrCodeUsed, rp.Refused)
+		return confirm{}, ErrCodeUsed // what the offerer says is not shown: it is any node's text
 	}
 	if len(rp.Share) != cpace.PointLen || len(rp.Tag) != cpace.TagLen {
 		return confirm{}, fmt.Errorf("%w: reply", ErrBadMessage)
