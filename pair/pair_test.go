@@ -340,3 +340,32 @@ func TestCode(t *testing.T) {
 		}
 	}
 }
+
+// TestPairMalformedHelloIsNoGuess: a hello whose share is not a valid
+// group element (here the neutral element, which CPace refuses) or has the
+// wrong size does not use the offer: the right code still pairs.
+func TestPairMalformedHelloIsNoGuess(t *testing.T) {
+	o, j := pairOf(t, nil)
+	ctx := context.Background()
+	info, err := o.m.Offer(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.tap.mu.Lock()
+	h := o.tap.handlers["group"]
+	o.tap.mu.Unlock()
+	for _, body := range []string{
+		`{"sid":"AAAAAAAAAAAAAAAAAAAAAA==","share":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`,
+		`{"sid":"AAAAAAAAAAAAAAAAAAAAAA==","share":"AAAA"}`,
+		`{"sid":"AA==","share":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`,
+		`not json`,
+	} {
+		h(ctx, &signaling.Message{Type: msgHello.Name(), ID: "x", From: j.id, Body: []byte(body)})
+	}
+	if _, err := j.m.Join(ctx, info.Code, "o"); err != nil {
+		t.Fatalf("Join after malformed hellos: %v", err)
+	}
+	if ev := o.final(t); ev.State != StateCompleted {
+		t.Errorf("offerer event %+v, want completed", ev)
+	}
+}
