@@ -71,19 +71,13 @@ type State struct {
 // samples a scalar from r and returns the state with the public share
 // (Share) to send.
 func Start(in Inputs, r io.Reader) (*State, error) {
-	var b [32]byte
+	var b [64]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return nil, fmt.Errorf("cpace: sample scalar: %w", err)
 	}
-	return startWith(in, sampleScalar(b))
-}
-
-// sampleScalar is G.sample_scalar: 32 random bytes with the bits above
-// group_size_bits (252) cleared, read little-endian; always below the
-// group order, so always canonical.
-func sampleScalar(b [32]byte) []byte {
-	b[31] &= 0x0f
-	return b[:]
+	// G.sample_scalar: 64 random bytes reduced modulo the group order by
+	// the library, which is uniform over the scalars.
+	return startWith(in, ristretto255.NewScalar().FromUniformBytes(b[:]).Encode(nil))
 }
 
 func startWith(in Inputs, scalar []byte) (*State, error) {
