@@ -47,6 +47,9 @@ const (
 	SourceAddress = "address" // the reference was a full address
 	SourceBook    = "book"    // an address book entry
 	SourceLink    = "link"    // the current link with the peer
+	// SourceSignaling: the peer told its address when asked by node ID
+	// over signaling (locate.go), now or within the last minutes.
+	SourceSignaling = "signaling"
 )
 
 // book is the address book.
@@ -232,11 +235,14 @@ func (n *Node) learnAddress(a address.Address) {
 
 // Resolve turns a peer reference into an address: a name in the address
 // book, a full address, or a node ID (its address from the address book,
-// else from the current link with the peer). source says which
-// (SourceBook, SourceAddress or SourceLink). A failure is a
-// *service.FieldError naming field "address", wrapping ErrNoPeer or
-// ErrNoAddress (nothing known: 404) or another error (bad input: 400).
-func (n *Node) Resolve(_ context.Context, ref string) (address.Address, string, error) {
+// else from the current link with the peer, else from the peer itself,
+// asked over signaling: locate.go). source says which (SourceBook,
+// SourceAddress, SourceLink or SourceSignaling). A failure is a
+// *service.FieldError naming field "address", wrapping ErrNoPeer,
+// ErrNoAddress or ErrNoAnswer (nothing known: 404) or another error (bad
+// input: 400); a lookup that could not be made (no broker, not ready)
+// is an error of its own.
+func (n *Node) Resolve(ctx context.Context, ref string) (address.Address, string, error) {
 	fail := func(err error) (address.Address, string, error) {
 		return address.Address{}, "", &service.FieldError{Field: "address", Err: err}
 	}
@@ -272,7 +278,14 @@ func (n *Node) Resolve(_ context.Context, ref string) (address.Address, string, 
 		if a, ok := n.linkAddress(ref); ok {
 			return a, SourceLink, nil
 		}
-		return fail(fmt.Errorf("node ID %s: %w", ref, ErrNoAddress))
+		a, err := n.locate(ctx, ref)
+		switch {
+		case errors.Is(err, ErrNoAnswer), errors.Is(err, ErrSelf):
+			return fail(err)
+		case err != nil:
+			return address.Address{}, "", err
+		}
+		return a, SourceSignaling, nil
 	}
 	if strings.Count(ref, "-") >= 4 {
 		return fail(perr) // it looks like an address: say what is wrong with it

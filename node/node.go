@@ -142,6 +142,7 @@ type Node struct {
 	// one file would overwrite each other's sections.
 	state    *state.Store
 	book     *book            // the address book, section "peers" of state
+	located  located          // addresses learnt by node ID over signaling (locate.go)
 	services *service.Manager // services offered and forwards (service.go)
 
 	policyMu sync.Mutex
@@ -283,6 +284,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.handlePeerTasks()
 	n.sig.Handle(msgAddress, n.answerAddress)
+	n.sig.Handle(msgLocate, n.answerLocate)
 	return n, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/node"
 	"github.com/reachd/reachd/service"
+	"github.com/reachd/reachd/signaling"
 )
 
 // The address book (node/book.go): names for peers, and the one place a
@@ -66,15 +67,21 @@ func (s *Server) resolvePeer(ctx context.Context, ref string) (address.Address, 
 }
 
 // peerProblem words an address book or peer reference failure: a name or
-// a node ID the node knows nothing of is 404 (no-peer), bad input 400,
-// both naming the field.
+// a node ID the node knows nothing of and that no node answered for over
+// signaling is 404 (no-peer), bad input 400, both naming the field.
 func peerProblem(err error) error {
 	var fe *service.FieldError
-	if !errors.As(err, &fe) {
+	switch {
+	case errors.Is(err, node.ErrNotReady):
+		return typedProblem("not-ready", http.StatusServiceUnavailable, "%v", err)
+	case errors.Is(err, signaling.ErrNoBroker):
+		return &Problem{Type: problemType("no-broker"), Title: "No signaling broker", Status: http.StatusServiceUnavailable,
+			Detail: "no signaling broker is connected to ask the node ID's owner for its address", cause: err}
+	case !errors.As(err, &fe):
 		return err
 	}
 	p := fieldProblem(http.StatusBadRequest, fe.Field, "%v", err)
-	if errors.Is(err, node.ErrNoPeer) || errors.Is(err, node.ErrNoAddress) {
+	if errors.Is(err, node.ErrNoPeer) || errors.Is(err, node.ErrNoAddress) || errors.Is(err, node.ErrNoAnswer) {
 		p = typedProblem("no-peer", http.StatusNotFound, "%v", err)
 		p.Extra = map[string]any{"field": fe.Field}
 	}
