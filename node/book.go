@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/names"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/state"
 )
@@ -233,8 +234,8 @@ func (n *Node) learnAddress(a address.Address) {
 	}
 }
 
-// Resolve turns a peer reference into an address: a name in the address
-// book, a full address, or a node ID (its address from the address book,
+// Resolve turns a peer reference into an address: a name (in the address
+// book, else on the name services: SourceNames), a full address, or a node ID (its address from the address book,
 // else from the current link with the peer, else from the peer itself,
 // asked over signaling: locate.go). source says which (SourceBook,
 // SourceAddress, SourceLink or SourceSignaling). A failure is a
@@ -291,7 +292,14 @@ func (n *Node) Resolve(ctx context.Context, ref string) (address.Address, string
 		return fail(perr) // it looks like an address: say what is wrong with it
 	}
 	if service.ValidName(ref) {
-		return fail(fmt.Errorf("%q: %w", ref, ErrNoPeer))
+		_, a, err := n.LookupName(ctx, ref)
+		switch {
+		case err == nil:
+			return a, SourceNames, nil
+		case errors.Is(err, names.ErrNotFound), errors.Is(err, ErrNoNameService):
+			return fail(fmt.Errorf("%q: %w, the networks or the name services", ref, ErrNoPeer))
+		}
+		return address.Address{}, "", err
 	}
 	return fail(fmt.Errorf("%q: %w", ref, ErrBadPeerRef))
 }

@@ -143,6 +143,7 @@ type Node struct {
 	state    *state.Store
 	book     *book            // the address book, section "peers" of state
 	located  located          // addresses learnt by node ID over signaling (locate.go)
+	names    *nameRegs        // names registered on the name services, section "names" (names.go)
 	services *service.Manager // services offered and forwards (service.go)
 
 	policyMu sync.Mutex
@@ -272,6 +273,11 @@ func New(cfg Config) (_ *Node, retErr error) {
 		sig.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if n.names, err = openNames(n); err != nil {
+		n.links.Close()
+		sig.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if n.services, err = newServices(n); err != nil {
 		sig.Close()
 		return nil, err
@@ -346,6 +352,7 @@ func (n *Node) Start() {
 	n.wg.Go(n.watchBrokers)
 	n.wg.Go(n.reportBytes)
 	n.wg.Go(n.restoreNetworks)
+	n.wg.Go(n.keepNames)
 }
 
 // signalingWait is how long the node waits for a first broker before it

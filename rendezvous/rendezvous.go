@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reachd/reachd/names"
 	"github.com/reachd/reachd/signaling"
 )
 
@@ -114,6 +115,13 @@ type Config struct {
 	PublicIP netip.Addr
 	// Realm is the TURN realm. Default DefaultRealm.
 	Realm string
+	// NamesOff turns the name service off. By default the broker serves a
+	// registry of public names (package names; rendezvous/names.go).
+	NamesOff bool
+	// Names configures the name service's registry (limits per key and
+	// per source IP, the longest record life); zero fields take the names
+	// package's defaults.
+	Names names.RegistryConfig
 	// Logger receives the logs of every part, mochi's and pion's included,
 	// with a "component" attribute ("mqtt", "stun", "turn"). Nil discards
 	// them.

@@ -91,3 +91,29 @@ func TestConnectByNodeIDAcrossNATs(t *testing.T) {
 	}
 	t.Logf("near-miss node ID refused after %v", took.Round(time.Millisecond))
 }
+
+// TestConnectByPublicNameAcrossNATs: a node behind a NAT registers a
+// public name on the rendezvous's name service; another behind another
+// NAT resolves it (verified, naming the service) and connects by it.
+func TestConnectByPublicNameAcrossNATs(t *testing.T) {
+	lab := natlab.New(t)
+	ntp := lab.StartNTP(t)
+	wan := startRendezvous(t, lab)
+	ra, rb := lab.AddRouter(natlab.Easy), lab.AddRouter(natlab.Easy)
+	nodes := startLabNodes(t, wan, ntp.String(), map[string]*natlab.Host{"a": ra.AddHost(), "b": rb.AddHost()})
+	a, b := nodes["a"], nodes["b"]
+
+	var reg map[string]any
+	if status, err := a.api.do("PUT", "/v1/names/alpha", "", &reg); err != nil || status != 201 || reg["node_id"] != a.info.NodeID {
+		t.Fatalf("register alpha: %d %v %v", status, reg, err)
+	}
+	var got map[string]any
+	if status, err := b.api.do("GET", "/v1/names/alpha", "", &got); err != nil || status != 200 ||
+		got["node_id"] != a.info.NodeID || got["source"] != "names" || got["service"] != wan.MQTT {
+		t.Fatalf("resolve alpha from b: %d %v %v, want a's node ID from the service at %s", status, got, err, wan.MQTT)
+	}
+	status, c := postConnect(t, b, "alpha")
+	if status != 201 || c["peer_id"] != a.info.NodeID {
+		t.Fatalf("connect by name: %d %v, want 201 reaching a", status, c)
+	}
+}
