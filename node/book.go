@@ -11,6 +11,7 @@ import (
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/names"
+	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/state"
 )
@@ -48,6 +49,9 @@ const (
 	SourceAddress = "address" // the reference was a full address
 	SourceBook    = "book"    // an address book entry
 	SourceLink    = "link"    // the current link with the peer
+	// SourceNetwork: a member of a named network that announces the host
+	// name (host.network).
+	SourceNetwork = "network"
 	// SourceSignaling: the peer told its address when asked by node ID
 	// over signaling (locate.go), now or within the last minutes.
 	SourceSignaling = "signaling"
@@ -235,7 +239,9 @@ func (n *Node) learnAddress(a address.Address) {
 }
 
 // Resolve turns a peer reference into an address: a name (in the address
-// book, else on the name services: SourceNames), a full address, or a node ID (its address from the address book,
+// book, else on the name services: SourceNames), host.network (the member
+// of a joined named network that announces that host name:
+// SourceNetwork), a full address, or a node ID (its address from the address book,
 // else from the current link with the peer, else from the peer itself,
 // asked over signaling: locate.go). source says which (SourceBook,
 // SourceAddress, SourceLink or SourceSignaling). A failure is a
@@ -290,6 +296,13 @@ func (n *Node) Resolve(ctx context.Context, ref string) (address.Address, string
 	}
 	if strings.Count(ref, "-") >= 4 {
 		return fail(perr) // it looks like an address: say what is wrong with it
+	}
+	if host, net, ok := strings.Cut(ref, "."); ok && network.ValidHostName(host) {
+		a, err := n.memberByHost(host, net)
+		if err != nil {
+			return fail(err)
+		}
+		return a, SourceNetwork, nil
 	}
 	if service.ValidName(ref) {
 		_, a, err := n.LookupName(ctx, ref)

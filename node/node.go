@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -87,6 +88,10 @@ type Config struct {
 	// NetworkMaxMembers caps each named network's peer table: members
 	// past it are not admitted; 0 means network.DefaultMaxMembers.
 	NetworkMaxMembers int
+	// HostName is the host name the node announces in its named networks,
+	// where the other members name it host.network: a DNS label. Empty
+	// means the machine's host name as a label (network.HostLabel).
+	HostName string
 	// NetworkRange is where named networks derive the subnet of their
 	// automatic addresses (a /24 each); zero means network.DefaultRange.
 	NetworkRange netip.Prefix
@@ -183,6 +188,12 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	if cfg.NetworkGrace == 0 {
 		cfg.NetworkGrace = 30 * time.Second
+	}
+	if cfg.HostName == "" {
+		h, _ := os.Hostname()
+		cfg.HostName = network.HostLabel(h)
+	} else if !network.ValidHostName(cfg.HostName) {
+		return nil, fmt.Errorf("node: host name %q: want a DNS label: 1 to 63 of a-z, 0-9 and -", cfg.HostName)
 	}
 	if cfg.NetworkRange.IsValid() {
 		if _, err := network.CheckRange(cfg.NetworkRange); err != nil {

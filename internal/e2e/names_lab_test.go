@@ -117,3 +117,41 @@ func TestConnectByPublicNameAcrossNATs(t *testing.T) {
 		t.Fatalf("connect by name: %d %v, want 201 reaching a", status, c)
 	}
 }
+
+// TestConnectByHostInNetworkAcrossNATs: two nodes behind NATs, started
+// with --hostname, join a named network; each lists the other with its
+// host name, and a connect to host.network reaches it.
+func TestConnectByHostInNetworkAcrossNATs(t *testing.T) {
+	lab := natlab.New(t)
+	ntp := lab.StartNTP(t)
+	wan := startRendezvous(t, lab)
+	ra, rb := lab.AddRouter(natlab.Easy), lab.AddRouter(natlab.Hard)
+	a := startLabNodes(t, wan, ntp.String(), map[string]*natlab.Host{"a": ra.AddHost()}, "--hostname", "alpha")["a"]
+	b := startLabNodes(t, wan, ntp.String(), map[string]*natlab.Host{"b": rb.AddHost()}, "--hostname", "beta")["b"]
+	for _, n := range []*labNode{a, b} {
+		if status, err := n.api.do("POST", "/v1/networks", `{"name":"lan","secret":"lab-secret-of-some-length","ip":"auto"}`, nil); err != nil || status != 201 {
+			t.Fatalf("%s joins: %d %v", n.name, status, err)
+		}
+	}
+	type member struct {
+		NodeID string `json:"node_id"`
+		Host   string `json:"host"`
+	}
+	waitFor(t, "a lists b as beta", a.proc, time.Minute, func() (bool, error) {
+		var info struct {
+			Host    string   `json:"host"`
+			Members []member `json:"members"`
+		}
+		if _, err := a.api.do("GET", "/v1/networks/lan", "", &info); err != nil {
+			return false, err
+		}
+		return info.Host == "alpha" && len(info.Members) == 1 && info.Members[0] == member{b.info.NodeID, "beta"}, nil
+	})
+	status, c := postConnect(t, a, "beta.lan")
+	if status != 201 || c["peer_id"] != b.info.NodeID {
+		t.Fatalf("connect to beta.lan: %d %v, want 201 reaching b", status, c)
+	}
+	if status, p := postConnect(t, a, "gamma.lan"); status != 404 || p["type"] != "https://reachd.dev/problems/no-peer" {
+		t.Errorf("connect to a host no member announces: %d %v, want 404 no-peer", status, p)
+	}
+}

@@ -1231,7 +1231,7 @@ export interface components {
             reason: string;
         };
         /**
-         * @description A peer: its full address (`PeerAddress`), its node ID (52 characters; the address comes from the address book, else from the node's current link with it, else from the node that owns the node ID, asked over signaling on this node's brokers: it answers with its signed address when its inbound policy would accept this node; 404 `no-peer`, `no node with this ID answered`, when none answers within about one signaling round trip plus 0.5 s), or a name: from the address book, else from a name service (`GET /v1/names/{name}`; 404 `no-peer` when none has it).
+         * @description A peer: its full address (`PeerAddress`), its node ID (52 characters; the address comes from the address book, else from the node's current link with it, else from the node that owns the node ID, asked over signaling on this node's brokers: it answers with its signed address when its inbound policy would accept this node; 404 `no-peer`, `no node with this ID answered`, when none answers within about one signaling round trip plus 0.5 s), or a name: from the address book, else from a name service (`GET /v1/names/{name}`; 404 `no-peer` when none has it), or `host.network`: the member of the joined network `network` that announces the host name `host` (404 `no-peer` when none does).
          * @example laptop
          * @example 5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba
          * @example 0-[4,0,192.0.2.2,192.0.2.2,27676,1,2,0]-0-5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba-91a2f46e3b13177d
@@ -1419,6 +1419,8 @@ export interface components {
         };
         Network: {
             name: components["schemas"]["NetworkName"];
+            /** @description The host name this node announces in the network (`reachd run --hostname`, default the machine's): the members reach it as host.network. */
+            host?: string;
             state: components["schemas"]["NetworkState"];
             /** @description What the state means, when there is more to say (for `waiting`: that a wrong secret looks the same). */
             detail?: string;
@@ -1445,6 +1447,8 @@ export interface components {
         /** @description One row of the peer table. */
         NetworkMember: {
             node_id: components["schemas"]["NodeID"];
+            /** @description The host name the member announces (a DNS label; absent when it announces none): `host.network` names it wherever a peer is named. */
+            host?: string;
             /** @description The member's peer address as it announced it, cut to the IPs this node may dial on a peer's word (empty while unknown). */
             address: string;
             /** @description Its address in the network, with prefix. */
