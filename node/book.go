@@ -38,7 +38,9 @@ var (
 	// ErrNoPeer: no address book entry has that name.
 	ErrNoPeer = errors.New("no peer of that name in the address book")
 	// ErrNoAddress: a node ID alone, of a peer whose address the node
-	// does not know (neither the address book nor a link has it).
+	// does not know (neither the address book nor a link has it). Resolve
+	// now asks the peer instead (ErrNoAnswer when none answers); the
+	// sentinel stays for callers that test for it.
 	ErrNoAddress = errors.New("no address is known for this node ID (not in the address book, no link with it): give its full address")
 	// ErrBadPeerRef: neither an address, a node ID nor a name.
 	ErrBadPeerRef = errors.New("not a peer address, a node ID or a name")
@@ -246,7 +248,7 @@ func (n *Node) learnAddress(a address.Address) {
 // asked over signaling: locate.go). source says which (SourceBook,
 // SourceAddress, SourceLink or SourceSignaling). A failure is a
 // *service.FieldError naming field "address", wrapping ErrNoPeer,
-// ErrNoAddress or ErrNoAnswer (nothing known: 404) or another error (bad
+// ErrNoAnswer (nothing known: 404) or another error (bad
 // input: 400); a lookup that could not be made (no broker, not ready)
 // is an error of its own.
 func (n *Node) Resolve(ctx context.Context, ref string) (address.Address, string, error) {
@@ -261,7 +263,14 @@ func (n *Node) Resolve(ctx context.Context, ref string) (address.Address, string
 			if a, ok := n.linkAddress(p.NodeID); ok {
 				return a, SourceLink, nil
 			}
-			return fail(fmt.Errorf("peer %q (%s): %w", ref, p.NodeID, ErrNoAddress))
+			a, err := n.locate(ctx, p.NodeID)
+			switch {
+			case errors.Is(err, ErrNoAnswer):
+				return fail(fmt.Errorf("peer %q: %w", ref, err))
+			case err != nil:
+				return address.Address{}, "", err
+			}
+			return a, SourceSignaling, nil
 		}
 		a, err := address.Parse(p.Address)
 		if err != nil {

@@ -146,7 +146,7 @@ func (n *Node) locate(ctx context.Context, id string) (address.Address, error) {
 			case errors.Is(ans.err, signaling.ErrNoReply) && parent.Err() == nil:
 				return noAnswer() // locateMax passed without a round trip measured
 			case errors.As(ans.err, &remote):
-				return address.Address{}, fmt.Errorf("node ID %s refused to tell its address: %s", id, remote.Reason)
+				return address.Address{}, fmt.Errorf("node ID %s refused to tell its address: %w", id, ans.err)
 			case ans.err != nil:
 				return address.Address{}, ans.err
 			}

@@ -30,9 +30,9 @@ func nearMiss(t testing.TB, id string) string {
 }
 
 // TestResolveNodeIDOverSignaling: a node ID that neither the book nor a
-// link knows is resolved by asking its node over signaling, to that
-// node's own address; an address book entry of that node ID without an
-// address takes it, and a connect follows.
+// link knows (here: a book entry saved by node ID alone) is resolved by
+// asking its node over signaling, to that node's own address; the entry
+// takes it, and a connect follows.
 func TestResolveNodeIDOverSignaling(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a := nodetest.Start(t, rv)
@@ -45,12 +45,15 @@ func TestResolveNodeIDOverSignaling(t *testing.T) {
 	if p := a.AddressBook()[0]; p.Address != "" {
 		t.Fatalf("the entry has an address before any lookup: %+v", p)
 	}
-	addr, source, err := a.Resolve(ctx, b.ID())
+	addr, source, err := a.Resolve(ctx, "bee")
 	if err != nil || source != node.SourceSignaling || addr.NodeID != b.ID() || addr.String() != b.Address() {
-		t.Fatalf("Resolve(b's node ID): %v %q %v, want b's address %s over signaling", addr, source, err, b.Address())
+		t.Fatalf("Resolve(bee, saved by node ID alone): %v %q %v, want b's address %s over signaling", addr, source, err, b.Address())
 	}
 	if p := a.AddressBook()[0]; p.Address != b.Address() {
 		t.Errorf("book entry after the lookup: %+v, want b's address", p)
+	}
+	if addr, source, err = a.Resolve(ctx, b.ID()); err != nil || source != node.SourceBook || addr.String() != b.Address() {
+		t.Errorf("Resolve(b's node ID) after the lookup: %v %q %v, want it from the book", addr, source, err)
 	}
 	c, err := a.Connect(ctx, addr, nil)
 	if err != nil {

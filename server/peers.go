@@ -71,7 +71,11 @@ func (s *Server) resolvePeer(ctx context.Context, ref string) (address.Address, 
 // signaling is 404 (no-peer), bad input 400, both naming the field.
 func peerProblem(err error) error {
 	var fe *service.FieldError
+	var remote *signaling.RemoteError
 	switch {
+	case errors.As(err, &remote):
+		return &Problem{Type: problemType("peer-refused"), Title: "Peer refused", Status: http.StatusBadGateway,
+			Detail: err.Error(), cause: err}
 	case errors.Is(err, node.ErrNotReady):
 		return typedProblem("not-ready", http.StatusServiceUnavailable, "%v", err)
 	case errors.Is(err, signaling.ErrNoBroker):
