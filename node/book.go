@@ -314,7 +314,7 @@ func (n *Node) Resolve(ctx context.Context, ref string) (address.Address, string
 		return a, SourceNetwork, nil
 	}
 	if service.ValidName(ref) {
-		_, a, err := n.LookupName(ctx, ref)
+		a, err := n.resolveName(ctx, ref)
 		switch {
 		case err == nil:
 			return a, SourceNames, nil

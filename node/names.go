@@ -403,3 +403,50 @@ func (n *Node) renewNames() {
 		}
 	}
 }
+
+// nameCacheTTL is how long a name resolved as a peer reference is reused
+// (at most until its record expires), so that a forward's connections do
+// not each ask the name services; nameCacheMax bounds the cache.
+const (
+	nameCacheTTL = 30 * time.Second
+	nameCacheMax = 256
+)
+
+// nameCache keeps the names resolved as peer references.
+type nameCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedName
+}
+
+type cachedName struct {
+	addr  address.Address
+	until time.Time
+}
+
+// resolveName resolves a public name used as a peer reference, from the
+// cache or the name services.
+func (n *Node) resolveName(ctx context.Context, name string) (address.Address, error) {
+	c := &n.nameCache
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.entries[name]
+	c.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.addr, nil
+	}
+	info, a, err := n.LookupName(ctx, name)
+	if err != nil {
+		return address.Address{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= nameCacheMax {
+		c.entries = make(map[string]cachedName) // full: start again
+	}
+	until := now.Add(nameCacheTTL)
+	if info.ExpiresAt.Before(until) {
+		until = info.ExpiresAt
+	}
+	c.entries[name] = cachedName{addr: a, until: until}
+	return a, nil
+}

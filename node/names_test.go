@@ -71,8 +71,11 @@ func TestPublicNames(t *testing.T) {
 	if err := a2.DropName(ctx, "alpha"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.Resolve(ctx, "alpha"); !errors.Is(err, node.ErrNoPeer) {
-		t.Errorf("Resolve after the drop: %v, want ErrNoPeer", err)
+	if _, _, err := b.LookupName(ctx, "alpha"); !errors.Is(err, names.ErrNotFound) {
+		t.Errorf("lookup after the drop: %v, want ErrNotFound", err)
+	}
+	if _, _, err := c.Resolve(ctx, "alpha"); !errors.Is(err, node.ErrNoPeer) {
+		t.Errorf("Resolve after the drop (by a node that has not resolved it before): %v, want ErrNoPeer", err)
 	}
 	if err := a2.DropName(ctx, "alpha"); !errors.Is(err, node.ErrNotMine) {
 		t.Errorf("drop again: %v, want ErrNotMine", err)

@@ -145,11 +145,12 @@ type Node struct {
 	// state is the node's one state file (state.json in the data dir):
 	// every feature keeps its section through this Store, as two Stores of
 	// one file would overwrite each other's sections.
-	state    *state.Store
-	book     *book            // the address book, section "peers" of state
-	located  located          // addresses learnt by node ID over signaling (locate.go)
-	names    *nameRegs        // names registered on the name services, section "names" (names.go)
-	services *service.Manager // services offered and forwards (service.go)
+	state     *state.Store
+	book      *book            // the address book, section "peers" of state
+	located   located          // addresses learnt by node ID over signaling (locate.go)
+	names     *nameRegs        // names registered on the name services, section "names" (names.go)
+	nameCache nameCache        // names resolved as peer references (names.go)
+	services  *service.Manager // services offered and forwards (service.go)
 
 	policyMu sync.Mutex
 	policy   Policy
