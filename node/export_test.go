@@ -11,3 +11,15 @@ import (
 func (n *Node) AskAddress(ctx context.Context, peer string) (address.Address, error) {
 	return linkHost{n}.AskAddress(ctx, peer, address.Address{})
 }
+
+// RenewNamesAsIfMoved makes the node renew its names as it does when its
+// address changed (renewNames finds an address other than the one it
+// registered).
+func (n *Node) RenewNamesAsIfMoved() {
+	n.names.mu.Lock()
+	for _, r := range n.names.regs {
+		r.addr = "an address of before"
+	}
+	n.names.mu.Unlock()
+	n.renewNames()
+}

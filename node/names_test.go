@@ -47,6 +47,13 @@ func TestPublicNames(t *testing.T) {
 	}
 	conn.Close()
 
+	// An address change renews the record at once (a newer one).
+	a.RenewNamesAsIfMoved()
+	if ns := a.Names(); len(ns) != 1 || !ns[0].ExpiresAt.After(info.ExpiresAt) || !ns[0].Services[0].Registered {
+		t.Errorf("after an address change: %+v, want a newer record registered (was until %v)", ns, info.ExpiresAt)
+	}
+	info = a.Names()[0]
+
 	_, _, err = c.RegisterName(ctx, "alpha")
 	var fe *service.FieldError
 	if !errors.Is(err, names.ErrTaken) || !errors.As(err, &fe) || fe.Field != "name" {
