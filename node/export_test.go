@@ -23,3 +23,10 @@ func (n *Node) RenewNamesAsIfMoved() {
 	n.names.mu.Unlock()
 	n.renewNames()
 }
+
+// ForgetLocated empties the addresses learnt by node ID over signaling.
+func (n *Node) ForgetLocated() {
+	n.located.mu.Lock()
+	n.located.entries = nil
+	n.located.mu.Unlock()
+}

@@ -88,3 +88,34 @@ func TestResolveNodeIDNoAnswer(t *testing.T) {
 		t.Errorf("b resolves the node that allows it: %v %v", a, err)
 	}
 }
+
+// BenchmarkLocate: resolving a node ID over signaling, in signaling round
+// trips (an echo to the peer through the same broker), on loopback.
+func BenchmarkLocate(b *testing.B) {
+	rv := rendezvoustest.Start(b)
+	a := nodetest.Start(b, rv)
+	// The peer answers each node at most its peer request rate: lift it.
+	peer := nodetest.Start(b, rv, func(c *node.Config) { c.Limits.PeerRequestRate, c.Limits.RequestRate = 1e6, 1e6 })
+	ctx := context.Background()
+	pa, _, _ := a.Resolve(ctx, peer.Address())
+	var echo time.Duration
+	for range 10 {
+		r, err := a.Echo(ctx, pa)
+		if err != nil {
+			b.Fatal(err)
+		}
+		echo += time.Duration(r.RTTMS * float64(time.Millisecond))
+	}
+	echo /= 10
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		a.ForgetLocated()
+		if _, _, err := a.Resolve(ctx, peer.ID()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := time.Since(start) / time.Duration(b.N)
+	b.ReportMetric(float64(per.Microseconds())/1000, "ms/locate")
+	b.ReportMetric(float64(per)/float64(echo), "echo-rtts/locate")
+}
