@@ -101,6 +101,9 @@ func (n *Node) locate(ctx context.Context, id string) (address.Address, error) {
 		// Syntax right, but no Ed25519 key: no node can own it.
 		return address.Address{}, fmt.Errorf("node ID %s: %w", id, ErrNoAnswer)
 	}
+	if err := n.awaitReady(ctx); err != nil {
+		return address.Address{}, err
+	}
 	self, ok := n.selfAddress()
 	if !ok {
 		return address.Address{}, ErrNotReady
@@ -159,6 +162,19 @@ func (n *Node) locate(ctx context.Context, id string) (address.Address, error) {
 			n.learnAddress(a) // an entry of this node ID without an address takes it
 			return a, nil
 		}
+	}
+}
+
+// awaitReady waits for the node's first probe and its brokers (the
+// node's readiness), until ctx ends or the node closes.
+func (n *Node) awaitReady(ctx context.Context) error {
+	select {
+	case <-n.ready:
+		return nil
+	case <-n.ctx.Done():
+		return ErrClosing
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
 }
 

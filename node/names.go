@@ -145,10 +145,8 @@ func (n *Node) RegisterName(ctx context.Context, name string) (NameInfo, bool, e
 	if !names.ValidName(name) {
 		return NameInfo{}, false, &service.FieldError{Field: "name", Err: fmt.Errorf("name %q: %w", name, names.ErrName)}
 	}
-	select {
-	case <-n.ready:
-	case <-ctx.Done():
-		return NameInfo{}, false, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+	if err := n.awaitReady(ctx); err != nil {
+		return NameInfo{}, false, err
 	}
 	addr, connects := n.Address(), n.brokerConnects()
 	info, err := n.registerOnce(ctx, name, addr)
@@ -230,6 +228,9 @@ func (n *Node) DropName(ctx context.Context, name string) error {
 func (n *Node) LookupName(ctx context.Context, name string) (NameInfo, address.Address, error) {
 	if !names.ValidName(name) {
 		return NameInfo{}, address.Address{}, &service.FieldError{Field: "name", Err: fmt.Errorf("name %q: %w", name, names.ErrName)}
+	}
+	if err := n.awaitReady(ctx); err != nil {
+		return NameInfo{}, address.Address{}, err
 	}
 	self, ok := n.selfAddress()
 	if !ok {
