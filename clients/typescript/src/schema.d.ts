@@ -1827,15 +1827,15 @@ export interface components {
                 };
             };
         };
-        /** @description No connected broker answered as a name service within 2 s (`no-name-service`). */
+        /** @description No connected broker answered as a name service within 2 s (`no-name-service`), or the node does not know its address yet (`not-ready`). */
         NoNameService: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"] & {
-                    /** @constant */
-                    type: "https://reachd.dev/problems/no-name-service";
+                    /** @enum {unknown} */
+                    type: "https://reachd.dev/problems/no-name-service" | "https://reachd.dev/problems/not-ready";
                 };
             };
         };
