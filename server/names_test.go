@@ -27,6 +27,9 @@ func TestNameRoutes(t *testing.T) {
 	if status, body, _ := call(t, "POST", p.apiB+"/v1/echo", `{"address":"alpha"}`); status != 200 {
 		t.Errorf("echo to the name: %d %v", status, body)
 	}
+	if status, body, _ := call(t, "POST", p.apiB+"/v1/connections", `{"address":"alpha"}`); status != 201 || body["peer_id"] != p.a.ID() || body["peer_source"] != "names" {
+		t.Errorf("connect to the name: %d %v, want 201 with peer_source names", status, body)
+	}
 	if status, body, _ := call(t, "PUT", p.apiB+"/v1/names/alpha", ""); status != 409 || body["type"] != "https://reachd.dev/problems/name-taken" {
 		t.Errorf("b claims a's name: %d %v, want 409 name-taken", status, body)
 	}

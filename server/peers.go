@@ -51,19 +51,20 @@ func (s *Server) deletePeer(w http.ResponseWriter, r *http.Request) error {
 }
 
 // resolvePeer turns the "address" member of a request (an address, a
-// node ID or a name in the address book) into an address.
-func (s *Server) resolvePeer(ctx context.Context, ref string) (address.Address, error) {
-	a, _, err := s.cfg.Node.Resolve(ctx, ref)
+// node ID, a name or host.network) into an address, and says where it
+// came from (node.Source*).
+func (s *Server) resolvePeer(ctx context.Context, ref string) (address.Address, string, error) {
+	a, source, err := s.cfg.Node.Resolve(ctx, ref)
 	if err != nil {
 		var pe *address.ParseError
 		if errors.As(err, &pe) {
 			p := badRequest("%v", err) // names the address part and field
 			p.Extra = map[string]any{"part": pe.Part, "field": pe.Field}
-			return address.Address{}, p
+			return address.Address{}, "", p
 		}
-		return address.Address{}, peerProblem(err)
+		return address.Address{}, "", peerProblem(err)
 	}
-	return a, nil
+	return a, source, nil
 }
 
 // peerProblem words an address book or peer reference failure: a name or

@@ -70,8 +70,8 @@ func TestConnectByNodeIDAcrossNATs(t *testing.T) {
 	a, b := nodes["a"], nodes["b"]
 
 	status, c := postConnect(t, a, b.info.NodeID)
-	if status != 201 || c["peer_id"] != b.info.NodeID {
-		t.Fatalf("connect by node ID: %d %v, want 201 reaching b", status, c)
+	if status != 201 || c["peer_id"] != b.info.NodeID || c["peer_source"] != "signaling" {
+		t.Fatalf("connect by node ID: %d %v, want 201 reaching b, its address over signaling", status, c)
 	}
 
 	near := nearMissID(t, b.info.NodeID)
@@ -113,8 +113,8 @@ func TestConnectByPublicNameAcrossNATs(t *testing.T) {
 		t.Fatalf("resolve alpha from b: %d %v %v, want a's node ID from the service at %s", status, got, err, wan.MQTT)
 	}
 	status, c := postConnect(t, b, "alpha")
-	if status != 201 || c["peer_id"] != a.info.NodeID {
-		t.Fatalf("connect by name: %d %v, want 201 reaching a", status, c)
+	if status != 201 || c["peer_id"] != a.info.NodeID || c["peer_source"] != "names" {
+		t.Fatalf("connect by name: %d %v, want 201 reaching a, from the name service", status, c)
 	}
 }
 
@@ -148,8 +148,8 @@ func TestConnectByHostInNetworkAcrossNATs(t *testing.T) {
 		return info.Host == "alpha" && len(info.Members) == 1 && info.Members[0] == member{b.info.NodeID, "beta"}, nil
 	})
 	status, c := postConnect(t, a, "beta.lan")
-	if status != 201 || c["peer_id"] != b.info.NodeID {
-		t.Fatalf("connect to beta.lan: %d %v, want 201 reaching b", status, c)
+	if status != 201 || c["peer_id"] != b.info.NodeID || c["peer_source"] != "network" {
+		t.Fatalf("connect to beta.lan: %d %v, want 201 reaching b, from the network", status, c)
 	}
 	if status, p := postConnect(t, a, "gamma.lan"); status != 404 || p["type"] != "https://reachd.dev/problems/no-peer" {
 		t.Errorf("connect to a host no member announces: %d %v, want 404 no-peer", status, p)

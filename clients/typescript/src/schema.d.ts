@@ -924,6 +924,11 @@ export interface components {
             /** @description The peer's node ID, authenticated by TLS. */
             peer_id: components["schemas"]["NodeID"];
             /**
+             * @description In the answer to `POST /v1/connections` only: where the request's peer reference was resolved: a full `address`, the address `book`, the current `link` with the peer, the peer itself asked by node ID over `signaling`, a named `network`'s member (host.network), or a name service (`names`).
+             * @enum {string}
+             */
+            peer_source?: "address" | "book" | "link" | "signaling" | "network" | "names";
+            /**
              * @description Which side asked for the connection.
              * @enum {string}
              */
