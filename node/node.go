@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -88,6 +89,10 @@ type Config struct {
 	// NetworkMaxMembers caps each named network's peer table: members
 	// past it are not admitted; 0 means network.DefaultMaxMembers.
 	NetworkMaxMembers int
+	// HostName is the host name the node announces in its named networks,
+	// where the other members name it host.network: a DNS label. Empty
+	// means the machine's host name as a label (network.HostLabel).
+	HostName string
 	// NetworkRange is where named networks derive the subnet of their
 	// automatic addresses (a /24 each); zero means network.DefaultRange.
 	NetworkRange netip.Prefix
@@ -144,9 +149,12 @@ type Node struct {
 	// state is the node's one state file (state.json in the data dir):
 	// every feature keeps its section through this Store, as two Stores of
 	// one file would overwrite each other's sections.
-	state    *state.Store
-	book     *book            // the address book, section "peers" of state
-	services *service.Manager // services offered and forwards (service.go)
+	state     *state.Store
+	book      *book            // the address book, section "peers" of state
+	located   located          // addresses learnt by node ID over signaling (locate.go)
+	names     *nameRegs        // names registered on the name services, section "names" (names.go)
+	nameCache nameCache        // names resolved as peer references (names.go)
+	services  *service.Manager // services offered and forwards (service.go)
 
 	policyMu sync.Mutex
 	policy   Policy
@@ -185,6 +193,12 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	if cfg.NetworkGrace == 0 {
 		cfg.NetworkGrace = 30 * time.Second
+	}
+	if cfg.HostName == "" {
+		h, _ := os.Hostname()
+		cfg.HostName = network.HostLabel(h)
+	} else if !network.ValidHostName(cfg.HostName) {
+		return nil, fmt.Errorf("node: host name %q: want a DNS label: 1 to 63 of a-z, 0-9 and -", cfg.HostName)
 	}
 	if cfg.NetworkRange.IsValid() {
 		if _, err := network.CheckRange(cfg.NetworkRange); err != nil {
@@ -275,6 +289,11 @@ func New(cfg Config) (_ *Node, retErr error) {
 		sig.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if n.names, err = openNames(n); err != nil {
+		n.links.Close()
+		sig.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if n.services, err = newServices(n); err != nil {
 		sig.Close()
 		return nil, err
@@ -287,6 +306,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.handlePeerTasks()
 	n.sig.Handle(msgAddress, n.answerAddress)
+	n.sig.Handle(msgLocate, n.answerLocate)
 	return n, nil
 }
 
@@ -348,6 +368,7 @@ func (n *Node) Start() {
 	n.wg.Go(n.watchBrokers)
 	n.wg.Go(n.reportBytes)
 	n.wg.Go(n.restoreNetworks)
+	n.wg.Go(n.keepNames)
 }
 
 // signalingWait is how long the node waits for a first broker before it

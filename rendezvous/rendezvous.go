@@ -10,7 +10,10 @@
 // (signaling.Login): a node reads only its own topic and the group topics it
 // names exactly, and may write to any node's or group's topic. With
 // Config.MQTTAnonymous anyone may connect, publish and subscribe (reachd
-// signs and seals every signaling message end to end all the same). It
+// signs and seals every signaling message end to end all the same). The
+// broker also answers a name service (package names, rendezvous/names.go)
+// on its service topic, unless Config.NamesOff: public names that nodes
+// register with records signed by their key, kept in memory. It
 // keeps no retained messages and limits the number of sessions, packet size,
 // queues and session lifetimes (Config.MQTT*), which MQTT 5 clients learn
 // from the CONNACK. TURN uses long-term
@@ -33,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reachd/reachd/names"
 	"github.com/reachd/reachd/signaling"
 )
 
@@ -114,6 +118,13 @@ type Config struct {
 	PublicIP netip.Addr
 	// Realm is the TURN realm. Default DefaultRealm.
 	Realm string
+	// NamesOff turns the name service off. By default the broker serves a
+	// registry of public names (package names; rendezvous/names.go).
+	NamesOff bool
+	// Names configures the name service's registry (limits per key and
+	// per source IP, the longest record life); zero fields take the names
+	// package's defaults.
+	Names names.RegistryConfig
 	// Logger receives the logs of every part, mochi's and pion's included,
 	// with a "component" attribute ("mqtt", "stun", "turn"). Nil discards
 	// them.

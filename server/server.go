@@ -87,6 +87,10 @@ type Node interface {
 	Resolve(ctx context.Context, ref string) (address.Address, string, error)
 	Pair(ctx context.Context, name string) (node.PairOffer, error)
 	PairJoin(ctx context.Context, code, name string) (node.Peer, error)
+	Names() []node.NameInfo
+	RegisterName(ctx context.Context, name string) (node.NameInfo, bool, error)
+	LookupName(ctx context.Context, name string) (node.NameInfo, address.Address, error)
+	DropName(ctx context.Context, name string) error
 }
 
 var _ Node = (*node.Node)(nil)
@@ -276,6 +280,10 @@ func (s *Server) Handler() http.Handler {
 	r.Delete("/v1/peers/{name}", s.handle(s.deletePeer))
 	r.Post("/v1/pair", s.handle(s.postPair))
 	r.Post("/v1/pair/join", s.handle(s.postPairJoin))
+	r.Get("/v1/names", s.handle(s.listNames))
+	r.Put("/v1/names/{name}", s.handle(s.putName))
+	r.Get("/v1/names/{name}", s.handle(s.getName))
+	r.Delete("/v1/names/{name}", s.handle(s.deleteName))
 	r.Get("/metrics", s.handle(s.metrics))
 	r.Method("GET", "/openapi.json", openapi.Handler())
 	r.Method("GET", "/", web.Handler())

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reachd/reachd/names"
 	"github.com/reachd/reachd/rendezvous"
 )
 
@@ -38,12 +39,16 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		"packets waiting to be written to one connected client")
 	mqttMaxPacket := fs.Int("mqtt-max-packet", rendezvous.DefaultMQTTMaxPacket,
 		"largest MQTT packet accepted, in `bytes`; a client sending a larger one is disconnected")
+	namesOn := fs.Bool("names", true, "serve the name service on the broker: public names nodes register and look up")
+	namesPerKey := fs.Int("names-per-key", names.DefaultMaxPerKey, "names one node ID may hold at once")
+	namesPerIP := fs.Int("names-per-ip", names.DefaultMaxPerIP, "names registered last from one source IP, at once")
 	logFormat := registerDaemonFlags(fs, true)
 	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
 		return err
 	}
 	for name, v := range map[string]int{"mqtt-max-clients": *mqttMaxClients, "mqtt-max-inflight": *mqttMaxInflight,
-		"mqtt-max-queued": *mqttMaxQueued, "mqtt-max-packet": *mqttMaxPacket} {
+		"mqtt-max-queued": *mqttMaxQueued, "mqtt-max-packet": *mqttMaxPacket,
+		"names-per-key": *namesPerKey, "names-per-ip": *namesPerIP} {
 		if v <= 0 {
 			return usagef("--%s %d: want a positive number", name, v)
 		}
@@ -89,6 +94,9 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		MQTTMaxInflight:   *mqttMaxInflight,
 		MQTTMaxQueued:     *mqttMaxQueued,
 		MQTTMaxPacket:     *mqttMaxPacket,
+
+		NamesOff: !*namesOn,
+		Names:    names.RegistryConfig{MaxPerKey: *namesPerKey, MaxPerIP: *namesPerIP},
 	})
 	if errors.Is(err, rendezvous.ErrInvalidConfig) {
 		return usageError{err}
