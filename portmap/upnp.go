@@ -163,4 +163,3 @@ func (c *upnpClient) forget() {
 	c.conn = nil
 	c.mu.Unlock()
 }
-

@@ -62,6 +62,10 @@ type nodeFlags struct {
 	networkRange string
 	// networkMaxMembers caps each named network's peer table.
 	networkMaxMembers int
+	// portmap asks the gateway to forward the listen port; portmapLease
+	// is the lease asked.
+	portmap      bool
+	portmapLease time.Duration
 
 	// API connection limits (server.Config).
 	apiMaxConns      int
@@ -110,6 +114,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
 	fs.StringVar(&f.networkRange, "network-range", network.DefaultRange.String(), "where named networks derive the subnet (a /24 each) of their automatic addresses (`prefix`)")
 	fs.IntVar(&f.networkMaxMembers, "network-max-members", network.DefaultMaxMembers, "most members of one named network this node admits (`n`)")
+	fs.BoolVar(&f.portmap, "portmap", true, "ask the gateway to forward the listen port (PCP, NAT-PMP or UPnP IGD); advertised once a dial-back reaches it")
+	fs.DurationVar(&f.portmapLease, "portmap-lease", 2*time.Hour, "the lease a port mapping asks for (`duration`, at least 2s), renewed at half what the gateway grants")
 }
 
 // config turns the flags into the node's and the API server's configs.
@@ -181,9 +187,14 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if f.networkMaxMembers < 1 {
 		return node.Config{}, server.Config{}, usagef("--network-max-members %d: want at least 1", f.networkMaxMembers)
 	}
+	if f.portmapLease < 2*time.Second {
+		return node.Config{}, server.Config{}, usagef("--portmap-lease %s: want at least 2s", f.portmapLease)
+	}
 	nc := node.Config{
-		Accept: f.accept,
-		Allow:  f.allow.items,
+		NoPortMap:    !f.portmap,
+		PortMapLease: f.portmapLease,
+		Accept:       f.accept,
+		Allow:        f.allow.items,
 		Limits: node.Limits{
 			PeerRequestRate:        f.peerRequestRate,
 			RequestRate:            f.requestRate,

@@ -728,6 +728,26 @@ export interface components {
             /** @description The TCP result, corrected by the dial-back checks: a reachable listen port is `open` (forwarded ports included); an `open`-looking one that cannot be reached is `port_restricted_cone` with delta `equal`. The peer address carries it. */
             tcp: components["schemas"]["NATResult"];
             reach: components["schemas"]["Reach"];
+            portmap?: components["schemas"]["Portmap"];
+        };
+        /** @description The listen port's mapping on this interface's gateway (PCP, NAT-PMP or UPnP IGD); absent without one, or with `reachd run --portmap=false`. Only a confirmed mapping is in the peer address. */
+        Portmap: {
+            /**
+             * @description The protocol that made the mapping.
+             * @enum {string}
+             */
+            protocol: "pcp" | "nat-pmp" | "upnp";
+            /**
+             * @description The mapping's external address, ip:port.
+             * @example 203.0.113.11:40000
+             */
+            external: string;
+            /** @description When the mapping ends unless renewed (it is renewed at half its lease). */
+            expires_at: components["schemas"]["Timestamp"];
+            /** @description Whether a dial-back from outside reached the listener through the mapping since it was made or last renewed. False behind a second NAT (the mapping's external address is private, or not the one the Internet sees). */
+            confirmed: boolean;
+            /** @description Why the mapping is not confirmed. */
+            reason?: string;
         };
         /** @description Whether the listen port is reachable from the Internet over this interface, as STUN servers that offer dial-back (the rendezvous) found by connecting to it at the interface's external IP. */
         Reach: {
