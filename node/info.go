@@ -22,7 +22,7 @@ type Info struct {
 	// Interfaces are the probed interfaces with their UDP and TCP NAT
 	// results and port mappings; the address carries the TCP ones.
 	Interfaces []Interface `json:"interfaces"`
-	Probe      ProbeInfo            `json:"probe"`
+	Probe      ProbeInfo   `json:"probe"`
 	// Brokers are the signaling brokers and their state.
 	Brokers   []signaling.BrokerStatus `json:"brokers"`
 	Clock     ClockInfo                `json:"clock"`
