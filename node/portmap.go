@@ -89,8 +89,11 @@ func (n *Node) interfaces(rep natprobe.Report) []Interface {
 
 // advertiseMapping puts a confirmed mapping into the address: the
 // interface it forwards to is open at the mapping's external address when
-// the external port is the listen port; otherwise the mapping is one more
-// interface, its external address as both IPs.
+// the external port is the listen port. Otherwise the mapping is one more
+// interface, its external address as both IPs, and the interface itself is
+// listed as blocked (its LAN address stays for peers behind the same NAT):
+// its external IP at our listen port is not ours, and may be another
+// node's mapping (TestPortMap, a second node behind one router).
 func (n *Node) advertiseMapping(a *address.Address, rep natprobe.Report) {
 	st, mapped := n.mapping()
 	if !mapped || !st.Confirmed || !st.External.Addr().Is4() {
@@ -108,6 +111,7 @@ func (n *Node) advertiseMapping(a *address.Address, rep natprobe.Report) {
 		}
 		if len(a.IPv4) < address.MaxInterfaces {
 			extra := *it
+			it.NAT, it.Delta, it.DeltaValue = address.NATBlocked, address.DeltaNA, 0
 			extra.Offset = len(rep.Interfaces)
 			extra.ExternalIP, extra.InternalIP = st.External.Addr(), st.External.Addr()
 			extra.ListenPort = st.External.Port()

@@ -48,21 +48,24 @@ func mappingOf(t testing.TB, n *labNode) (portmapInfo, int) {
 }
 
 // waitMapped waits until the node reports a confirmed mapping by proto at
-// the router's WAN address and the listen port, and returns its expiry.
-func waitMapped(t testing.TB, n *labNode, r *natlab.Router, proto string, timeout time.Duration) time.Time {
+// the router's WAN address and the listen port (or, with other, another
+// port), and returns the mapping's external address.
+func waitMapped(t testing.TB, n *labNode, r *natlab.Router, proto string, other bool, timeout time.Duration) netip.AddrPort {
 	t.Helper()
-	want := fmt.Sprintf("%s:%d", r.WANIP(), labPort)
-	var expires time.Time
+	var ext netip.AddrPort
 	waitFor(t, "mapping confirmed", n.proc, timeout, func() (bool, error) {
 		info, i := mappingOf(t, n)
 		pm := info.Interfaces[i].Portmap
-		if pm == nil || !pm.Confirmed || pm.Protocol != proto || pm.External != want {
-			return false, fmt.Errorf("portmap %+v, want %s confirmed at %s", pm, proto, want)
+		if pm == nil || !pm.Confirmed || pm.Protocol != proto {
+			return false, fmt.Errorf("portmap %+v, want %s confirmed", pm, proto)
 		}
-		expires = pm.ExpiresAt
+		var err error
+		if ext, err = netip.ParseAddrPort(pm.External); err != nil || ext.Addr() != r.WANIP() || (ext.Port() == labPort) == other {
+			return false, fmt.Errorf("portmap %+v, want %s at %s (another port than %d: %v)", pm, proto, r.WANIP(), labPort, other)
+		}
 		return true, nil
 	})
-	return expires
+	return ext
 }
 
 // routerMaps tells whether miniupnpd's DNAT rule for host's listen port
@@ -91,11 +94,12 @@ func TestPortMap(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		proto   natlab.MapProtocol
-		restart bool
+		restart bool // the router restarts
+		second  bool // a second node with the same port
 	}{
-		{"pcp", natlab.PCP, true},
-		{"nat-pmp", natlab.NATPMP, false},
-		{"upnp", natlab.IGD, false},
+		{"pcp", natlab.PCP, true, false},
+		{"nat-pmp", natlab.NATPMP, false, true},
+		{"upnp", natlab.IGD, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := lab.AddRouter(natlab.Easy, natlab.UPnP(stun, tt.proto))
@@ -104,7 +108,7 @@ func TestPortMap(t *testing.T) {
 			nodes := startLabNodes(t, wan, ntp.Addr().String(), map[string]*natlab.Host{"mapped": h, "hard": hard},
 				"--portmap-lease", portmapLease.String())
 			n := nodes["mapped"]
-			waitMapped(t, n, r, tt.name, 15*time.Second)
+			waitMapped(t, n, r, tt.name, false, 15*time.Second)
 			if !routerMaps(t, r, h) {
 				t.Errorf("router ruleset has no mapping to %s:%d", h.IP(), labPort)
 			}
@@ -113,7 +117,8 @@ func TestPortMap(t *testing.T) {
 			if err != nil || len(a.IPv4) != 1 || a.IPv4[0].NAT != address.NATOpen || a.IPv4[0].ExternalIP != r.WANIP() {
 				t.Fatalf("address %q (%v): want one IPv4 interface, open at %s", info.Address, err, r.WANIP())
 			}
-			direct := func(what string) {
+			n.info.Address = info.Address // the peer connects to the address with the mapping
+			direct := func(what string, n *labNode) {
 				t.Helper()
 				status, c := connectFresh(t, nodes["hard"], n)
 				if status != http.StatusCreated {
@@ -124,7 +129,26 @@ func TestPortMap(t *testing.T) {
 					t.Errorf("%s: strategy %q, want direct (attempts %+v)", what, c.Strategy, c.Attempts)
 				}
 			}
-			direct("hard peer to the mapped node")
+			direct("hard peer to the mapped node", n)
+			if tt.second {
+				// A second node behind the router with the same listen
+				// port: the gateway maps another external port, which the
+				// address carries as an interface of its own.
+				h2 := r.AddHost()
+				n2 := startLabNodes(t, wan, ntp.Addr().String(), map[string]*natlab.Host{"second": h2},
+					"--portmap-lease", portmapLease.String())["second"]
+				ext := waitMapped(t, n2, r, tt.name, true, 15*time.Second)
+				info, _ := mappingOf(t, n2)
+				a, err := address.Parse(info.Address)
+				if err != nil || len(a.IPv4) != 2 || a.IPv4[1].NAT != address.NATOpen || a.IPv4[1].ExternalIP != ext.Addr() || a.IPv4[1].ListenPort != ext.Port() {
+					t.Fatalf("address %q (%v): want the mapping %s as a second, open IPv4 interface", info.Address, err, ext)
+				}
+				if a.IPv4[0].NAT != address.NATBlocked {
+					t.Errorf("address %q: the interface itself is %s, want blocked (its external IP at port %d is the first node's mapping)", info.Address, a.IPv4[0].NAT, labPort)
+				}
+				n2.info.Address = info.Address
+				direct("hard peer to the second node, on another port", n2)
+			}
 			if !tt.restart {
 				return
 			}
@@ -145,8 +169,8 @@ func TestPortMap(t *testing.T) {
 				return routerMaps(t, r, h), nil
 			})
 			t.Logf("mapped again %v after the restart (renewal every %v)", time.Since(restarted).Round(10*time.Millisecond), portmapLease/2)
-			waitMapped(t, n, r, tt.name, 5*time.Second)
-			direct("after the router restarted")
+			waitMapped(t, n, r, tt.name, false, 5*time.Second)
+			direct("after the router restarted", n)
 		})
 	}
 }
