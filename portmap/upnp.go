@@ -36,6 +36,13 @@ type igdConn interface {
 	GetExternalIPAddressCtx(ctx context.Context) (string, error)
 }
 
+// igdAnyPort is IGDv2's AddAnyPortMapping: the gateway picks the
+// external port when the one asked for is taken.
+type igdAnyPort interface {
+	AddAnyPortMappingCtx(ctx context.Context, remoteHost string, externalPort uint16, protocol string,
+		internalPort uint16, internalClient string, enabled bool, description string, leaseSeconds uint32) (uint16, error)
+}
+
 // upnpSearchWait is how long the SSDP search collects answers; SSDP counts
 // in whole seconds, and the search asks for answers within 1.
 const upnpSearchWait = 1200 * time.Millisecond
@@ -125,8 +132,14 @@ func (c *upnpClient) Map(ctx context.Context, req request) (Mapping, error) {
 		return Mapping{}, err
 	}
 	proto := strings.ToUpper(req.Transport)
-	err = conn.AddPortMappingCtx(ctx, "", req.External, proto, req.Internal.Port(), req.Internal.Addr().String(),
+	port := req.External
+	err = conn.AddPortMappingCtx(ctx, "", port, proto, req.Internal.Port(), req.Internal.Addr().String(),
 		true, upnpDescription, seconds(req.Lease))
+	if anyPort, ok := conn.(igdAnyPort); ok && err != nil && req.Prev == nil {
+		// The port may be another host's mapping: IGDv2 picks a free one.
+		port, err = anyPort.AddAnyPortMappingCtx(ctx, "", req.External, proto, req.Internal.Port(), req.Internal.Addr().String(),
+			true, upnpDescription, seconds(req.Lease))
+	}
 	if err != nil {
 		c.forget()
 		return Mapping{}, fmt.Errorf("upnp: map %s port %d at %s: %w", req.Transport, req.Internal.Port(), c.gw.IP, err)
@@ -141,7 +154,7 @@ func (c *upnpClient) Map(ctx context.Context, req request) (Mapping, error) {
 	}
 	return Mapping{
 		Protocol: UPnP, Transport: req.Transport, Internal: req.Internal,
-		External: netip.AddrPortFrom(ip.Unmap(), req.External), Lease: req.Lease, At: c.now(),
+		External: netip.AddrPortFrom(ip.Unmap(), port), Lease: req.Lease, At: c.now(),
 	}, nil
 }
 

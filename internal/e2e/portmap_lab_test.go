@@ -99,7 +99,7 @@ func TestPortMap(t *testing.T) {
 	}{
 		{"pcp", natlab.PCP, true, false},
 		{"nat-pmp", natlab.NATPMP, false, true},
-		{"upnp", natlab.IGD, false, false},
+		{"upnp", natlab.IGD, false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := lab.AddRouter(natlab.Easy, natlab.UPnP(stun, tt.proto))
