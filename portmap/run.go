@@ -194,11 +194,12 @@ func (m *Mapper) renew(ctx context.Context, cur *current) (*current, time.Time) 
 	if mp.External != prev.External {
 		m.log.Info("port mapping moved", "old", prev.External, "new", mp.External)
 	}
+	was, _ := m.Status()
 	cur.m = mp
 	m.confirm(ctx, cur)
-	if st, _ := m.Status(); !st.Confirmed && ctx.Err() == nil {
-		// Renewed, yet not reachable: the gateway may keep the entry and
-		// no longer forward it. Make it anew, once.
+	if st, _ := m.Status(); was.Confirmed && !st.Confirmed && ctx.Err() == nil {
+		// Renewed, and no longer reachable: the gateway may keep the
+		// entry and have stopped forwarding it. Make it anew, once.
 		m.log.Info("renewed mapping not reachable from outside: mapping anew", "external", mp.External, "reason", st.Reason)
 		m.unmap(cur)
 		fresh, err := m.mapWith(ctx, cur.client, cur.gw, nil)

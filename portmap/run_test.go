@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -284,10 +285,10 @@ func TestNotAdvertisedBehindAnotherNAT(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				g := newFakeGateway()
 				g.external = netip.MustParseAddr(tt.external)
-				checks := 0
+				var checks atomic.Int32
 				m, err := New(Config{Port: 40000, Lease: testLease,
 					Confirm: func(_ context.Context, _ netip.Addr, ext netip.AddrPort) (netip.AddrPort, bool, error) {
-						checks++
+						checks.Add(1)
 						return netip.AddrPortFrom(netip.MustParseAddr(tt.dialed), ext.Port()), true, nil
 					},
 					Gateway: func() (Gateway, error) {
@@ -303,8 +304,18 @@ func TestNotAdvertisedBehindAnotherNAT(t *testing.T) {
 				go func() { m.Run(ctx); close(done) }()
 				synctest.Wait()
 				st, ok := m.Status()
-				if !ok || st.Confirmed || st.Reason == "" || checks != tt.checks {
-					t.Errorf("status %+v (mapped %v) after %d checks: want mapped, not confirmed, with a reason, after %d", st, ok, checks, tt.checks)
+				if !ok || st.Confirmed || st.Reason == "" || int(checks.Load()) != tt.checks {
+					t.Errorf("status %+v (mapped %v) after %d checks: want mapped, not confirmed, with a reason, after %d", st, ok, checks.Load(), tt.checks)
+				}
+				// Renewed as usual, and not made anew each time: it was
+				// never reachable.
+				time.Sleep(testLease / 2)
+				synctest.Wait()
+				if _, renewals, unmaps, _, _ := g.counts(); renewals != 1 || unmaps != 0 {
+					t.Errorf("after half the lease: %d renewals, %d unmaps; want 1 and 0", renewals, unmaps)
+				}
+				if st, _ := m.Status(); st.Confirmed {
+					t.Errorf("status %+v after the renewal, want still not confirmed", st)
 				}
 				cancel()
 				<-done
