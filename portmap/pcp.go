@@ -61,10 +61,9 @@ const (
 	PCPCannotProvideExt  PCPResult = 11
 	PCPAddressMismatch   PCPResult = 12
 	PCPExcessRemotePeers PCPResult = 13
-	pcpResultNamesCount            = 14
 )
 
-var pcpResultNames = [pcpResultNamesCount]string{
+var pcpResultNames = [...]string{
 	"success", "unsupported version", "not authorized", "malformed request",
 	"unsupported opcode", "unsupported option", "malformed option", "network failure",
 	"no resources", "unsupported protocol", "user exceeded quota",
