@@ -471,7 +471,7 @@ export interface paths {
          *
          *     ```
          *
-         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state), `bytes` (byte counters of connections whose counts changed, at most once a second) and `network` (a named network's state changed: joining, waiting, joined). An idle stream gets a `: keepalive` comment every 15 s.
+         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished, or the port mapping changed; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state), `bytes` (byte counters of connections whose counts changed, at most once a second) and `network` (a named network's state changed: joining, waiting, joined). An idle stream gets a `: keepalive` comment every 15 s.
          *
          *     A new client starts at the present. A client that reconnects with the last event ID it saw (`Last-Event-ID` header, as `EventSource` sends it, or the `last_event_id` query parameter) first gets the events it missed from a buffer of the last 1024. When some of them were dropped from the buffer, the stream starts with an event `reset` without `id`, whose data is a `ResetEvent`: reload the state (`GET /v1/node`, `GET /v1/connections`).
          *
@@ -1089,7 +1089,7 @@ export interface components {
         EventIDText: string;
         /** @description Something that happened on the node. `type` says which; each type has its own payload member. */
         Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"] | components["schemas"]["ServiceEvent"] | components["schemas"]["ForwardEvent"];
-        /** @description A NAT probe finished; `node` is the node's new state. */
+        /** @description A NAT probe finished, or the port mapping changed (made, confirmed, lost); `node` is the node's new state. */
         ProbeEvent: {
             id: components["schemas"]["EventID"];
             /**
