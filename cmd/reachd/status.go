@@ -145,6 +145,13 @@ func writeStatus(w io.Writer, api string, info nodeStatus, conns []node.ConnInfo
 		fmt.Fprintf(w, "  %s %s\n", ifc.Name, ifc.IP)
 		fmt.Fprintf(w, "    tcp  %s\n", ifc.TCP)
 		fmt.Fprintf(w, "    udp  %s\n", ifc.UDP)
+		if pm := ifc.Portmap; pm != nil {
+			state := "confirmed"
+			if !pm.Confirmed {
+				state = "not advertised: " + pm.Reason
+			}
+			fmt.Fprintf(w, "    map  %s %s, %s\n", pm.Protocol, pm.External, state)
+		}
 	}
 
 	fmt.Fprintln(w, "brokers")
