@@ -80,6 +80,13 @@ type nodeStatus struct {
 		IP   string    `json:"ip"`
 		TCP  natStatus `json:"tcp"`
 		UDP  natStatus `json:"udp"`
+		// Portmap is the interface's port mapping; nil without one.
+		Portmap *struct {
+			Protocol  string `json:"protocol"`
+			External  string `json:"external"`
+			Confirmed bool   `json:"confirmed"`
+			Reason    string `json:"reason"`
+		} `json:"portmap"`
 	} `json:"interfaces"`
 	Brokers []struct {
 		URL       string `json:"url"`
