@@ -105,10 +105,12 @@ func TestPortMap(t *testing.T) {
 			r := lab.AddRouter(natlab.Easy, natlab.UPnP(stun, tt.proto))
 			h := r.AddHost()
 			hard := lab.AddRouter(natlab.Hard).AddHost()
+			start := time.Now()
 			nodes := startLabNodes(t, wan, ntp.Addr().String(), map[string]*natlab.Host{"mapped": h, "hard": hard},
 				"--portmap-lease", portmapLease.String())
 			n := nodes["mapped"]
 			waitMapped(t, n, r, tt.name, false, 15*time.Second)
+			t.Logf("%s: mapped and confirmed %v after the start (ready after %d ms)", tt.name, time.Since(start).Round(10*time.Millisecond), n.info.ReadyAfterMS)
 			if !routerMaps(t, r, h) {
 				t.Errorf("router ruleset has no mapping to %s:%d", h.IP(), labPort)
 			}
