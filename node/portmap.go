@@ -2,7 +2,7 @@ package node
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/reachd/reachd/address"
@@ -52,7 +52,7 @@ func (n *Node) confirmMapping(ctx context.Context, local netip.Addr, ext netip.A
 		}
 	}
 	if r.State == natprobe.ReachUnknown {
-		return dialed, false, errors.New(r.Reason)
+		return dialed, false, fmt.Errorf("no dial-back: %s", r.Reason)
 	}
 	return dialed, r.State == natprobe.ReachReachable, nil
 }
@@ -65,8 +65,7 @@ func (n *Node) mappingChanged() {
 	}
 }
 
-// mapping is the port mapping to advertise, if any: confirmed by a
-// dial-back.
+// mapping is the listen port's mapping, if any, confirmed or not.
 func (n *Node) mapping() (portmap.Status, bool) {
 	if n.mapper == nil {
 		return portmap.Status{}, false
