@@ -14,7 +14,8 @@ import (
 type pcpClient struct {
 	gw    Gateway
 	now   func() time.Time
-	first time.Duration // the first retransmission timeout; it doubles
+	first time.Duration // the first retransmission timeout; it doubles; 0 means 250ms
+	port  uint16        // the server's port; 0 means 5351 (tests change it)
 }
 
 func (c *pcpClient) Protocol() Protocol { return PCP }
@@ -59,7 +60,11 @@ func (c *pcpClient) Unmap(ctx context.Context, m Mapping) error {
 // intervals, until a response to op (and, for MAP, with nonce) arrives or
 // ctx ends. A response that is not success is an error naming its result.
 func (c *pcpClient) transact(ctx context.Context, msg []byte, op uint8, nonce *[pcpNonceLength]byte) (pcpResponse, error) {
-	conn, err := dialGateway(ctx, c.gw, pcpPort)
+	port := c.port
+	if port == 0 {
+		port = pcpPort
+	}
+	conn, err := dialGateway(ctx, c.gw, port)
 	if err != nil {
 		return pcpResponse{}, fmt.Errorf("pcp: %w", err)
 	}
