@@ -58,6 +58,11 @@ type client interface {
 	Map(ctx context.Context, req request) (Mapping, error)
 	// Unmap deletes m.
 	Unmap(ctx context.Context, m Mapping) error
+	// Alive checks, without changing anything, that the gateway still
+	// holds m: an error wrapping ErrLost when it does not (its epoch went
+	// back, the entry is gone or points elsewhere), another error when it
+	// could not tell.
+	Alive(ctx context.Context, m Mapping) error
 }
 
 // Gateway is where mappings are asked for: the default gateway and the

@@ -8,6 +8,7 @@ var (
 	ErrNoGateway = errors.New("portmap: no ipv4 default gateway")
 	// ErrNoService: no mapping protocol answered at the gateway.
 	ErrNoService = errors.New("portmap: no pcp, nat-pmp or upnp service at the gateway")
-	// ErrEpoch: the server's epoch says it lost its mappings.
-	ErrEpoch = errors.New("portmap: the gateway lost its mappings (epoch went back)")
+	// ErrLost: the gateway no longer holds the mapping (it restarted:
+	// its epoch went back; or the entry is gone or points elsewhere).
+	ErrLost = errors.New("portmap: the gateway lost the mapping")
 )

@@ -44,6 +44,20 @@ func (c *natpmpClient) external(ctx context.Context) (*natpmp.GetExternalAddress
 	return r, nil
 }
 
+func (c *natpmpClient) Alive(ctx context.Context, m Mapping) error {
+	ext, err := c.external(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case epochLost(m.Epoch, m.At, ext.SecondsSinceStartOfEpoc, c.now()):
+		return fmt.Errorf("nat-pmp: epoch %d after %d: %w", ext.SecondsSinceStartOfEpoc, m.Epoch, ErrLost)
+	case netip.AddrFrom4(ext.ExternalIPAddress) != m.External.Addr():
+		return fmt.Errorf("nat-pmp: external address now %v: %w", netip.AddrFrom4(ext.ExternalIPAddress), ErrLost)
+	}
+	return nil
+}
+
 func (c *natpmpClient) Map(ctx context.Context, req request) (Mapping, error) {
 	ext, err := c.external(ctx)
 	if err != nil {

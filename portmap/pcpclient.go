@@ -25,6 +25,17 @@ func (c *pcpClient) Probe(ctx context.Context) error {
 	return err
 }
 
+func (c *pcpClient) Alive(ctx context.Context, m Mapping) error {
+	r, err := c.transact(ctx, encodePCPAnnounce(c.gw.Local), pcpOpAnnounce, nil)
+	if err != nil {
+		return err
+	}
+	if epochLost(m.Epoch, m.At, r.Epoch, c.now()) {
+		return fmt.Errorf("pcp: epoch %d after %d: %w", r.Epoch, m.Epoch, ErrLost)
+	}
+	return nil
+}
+
 func (c *pcpClient) Map(ctx context.Context, req request) (Mapping, error) {
 	m := pcpMap{Protocol: pcpProtoTCP, Internal: req.Internal.Port(), External: netip.AddrPortFrom(netip.Addr{}, req.External)}
 	if req.Transport == "udp" {

@@ -6,9 +6,10 @@
 //
 // A Mapper keeps one mapping alive: it renews it at half its lease, has
 // it checked from outside (Config.Confirm: a dial-back through the mapped
-// port) after it is made and after every renewal, makes it again when the
-// gateway restarted (PCP and NAT-PMP epoch, a failed renewal, a failed
-// check) or changed, and deletes it when Run returns. Its Status says
+// port) after it is made and after every renewal, asks the gateway every
+// GatewayEvery whether it still holds it, makes it again when the gateway
+// restarted (PCP and NAT-PMP epoch, an entry gone, a failed renewal, a
+// failed check) or changed, and deletes it when Run returns. Its Status says
 // whether the mapping may be advertised: only once a dial-back reached it,
 // and never when another NAT lies beyond the gateway (the mapping's
 // external address is private, or not the address the dial-back came
@@ -51,8 +52,9 @@ type Config struct {
 	// protocol, or failing to map, before it tries again. Zero means 5
 	// minutes.
 	RetryEvery time.Duration
-	// GatewayEvery is how often the gateway is looked up for a change.
-	// Zero means 30s.
+	// GatewayEvery is how often, between renewals, the gateway is looked
+	// up for a change and asked whether it still holds the mapping. Zero
+	// means 30s.
 	GatewayEvery time.Duration
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time

@@ -40,6 +40,8 @@ func (m *Mapper) Run(ctx context.Context) {
 			cur, due = m.establish(ctx, gw)
 		case cur != nil && !now.Before(due):
 			cur, due = m.renew(ctx, cur)
+		case cur != nil && m.lost(ctx, cur):
+			cur, due = m.renew(ctx, cur)
 		}
 		if ctx.Err() != nil {
 			return
@@ -171,6 +173,24 @@ func (m *Mapper) mapWith(ctx context.Context, c client, gw Gateway, prev *Mappin
 	return mp, nil
 }
 
+// lost asks the gateway whether it still holds cur's mapping (between
+// renewals, every GatewayEvery): a router that restarted is found within
+// that, not at the next renewal. Only ErrLost counts; a gateway that does
+// not answer is left to the renewal.
+func (m *Mapper) lost(ctx context.Context, cur *current) bool {
+	ctx, cancel := context.WithTimeout(ctx, m.probeTimeout(cur.client))
+	defer cancel()
+	err := cur.client.Alive(ctx, cur.m)
+	if errors.Is(err, ErrLost) {
+		m.log.Info("the gateway lost the port mapping (restarted?): mapping again", "protocol", cur.m.Protocol, "err", err)
+		return true
+	}
+	if err != nil && ctx.Err() == nil {
+		m.log.Debug("port mapping check", "protocol", cur.m.Protocol, "err", err)
+	}
+	return false
+}
+
 // renewAt is when to renew mp: at half its lease.
 func (m *Mapper) renewAt(mp Mapping) time.Time { return mp.At.Add(mp.Lease / 2) }
 
@@ -189,7 +209,7 @@ func (m *Mapper) renew(ctx context.Context, cur *current) (*current, time.Time) 
 		return m.establish(ctx, cur.gw)
 	}
 	if mp.HasEpoch && prev.HasEpoch && epochLost(prev.Epoch, prev.At, mp.Epoch, mp.At) {
-		m.log.Info("gateway restarted (its epoch went back): mapping made again", "protocol", mp.Protocol, "err", ErrEpoch)
+		m.log.Info("gateway restarted (its epoch went back): mapping made again", "protocol", mp.Protocol)
 	}
 	if mp.External != prev.External {
 		m.log.Info("port mapping moved", "old", prev.External, "new", mp.External)

@@ -24,6 +24,7 @@ type fakeGateway struct {
 	forwards  bool // whether a mapping reaches the listener (Confirm)
 	failNext  bool // the next Map fails
 	confirms  int
+	checks    int // Alive calls
 	answering map[Protocol]bool
 }
 
@@ -96,6 +97,16 @@ func (c *fakeClient) Unmap(_ context.Context, m Mapping) error {
 	defer c.g.mu.Unlock()
 	c.g.unmaps++
 	delete(c.g.mappings, m.External.Port())
+	return nil
+}
+
+func (c *fakeClient) Alive(_ context.Context, m Mapping) error {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	c.g.checks++
+	if !c.g.mappings[m.External.Port()] {
+		return ErrLost
+	}
 	return nil
 }
 
@@ -346,5 +357,44 @@ func TestGatewayChange(t *testing.T) {
 		if _, _, unmaps, _, _ := g.counts(); st.Local != gw.Local || unmaps != 1 {
 			t.Errorf("after a gateway change: status %+v, %d unmaps; want mapped from %v, the old one deleted", st, unmaps, gw.Local)
 		}
+	})
+}
+
+// TestRestartFoundBetweenRenewals: with a long lease, a gateway that loses
+// the mapping is found by the check every GatewayEvery, and the mapping
+// is made again then, not at the renewal half an hour later.
+func TestRestartFoundBetweenRenewals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newFakeGateway()
+		m, err := New(Config{Port: 40000, Lease: time.Hour, GatewayEvery: 30 * time.Second, Confirm: g.confirm,
+			Gateway: func() (Gateway, error) {
+				return Gateway{IP: netip.MustParseAddr("10.1.0.1"), Local: netip.MustParseAddr("10.1.0.2")}, nil
+			},
+			clients: func(Gateway) []client { return []client{&fakeClient{NATPMP, g, 0}} },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { m.Run(ctx); close(done) }()
+		synctest.Wait()
+		wantStatus(t, m, NATPMP, true)
+
+		time.Sleep(time.Minute) // two checks, nothing lost
+		synctest.Wait()
+		if maps, _, _, _, _ := g.counts(); maps != 1 {
+			t.Fatalf("%d map requests while the gateway held the mapping, want 1", maps)
+		}
+		g.restart()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		maps, renewals, _, confirms, mapped := g.counts()
+		if !mapped || maps != 2 || renewals != 1 || confirms != 2 {
+			t.Fatalf("30s after the gateway lost the mapping: mapped %v, %d map requests, %d renewals, %d checks; want mapped again and confirmed", mapped, maps, renewals, confirms)
+		}
+		wantStatus(t, m, NATPMP, true)
+		cancel()
+		<-done
 	})
 }

@@ -34,6 +34,8 @@ type igdConn interface {
 		internalPort uint16, internalClient string, enabled bool, description string, leaseSeconds uint32) error
 	DeletePortMappingCtx(ctx context.Context, remoteHost string, externalPort uint16, protocol string) error
 	GetExternalIPAddressCtx(ctx context.Context) (string, error)
+	GetSpecificPortMappingEntryCtx(ctx context.Context, remoteHost string, externalPort uint16, protocol string) (
+		internalPort uint16, internalClient string, enabled bool, description string, leaseSeconds uint32, err error)
 }
 
 // igdAnyPort is IGDv2's AddAnyPortMapping: the gateway picks the
@@ -156,6 +158,22 @@ func (c *upnpClient) Map(ctx context.Context, req request) (Mapping, error) {
 		Protocol: UPnP, Transport: req.Transport, Internal: req.Internal,
 		External: netip.AddrPortFrom(ip.Unmap(), port), Lease: req.Lease, At: c.now(),
 	}, nil
+}
+
+func (c *upnpClient) Alive(ctx context.Context, m Mapping) error {
+	conn, err := c.service(ctx)
+	if err != nil {
+		return err
+	}
+	port, client, enabled, _, _, err := conn.GetSpecificPortMappingEntryCtx(ctx, "", m.External.Port(), strings.ToUpper(m.Transport))
+	switch {
+	case err != nil:
+		c.forget()
+		return fmt.Errorf("upnp: port %d at %s: %v: %w", m.External.Port(), c.gw.IP, err, ErrLost)
+	case port != m.Internal.Port() || client != m.Internal.Addr().String() || !enabled:
+		return fmt.Errorf("upnp: port %d at %s goes to %s:%d (enabled %v): %w", m.External.Port(), c.gw.IP, client, port, enabled, ErrLost)
+	}
+	return nil
 }
 
 func (c *upnpClient) Unmap(ctx context.Context, m Mapping) error {
