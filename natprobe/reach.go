@@ -215,3 +215,14 @@ func ApplyReach(r Result, reach Reach) Result {
 	}
 	return r
 }
+
+// CheckPort asks every server that offers dial-back, over TCP from local,
+// to dial db.Port at our source IP as it sees it: for a port the gateway
+// forwards (package portmap), which may differ from the listen port.
+func (p *Prober) CheckPort(ctx context.Context, local netip.Addr, db DialBack) Reach {
+	targets, _, reason := targetsFor(p.resolve(ctx), local)
+	if len(targets) == 0 {
+		return Reach{State: ReachUnknown, Reason: reason}
+	}
+	return p.checkReach(ctx, LocalAddr{IP: local}, targets, &db)
+}

@@ -14,7 +14,7 @@ import (
 
 // Event types.
 const (
-	EventProbe      = "probe"      // a NAT probe finished; Node holds the new state
+	EventProbe      = "probe"      // a NAT probe finished, or the port mapping changed; Node holds the new state
 	EventBroker     = "broker"     // a broker went up or down; Brokers holds them all
 	EventConnection = "connection" // a connection opened or changed state
 	EventAttempt    = "attempt"    // a strategy attempt started or ended

@@ -39,6 +39,7 @@ import (
 	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/node/internal/race"
 	"github.com/reachd/reachd/pair"
+	"github.com/reachd/reachd/portmap"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/state"
@@ -102,6 +103,13 @@ type Config struct {
 	// Limits bound what peers can make the node do; zero fields take
 	// their defaults.
 	Limits Limits
+	// NoPortMap turns port mapping off: by default the node asks its
+	// gateway to forward the listen port by PCP, NAT-PMP or UPnP IGD
+	// (package portmap, node/portmap.go).
+	NoPortMap bool
+	// PortMapLease is the lease asked for a port mapping, renewed at half
+	// what the gateway grants; 0 means 2 hours.
+	PortMapLease time.Duration
 	// Logger receives the node's logs; nil discards.
 	Logger *slog.Logger
 }
@@ -145,6 +153,8 @@ type Node struct {
 	probedAt time.Time  // when the last probe finished; stateMu
 
 	tickets tickets // connections strategies wait for on the listener
+
+	mapper *portmap.Mapper // the listen port's mapping; nil with NoPortMap
 
 	// state is the node's one state file (state.json in the data dir):
 	// every feature keeps its section through this Store, as two Stores of
@@ -303,6 +313,12 @@ func New(cfg Config) (_ *Node, retErr error) {
 		sig.Close()
 		return nil, err
 	}
+	if n.mapper, err = n.newMapper(); err != nil {
+		n.ln.Close()
+		n.services.Close()
+		sig.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.handlePeerTasks()
 	n.sig.Handle(msgAddress, n.answerAddress)
@@ -369,6 +385,9 @@ func (n *Node) Start() {
 	n.wg.Go(n.reportBytes)
 	n.wg.Go(n.restoreNetworks)
 	n.wg.Go(n.keepNames)
+	if n.mapper != nil {
+		n.wg.Go(func() { n.mapper.Run(n.ctx) })
+	}
 }
 
 // signalingWait is how long the node waits for a first broker before it

@@ -64,6 +64,10 @@ type nodeFlags struct {
 	networkMaxMembers int
 	// hostName is announced in named networks (host.network).
 	hostName string
+	// portmap asks the gateway to forward the listen port; portmapLease
+	// is the lease asked.
+	portmap      bool
+	portmapLease time.Duration
 
 	// API connection limits (server.Config).
 	apiMaxConns      int
@@ -113,6 +117,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.networkRange, "network-range", network.DefaultRange.String(), "where named networks derive the subnet (a /24 each) of their automatic addresses (`prefix`)")
 	fs.IntVar(&f.networkMaxMembers, "network-max-members", network.DefaultMaxMembers, "most members of one named network this node admits (`n`)")
 	fs.StringVar(&f.hostName, "hostname", "", "the host `name` this node announces in named networks, where members reach it as name.network (a DNS label; default: the machine's host name)")
+	fs.BoolVar(&f.portmap, "portmap", true, "ask the gateway to forward the listen port (PCP, NAT-PMP or UPnP IGD); advertised once a dial-back reaches it")
+	fs.DurationVar(&f.portmapLease, "portmap-lease", 2*time.Hour, "the lease a port mapping asks for (`duration`, at least 2s), renewed at half what the gateway grants")
 }
 
 // config turns the flags into the node's and the API server's configs.
@@ -187,9 +193,14 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if f.networkMaxMembers < 1 {
 		return node.Config{}, server.Config{}, usagef("--network-max-members %d: want at least 1", f.networkMaxMembers)
 	}
+	if f.portmapLease < 2*time.Second {
+		return node.Config{}, server.Config{}, usagef("--portmap-lease %s: want at least 2s", f.portmapLease)
+	}
 	nc := node.Config{
-		Accept: f.accept,
-		Allow:  f.allow.items,
+		NoPortMap:    !f.portmap,
+		PortMapLease: f.portmapLease,
+		Accept:       f.accept,
+		Allow:        f.allow.items,
 		Limits: node.Limits{
 			PeerRequestRate:        f.peerRequestRate,
 			RequestRate:            f.requestRate,

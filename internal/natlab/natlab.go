@@ -10,7 +10,9 @@
 // bridge. Every router is one of five kinds (see Kind): Public (no NAT),
 // Forwarded (NAT plus port forwards), Easy (endpoint-independent mapping),
 // Hard (endpoint-dependent mapping) and FullCone (endpoint-independent
-// mapping and filtering).
+// mapping and filtering). An Easy router added with the UPnP option also
+// runs miniupnpd, which maps ports for its hosts by PCP, NAT-PMP or UPnP
+// IGD (upnp.go).
 //
 // Addressing plan (N is the router's number, 1 for the first router):
 //

@@ -22,8 +22,12 @@ type Router struct {
 	lanIP  netip.Addr
 	lan6   netip.Prefix // IPv6 LAN, a /64; invalid without IPv6
 	lanIP6 netip.Addr
-	reset  bool       // RejectWithReset
-	fwd    *forwarder // the WAN link's forwarder; nil without a Link option
+	reset  bool        // RejectWithReset
+	fwd    *forwarder  // the WAN link's forwarder; nil without a Link option
+	upnp   *upnpConfig // miniupnpd's; nil without the UPnP option
+
+	upnpMu   sync.Mutex
+	upnpProc *Process // the running miniupnpd
 
 	mu       sync.Mutex
 	next     int // the LAN's next free address index (lanAddr), from 2
@@ -43,6 +47,7 @@ type routerConfig struct {
 	reset  bool
 	v4only bool
 	link   *Link
+	upnp   *upnpConfig
 }
 
 type optionFunc func(*routerConfig)
@@ -72,7 +77,11 @@ func IPv4Only() RouterOption {
 // IPv4Only leaves IPv6 out in a lab built WithIPv6.
 func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 	l.tb.Helper()
-	r, err := l.addRouter(kind, routerOptions(opts), nil, false)
+	cfg := routerOptions(opts)
+	if cfg.upnp != nil {
+		needMiniupnpd(l.tb)
+	}
+	r, err := l.addRouter(kind, cfg, nil, false)
 	if err != nil {
 		l.tb.Fatalf("natlab: add %s router: %v", kind, err)
 	}
@@ -112,6 +121,9 @@ func (l *Lab) newRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 		return nil, fmt.Errorf("router %s is no cgnat", up.Name())
 	case up != nil && kind == Public:
 		return nil, fmt.Errorf("a %s router behind a cgnat: its lan would not be routed", kind)
+	}
+	if cfg.upnp != nil && (kind != Easy || up != nil) {
+		return nil, fmt.Errorf("miniupnpd runs on an %s router on the WAN, not %s", Easy, kind)
 	}
 	if cfg.link != nil {
 		if err := cfg.link.validate(); err != nil {
@@ -178,6 +190,7 @@ func (l *Lab) newRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 		lan6:   lan6,
 		lanIP6: lanIP6,
 		reset:  cfg.reset,
+		upnp:   cfg.upnp,
 		next:   2,
 	}
 	l.routers = append(l.routers, r)
@@ -283,7 +296,12 @@ func (r *Router) build(link *Link) error {
 		return err
 	}
 	if r.fwd != nil {
-		return r.awaitLink()
+		if err := r.awaitLink(); err != nil {
+			return err
+		}
+	}
+	if r.upnp != nil {
+		return r.StartUPnP()
 	}
 	return nil
 }
@@ -413,8 +431,12 @@ func (r *Router) forward(h *Host, port uint16) error {
 
 // applyLocked renders the ruleset and loads it into the router's namespace.
 func (r *Router) applyLocked() error {
-	rules := ruleset(rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards,
-		Reset: r.reset, IPv6: r.lan6.IsValid(), CGNAT: r.cgnat})
+	spec := rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards,
+		Reset: r.reset, IPv6: r.lan6.IsValid(), CGNAT: r.cgnat}
+	if r.upnp != nil {
+		spec.UPnP, spec.STUN = r.upnp.protos, r.upnp.stun.Addr()
+	}
+	rules := ruleset(spec)
 	if err := run(rules, "ip", "netns", "exec", r.Name(), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("load ruleset: %w", err)
 	}

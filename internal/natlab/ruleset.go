@@ -34,6 +34,10 @@ type rulesetSpec struct {
 	IPv6 bool
 	// CGNAT routes IPv6 unfiltered, as carriers do.
 	CGNAT bool
+	// UPnP adds miniupnpd's table and lets what it DNATs in; STUN is the
+	// server whose answers reach miniupnpd's STUN test (see UPnP).
+	UPnP MapProtocol
+	STUN netip.Addr
 }
 
 // mappingTimeout is how long a FullCone mapping outlives its last outbound
@@ -123,6 +127,19 @@ func ruleset(s rulesetSpec) string {
 	}
 	w("\tchain input {")
 	w("\t\ttype filter hook input priority filter; policy accept;")
+	if s.UPnP != 0 {
+		// PCP and NAT-PMP share a port and miniupnpd serves both or
+		// neither: drop the one not asked for by its version byte.
+		if s.UPnP&PCP == 0 {
+			w("\t\tiifname %q udp dport 5351 @th,64,8 2 drop", lanIface)
+		}
+		if s.UPnP&NATPMP == 0 {
+			w("\t\tiifname %q udp dport 5351 @th,64,8 0 drop", lanIface)
+		}
+		// miniupnpd's STUN test asks for answers from other addresses.
+		w("\t\tiifname %q ip saddr %s udp sport 1024-65535 accept", wanIface, s.STUN)
+		w("\t\tiifname %q ip saddr %s udp sport 1024-65535 accept", wanIface, wanAddrs[1])
+	}
 	w("\t\tiifname %q ct state established,related accept", wanIface)
 	w("\t\tiifname %q icmp type echo-request accept", wanIface)
 	refuse()
@@ -131,7 +148,7 @@ func ruleset(s rulesetSpec) string {
 		w("\tchain forward {")
 		w("\t\ttype filter hook forward priority filter; policy accept;")
 		w("\t\tiifname %q ct state established,related accept", wanIface)
-		if s.Kind == Forwarded || s.Kind == FullCone {
+		if s.Kind == Forwarded || s.Kind == FullCone || s.UPnP != 0 {
 			w("\t\tiifname %q ct status dnat accept", wanIface)
 		}
 		refuse()
@@ -140,6 +157,9 @@ func ruleset(s rulesetSpec) string {
 	w("}")
 	if s.IPv6 {
 		ruleset6(s, w, refuse)
+	}
+	if s.UPnP != 0 {
+		b.WriteString(miniupnpdTable)
 	}
 	return b.String()
 }

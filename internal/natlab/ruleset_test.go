@@ -125,6 +125,29 @@ func TestRuleset(t *testing.T) {
 			wantNot: []string{"ip6", "icmpv6"},
 		},
 		{
+			// miniupnpd's table, what it DNATs let in, its STUN test's
+			// answers let in, NAT-PMP (version 0) dropped when only PCP
+			// is served.
+			name: "easy with miniupnpd serving pcp",
+			spec: rulesetSpec{Kind: Easy, WANIP: wanIP, LAN: lan, UPnP: PCP, STUN: netip.MustParseAddr("203.0.113.1")},
+			want: []string{
+				"table inet filter {",
+				"jump miniupnpd",
+				"jump prerouting_miniupnpd",
+				"jump postrouting_miniupnpd",
+				`iifname "wan" ct status dnat accept`,
+				`iifname "wan" ip saddr 203.0.113.1 udp sport 1024-65535 accept`,
+				`iifname "lan" udp dport 5351 @th,64,8 0 drop`,
+			},
+			wantNot: []string{"@th,64,8 2 drop"},
+		},
+		{
+			name:    "easy with miniupnpd serving igd",
+			spec:    rulesetSpec{Kind: Easy, WANIP: wanIP, LAN: lan, UPnP: IGD, STUN: netip.MustParseAddr("203.0.113.1")},
+			want:    []string{`iifname "lan" udp dport 5351 @th,64,8 0 drop`, `iifname "lan" udp dport 5351 @th,64,8 2 drop`},
+			wantNot: []string{},
+		},
+		{
 			name:    "forwarded without forwards",
 			spec:    rulesetSpec{Kind: Forwarded, WANIP: wanIP, LAN: lan},
 			want:    []string{`oifname "wan" masquerade`, `iifname "wan" drop`},

@@ -562,7 +562,7 @@ export interface paths {
          *
          *     ```
          *
-         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state), `bytes` (byte counters of connections whose counts changed, at most once a second) and `network` (a named network's state changed: joining, waiting, joined). An idle stream gets a `: keepalive` comment every 15 s.
+         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished, or the port mapping changed; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state), `bytes` (byte counters of connections whose counts changed, at most once a second) and `network` (a named network's state changed: joining, waiting, joined). An idle stream gets a `: keepalive` comment every 15 s.
          *
          *     A new client starts at the present. A client that reconnects with the last event ID it saw (`Last-Event-ID` header, as `EventSource` sends it, or the `last_event_id` query parameter) first gets the events it missed from a buffer of the last 1024. When some of them were dropped from the buffer, the stream starts with an event `reset` without `id`, whose data is a `ResetEvent`: reload the state (`GET /v1/node`, `GET /v1/connections`).
          *
@@ -819,6 +819,26 @@ export interface components {
             /** @description The TCP result, corrected by the dial-back checks: a reachable listen port is `open` (forwarded ports included); an `open`-looking one that cannot be reached is `port_restricted_cone` with delta `equal`. The peer address carries it. */
             tcp: components["schemas"]["NATResult"];
             reach: components["schemas"]["Reach"];
+            portmap?: components["schemas"]["Portmap"];
+        };
+        /** @description The listen port's mapping on this interface's gateway (PCP, NAT-PMP or UPnP IGD); absent without one, or with `reachd run --portmap=false`. Only a confirmed mapping is in the peer address. */
+        Portmap: {
+            /**
+             * @description The protocol that made the mapping.
+             * @enum {string}
+             */
+            protocol: "pcp" | "nat-pmp" | "upnp";
+            /**
+             * @description The mapping's external address, ip:port.
+             * @example 203.0.113.11:40000
+             */
+            external: string;
+            /** @description When the mapping ends unless renewed (it is renewed at half its lease). */
+            expires_at: components["schemas"]["Timestamp"];
+            /** @description Whether a dial-back from outside reached the listener through the mapping since it was made or last renewed. False behind a second NAT (the mapping's external address is private, or not the one the Internet sees). */
+            confirmed: boolean;
+            /** @description Why the mapping is not confirmed. */
+            reason?: string;
         };
         /** @description Whether the listen port is reachable from the Internet over this interface, as STUN servers that offer dial-back (the rendezvous) found by connecting to it at the interface's external IP. */
         Reach: {
@@ -1165,7 +1185,7 @@ export interface components {
         EventIDText: string;
         /** @description Something that happened on the node. `type` says which; each type has its own payload member. */
         Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"] | components["schemas"]["ServiceEvent"] | components["schemas"]["ForwardEvent"] | components["schemas"]["PairEvent"];
-        /** @description A NAT probe finished; `node` is the node's new state. */
+        /** @description A NAT probe finished, or the port mapping changed (made, confirmed, lost); `node` is the node's new state. */
         ProbeEvent: {
             id: components["schemas"]["EventID"];
             /**
