@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reachd/reachd/clock"
@@ -74,6 +75,11 @@ type Config struct {
 	// ResyncEvery is how often the clock and the NAT probe are refreshed;
 	// 0 means 10 minutes.
 	ResyncEvery time.Duration
+	// WatchEvery is how often the node checks that its NATs still map it
+	// to the external address of its last probe (one STUN binding per NATed
+	// interface; see addrchange.go); 0 means DefaultWatchEvery, negative
+	// turns the check off.
+	WatchEvery time.Duration
 	// Accept is the inbound policy: AcceptAny (the default) or
 	// AcceptAllowlist, which lets in only the node IDs in Allow. A policy
 	// saved in the data dir's state file wins over Accept and Allow
@@ -132,8 +138,11 @@ type Node struct {
 	netMu sync.Mutex
 	nets  *network.Manager // named networks; started on first use (network.go)
 
-	probeMu  sync.Mutex // one probe a lost path triggers at a time (reprobe)
-	probedAt time.Time  // when the last probe finished; stateMu
+	probeMu     sync.Mutex    // one probe at a time
+	probedAt    time.Time     // when the last probe finished; stateMu
+	probeBegan  time.Time     // when the last probe began; stateMu
+	reprobes    *debouncer    // probes asked for by triggers (addrchange.go)
+	addrChanges atomic.Uint64 // address changes seen, for the watch's backoff
 
 	tickets tickets // connections strategies wait for on the listener
 
@@ -169,6 +178,9 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	if len(cfg.NTP) == 0 {
 		cfg.NTP = DefaultNTP
+	}
+	if cfg.WatchEvery == 0 {
+		cfg.WatchEvery = DefaultWatchEvery
 	}
 	if cfg.ResyncEvery == 0 {
 		cfg.ResyncEvery = 10 * time.Minute
@@ -257,6 +269,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 		counters:  newCounters(),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
+		reprobes:  newDebouncer(reprobeQuiet, reprobeMost),
 		policy:    policy,
 		persist:   persist,
 		lock:      lock,
@@ -283,6 +296,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.handlePeerTasks()
 	n.sig.Handle(msgAddress, n.answerAddress)
+	n.sig.Handle(msgAddressMoved, n.answerAddressMoved)
 	return n, nil
 }
 
@@ -344,6 +358,9 @@ func (n *Node) Start() {
 	n.wg.Go(n.watchBrokers)
 	n.wg.Go(n.reportBytes)
 	n.wg.Go(n.restoreNetworks)
+	n.wg.Go(n.reprobeLoop)
+	n.wg.Go(n.watchExternal)
+	n.wg.Go(n.watchNetwork)
 }
 
 // signalingWait is how long the node waits for a first broker before it
@@ -370,7 +387,7 @@ func (n *Node) maintain() {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			n.probe()
+			n.probe("periodic")
 		}()
 		go func() {
 			defer wg.Done()
@@ -394,7 +411,18 @@ func (n *Node) maintain() {
 	}
 }
 
-func (n *Node) probe() {
+// probe probes the NATs; trigger says why (see AddressChange).
+func (n *Node) probe(trigger string) {
+	n.probeMu.Lock()
+	defer n.probeMu.Unlock()
+	n.probeLocked(trigger)
+}
+
+// probeLocked is probe with probeMu held.
+func (n *Node) probeLocked(trigger string) {
+	n.stateMu.Lock()
+	n.probeBegan = time.Now()
+	n.stateMu.Unlock()
 	db, done := n.reachCheck()
 	rep := n.prober.ProbeReach(n.ctx, db)
 	done()
@@ -402,11 +430,15 @@ func (n *Node) probe() {
 		return
 	}
 	n.stateMu.Lock()
+	old, had := n.report, n.probed
 	n.report = rep
 	n.probed = true
 	n.probedAt = time.Now()
 	n.stateMu.Unlock()
 	n.emit(Event{Type: EventProbe, Node: ptr(n.Info())})
+	if had {
+		n.addressChanged(old, rep, trigger)
+	}
 }
 
 // Close stops the node and waits for its goroutines.
@@ -422,15 +454,25 @@ func (n *Node) Close() error {
 	return err
 }
 
-// watchBrokers emits an event whenever a broker goes up or down.
+// watchBrokers emits an event whenever a broker goes up or down, and asks
+// for a probe when one reconnects: its connection went through our NAT,
+// and may have died because our address changed.
 func (n *Node) watchBrokers() {
 	var last []bool
+	var connects []uint64
 	for {
 		changed := n.sig.Changes()
 		brokers := n.sig.Brokers()
 		now := make([]bool, len(brokers))
 		for i, b := range brokers {
 			now[i] = b.Connected
+			if i < len(connects) && connects[i] > 0 && b.Connects > connects[i] {
+				n.reprobeSoon("broker reconnect")
+			}
+		}
+		connects = make([]uint64, len(brokers))
+		for i, b := range brokers {
+			connects[i] = b.Connects
 		}
 		if !slices.Equal(now, last) {
 			n.emit(Event{Type: EventBroker, Brokers: brokers})

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -109,14 +108,7 @@ func learnedAddress(self address.Address, peer string, m *signaling.Message, onL
 	if err != nil {
 		return address.Address{}, err
 	}
-	a, err := address.Parse(body.Address)
-	if err != nil {
-		return address.Address{}, err
-	}
-	if a.NodeID != peer {
-		return address.Address{}, fmt.Errorf("the peer answered with the address of %s", a.NodeID)
-	}
-	return strategy.CheckLearned(self, a, onLink)
+	return checkLearned(self, peer, body.Address, onLink)
 }
 
 func (h linkHost) Reprobe() { h.n.reprobe() }
@@ -146,6 +138,9 @@ func (h linkHost) PathChanged(l *peerlink.Link, ev session.Event, p Path) {
 	h.n.log.Info("peer path "+string(ev.Kind), "peer", l.Peer(), "strategy", p.Strategy,
 		"remote", p.RemoteAddr, "reason", ev.Reason, "gap", ev.Gap.Round(time.Millisecond))
 	h.n.emit(Event{Type: EventPath, PathChange: pe})
+	if ev.Kind == session.EventLost {
+		h.n.reprobeSoon("path lost") // our address may have changed under it
+	}
 }
 
 // openOn opens a connection to the peer on its link.
@@ -200,5 +195,5 @@ func (n *Node) reprobe() {
 	if time.Since(at) < reprobeEvery {
 		return
 	}
-	n.probe()
+	n.probeLocked("resume")
 }

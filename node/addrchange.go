@@ -1,0 +1,334 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/natprobe"
+	"github.com/reachd/reachd/node/internal/peerlink"
+	"github.com/reachd/reachd/signaling"
+	"github.com/reachd/reachd/strategy"
+)
+
+// Noticing that the node's own address changed (a WAN address the ISP
+// renumbered, another Wi-Fi, a new route). The NATs are probed again, one
+// probe for a burst of triggers (debounce.go), on:
+//
+//   - a local address or default route change (netwatch_linux.go);
+//   - a broker reconnect (watchBrokers): its connection went through our
+//     NAT, and may have died with our address;
+//   - a peer link's path lost (linkHost.PathChanged);
+//   - the external address watch (watchExternal): every Config.WatchEvery,
+//     one STUN binding per NATed interface, whose mapped IP no longer the
+//     one the last probe found.
+//
+// When a probe finds other interfaces than the last (addressChanged):
+// GET /v1/node has the new address, an "address" event says what changed
+// and why, every broker connection is made again (the old ones went
+// through the old address), paths from an interface whose external
+// address changed are dropped so their links resume now rather than after
+// their pings go unanswered, and every peer with a link is told the new
+// address (address_moved), which its link and address book keep.
+
+// Reprobe timing.
+const (
+	reprobeQuiet = 200 * time.Millisecond // a burst of triggers ends this long after its last
+	reprobeMost  = time.Second            // a burst waits at most this long
+	// DefaultWatchEvery is how often the external address is checked
+	// (Config.WatchEvery).
+	DefaultWatchEvery = 2 * time.Second
+	watchTimeout      = time.Second
+	// watchBackoff: after a watch-triggered probe that found nothing
+	// new (servers that see us from two addresses), the watch waits this
+	// long before it triggers again.
+	watchBackoff = time.Minute
+	// Telling a peer our new address: tries, each bounded, spaced.
+	tellTries   = 5
+	tellTimeout = 2 * time.Second
+	tellSpacing = time.Second
+)
+
+// msgAddressMoved tells a peer with a link our new address; it answers
+// with its own (address_reply).
+var msgAddressMoved = signaling.NewType[addressBody]("address_moved")
+
+// AddressChange is the payload of an "address" event.
+type AddressChange struct {
+	Address  string `json:"address"`
+	Previous string `json:"previous"`
+	// Trigger says what made the node probe: a local address, a route,
+	// a broker reconnect, a lost path, the external address watch, or
+	// the periodic probe.
+	Trigger string `json:"trigger"`
+	// Moved lists the local IPs whose external address changed or that
+	// went away; their paths were dropped.
+	Moved []netip.Addr `json:"moved,omitempty"`
+}
+
+// reprobeSoon asks for a probe soon, for reason; bursts make one probe.
+func (n *Node) reprobeSoon(reason string) { n.reprobes.trigger(reason) }
+
+// reprobeLoop runs the probes reprobeSoon asks for, once the node is ready.
+func (n *Node) reprobeLoop() {
+	select {
+	case <-n.ready:
+	case <-n.ctx.Done():
+		return
+	}
+	n.reprobes.run(n.ctx, func(reasons []string, since time.Time) {
+		n.probeMu.Lock()
+		defer n.probeMu.Unlock()
+		n.stateMu.Lock()
+		began := n.probeBegan
+		n.stateMu.Unlock()
+		if began.After(since) {
+			return // a probe begun since the first trigger saw what it is about
+		}
+		n.probeLocked(strings.Join(reasons, ", "))
+	})
+}
+
+// addressChanged compares the probe rep with the one before (old) and, when
+// the interfaces of our address differ, acts as the comment above says.
+func (n *Node) addressChanged(old, rep natprobe.Report, trigger string) {
+	before, after := n.buildAddress(old), n.buildAddress(rep)
+	if slices.Equal(before.IPv4, after.IPv4) && slices.Equal(before.IPv6, after.IPv6) {
+		return
+	}
+	moved := movedLocals(old, rep)
+	n.addrChanges.Add(1)
+	n.log.Info("our address changed", "trigger", trigger, "address", after.String(), "moved", moved)
+	n.emit(Event{Type: EventAddress, AddressChange: &AddressChange{
+		Address: after.String(), Previous: before.String(), Trigger: trigger, Moved: moved,
+	}})
+	if len(moved) > 0 {
+		n.sig.Reconnect()
+		n.dropPaths(func(p peerlink.Path) bool {
+			la, err := netip.ParseAddrPort(p.LocalAddr)
+			return err == nil && slices.Contains(moved, la.Addr().Unmap().WithZone(""))
+		})
+	}
+	for _, l := range n.links.Links() {
+		if n.ctx.Err() != nil {
+			return
+		}
+		n.wg.Go(func() { n.tellAddress(l) })
+	}
+}
+
+// movedLocals lists the local IPs of old whose TCP external IP changed in
+// rep, or that rep no longer has.
+func movedLocals(old, rep natprobe.Report) []netip.Addr {
+	var moved []netip.Addr
+	for _, o := range old.Interfaces {
+		i := slices.IndexFunc(rep.Interfaces, func(r natprobe.Interface) bool { return r.IP == o.IP })
+		if i < 0 || (o.TCP.ExternalIP.IsValid() && rep.Interfaces[i].TCP.ExternalIP != o.TCP.ExternalIP) {
+			moved = append(moved, o.IP.Unmap().WithZone(""))
+		}
+	}
+	return moved
+}
+
+// dropPaths drops the current path of every link for which dead says so,
+// unless it runs to a host on our own LAN (no NAT in between).
+func (n *Node) dropPaths(dead func(peerlink.Path) bool) {
+	onLink := env{n}.OnLink
+	for _, l := range n.links.Links() {
+		if l.Drop(func(p peerlink.Path) bool {
+			ra, err := netip.ParseAddrPort(p.RemoteAddr)
+			return !dead(p) || (err == nil && p.Strategy != "relay" && onLink(ra.Addr()))
+		}) {
+			n.log.Info("dropped a path our address change killed", "peer", l.Peer())
+		}
+	}
+}
+
+// tellAddress tells the peer of l our current address, a few times until
+// it answers: our brokers may be reconnecting.
+func (n *Node) tellAddress(l *peerlink.Link) {
+	known := l.Address()
+	to := signaling.Peer{NodeID: l.Peer()}
+	if known.NodeID == l.Peer() {
+		to = signaling.PeerOf(known)
+	}
+	for try := range tellTries {
+		if try > 0 && !sleepCtx(n.ctx, tellSpacing) {
+			return
+		}
+		addr := n.Address()
+		ctx, cancel := context.WithTimeout(n.ctx, tellTimeout)
+		m, err := n.sig.Request(ctx, to, msgAddressMoved, addressBody{Address: addr})
+		cancel()
+		var refused *signaling.RemoteError
+		switch {
+		case err == nil:
+			n.log.Debug("told a peer our new address", "peer", l.Peer())
+			if self, ok := n.selfAddress(); ok {
+				if a, err := learnedAddress(self, l.Peer(), m, env{n}.OnLink); err == nil {
+					n.learnAddress(a)
+				}
+			}
+			return
+		case errors.As(err, &refused):
+			n.log.Info("a peer refused our new address", "peer", l.Peer(), "reason", refused.Reason)
+			return
+		}
+		n.log.Debug("telling a peer our new address", "peer", l.Peer(), "try", try+1, "err", err)
+	}
+}
+
+// answerAddressMoved takes a linked peer's new address: its link and the
+// address book keep it, and a path to it that the new address no longer
+// names is dropped so that the link resumes now.
+func (n *Node) answerAddressMoved(ctx context.Context, m *signaling.Message) {
+	l := n.links.Get(m.From)
+	self, ok := n.selfAddress()
+	if l == nil || !n.allowed(m.From) || !ok {
+		n.sig.Reply(ctx, m, signaling.Error, signaling.ErrorBody{Reason: "not allowed"})
+		return
+	}
+	body, err := msgAddressMoved.Decode(m)
+	var a address.Address
+	if err == nil {
+		a, err = checkLearned(self, m.From, body.Address, env{n}.OnLink)
+	}
+	if err != nil {
+		n.log.Info("a peer told a new address we cannot use", "peer", m.From, "err", err)
+		n.sig.Reply(ctx, m, signaling.Error, signaling.ErrorBody{Reason: "bad address"})
+		return
+	}
+	prev := l.Address()
+	l.Heard(a)
+	n.learnAddress(a)
+	n.log.Info("a peer moved", "peer", m.From, "address", a.String())
+	n.sig.Reply(ctx, m, msgAddressReply, addressBody{Address: n.Address()})
+	gone := slices.ContainsFunc(externalIPs(prev), func(ip netip.Addr) bool { return !slices.Contains(externalIPs(a), ip) })
+	ips := addressIPs(a)
+	onLink := env{n}.OnLink
+	if l.Drop(func(p peerlink.Path) bool {
+		ra, err := netip.ParseAddrPort(p.RemoteAddr)
+		if err != nil {
+			return true
+		}
+		ip := ra.Addr().Unmap().WithZone("")
+		if p.Strategy == "relay" {
+			return !gone // the peer's leg to the relay went through its old address
+		}
+		return slices.Contains(ips, ip) || onLink(ip)
+	}) {
+		n.log.Info("dropped the path to a peer that moved", "peer", m.From)
+	}
+}
+
+// externalIPs are the external IPs of a's interfaces.
+func externalIPs(a address.Address) []netip.Addr {
+	var ips []netip.Addr
+	for _, it := range slices.Concat(a.IPv4, a.IPv6) {
+		ips = append(ips, it.ExternalIP.WithZone(""))
+	}
+	return ips
+}
+
+// addressIPs are every IP a names, external and internal.
+func addressIPs(a address.Address) []netip.Addr {
+	ips := externalIPs(a)
+	for _, it := range slices.Concat(a.IPv4, a.IPv6) {
+		ips = append(ips, it.InternalIP.WithZone(""))
+	}
+	return ips
+}
+
+// checkLearned parses an address a peer gave as its own, and cuts it to
+// what a peer's word may make us dial (strategy.CheckLearned).
+func checkLearned(self address.Address, peer, text string, onLink func(netip.Addr) bool) (address.Address, error) {
+	a, err := address.Parse(text)
+	if err != nil {
+		return address.Address{}, err
+	}
+	if a.NodeID != peer {
+		return address.Address{}, errors.New("the peer answered with the address of " + a.NodeID)
+	}
+	return strategy.CheckLearned(self, a, onLink)
+}
+
+// watchExternal checks every Config.WatchEvery that each NATed interface
+// is still mapped to the external IP the last probe found, and asks for a
+// probe when it is not.
+func (n *Node) watchExternal() {
+	if n.cfg.WatchEvery < 0 {
+		return
+	}
+	select {
+	case <-n.ready:
+	case <-n.ctx.Done():
+		return
+	}
+	t := time.NewTicker(n.cfg.WatchEvery)
+	defer t.Stop()
+	var lastAt time.Time
+	var lastChanges uint64
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !lastAt.IsZero() && n.addrChanges.Load() == lastChanges && time.Since(lastAt) < watchBackoff {
+			continue // the last probe we asked for found nothing new
+		}
+		if why := n.externalMoved(); why != "" {
+			lastAt, lastChanges = time.Now(), n.addrChanges.Load()
+			n.reprobeSoon(why)
+		}
+	}
+}
+
+// externalMoved says which interface's mapped IP is not the one the last
+// probe found, or "".
+func (n *Node) externalMoved() string {
+	n.stateMu.Lock()
+	rep := n.report
+	n.stateMu.Unlock()
+	for _, ifc := range rep.Interfaces {
+		want, udp := ifc.UDP.ExternalIP, true
+		if !want.IsValid() {
+			want, udp = ifc.TCP.ExternalIP, false
+		}
+		if !want.IsValid() || want.WithZone("") == ifc.IP.WithZone("") {
+			continue // no NAT: a change of the local address shows in netlink
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, watchTimeout)
+		var got netip.AddrPort
+		var err error
+		if udp {
+			got, err = n.prober.MapUDP(ctx, ifc.IP)
+		} else {
+			got, err = n.prober.MapTCP(ctx, netip.AddrPortFrom(ifc.IP, 0))
+		}
+		cancel()
+		if err != nil {
+			continue // a lost answer is no change; the next probe sees the rest
+		}
+		if got.Addr().Unmap() != want.Unmap() {
+			return "external address watch"
+		}
+	}
+	return ""
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
