@@ -32,8 +32,9 @@ import (
 // and why, every broker connection is made again (the old ones went
 // through the old address), paths from an interface whose external
 // address changed are dropped so their links resume now rather than after
-// their pings go unanswered, and every peer with a link is told the new
-// address (address_moved), which its link and address book keep.
+// their pings go unanswered, and every peer with a link in use (one that
+// carries a connection, or that we dialled) is told the new address
+// (address_moved), which its link and address book keep.
 
 // Reprobe timing.
 const (
@@ -117,7 +118,11 @@ func (n *Node) addressChanged(old, rep natprobe.Report, trigger string) {
 		if n.ctx.Err() != nil {
 			return
 		}
-		n.wg.Go(func() { n.tellAddress(l) })
+		// Not the idle links of peers that only dialled in: a flood of
+		// strangers' links must not make us send a message each.
+		if l.InUse() {
+			n.wg.Go(func() { n.tellAddress(l) })
+		}
 	}
 }
 

@@ -138,8 +138,10 @@ func (h linkHost) PathChanged(l *peerlink.Link, ev session.Event, p Path) {
 	h.n.log.Info("peer path "+string(ev.Kind), "peer", l.Peer(), "strategy", p.Strategy,
 		"remote", p.RemoteAddr, "reason", ev.Reason, "gap", ev.Gap.Round(time.Millisecond))
 	h.n.emit(Event{Type: EventPath, PathChange: pe})
-	if ev.Kind == session.EventLost {
-		h.n.reprobeSoon("path lost") // our address may have changed under it
+	if ev.Kind == session.EventLost && h.n.probedBefore(reprobeEvery) {
+		// Our address may have changed under it. Spaced as reprobe: a
+		// stranger can make its paths die at will.
+		h.n.reprobeSoon("path lost")
 	}
 }
 
@@ -182,6 +184,13 @@ func (n *Node) answerAddress(ctx context.Context, m *signaling.Message) {
 		return
 	}
 	n.sig.Reply(ctx, m, msgAddressReply, addressBody{Address: addr})
+}
+
+// probedBefore reports whether the last probe finished more than d ago.
+func (n *Node) probedBefore(d time.Duration) bool {
+	n.stateMu.Lock()
+	defer n.stateMu.Unlock()
+	return time.Since(n.probedAt) >= d
 }
 
 // reprobe probes the NATs again, unless a probe finished within

@@ -152,6 +152,15 @@ func (l *Link) idleSince() (time.Time, bool) {
 	return l.idleAt, len(l.conns) == 0
 }
 
+// InUse reports whether the link carries a connection, or we once dialled
+// the peer (or named its address): a link a stranger only dialled in and
+// left idle is neither.
+func (l *Link) InUse() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dialled || len(l.conns) > 0
+}
+
 func (l *Link) connList() []Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
