@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,42 @@ func TestAddressChange(t *testing.T) {
 	t.Logf("connected by %s; attempts %+v", c.Strategy, c.Attempts)
 	if c.Strategy != "punch" {
 		t.Errorf("strategy %q, want punch: both are easy NATs, and x advertises its new address", c.Strategy)
+	}
+}
+
+// TestAddressChangeLocal: a new local interface (netlink tells the node)
+// makes the node probe at once and advertise an address with it.
+func TestAddressChangeLocal(t *testing.T) {
+	lab := natlab.New(t)
+	ntp := lab.StartNTP(t)
+	wan := startRendezvous(t, lab)
+	h := lab.AddRouter(natlab.Easy).AddHost()
+	n := startLabNodes(t, wan, ntp.Addr().String(), map[string]*natlab.Host{"n": h})["n"]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, args := range [][]string{
+		{"link", "add", "extra0", "type", "veth", "peer", "name", "extra1"},
+		{"addr", "add", "192.0.2.5/24", "dev", "extra0"},
+		{"link", "set", "extra1", "up"},
+		{"link", "set", "extra0", "up"},
+	} {
+		if out, err := h.Command(ctx, "ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	var evs []addressEvent
+	waitFor(t, "an address event", n.proc, 10*time.Second, func() (bool, error) {
+		evs = n.addressEvents(t)
+		return len(evs) > 0, nil
+	})
+	a, err := address.Parse(evs[0].Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(evs[0].Trigger, "local address") || !slices.ContainsFunc(a.IPv4, func(it address.Interface) bool {
+		return it.InternalIP == netip.MustParseAddr("192.0.2.5")
+	}) {
+		t.Errorf("address event %+v: want one noticed by a local address change, with 192.0.2.5", evs[0])
 	}
 }
 
