@@ -194,10 +194,20 @@ func TestBookFollowsAddressChange(t *testing.T) {
 	}
 	defer a.close(t, first.ID)
 
+	before := len(a.conn(t, first.ID).Paths)
 	ip, err := rb.ChangeWANIP()
 	if err != nil {
 		t.Fatal(err)
 	}
+	// b drops its path from the old address and tells a, which drops its
+	// own: the link takes a new path at once, not after its pings went
+	// unanswered for 10 s.
+	waitFor(t, "the link moves to a new path", a.proc, 9*time.Second, func() (bool, error) {
+		c := a.conn(t, first.ID)
+		return len(c.Paths) > before && c.Paths[len(c.Paths)-1].Until.IsZero(), nil
+	})
+	hist, gap := gaps(a.conn(t, first.ID).Paths[before-1:])
+	t.Logf("paths since the change: %s; time without a path: %v", hist, gap)
 	// b tells a at once; without that a would learn it only on resuming
 	// the link, after the path's pings went unanswered for 10 s.
 	waitFor(t, "a's address book has b's new address", a.proc, 9*time.Second, func() (bool, error) {
