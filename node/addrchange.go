@@ -104,7 +104,7 @@ func (n *Node) addressChanged(old, rep natprobe.Report, trigger string) {
 	moved := movedLocals(old, rep)
 	n.addrChanges.Add(1)
 	n.log.Info("our address changed", "trigger", trigger, "address", after.String(), "moved", moved)
-	n.emit(Event{Type: EventAddress, AddressChange: &AddressChange{
+	n.emit(Event{Type: EventAddress, AddrChange: &AddressChange{
 		Address: after.String(), Previous: before.String(), Trigger: trigger, Moved: moved,
 	}})
 	if len(moved) > 0 {

@@ -22,24 +22,24 @@ const (
 	EventNetwork    = "network"    // a named network's state changed (joining, waiting, joined)
 	EventService    = "service"    // a service was offered, changed or removed; Services holds them all
 	EventForward    = "forward"    // a forward started or stopped; Forwards holds them all
-	EventAddress    = "address"    // the node's address changed; AddressChange says how and why
+	EventAddress    = "address"    // the node's address changed; AddrChange says how and why
 )
 
 // Event is something that happened on the node, as /v1/events streams it.
 type Event struct {
-	ID            uint64                   `json:"id"`
-	Type          string                   `json:"type"`
-	Time          time.Time                `json:"time"`
-	Node          *Info                    `json:"node,omitempty"`
-	Brokers       []signaling.BrokerStatus `json:"brokers,omitempty"`
-	Connection    *ConnInfo                `json:"connection,omitempty"`
-	Attempt       *AttemptEvent            `json:"attempt,omitempty"`
-	Connections   []ConnInfo               `json:"connections,omitempty"`
-	PathChange    *PathEvent               `json:"path,omitempty"`
-	Network       *network.StateChange     `json:"network,omitempty"`
-	Services      []service.Service        `json:"services,omitzero"`
-	Forwards      []service.ForwardInfo    `json:"forwards,omitzero"`
-	AddressChange *AddressChange           `json:"address,omitempty"`
+	ID          uint64                   `json:"id"`
+	Type        string                   `json:"type"`
+	Time        time.Time                `json:"time"`
+	Node        *Info                    `json:"node,omitempty"`
+	Brokers     []signaling.BrokerStatus `json:"brokers,omitempty"`
+	Connection  *ConnInfo                `json:"connection,omitempty"`
+	Attempt     *AttemptEvent            `json:"attempt,omitempty"`
+	Connections []ConnInfo               `json:"connections,omitempty"`
+	PathChange  *PathEvent               `json:"path,omitempty"`
+	Network     *network.StateChange     `json:"network,omitempty"`
+	Services    []service.Service        `json:"services,omitzero"`
+	Forwards    []service.ForwardInfo    `json:"forwards,omitzero"`
+	AddrChange  *AddressChange           `json:"address,omitempty"`
 }
 
 // PathEvent is a change of the path under a peer's connections.
