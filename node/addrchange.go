@@ -24,8 +24,8 @@ import (
 //     NAT, and may have died with our address;
 //   - a peer link's path lost (linkHost.PathChanged);
 //   - the external address watch (watchExternal): every Config.WatchEvery,
-//     one STUN binding per NATed interface, whose mapped IP no longer the
-//     one the last probe found.
+//     one STUN binding per NATed interface to a server the last probe
+//     resolved, whose mapped IP is no longer the one that probe found.
 //
 // When a probe finds other interfaces than the last (addressChanged):
 // GET /v1/node has the new address, an "address" event says what changed
@@ -293,33 +293,31 @@ func (n *Node) watchExternal() {
 	}
 }
 
-// externalMoved says which interface's mapped IP is not the one the last
-// probe found, or "".
+// externalMoved says whether an interface's mapped IP is not the one the
+// last probe found, asking the first server that answered it then.
 func (n *Node) externalMoved() string {
 	n.stateMu.Lock()
 	rep := n.report
 	n.stateMu.Unlock()
 	for _, ifc := range rep.Interfaces {
-		want, udp := ifc.UDP.ExternalIP, true
-		if !want.IsValid() {
-			want, udp = ifc.TCP.ExternalIP, false
+		network, r := "udp", ifc.UDP
+		if !r.ExternalIP.IsValid() {
+			network, r = "tcp", ifc.TCP
 		}
-		if !want.IsValid() || want.WithZone("") == ifc.IP.WithZone("") {
+		if !r.ExternalIP.IsValid() || r.ExternalIP.WithZone("") == ifc.IP.WithZone("") {
 			continue // no NAT: a change of the local address shows in netlink
 		}
-		ctx, cancel := context.WithTimeout(n.ctx, watchTimeout)
-		var got netip.AddrPort
-		var err error
-		if udp {
-			got, err = n.prober.MapUDP(ctx, ifc.IP)
-		} else {
-			got, err = n.prober.MapTCP(ctx, netip.AddrPortFrom(ifc.IP, 0))
+		i := slices.IndexFunc(r.Servers, func(s natprobe.ServerResult) bool { return s.Error == "" && s.Addr.IsValid() })
+		if i < 0 {
+			continue
 		}
+		ctx, cancel := context.WithTimeout(n.ctx, watchTimeout)
+		got, err := n.prober.MapOnce(ctx, network, ifc.IP, r.Servers[i].Addr)
 		cancel()
 		if err != nil {
 			continue // a lost answer is no change; the next probe sees the rest
 		}
-		if got.Addr().Unmap() != want.Unmap() {
+		if got.Addr().Unmap() != r.ExternalIP.Unmap() {
 			return "external address watch"
 		}
 	}
