@@ -44,9 +44,9 @@ const (
 	// (Config.WatchEvery).
 	DefaultWatchEvery = 2 * time.Second
 	watchTimeout      = time.Second
-	// watchBackoff: after a watch-triggered probe that found nothing
-	// new (servers that see us from two addresses), the watch waits this
-	// long before it triggers again.
+	// watchBackoff: an IP the watch saw that a probe begun after it asked
+	// did not find (servers that see us from two addresses) is left alone
+	// this long.
 	watchBackoff = time.Minute
 	// Telling a peer our new address: tries, each bounded, spaced.
 	tellTries   = 5
@@ -81,14 +81,11 @@ func (n *Node) reprobeLoop() {
 	case <-n.ctx.Done():
 		return
 	}
-	n.reprobes.run(n.ctx, func(reasons []string, since time.Time) {
+	n.reprobes.run(n.ctx, func(reasons []string, last time.Time) {
 		n.probeMu.Lock()
 		defer n.probeMu.Unlock()
-		n.stateMu.Lock()
-		began := n.probeBegan
-		n.stateMu.Unlock()
-		if began.After(since) {
-			return // a probe begun since the first trigger saw what it is about
+		if n.probeBeganAfter(last) {
+			return // a probe begun since the last trigger saw what they are about
 		}
 		n.probeLocked(strings.Join(reasons, ", "))
 	})
@@ -102,7 +99,6 @@ func (n *Node) addressChanged(old, rep natprobe.Report, trigger string) {
 		return
 	}
 	moved := movedLocals(old, rep)
-	n.addrChanges.Add(1)
 	n.log.Info("our address changed", "trigger", trigger, "address", after.String(), "moved", moved)
 	n.emit(Event{Type: EventAddress, AddrChange: &AddressChange{
 		Address: after.String(), Previous: before.String(), Trigger: trigger, Moved: moved,
@@ -263,7 +259,9 @@ func checkLearned(self address.Address, peer, text string, onLink func(netip.Add
 
 // watchExternal checks every Config.WatchEvery that each NATed interface
 // is still mapped to the external IP the last probe found, and asks for a
-// probe when it is not.
+// probe when it is not. When a probe begun after it asked did not take up
+// the IP the watch saw (servers that see us from two IPs), the watch
+// leaves that IP alone for watchBackoff.
 func (n *Node) watchExternal() {
 	if n.cfg.WatchEvery < 0 {
 		return
@@ -275,27 +273,48 @@ func (n *Node) watchExternal() {
 	}
 	t := time.NewTicker(n.cfg.WatchEvery)
 	defer t.Stop()
-	var lastAt time.Time
-	var lastChanges uint64
+	var (
+		asked     netip.Addr // the mapped IP we last asked a probe about
+		askedAt   time.Time
+		held      netip.Addr // an IP probes did not take up
+		heldUntil time.Time
+	)
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
 		}
-		if !lastAt.IsZero() && n.addrChanges.Load() == lastChanges && time.Since(lastAt) < watchBackoff {
-			continue // the last probe we asked for found nothing new
+		ip := n.externalMoved()
+		switch {
+		case !ip.IsValid():
+			asked = netip.Addr{}
+			continue
+		case ip == held && time.Now().Before(heldUntil):
+			continue
+		case ip == asked && n.probeBeganAfter(askedAt):
+			held, heldUntil = ip, time.Now().Add(watchBackoff)
+			n.log.Info("the external address watch sees an address probes do not find; leaving it alone", "ip", ip, "for", watchBackoff)
+			continue
+		case ip == asked:
+			continue // the probe asked for has not begun yet
 		}
-		if why := n.externalMoved(); why != "" {
-			lastAt, lastChanges = time.Now(), n.addrChanges.Load()
-			n.reprobeSoon(why)
-		}
+		asked, askedAt = ip, time.Now()
+		n.reprobeSoon("external address watch")
 	}
 }
 
-// externalMoved says whether an interface's mapped IP is not the one the
-// last probe found, asking the first server that answered it then.
-func (n *Node) externalMoved() string {
+// probeBeganAfter reports whether the last probe began after t.
+func (n *Node) probeBeganAfter(t time.Time) bool {
+	n.stateMu.Lock()
+	defer n.stateMu.Unlock()
+	return n.probeBegan.After(t)
+}
+
+// externalMoved returns the mapped IP of the first NATed interface that is
+// not the one the last probe found (asking the first server that answered
+// that probe), or the zero Addr.
+func (n *Node) externalMoved() netip.Addr {
 	n.stateMu.Lock()
 	rep := n.report
 	n.stateMu.Unlock()
@@ -317,11 +336,11 @@ func (n *Node) externalMoved() string {
 		if err != nil {
 			continue // a lost answer is no change; the next probe sees the rest
 		}
-		if got.Addr().Unmap() != r.ExternalIP.Unmap() {
-			return "external address watch"
+		if ip := got.Addr().Unmap(); ip != r.ExternalIP.Unmap() {
+			return ip
 		}
 	}
-	return ""
+	return netip.Addr{}
 }
 
 // sleepCtx waits d; false when ctx ended first.

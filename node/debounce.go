@@ -18,6 +18,7 @@ type debouncer struct {
 	mu      sync.Mutex
 	reasons []string
 	first   time.Time     // the first trigger of the reasons gathered
+	last    time.Time     // and the last
 	kick    chan struct{} // capacity 1
 }
 
@@ -28,8 +29,9 @@ func newDebouncer(quiet, most time.Duration) *debouncer {
 // trigger asks for a run, for reason; it never blocks.
 func (d *debouncer) trigger(reason string) {
 	d.mu.Lock()
+	d.last = time.Now()
 	if len(d.reasons) == 0 {
-		d.first = time.Now()
+		d.first = d.last
 	}
 	if !slices.Contains(d.reasons, reason) {
 		d.reasons = append(d.reasons, reason)
@@ -41,9 +43,9 @@ func (d *debouncer) trigger(reason string) {
 	}
 }
 
-// run calls fn for each burst of triggers until ctx ends. since is when
-// the burst's first trigger came.
-func (d *debouncer) run(ctx context.Context, fn func(reasons []string, since time.Time)) {
+// run calls fn for each burst of triggers until ctx ends. last is when
+// the burst's last trigger came.
+func (d *debouncer) run(ctx context.Context, fn func(reasons []string, last time.Time)) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -70,11 +72,11 @@ func (d *debouncer) run(ctx context.Context, fn func(reasons []string, since tim
 			}
 		}
 		d.mu.Lock()
-		reasons, since := d.reasons, d.first
+		reasons, last := d.reasons, d.last
 		d.reasons = nil
 		d.mu.Unlock()
 		if len(reasons) > 0 {
-			fn(reasons, since)
+			fn(reasons, last)
 		}
 	}
 }

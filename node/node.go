@@ -28,7 +28,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/reachd/reachd/clock"
@@ -138,11 +137,10 @@ type Node struct {
 	netMu sync.Mutex
 	nets  *network.Manager // named networks; started on first use (network.go)
 
-	probeMu     sync.Mutex    // one probe at a time
-	probedAt    time.Time     // when the last probe finished; stateMu
-	probeBegan  time.Time     // when the last probe began; stateMu
-	reprobes    *debouncer    // probes asked for by triggers (addrchange.go)
-	addrChanges atomic.Uint64 // address changes seen, for the watch's backoff
+	probeMu    sync.Mutex // one probe at a time
+	probedAt   time.Time  // when the last probe finished; stateMu
+	probeBegan time.Time  // when the last probe began; stateMu
+	reprobes   *debouncer // probes asked for by triggers (addrchange.go)
 
 	tickets tickets // connections strategies wait for on the listener
 
