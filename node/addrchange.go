@@ -193,6 +193,10 @@ func (n *Node) answerAddressMoved(ctx context.Context, m *signaling.Message) {
 		n.sig.Reply(ctx, m, signaling.Error, signaling.ErrorBody{Reason: "not allowed"})
 		return
 	}
+	if !n.limits.request(m.From) { // each one may drop a path and write the book
+		n.sig.Reply(ctx, m, signaling.Error, signaling.ErrorBody{Reason: "rate limited"})
+		return
+	}
 	body, err := msgAddressMoved.Decode(m)
 	var a address.Address
 	if err == nil {
