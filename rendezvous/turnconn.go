@@ -128,7 +128,7 @@ func (c *turnConn) serveDialBacks() ([]byte, error) {
 	remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	for {
-		var hdr [stunHeaderSize]byte
+		var hdr [4]byte
 		if _, err := io.ReadFull(c.TCPConn, hdr[:1]); err != nil {
 			return nil, err
 		}
@@ -139,10 +139,10 @@ func (c *turnConn) serveDialBacks() ([]byte, error) {
 		}
 		size := int(binary.BigEndian.Uint16(hdr[2:4]))
 		if hdr[0]&0xc0 != 0 || stunHeaderSize+size > turnMaxInspect {
-			return hdr[:4], nil // ChannelData, or too large for pion: its to refuse
+			return hdr[:], nil // ChannelData, or too large: pion's to read or refuse
 		}
 		msg := make([]byte, stunHeaderSize+size)
-		copy(msg, hdr[:4])
+		copy(msg, hdr[:])
 		if _, err := io.ReadFull(c.TCPConn, msg[4:]); err != nil {
 			return nil, err
 		}
