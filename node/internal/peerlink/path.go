@@ -101,6 +101,12 @@ func (l *Link) Drop(keep func(Path) bool) bool {
 	if cur == nil || cur.conn == nil || keep(cur.Path) {
 		return false
 	}
-	cur.conn.Close()
+	// The connection beneath TLS: closing TLS itself would first write a
+	// close_notify, which a dead path may hold up for seconds.
+	c := cur.conn
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	c.Close()
 	return true
 }
