@@ -29,12 +29,13 @@ import (
 //
 // When a probe finds other interfaces than the last (addressChanged):
 // GET /v1/node has the new address, an "address" event says what changed
-// and why, every broker connection is made again (the old ones went
-// through the old address), paths from an interface whose external
-// address changed are dropped so their links resume now rather than after
-// their pings go unanswered, and every peer with a link in use (one that
-// carries a connection, or that we dialled) is told the new address
-// (address_moved), which its link and address book keep.
+// and why, and every peer with a link in use (one that carries a
+// connection, or that we dialled) is told the new address (address_moved),
+// which its link and address book keep. When an interface's external IP
+// changed or the interface went away, every broker connection is also made
+// again (the old ones went through the old address), and the paths from
+// that interface are dropped so their links resume now rather than after
+// their pings go unanswered.
 
 // Reprobe timing.
 const (
