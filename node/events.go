@@ -24,6 +24,7 @@ const (
 	EventService    = "service"    // a service was offered, changed or removed; Services holds them all
 	EventForward    = "forward"    // a forward started or stopped; Forwards holds them all
 	EventPair       = "pair"       // a pairing started, completed, failed or expired; Pair says which
+	EventAddress    = "address"    // the node's address changed; AddrChange says how and why
 )
 
 // Event is something that happened on the node, as /v1/events streams it.
@@ -41,6 +42,7 @@ type Event struct {
 	Services    []service.Service        `json:"services,omitzero"`
 	Forwards    []service.ForwardInfo    `json:"forwards,omitzero"`
 	Pair        *pair.Event              `json:"pair,omitempty"`
+	AddrChange  *AddressChange           `json:"address,omitempty"`
 }
 
 // PathEvent is a change of the path under a peer's connections.

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/signaling"
 )
 
 // AskAddress asks peer over signaling for its current address, as a link
@@ -29,4 +30,11 @@ func (n *Node) ForgetLocated() {
 	n.located.mu.Lock()
 	n.located.entries = nil
 	n.located.mu.Unlock()
+}
+
+// TellAddress tells peer our current address as the node does when its
+// address changed (address_moved), once.
+func (n *Node) TellAddress(ctx context.Context, peer string) error {
+	_, err := n.sig.Request(ctx, signaling.Peer{NodeID: peer}, msgAddressMoved, addressBody{Address: n.Address()})
+	return err
 }

@@ -77,6 +77,11 @@ type Config struct {
 	// ResyncEvery is how often the clock and the NAT probe are refreshed;
 	// 0 means 10 minutes.
 	ResyncEvery time.Duration
+	// WatchEvery is how often the node checks that its NATs still map it
+	// to the external address of its last probe (one STUN binding per NATed
+	// interface; see addrchange.go); 0 means DefaultWatchEvery, negative
+	// turns the check off.
+	WatchEvery time.Duration
 	// Accept is the inbound policy: AcceptAny (the default) or
 	// AcceptAllowlist, which lets in only the node IDs in Allow. A policy
 	// saved in the data dir's state file wins over Accept and Allow
@@ -149,8 +154,10 @@ type Node struct {
 	pairMu sync.Mutex
 	pairs  *pair.Manager // pairing offers and joins; started on first use (pair.go)
 
-	probeMu  sync.Mutex // one probe a lost path triggers at a time (reprobe)
-	probedAt time.Time  // when the last probe finished; stateMu
+	probeMu    sync.Mutex // one probe at a time
+	probedAt   time.Time  // when the last probe finished; stateMu
+	probeBegan time.Time  // when the last probe began; stateMu
+	reprobes   *debouncer // probes asked for by triggers (addrchange.go)
 
 	tickets tickets // connections strategies wait for on the listener
 
@@ -191,6 +198,9 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	if len(cfg.NTP) == 0 {
 		cfg.NTP = DefaultNTP
+	}
+	if cfg.WatchEvery == 0 {
+		cfg.WatchEvery = DefaultWatchEvery
 	}
 	if cfg.ResyncEvery == 0 {
 		cfg.ResyncEvery = 10 * time.Minute
@@ -285,6 +295,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 		counters:  newCounters(),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
+		reprobes:  newDebouncer(reprobeQuiet, reprobeMost),
 		policy:    policy,
 		persist:   persist,
 		lock:      lock,
@@ -323,6 +334,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	n.handlePeerTasks()
 	n.sig.Handle(msgAddress, n.answerAddress)
 	n.sig.Handle(msgLocate, n.answerLocate)
+	n.sig.Handle(msgAddressMoved, n.answerAddressMoved)
 	return n, nil
 }
 
@@ -388,6 +400,9 @@ func (n *Node) Start() {
 	if n.mapper != nil {
 		n.wg.Go(func() { n.mapper.Run(n.ctx) })
 	}
+	n.wg.Go(n.reprobeLoop)
+	n.wg.Go(n.watchExternal)
+	n.wg.Go(n.watchNetwork)
 }
 
 // signalingWait is how long the node waits for a first broker before it
@@ -414,7 +429,7 @@ func (n *Node) maintain() {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			n.probe()
+			n.probe("periodic")
 		}()
 		go func() {
 			defer wg.Done()
@@ -438,7 +453,18 @@ func (n *Node) maintain() {
 	}
 }
 
-func (n *Node) probe() {
+// probe probes the NATs; trigger says why (see AddressChange).
+func (n *Node) probe(trigger string) {
+	n.probeMu.Lock()
+	defer n.probeMu.Unlock()
+	n.probeLocked(trigger)
+}
+
+// probeLocked is probe with probeMu held.
+func (n *Node) probeLocked(trigger string) {
+	n.stateMu.Lock()
+	n.probeBegan = time.Now()
+	n.stateMu.Unlock()
 	db, done := n.reachCheck()
 	rep := n.prober.ProbeReach(n.ctx, db)
 	done()
@@ -446,11 +472,15 @@ func (n *Node) probe() {
 		return
 	}
 	n.stateMu.Lock()
+	old, had := n.report, n.probed
 	n.report = rep
 	n.probed = true
 	n.probedAt = time.Now()
 	n.stateMu.Unlock()
 	n.emit(Event{Type: EventProbe, Node: ptr(n.Info())})
+	if had {
+		n.addressChanged(old, rep, trigger)
+	}
 }
 
 // Close stops the node and waits for its goroutines.
@@ -467,15 +497,25 @@ func (n *Node) Close() error {
 	return err
 }
 
-// watchBrokers emits an event whenever a broker goes up or down.
+// watchBrokers emits an event whenever a broker goes up or down, and asks
+// for a probe when one reconnects: its connection went through our NAT,
+// and may have died because our address changed.
 func (n *Node) watchBrokers() {
 	var last []bool
+	var connects []uint64
 	for {
 		changed := n.sig.Changes()
 		brokers := n.sig.Brokers()
 		now := make([]bool, len(brokers))
 		for i, b := range brokers {
 			now[i] = b.Connected
+			if i < len(connects) && connects[i] > 0 && b.Connects > connects[i] {
+				n.reprobeSoon("broker reconnect")
+			}
+		}
+		connects = make([]uint64, len(brokers))
+		for i, b := range brokers {
+			connects[i] = b.Connects
 		}
 		if !slices.Equal(now, last) {
 			n.emit(Event{Type: EventBroker, Brokers: brokers})

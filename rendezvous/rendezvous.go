@@ -116,6 +116,11 @@ type Config struct {
 	// need an IPv6 TURNListen). Default: TURNListen's IP, or 127.0.0.1 when
 	// it is unspecified, which only serves the local host.
 	PublicIP netip.Addr
+	// DialBackFrom is the source IP of reachability dial-backs, on the
+	// STUN addresses and on the one TURN shares with STUN (see
+	// STUNConfig.DialBackFrom): an address of this host that nodes never
+	// contact. Zero: another of the STUN and TURN IPs than the one asked.
+	DialBackFrom netip.Addr
 	// Realm is the TURN realm. Default DefaultRealm.
 	Realm string
 	// NamesOff turns the name service off. By default the broker serves a
@@ -178,14 +183,20 @@ func New(cfg Config) (_ *Server, err error) {
 			_ = s.Close()
 		}
 	}()
-	if s.turn, err = newTURN(ctx, cfg, cfg.Logger.With("component", "turn")); err != nil {
-		return nil, err
-	}
+	// One dial-back service for the STUN server and the address TURN
+	// shares with it, so that both can check reachability.
+	var db *dialBacker
 	if len(stunListen) > 0 {
-		s.stun, err = NewSTUNServer(STUNConfig{Listen: stunListen, Logger: cfg.Logger})
+		s.stun, err = NewSTUNServer(STUNConfig{Listen: stunListen, DialBackFrom: cfg.DialBackFrom, Logger: cfg.Logger})
 		if err != nil {
 			return nil, err
 		}
+		db = s.stun.dialBack
+	} else {
+		db = newDialBacker(STUNConfig{DialBackFrom: cfg.DialBackFrom}, cfg.Logger.With("component", "stun"))
+	}
+	if s.turn, err = newTURN(ctx, cfg, db, cfg.Logger.With("component", "turn")); err != nil {
+		return nil, err
 	}
 	if s.broker, err = newBroker(ctx, cfg, cfg.Logger.With("component", "mqtt")); err != nil {
 		return nil, err

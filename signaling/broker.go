@@ -42,6 +42,9 @@ type broker struct {
 	log    *slog.Logger
 	wake   chan struct{} // capacity 1: a connection came up
 
+	life    sync.Mutex // orders reconnect against run's end
+	stopped bool       // run ended: nothing connects again; life
+
 	mu        sync.Mutex
 	epoch     uint64 // bumped on every connect and every loss
 	connected bool
@@ -114,7 +117,10 @@ func newBroker(c *Client, offset int, raw string) (*broker, error) {
 func (b *broker) run(ctx context.Context) {
 	b.paho.Connect() // with ConnectRetry the token completes only once connected; not waited on
 	defer func() {
+		b.life.Lock()
+		b.stopped = true
 		b.paho.Disconnect(disconnectQuiesce)
+		b.life.Unlock()
 		b.mu.Lock()
 		b.connected = false
 		b.epoch++

@@ -24,6 +24,8 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	fs.Var(&turnUsers, "turn-user", "a long-term TURN credential `user:pass` (repeatable)")
 	var publicIP ipFlag
 	fs.Var(&publicIP, "public-ip", "the `IP` TURN relays advertise (default: the TURN listen IP)")
+	var dialBackFrom ipFlag
+	fs.Var(&dialBackFrom, "dialback-from", "the source `IP` of reachability dial-backs: an address of this host that nodes never contact (default: the other STUN IP)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	mqttAnonymous := fs.Bool("mqtt-anonymous", false,
 		"open the broker to any MQTT client; by default only nodes signed in with their node key may use it")
@@ -85,6 +87,7 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		TURNListen:   *turnListen,
 		TURNUsers:    users,
 		PublicIP:     publicIP.addr,
+		DialBackFrom: dialBackFrom.addr,
 		Logger:       logger,
 
 		MQTTAnonymous:     *mqttAnonymous,

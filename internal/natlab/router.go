@@ -113,9 +113,9 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 // its addresses, its LANs.
 func (l *Lab) newRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*Router, error) {
 	switch {
-	case kind < Public || kind > FullCone:
+	case kind < Public || kind > RestrictedCone:
 		return nil, fmt.Errorf("unknown kind %d", int(kind))
-	case cgnat && (kind == Public || kind == Forwarded):
+	case cgnat && (kind == Public || kind == Forwarded || kind == RestrictedCone):
 		return nil, fmt.Errorf("a cgnat maps like %s, %s or %s, not %s", Easy, Hard, FullCone, kind)
 	case up != nil && !up.cgnat:
 		return nil, fmt.Errorf("router %s is no cgnat", up.Name())
@@ -393,7 +393,8 @@ func (r *Router) Ruleset() string {
 }
 
 // Forward forwards TCP and UDP port on the router's WAN address to the same
-// port on h, which must be on the router's LAN. Only Forwarded routers take
+// port on h, which must be on the router's LAN. Only Forwarded and
+// RestrictedCone routers (which admit only the hosts h sent to) take
 // forwards; a port can be forwarded once. In a lab built WithIPv6 the
 // router's IPv6 firewall also lets new connections to that port of h's
 // IPv6 address in (a pinhole).
@@ -405,8 +406,8 @@ func (r *Router) Forward(h *Host, port uint16) {
 }
 
 func (r *Router) forward(h *Host, port uint16) error {
-	if r.kind != Forwarded {
-		return fmt.Errorf("router kind is %s, not %s", r.kind, Forwarded)
+	if r.kind != Forwarded && r.kind != RestrictedCone {
+		return fmt.Errorf("router kind is %s, not %s or %s", r.kind, Forwarded, RestrictedCone)
 	}
 	if h == nil || h.router != r {
 		return fmt.Errorf("host is not on this router's lan")

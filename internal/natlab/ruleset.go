@@ -63,6 +63,10 @@ const mappingTimeout = "2m"
 // map, so that any WAN host reaches the mapping; the forward chain accepts
 // what was so DNATed.
 //
+// RestrictedCone DNATs its forwards like Forwarded, records every (LAN
+// host, remote IP) pair a host sends to in a dynamic set, and accepts a
+// DNATed new connection only from a remote IP in the host's pairs.
+//
 // IPv6 (s.IPv6) is routed without translation: the NAT kinds are stateful
 // firewalls (outbound and established or related inbound pass, plus the
 // ICMPv6 that RFC 4890 says must: errors, packet too big, echo request),
@@ -80,6 +84,13 @@ func ruleset(s rulesetSpec) string {
 	}
 	w("flush ruleset")
 	w("table ip natlab {")
+	if s.Kind == RestrictedCone {
+		w("\tset contacted {")
+		w("\t\ttype ipv4_addr . ipv4_addr")
+		w("\t\tflags dynamic,timeout")
+		w("\t\ttimeout %s", mappingTimeout)
+		w("\t}")
+	}
 	if s.Kind == FullCone {
 		w("\tmap fullcone {")
 		w("\t\ttype inet_proto . inet_service : ipv4_addr . inet_service")
@@ -87,7 +98,8 @@ func ruleset(s rulesetSpec) string {
 		w("\t\ttimeout %s", mappingTimeout)
 		w("\t}")
 	}
-	if (s.Kind == Forwarded && len(s.Forwards) > 0) || s.Kind == FullCone {
+	forwards := (s.Kind == Forwarded || s.Kind == RestrictedCone) && len(s.Forwards) > 0
+	if forwards || s.Kind == FullCone {
 		w("\tchain prerouting {")
 		w("\t\ttype nat hook prerouting priority dstnat; policy accept;")
 		for _, f := range s.Forwards {
@@ -111,7 +123,7 @@ func ruleset(s rulesetSpec) string {
 		} else {
 			w("\t\toifname %q masquerade", wanIface)
 		}
-		if s.Kind == Forwarded && len(s.Forwards) > 0 {
+		if forwards {
 			// Hairpin: a LAN host reaching a forward by the WAN address gets
 			// answers through the router, not straight from the LAN peer.
 			w("\t\toifname %q ip saddr %s ct status dnat masquerade", lanIface, s.LAN.Masked())
@@ -147,9 +159,17 @@ func ruleset(s rulesetSpec) string {
 	if s.Kind != Public {
 		w("\tchain forward {")
 		w("\t\ttype filter hook forward priority filter; policy accept;")
+		if s.Kind == RestrictedCone {
+			// Before NAT on the way out: saddr is the LAN host.
+			w("\t\tiifname %q oifname %q update @contacted { ip saddr . ip daddr }", lanIface, wanIface)
+		}
 		w("\t\tiifname %q ct state established,related accept", wanIface)
-		if s.Kind == Forwarded || s.Kind == FullCone || s.UPnP != 0 {
+		switch {
+		case s.Kind == Forwarded || s.Kind == FullCone || s.UPnP != 0:
 			w("\t\tiifname %q ct status dnat accept", wanIface)
+		case s.Kind == RestrictedCone:
+			// After DNAT on the way in: daddr is the LAN host.
+			w("\t\tiifname %q ct status dnat ip daddr . ip saddr @contacted accept", wanIface)
 		}
 		refuse()
 		w("\t}")

@@ -120,6 +120,20 @@ func TestRuleset(t *testing.T) {
 			wantNot: []string{"fully-random"},
 		},
 		{
+			// Forwards DNATed; a new inbound one accepted only from an
+			// address the host sent to.
+			name: "restricted cone",
+			spec: rulesetSpec{Kind: RestrictedCone, WANIP: wanIP, LAN: lan, Forwards: []forward{{Port: 4000, To: host}}},
+			want: []string{
+				"type ipv4_addr . ipv4_addr",
+				`ip daddr 203.0.113.12 tcp dport 4000 dnat to 10.2.0.2:4000`,
+				`iifname "lan" oifname "wan" update @contacted { ip saddr . ip daddr }`,
+				`iifname "wan" ct status dnat ip daddr . ip saddr @contacted accept`,
+				`iifname "wan" drop`,
+			},
+			wantNot: []string{`iifname "wan" ct status dnat accept`},
+		},
+		{
 			name:    "ipv4 only",
 			spec:    rulesetSpec{Kind: Hard, WANIP: wanIP, LAN: lan},
 			wantNot: []string{"ip6", "icmpv6"},

@@ -562,7 +562,7 @@ export interface paths {
          *
          *     ```
          *
-         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished, or the port mapping changed; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state), `bytes` (byte counters of connections whose counts changed, at most once a second) and `network` (a named network's state changed: joining, waiting, joined). An idle stream gets a `: keepalive` comment every 15 s.
+         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished, or the port mapping changed; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state), `bytes` (byte counters of connections whose counts changed, at most once a second), `network` (a named network's state changed: joining, waiting, joined) and `address` (the node's address changed: a WAN address renumbered, another network joined; `address` says from what to what and what noticed it). An idle stream gets a `: keepalive` comment every 15 s.
          *
          *     A new client starts at the present. A client that reconnects with the last event ID it saw (`Last-Event-ID` header, as `EventSource` sends it, or the `last_event_id` query parameter) first gets the events it missed from a buffer of the last 1024. When some of them were dropped from the buffer, the stream starts with an event `reset` without `id`, whose data is a `ResetEvent`: reload the state (`GET /v1/node`, `GET /v1/connections`).
          *
@@ -1184,7 +1184,27 @@ export interface components {
         /** @description An event ID in decimal (0: from the oldest event kept). */
         EventIDText: string;
         /** @description Something that happened on the node. `type` says which; each type has its own payload member. */
-        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"] | components["schemas"]["ServiceEvent"] | components["schemas"]["ForwardEvent"] | components["schemas"]["PairEvent"];
+        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"] | components["schemas"]["ServiceEvent"] | components["schemas"]["ForwardEvent"] | components["schemas"]["PairEvent"] | components["schemas"]["AddressEvent"];
+        /** @description The node's address changed (a probe found other interfaces, NAT results or external IPs than the last). The node then tells the peers it has links with, and the paths of an interface whose external address changed are replaced. */
+        AddressEvent: {
+            id: components["schemas"]["EventID"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "address";
+            time: components["schemas"]["Timestamp"];
+            address: {
+                /** @description The new peer address. */
+                address: string;
+                /** @description The address before. */
+                previous: string;
+                /** @description What made the node probe, comma-separated when several did: `local address`, `default route`, `broker reconnect`, `path lost`, `external address watch`, `resume`, `periodic`. */
+                trigger: string;
+                /** @description Local IPs whose external address changed or that went away. */
+                moved?: string[];
+            };
+        };
         /** @description A NAT probe finished, or the port mapping changed (made, confirmed, lost); `node` is the node's new state. */
         ProbeEvent: {
             id: components["schemas"]["EventID"];

@@ -1,0 +1,31 @@
+package signaling
+
+import "errors"
+
+// errReconnect is why a connection Reconnect dropped was lost.
+var errReconnect = errors.New("dropped to reconnect: our address changed")
+
+// Reconnect drops the connection to every connected broker and connects
+// again at once. After the node's external address changed, a connection
+// made through the old one is dead, but nothing says so until the MQTT
+// keepalive (Config.KeepAlive) goes unanswered; meanwhile nothing sent to
+// the node arrives. A broker already reconnecting is left to it.
+func (c *Client) Reconnect() {
+	if c.closed.Load() || !c.started.Load() {
+		return
+	}
+	for _, b := range c.brokers {
+		b.reconnect()
+	}
+}
+
+func (b *broker) reconnect() {
+	b.life.Lock()
+	defer b.life.Unlock()
+	if b.stopped || !b.paho.IsConnectionOpen() {
+		return
+	}
+	b.paho.Disconnect(disconnectQuiesce)
+	b.onLost(errReconnect)
+	b.paho.Connect() // with ConnectRetry it keeps trying; onConnect subscribes
+}
