@@ -51,7 +51,12 @@ func (d raceDeps) Attempt(ctx context.Context, st strategy.Strategy, peer addres
 	return p, nil
 }
 
+// Echo is the signaling round trip the node knows (signalingRTT), or
+// else one it measures.
 func (d raceDeps) Echo(ctx context.Context, peer address.Address) (time.Duration, error) {
+	if rtt, ok := d.n.signalingRTT(peer.NodeID); ok {
+		return rtt, nil
+	}
 	rtt, _, err := d.n.sig.Echo(ctx, signaling.PeerOf(peer))
 	return rtt, err
 }

@@ -41,11 +41,12 @@ var (
 const maxMeetingAhead = 5 * time.Second
 
 // punchTimeout bounds an initiator's attempt, the preamble and TLS
-// included. A punch at a round trip r takes the echo (r), the wait for the
-// meeting time (about 2.25r), up to a window of four attempts of 1.5r
-// each (6r, at least 3s; see punch.Config.RTT), then the preamble and TLS
-// (about 2r): 11.25r in all when the window runs out, 6.75s at the 600ms
-// of a geostationary link, with jitter on top. Short paths keep their
+// included. A punch at a round trip r takes the wait for the meeting time
+// (about 1.25r; an echo of r before it when the node knows no round trip),
+// up to a window of four attempts of 1.5r each (6r, at least 3s; see
+// punch.Config.RTT), then the preamble and TLS (about 2r): 10.25r in all
+// when the window runs out, 6.15s at the 600ms of a geostationary link,
+// with jitter on top. Short paths keep their
 // 3s window and are not slowed: the timeout only bounds a punch that
 // fails.
 const punchTimeout = 9 * time.Second
@@ -103,11 +104,16 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	}
 	defer prep.release()
 	// The meeting time lies a little beyond a signaling round trip, so the
-	// peer has our proposal and we have its reply before it comes.
+	// peer has our proposal and we have its reply before it comes. The
+	// round trip is the one the node knows (an earlier echo, the link,
+	// the brokers'); only a node that knows none measures it first.
 	peer := signaling.PeerOf(call.Peer)
-	rtt, err := env.Echo(ctx, peer)
-	if err != nil {
-		return Raw{}, fmt.Errorf("measure signaling rtt: %w", err)
+	rtt, known := env.SignalingRTT(call.Peer.NodeID)
+	if !known {
+		var err error
+		if rtt, err = env.Echo(ctx, peer); err != nil {
+			return Raw{}, fmt.Errorf("measure signaling rtt: %w", err)
+		}
 	}
 	at := punch.MeetingTime(env.Now(), rtt)
 	// Done by then: the SYNs cross, then TLS and the commit take a round

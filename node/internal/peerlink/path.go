@@ -87,3 +87,7 @@ func (l *Link) Current() (name string, dir Direction) {
 	}
 	return l.cur.Strategy, l.cur.dir
 }
+
+// RTT is the round trip the session's pings last measured on the link's
+// path (0 before the first).
+func (l *Link) RTT() time.Duration { return l.link.RTT() }
