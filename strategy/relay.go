@@ -106,6 +106,7 @@ func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) 
 	// Close stops accepting; the allocation lives on with the accepted
 	// connection.
 	defer alloc.Close()
+	call.mark(MarkTURNAllocated)
 	relayed := alloc.RelayedAddr().Addr()
 	var permit []netip.Addr
 	for _, ip := range peerIPs(peer) {
@@ -117,10 +118,14 @@ func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) 
 		// A relay on loopback is reached from this machine only.
 		permit = append(permit, relayed)
 	}
-	if err := alloc.Permit(ctx, permit...); err != nil {
-		return Raw{}, err
-	}
-	call.mark(MarkTURNAllocated)
+	// The permission and the request go out together: the permission
+	// reaches the server in half our round trip to it, the peer's
+	// connection only after the request crossed the brokers and the peer
+	// dialled, so the peer does not wait for the permission's answer.
+	permitted := make(chan error, 1)
+	go func() {
+		permitted <- alloc.Permit(ctx, permit...)
+	}()
 	s := NewTicket()
 	replied := make(chan error, 1)
 	call.mark(MarkSignalingSent)
@@ -147,6 +152,14 @@ func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) 
 		}
 	}()
 	var c net.Conn
+	select {
+	case err := <-permitted:
+		if err != nil {
+			return Raw{}, err
+		}
+	case <-ctx.Done():
+		return Raw{}, fmt.Errorf("turn permission: %w", ctx.Err())
+	}
 	select {
 	case c = <-accepted:
 	case err := <-acceptErr:
