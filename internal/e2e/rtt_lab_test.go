@@ -33,8 +33,9 @@ const rttRounds = 5
 
 // rttLinkIdle is the --link-idle of the nodes of BenchmarkConnectRTT: a
 // link closes soon after its last connection, so that a new_link round
-// starts with none.
-const rttLinkIdle = 200 * time.Millisecond
+// starts with none. It exceeds the longest connect measured: a link
+// still attaching its first path must not close as idle.
+const rttLinkIdle = 3 * time.Second
 
 // rttCell is one strategy at one round trip: the connect times and the
 // winning attempt's steps of each round.
