@@ -88,6 +88,9 @@ func BenchmarkConnectRTT(b *testing.B) {
 						cell := &rttCell{steps: map[string][]int64{}}
 						cells[mode][rtt][p.strategy] = cell
 						from, to := nodes[p.from], nodes[p.to]
+						// Their addresses as they are now: a probe may
+						// have learnt more since the start.
+						from.info, to.info = waitReady(b, from.api, from.proc), waitReady(b, to.api, to.proc)
 						var holder connection
 						if mode == "live_link" {
 							_, holder = timedConnect(b, from, to, p.strategy)
