@@ -95,6 +95,7 @@ type racer struct {
 	timeline  [][]Step      // each attempt's timeline so far; under mu
 	connected []bool        // the attempt's transport is up (MarkTCPEstablished); under mu
 	ended     []bool        // the attempt returned; under mu
+	secured   []bool        // it returned a path; under mu
 	changed   chan struct{} // closed and replaced when connected or ended change; under mu
 }
 
@@ -132,6 +133,7 @@ func Run(ctx context.Context, deps Deps, peer address.Address, steps []strategy.
 
 		connected: make([]bool, len(steps)),
 		ended:     make([]bool, len(steps)),
+		secured:   make([]bool, len(steps)),
 		changed:   make(chan struct{}),
 	}
 	pending := 0
@@ -201,10 +203,15 @@ func Run(ctx context.Context, deps Deps, peer address.Address, steps []strategy.
 func (r *racer) run(i int) {
 	st := r.steps[i]
 	res := result{i: i}
-	defer r.setEnded(i)
+	defer func() { r.setEnded(i, res.err == nil) }()
 	select {
 	case <-r.gates[i]:
 	case <-r.ctx.Done():
+		res.err = r.ctx.Err()
+		r.results <- res
+		return
+	}
+	if !r.behindLikely(i) {
 		res.err = r.ctx.Err()
 		r.results <- res
 		return
@@ -402,17 +409,49 @@ func (r *racer) mark(i int, name string, at time.Time) {
 	}
 }
 
-// setEnded records that step i's attempt returned.
-func (r *racer) setEnded(i int) {
+// setEnded records that step i's attempt returned, with a path or not.
+func (r *racer) setEnded(i int, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ended[i] = true
+	r.ended[i], r.secured[i] = true, ok
 	r.changedLocked()
 }
 
 func (r *racer) changedLocked() {
 	close(r.changed)
 	r.changed = make(chan struct{})
+}
+
+// behindLikely holds step i, once released, while a Likely step ranked
+// before it (not a fallback) has not returned, or returned a path (which
+// the race is committing), until TieWindow after the race's start: a path that finished within that time would lose to the
+// preferred one anyway (the tie window), so the preferred step has the
+// first moments, and the CPU, to itself. A preferred path that is quick
+// (a LAN, loopback) wins before the others start; on longer paths they
+// start TieWindow late. False when the race ended meanwhile.
+func (r *racer) behindLikely(i int) bool {
+	t := time.NewTimer(time.Until(r.start.Add(TieWindow)))
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		busy := false
+		for j := range i {
+			st := r.steps[j]
+			busy = busy || st.Skip == "" && !st.Fallback && st.Chance == strategy.Likely && (!r.ended[j] || r.secured[j])
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		if !busy {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return true
+		case <-r.ctx.Done():
+			return false
+		}
+	}
 }
 
 // yield holds step i's handshake while a step ranked before it has its

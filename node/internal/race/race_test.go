@@ -495,3 +495,39 @@ func TestYield(t *testing.T) {
 		})
 	}
 }
+
+// TestBehindLikely: the steps ranked after a Likely one start when it
+// ends or TieWindow after the race's start, whichever comes first; one
+// that wins in time leaves them unstarted.
+func TestBehindLikely(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		direct      script
+		wantStarted time.Duration // when reverse started; -1: never
+		wantWinner  string
+	}{
+		{"a quick winner", script{after: 10 * time.Millisecond}, -1, "direct"},
+		{"a quick failure", script{after: 10 * time.Millisecond, err: errors.New("refused")}, 10 * time.Millisecond, "reverse"},
+		{"a slow one", script{after: time.Second, err: errors.New("timed out")}, TieWindow, "reverse"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				d := newDeps(map[string]script{"direct": tc.direct, "reverse": {after: 5 * time.Millisecond}})
+				win, err := race(t, d, []strategy.Step{step("direct", strategy.Likely), step("reverse", strategy.Likely)}, time.Minute)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if win.Strategy != tc.wantWinner {
+					t.Errorf("%s won, want %s", win.Strategy, tc.wantWinner)
+				}
+				got, ok := d.started["reverse"]
+				switch {
+				case tc.wantStarted < 0 && ok:
+					t.Errorf("reverse started at %v, want never", got)
+				case tc.wantStarted >= 0 && (!ok || got != tc.wantStarted):
+					t.Errorf("reverse started at %v (%v), want %v", got, ok, tc.wantStarted)
+				}
+			})
+		})
+	}
+}
