@@ -51,7 +51,7 @@ func TestConnectSteps(t *testing.T) {
 		t.Run(s, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			sentBefore := sent(a)
+			sentBefore := messagesOut(a)
 			start := time.Now()
 			out, err := a.ConnectWith(ctx, bAddr, node.ConnectOptions{Strategies: []string{s}, Fresh: true})
 			if err != nil {
@@ -60,7 +60,7 @@ func TestConnectSteps(t *testing.T) {
 			took := time.Since(start).Milliseconds()
 			defer out.Close()
 			if s == strategy.Punch {
-				if n := sent(a) - sentBefore; n != 1 {
+				if n := messagesOut(a) - sentBefore; n != 1 {
 					t.Errorf("the punch sent %d signaling messages, want 1 (the request with the meeting time)", n)
 				}
 			}
@@ -105,13 +105,4 @@ func TestConnectSteps(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sent counts the signaling messages n published.
-func sent(n *node.Node) uint64 {
-	var out uint64
-	for _, b := range n.Info().Brokers {
-		out += b.Out
-	}
-	return out
 }
