@@ -170,7 +170,11 @@ func (n *Node) linkTo(ctx context.Context, addr address.Address, o ConnectOption
 			return nil, nil, err
 		}
 		l.Learn(addr, explicit(o.Strategies))
-		err = l.Attach(ctx, win.path.TLS, win.name, Outbound)
+		// The stream opens on the path right behind our hello and the
+		// commit: the peer's hello is checked when it comes, a round
+		// trip later, and a hello that refuses the path ends it like a
+		// lost path, which the link resumes (AttachEarly).
+		err = l.AttachEarly(ctx, win.path.TLS, win.name)
 		if errors.Is(err, session.ErrUnknownLink) && try == 0 {
 			// The peer held a link of ours from before we restarted;
 			// it has dropped it now: a new path starts afresh.

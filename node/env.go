@@ -35,6 +35,8 @@ func (e env) Reply(ctx context.Context, req *signaling.Message, k signaling.Kind
 	return e.n.sig.Reply(ctx, req, k, body)
 }
 
+func (e env) SignalingRTT(peer string) (time.Duration, bool) { return e.n.signalingRTT(peer) }
+
 func (e env) Echo(ctx context.Context, peer signaling.Peer) (time.Duration, error) {
 	rtt, _, err := e.n.sig.Echo(ctx, peer)
 	return rtt, err

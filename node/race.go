@@ -38,11 +38,12 @@ type raceDeps struct{ n *Node }
 
 var _ race.Deps = raceDeps{}
 
-func (d raceDeps) Attempt(ctx context.Context, st strategy.Strategy, peer address.Address, eta func(time.Time), mark func(string, time.Time)) (race.Path, error) {
+func (d raceDeps) Attempt(ctx context.Context, st strategy.Strategy, peer address.Address, eta func(time.Time), mark func(string, time.Time), wait func(context.Context)) (race.Path, error) {
 	raw, err := st.Initiate(ctx, env{d.n}, strategy.Call{Peer: peer, ETA: eta, Mark: mark})
 	if err != nil {
 		return nil, err
 	}
+	wait(ctx)
 	p, _, err := d.n.handshake(ctx, raw, peer.NodeID)
 	if err != nil {
 		return nil, err
@@ -51,7 +52,12 @@ func (d raceDeps) Attempt(ctx context.Context, st strategy.Strategy, peer addres
 	return p, nil
 }
 
+// Echo is the signaling round trip the node knows (signalingRTT), or
+// else one it measures.
 func (d raceDeps) Echo(ctx context.Context, peer address.Address) (time.Duration, error) {
+	if rtt, ok := d.n.signalingRTT(peer.NodeID); ok {
+		return rtt, nil
+	}
 	rtt, _, err := d.n.sig.Echo(ctx, signaling.PeerOf(peer))
 	return rtt, err
 }

@@ -141,17 +141,19 @@ func sized(rtt, attempt, window time.Duration) (time.Duration, time.Duration) {
 }
 
 // MeetingTime is when both sides of a punch should start, given the current
-// shared time and the measured signaling round trip: now + 2*rtt + a
-// margin, and at least now + 150ms. One round trip carries the punch
-// request and its reply; the second covers the responder's preparation (a
-// STUN round trip, perhaps). The margin absorbs jitter and clock error:
-// 100ms, or a quarter of the round trip where that is more, because jitter
-// grows with the path (queues on congested and mobile links) and a single
-// echo may have been a fast one. A negative rtt counts as zero.
+// shared time and the signaling round trip: now + rtt + a margin, and at
+// least now + 100ms. The initiator sends its request with the meeting
+// time at once (now), and the round trip brings the responder's reply, with
+// the endpoint to dial, just before it. The margin absorbs the responder's
+// preparation, jitter and clock error: 50ms, or a quarter of the round
+// trip where that is more, because jitter grows with the path (queues on
+// congested and mobile links) and the round trip may be an estimate. A
+// side that is late still meets the other: both keep dialling through
+// their window. A negative rtt counts as zero.
 func MeetingTime(now time.Time, rtt time.Duration) time.Time {
 	rtt = max(rtt, 0)
-	margin := max(100*time.Millisecond, rtt/4)
-	return now.Add(max(2*rtt+margin, 150*time.Millisecond))
+	margin := max(50*time.Millisecond, rtt/4)
+	return now.Add(max(rtt+margin, 100*time.Millisecond))
 }
 
 // Punch makes one TCP connection between cfg.LocalAddr and cfg.Remote by

@@ -52,15 +52,15 @@ func TestMeetingTime(t *testing.T) {
 		rtt  time.Duration
 		want time.Duration
 	}{
-		{"no rtt gets the minimum", 0, 150 * time.Millisecond},
-		{"tiny rtt gets the minimum", 10 * time.Millisecond, 150 * time.Millisecond},
-		{"rtt at the minimum", 25 * time.Millisecond, 150 * time.Millisecond},
-		{"lan-ish rtt", 40 * time.Millisecond, 180 * time.Millisecond},
-		{"internet rtt", 120 * time.Millisecond, 340 * time.Millisecond},
-		{"margin still fixed", 400 * time.Millisecond, 900 * time.Millisecond},
-		{"geostationary", 600 * time.Millisecond, 1350 * time.Millisecond},
-		{"slow broker", 900 * time.Millisecond, 2025 * time.Millisecond},
-		{"negative rtt counts as zero", -time.Second, 150 * time.Millisecond},
+		{"no rtt gets the minimum", 0, 100 * time.Millisecond},
+		{"tiny rtt gets the minimum", 10 * time.Millisecond, 100 * time.Millisecond},
+		{"rtt at the minimum", 50 * time.Millisecond, 100 * time.Millisecond},
+		{"lan-ish rtt", 80 * time.Millisecond, 130 * time.Millisecond},
+		{"internet rtt", 120 * time.Millisecond, 170 * time.Millisecond},
+		{"margin still fixed", 200 * time.Millisecond, 250 * time.Millisecond},
+		{"geostationary", 600 * time.Millisecond, 750 * time.Millisecond},
+		{"slow broker", 900 * time.Millisecond, 1125 * time.Millisecond},
+		{"negative rtt counts as zero", -time.Second, 100 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,7 +39,7 @@ func (l *Link) Attach(ctx context.Context, rw io.ReadWriteCloser) error {
 		rw.Close()
 		return err
 	}
-	if err := l.install(rw, br, ph, rankOf(mine, ph, l.initiator)); err != nil {
+	if err := l.install(rw, br, &ph, mine); err != nil {
 		br.release()
 		rw.Close()
 		return err
@@ -164,13 +164,30 @@ func (l *Link) checkHello(ph hello) error {
 
 // install makes rw the link's path: the old one (if any) stops first, so
 // that what we received is final, then the writer starts by resending from
-// what the peer has.
-func (l *Link) install(rw io.ReadWriteCloser, br *frameReader, ph hello, rk rank) error {
+// what the peer has. A path attached early (AttachEarly) comes without the
+// peer's hello (ph nil): the writer resends from what the peer
+// acknowledged, which the peer's resend offset lets it skip, and the reader
+// takes the hello first (earlyHello).
+func (l *Link) install(rw io.ReadWriteCloser, br *frameReader, ph *hello, mine hello) error {
 	l.attachMu.Lock()
 	defer l.attachMu.Unlock()
 
 	l.mu.Lock()
-	if l.cur != nil && rk.less(l.curRank) {
+	if cur := l.cur; cur != nil && cur.helloDone != nil {
+		// The current path was attached early: its rank is known once
+		// the peer's hello is read (or the path ends).
+		l.mu.Unlock()
+		select {
+		case <-cur.helloDone:
+		case <-l.done:
+		}
+		l.mu.Lock()
+	}
+	var rk rank
+	if ph != nil {
+		rk = rankOf(mine, *ph, l.initiator)
+	}
+	if l.cur != nil && ph != nil && rk.less(l.curRank) {
 		// The peer attached the paths in the other order and keeps the
 		// current one; so do we.
 		l.mu.Unlock()
@@ -192,14 +209,16 @@ func (l *Link) install(rw io.ReadWriteCloser, br *frameReader, ph hello, rk rank
 	if l.err != nil {
 		return l.err
 	}
-	if int64(ph.Received) > l.buf.end {
-		err := &LinkError{Err: ErrProtocol, Reason: fmt.Sprintf("the peer received %d bytes, we sent %d", ph.Received, l.buf.end)}
-		l.mu.Unlock()
-		l.fail(err)
-		l.mu.Lock()
-		return err
+	start := l.acked
+	if ph != nil {
+		if err := l.checkReceived(*ph); err != nil {
+			l.mu.Unlock()
+			l.fail(err)
+			l.mu.Lock()
+			return err
+		}
+		start = max(int64(ph.Received), l.acked)
 	}
-	start := max(int64(ph.Received), l.acked)
 	l.acked, l.sent, l.bound = start, start, start
 	l.buf.release(start)
 	l.space.Broadcast()
@@ -208,7 +227,11 @@ func (l *Link) install(rw io.ReadWriteCloser, br *frameReader, ph hello, rk rank
 	p.lastRecv.Store(l.now())
 	p.ackTimer = time.AfterFunc(time.Hour, func() { l.delayedAck(p) })
 	p.ackTimer.Stop()
-	l.peer = ph.Mine
+	if ph != nil {
+		l.peer = ph.Mine
+	} else {
+		p.mine, p.helloDone = mine, make(chan struct{})
+	}
 	l.cur = p
 	l.curRank = rk
 	l.last = p
@@ -228,5 +251,95 @@ func (l *Link) install(rw io.ReadWriteCloser, br *frameReader, ph hello, rk rank
 	l.wg.Add(2)
 	go l.readLoop(p)
 	go l.writeLoop(p)
+	return nil
+}
+
+// AttachEarly is Attach for the side that will use the path at once (the
+// one whose connect made it): it installs the path as soon as our hello
+// is written, without waiting a round trip for the peer's, so streams
+// opened next travel on the path right behind it. The reader takes the
+// peer's hello first and checks it as Attach does: a peer that restarted
+// fails the link (ErrPeerRestarted); a hello that names another link, a
+// missing one (Config.HelloTimeout) or a path the peer refuses ends the
+// path, and the link waits for another as after any lost path. While the
+// peer's hello is outstanding, another path's attach waits for it, so
+// that crossed attaches are ranked alike on both sides.
+//
+// When another attach is under way it is Attach.
+func (l *Link) AttachEarly(ctx context.Context, rw io.ReadWriteCloser) error {
+	l.mu.Lock()
+	if err := l.err; err != nil {
+		l.mu.Unlock()
+		rw.Close()
+		return err
+	}
+	if l.attaching > 0 {
+		l.mu.Unlock()
+		return l.Attach(ctx, rw)
+	}
+	l.attaching++
+	mine := hello{Version: version, Mine: l.nonce, Yours: l.peer, Received: uint64(l.recv.Load()), Count: l.hellos}
+	l.hellos++
+	l.mu.Unlock()
+	defer l.attachDone()
+
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.HelloTimeout)
+	defer cancel()
+	defer context.AfterFunc(l.life, cancel)()
+	stop := context.AfterFunc(ctx, func() { rw.Close() })
+	_, err := rw.Write(appendHello(make([]byte, 0, headerLen+helloLen), mine))
+	if !stop() {
+		err = ctx.Err()
+	}
+	if err != nil {
+		rw.Close()
+		return fmt.Errorf("session: attach: write hello: %w", err)
+	}
+	br := new(frameReader)
+	br.reset(rw)
+	if err := l.install(rw, br, nil, mine); err != nil {
+		br.release()
+		rw.Close()
+		return err
+	}
+	return nil
+}
+
+// earlyHello reads and checks the peer's hello on a path attached early,
+// and ranks the path; false when the path or the link ended.
+func (l *Link) earlyHello(p *path) bool {
+	t := time.AfterFunc(l.cfg.HelloTimeout, func() {
+		l.pathDown(p, fmt.Sprintf("no hello within %v", l.cfg.HelloTimeout))
+	})
+	ph, err := readHello(p.br)
+	t.Stop()
+	if err != nil {
+		l.pathDown(p, err.Error())
+		return false
+	}
+	if err := l.checkHello(ph); err != nil {
+		l.pathDown(p, err.Error()) // a restarted peer failed the link already
+		return false
+	}
+	l.mu.Lock()
+	if err := l.checkReceived(ph); err != nil {
+		l.mu.Unlock()
+		l.fail(err)
+		return false
+	}
+	l.peer = ph.Mine
+	if l.cur == p {
+		l.curRank = rankOf(p.mine, ph, l.initiator)
+	}
+	l.mu.Unlock()
+	return true
+}
+
+// checkReceived checks the peer's count of what it received against what
+// we sent; l.mu is held.
+func (l *Link) checkReceived(ph hello) error {
+	if int64(ph.Received) > l.buf.end {
+		return &LinkError{Err: ErrProtocol, Reason: fmt.Sprintf("the peer received %d bytes, we sent %d", ph.Received, l.buf.end)}
+	}
 	return nil
 }

@@ -34,6 +34,12 @@ type path struct {
 	started bool  // the peer's resend frame arrived
 	skip    int64 // reliable bytes to drop: the peer resent what we had
 
+	// A path attached early (AttachEarly): our hello, for the rank, and
+	// closed once the reader has taken the peer's hello or the path
+	// ended; nil for a path attached after the hellos were exchanged.
+	mine      hello
+	helloDone chan struct{}
+
 	// Guarded by Link.mu: control frames the writer owes.
 	resend, ack, ping, pong bool
 	pongVal                 uint64
@@ -66,6 +72,13 @@ func (l *Link) readLoop(p *path) {
 	defer l.wg.Done()
 	defer p.wg.Done()
 	defer p.br.release()
+	if p.helloDone != nil {
+		ok := l.earlyHello(p)
+		close(p.helloDone)
+		if !ok {
+			return
+		}
+	}
 	for {
 		b, err := p.br.peek(headerLen, true)
 		if err != nil {

@@ -52,6 +52,7 @@ type broker struct {
 	connects  uint64
 
 	in, out, drops atomic.Uint64
+	rtt            atomic.Int64 // ns of the last SUBACK or PUBACK round trip
 }
 
 func newBroker(c *Client, offset int, raw string) (*broker, error) {
@@ -152,6 +153,7 @@ func (b *broker) subscribe(ctx context.Context) bool {
 	epoch := b.epoch
 	b.mu.Unlock()
 
+	sent := time.Now()
 	tok := b.paho.Subscribe(b.c.topic, 1, b.onMessage)
 	t := time.NewTimer(b.c.cfg.ConnectTimeout)
 	defer t.Stop()
@@ -165,6 +167,7 @@ func (b *broker) subscribe(ctx context.Context) bool {
 	}
 	err := tok.Error()
 	if err == nil {
+		b.rtt.Store(int64(time.Since(sent)))
 		if st, ok := tok.(*mqtt.SubscribeToken); ok && st.Result()[b.c.topic] == subscribeFailed {
 			err = fmt.Errorf("refused by broker")
 		}

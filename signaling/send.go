@@ -71,6 +71,7 @@ func (c *Client) send(ctx context.Context, peer Peer, typ string, body any, re, 
 		b   *broker
 		tok mqtt.Token
 	}
+	sent := time.Now()
 	live := make([]attempt, 0, maxFanout)
 	for _, b := range targets {
 		live = append(live, attempt{b, b.publish(topic, data)})
@@ -100,6 +101,7 @@ func (c *Client) send(ctx context.Context, peer Peer, typ string, body any, re, 
 			live = append(live[:i], live[i+1:]...)
 			continue
 		}
+		a.b.rtt.Store(int64(time.Since(sent))) // the PUBACK's round trip
 		c.log.Debug("sent", "type", typ, "id", id, "to", peer.NodeID, "broker", a.b.url)
 		return nil
 	}
@@ -208,6 +210,7 @@ func (c *Client) Echo(ctx context.Context, peer Peer) (rtt time.Duration, broker
 	if !EchoReply.Is(m) {
 		return 0, "", fmt.Errorf("signaling: echo to %s: answered with %q", short(peer.NodeID), m.Type)
 	}
+	c.rtts.put(peer.NodeID, rtt)
 	return rtt, m.Broker, nil
 }
 

@@ -68,6 +68,7 @@ type Client struct {
 	changed  chan struct{}
 
 	drops []atomic.Uint64 // indexed like DropReasons
+	rtts  rttCache        // round trips of the last echoes (rtt.go)
 }
 
 type inbound struct {

@@ -25,9 +25,13 @@ type (
 		Endpoint string `json:"endpoint"`         // the sender's predicted external ip:port
 		AtMS     int64  `json:"at_ms"`            // meeting time, unix ms on the NTP clock
 		RTTMS    int64  `json:"rtt_ms,omitempty"` // the sender's signaling round trip, which sizes both sides' dial attempts
+		// InitiatorClient asks that the initiator be the TLS client
+		// (see meet); the reply says whether the responder agrees.
+		InitiatorClient bool `json:"initiator_client,omitempty"`
 	}
 	punchReplyBody struct {
-		Endpoint string `json:"endpoint"`
+		Endpoint        string `json:"endpoint"`
+		InitiatorClient bool   `json:"initiator_client,omitempty"`
 	}
 )
 
@@ -41,11 +45,12 @@ var (
 const maxMeetingAhead = 5 * time.Second
 
 // punchTimeout bounds an initiator's attempt, the preamble and TLS
-// included. A punch at a round trip r takes the echo (r), the wait for the
-// meeting time (about 2.25r), up to a window of four attempts of 1.5r
-// each (6r, at least 3s; see punch.Config.RTT), then the preamble and TLS
-// (about 2r): 11.25r in all when the window runs out, 6.75s at the 600ms
-// of a geostationary link, with jitter on top. Short paths keep their
+// included. A punch at a round trip r takes the wait for the meeting time
+// (about 1.25r; an echo of r before it when the node knows no round trip),
+// up to a window of four attempts of 1.5r each (6r, at least 3s; see
+// punch.Config.RTT), then the preamble and TLS (about 2r): 10.25r in all
+// when the window runs out, 6.15s at the 600ms of a geostationary link,
+// with jitter on top. Short paths keep their
 // 3s window and are not slowed: the timeout only bounds a punch that
 // fails.
 const punchTimeout = 9 * time.Second
@@ -103,11 +108,16 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	}
 	defer prep.release()
 	// The meeting time lies a little beyond a signaling round trip, so the
-	// peer has our proposal and we have its reply before it comes.
+	// peer has our proposal and we have its reply before it comes. The
+	// round trip is the one the node knows (an earlier echo, the link,
+	// the brokers'); only a node that knows none measures it first.
 	peer := signaling.PeerOf(call.Peer)
-	rtt, err := env.Echo(ctx, peer)
-	if err != nil {
-		return Raw{}, fmt.Errorf("measure signaling rtt: %w", err)
+	rtt, known := env.SignalingRTT(call.Peer.NodeID)
+	if !known {
+		var err error
+		if rtt, err = env.Echo(ctx, peer); err != nil {
+			return Raw{}, fmt.Errorf("measure signaling rtt: %w", err)
+		}
 	}
 	at := punch.MeetingTime(env.Now(), rtt)
 	// Done by then: the SYNs cross, then TLS and the commit take a round
@@ -117,7 +127,8 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	call.markAt(MarkMeetingTime, time.Now().Add(at.Sub(env.Now())))
 	call.mark(MarkSignalingSent)
 	rb, err := request(ctx, env, peer, msgPunch,
-		punchBody{requestHead: requestHead{Ticket: s.String(), Address: self.String()}, Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds()}, msgPunchReply)
+		punchBody{requestHead: requestHead{Ticket: s.String(), Address: self.String()}, Endpoint: prep.external.String(), AtMS: at.UnixMilli(), RTTMS: rtt.Milliseconds(),
+			InitiatorClient: true}, msgPunchReply)
 	if err != nil {
 		return Raw{}, err
 	}
@@ -126,7 +137,11 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	if err != nil {
 		return Raw{}, fmt.Errorf("%w: punch reply endpoint %q: %w", ErrUnexpectedReply, rb.Endpoint, err)
 	}
-	return meet(ctx, env, prep, remote, at, rtt, s, call.Peer.NodeID, call)
+	client := punch.Role(env.ID(), call.Peer.NodeID) == punch.RoleClient
+	if rb.InitiatorClient {
+		client = true
+	}
+	return meet(ctx, env, prep, remote, at, rtt, s, client, call)
 }
 
 func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, error) {
@@ -167,11 +182,15 @@ func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message)
 	if err != nil {
 		return Raw{}, err
 	}
-	if err := env.Reply(ctx, m, msgPunchReply, punchReplyBody{Endpoint: prep.external.String()}); err != nil {
+	client := punch.Role(env.ID(), m.From) == punch.RoleClient
+	if b.InitiatorClient {
+		client = false
+	}
+	if err := env.Reply(ctx, m, msgPunchReply, punchReplyBody{Endpoint: prep.external.String(), InitiatorClient: b.InitiatorClient}); err != nil {
 		prep.release()
 		return Raw{}, fmt.Errorf("%w: punch reply: %w", ErrAnswered, err)
 	}
-	raw, err := meet(ctx, env, prep, remote, at, peerRTT(env, m, b), s, m.From, Call{})
+	raw, err := meet(ctx, env, prep, remote, at, peerRTT(env, m, b), s, client, Call{})
 	if err != nil {
 		// The initiator sees the failure itself.
 		return Raw{}, fmt.Errorf("%w: %w", ErrAnswered, err)
@@ -224,10 +243,13 @@ func peerRTT(env Env, m *signaling.Message, b punchBody) time.Duration {
 
 // meet runs the simultaneous open from prep.local to remote at the meeting
 // time, its dial attempts sized from the signaling round trip rtt. Both
-// sides dialled: both send the preamble and check the other's, and the
-// node IDs give the TLS roles. call is told of the first dial and the
-// connection.
-func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, at time.Time, rtt time.Duration, s Ticket, peer string, call Call) (Raw, error) {
+// sides dialled: both send the preamble and check the other's; client is
+// our TLS role. The initiator asks to be the TLS client
+// (InitiatorClient): it is done with TLS, and commits, half a round trip
+// before the server; a responder that does not know the field leaves the
+// roles to the node IDs (punch.Role), and says nothing in its reply. call
+// is told of the first dial and the connection.
+func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, at time.Time, rtt time.Duration, s Ticket, client bool, call Call) (Raw, error) {
 	prep.release() // Punch binds the port itself
 	c, err := punch.Punch(ctx, punch.Config{
 		LocalAddr: prep.local,
@@ -242,8 +264,7 @@ func meet(ctx context.Context, env Env, prep punchPrep, remote netip.AddrPort, a
 		return Raw{}, err
 	}
 	call.mark(MarkTCPEstablished)
-	return Raw{Conn: c, Ticket: s, SendPreamble: true, CheckPreamble: true,
-		Client: punch.Role(env.ID(), peer) == punch.RoleClient}, nil
+	return Raw{Conn: c, Ticket: s, SendPreamble: true, CheckPreamble: true, Client: client}, nil
 }
 
 // punchable is the first interface whose NAT is known and not blocked,

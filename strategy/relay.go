@@ -106,6 +106,7 @@ func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) 
 	// Close stops accepting; the allocation lives on with the accepted
 	// connection.
 	defer alloc.Close()
+	call.mark(MarkTURNAllocated)
 	relayed := alloc.RelayedAddr().Addr()
 	var permit []netip.Addr
 	for _, ip := range peerIPs(peer) {
@@ -117,21 +118,40 @@ func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) 
 		// A relay on loopback is reached from this machine only.
 		permit = append(permit, relayed)
 	}
-	if err := alloc.Permit(ctx, permit...); err != nil {
-		return Raw{}, err
-	}
-	call.mark(MarkTURNAllocated)
-	s := NewTicket()
-	replied := make(chan error, 1)
-	call.mark(MarkSignalingSent)
+	// The request goes out as soon as the permission is written to the
+	// server, not answered: the permission reaches the server in half our
+	// round trip to it, the peer's connection only after the request
+	// crossed the brokers and the peer dialled.
+	permitted := make(chan error, 1)
+	onWire := make(chan struct{})
 	go func() {
-		_, err := request(ctx, env, signaling.PeerOf(peer), msgRelay,
-			relayBody{Ticket: s.String(), Relayed: alloc.RelayedAddr().String()}, msgRelayReply)
-		if err == nil {
-			call.mark(MarkSignalingAnswered)
-		}
-		replied <- err
+		permitted <- alloc.PermitSent(ctx, func() { close(onWire) }, permit...)
 	}()
+	permittedOK := false
+	select {
+	case <-onWire:
+	case err := <-permitted:
+		if err != nil {
+			return Raw{}, err
+		}
+		permittedOK = true
+	}
+	s := NewTicket()
+	replied := make(chan error, 2)
+	pending := 0 // requests not yet answered
+	ask := func() {
+		pending++
+		go func() {
+			_, err := request(ctx, env, signaling.PeerOf(peer), msgRelay,
+				relayBody{Ticket: s.String(), Relayed: alloc.RelayedAddr().String()}, msgRelayReply)
+			if err == nil {
+				call.mark(MarkSignalingAnswered)
+			}
+			replied <- err
+		}()
+	}
+	call.mark(MarkSignalingSent)
+	ask()
 	accepted := make(chan net.Conn)
 	acceptErr := make(chan error, 1)
 	go func() {
@@ -147,25 +167,58 @@ func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) 
 		}
 	}()
 	var c net.Conn
-	select {
-	case c = <-accepted:
-	case err := <-acceptErr:
-		if ctx.Err() != nil {
-			// The request ends with ctx too: a peer that never answered
-			// it says more than the allocation's wait.
-			if rerr := <-replied; errors.Is(rerr, signaling.ErrNoReply) {
-				return Raw{}, rerr
-			}
-		}
-		return Raw{}, fmt.Errorf("relay accept: %w", err)
-	case err := <-replied:
-		if err != nil {
-			return Raw{}, err
-		}
+	var stall <-chan time.Time
+	asked := 1
+	for c == nil {
 		select {
 		case c = <-accepted:
 		case err := <-acceptErr:
+			if ctx.Err() != nil && pending > 0 {
+				// The request ends with ctx too: a peer that never
+				// answered it says more than the allocation's wait.
+				if rerr := <-replied; errors.Is(rerr, signaling.ErrNoReply) {
+					return Raw{}, rerr
+				}
+			}
 			return Raw{}, fmt.Errorf("relay accept: %w", err)
+		case err := <-permitted:
+			if err != nil {
+				return Raw{}, err
+			}
+			permittedOK = true
+		case err := <-replied:
+			pending--
+			if err != nil {
+				return Raw{}, err
+			}
+			if asked == 1 {
+				stall = time.After(relayStall(env, peer.NodeID))
+			}
+		case <-stall:
+			// The peer dialled the relayed address (it replied) and the
+			// server announced nothing: its connection came before our
+			// permission, and the server closed it. Once the permission
+			// is in place, ask once more.
+			stall = nil
+			if !permittedOK {
+				select {
+				case err := <-permitted:
+					if err != nil {
+						return Raw{}, err
+					}
+					permittedOK = true
+				case <-ctx.Done():
+					return Raw{}, fmt.Errorf("turn permission: %w", ctx.Err())
+				}
+			}
+			asked++
+			ask()
+		}
+	}
+	if !permittedOK {
+		if err := <-permitted; err != nil {
+			c.Close()
+			return Raw{}, err
 		}
 	}
 	call.mark(MarkTCPEstablished)
@@ -203,6 +256,15 @@ func (relay) Respond(ctx context.Context, env Env, m *signaling.Message) (Raw, e
 		return Raw{}, fmt.Errorf("relay reply: %w", err)
 	}
 	return Raw{Conn: c, Ticket: s, SendPreamble: true, Client: true}, nil
+}
+
+// relayStall is how long after the peer's reply a relay waits for the
+// server to announce the peer's connection before it asks again: the
+// announcement and the reply take about the same way, so half a signaling
+// round trip, and at least 100 ms.
+func relayStall(env Env, peer string) time.Duration {
+	rtt, _ := env.SignalingRTT(peer)
+	return max(100*time.Millisecond, rtt/2)
 }
 
 // peerIPs are the IPs a peer may connect to a relay from: its external

@@ -37,6 +37,7 @@ func (e *fakeEnv) Logger() *slog.Logger                    { return slog.New(slo
 func (e *fakeEnv) Expect(strategy.Ticket, string) (<-chan net.Conn, func()) {
 	return nil, func() {}
 }
+func (e *fakeEnv) SignalingRTT(string) (time.Duration, bool) { return 0, false }
 func (e *fakeEnv) Echo(context.Context, signaling.Peer) (time.Duration, error) {
 	return 0, errors.New("no echo here")
 }

@@ -108,7 +108,7 @@ func (c Call) markAt(name string, at time.Time) {
 
 // The moments an attempt's timeline records (a closed set).
 const (
-	MarkTURNAllocated     = "turn_allocated"     // relay: the TURN allocation is made and permits the peer
+	MarkTURNAllocated     = "turn_allocated"     // relay: the TURN allocation is made (its permission goes out with the request)
 	MarkSignalingSent     = "signaling_sent"     // the strategy's request is sent to the peer
 	MarkSignalingAnswered = "signaling_answered" // the peer's reply arrived
 	MarkMeetingTime       = "meeting_time"       // punch: the agreed time both sides dial
@@ -145,6 +145,10 @@ type Env interface {
 	Reply(ctx context.Context, req *signaling.Message, k signaling.Kind, body any) error
 	// Echo measures the signaling round trip to peer.
 	Echo(ctx context.Context, peer signaling.Peer) (time.Duration, error)
+	// SignalingRTT is the signaling round trip to the peer with node ID
+	// peer as the node knows it without asking (earlier echoes, the
+	// peer's link, its brokers' round trips); false when it knows none.
+	SignalingRTT(peer string) (time.Duration, bool)
 	// Expect registers a ticket whose raw connection peer will dial to
 	// our listener, its preamble already read and answered; forget
 	// unregisters it.

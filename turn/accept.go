@@ -39,20 +39,45 @@ func (a *Allocation) Accept(ctx context.Context) (net.Conn, error) {
 	defer cancel()
 	defer context.AfterFunc(a.life, cancel)()
 
+	// The data connection is opened while the announcement is awaited, so
+	// that binding takes one round trip after it, not two (RFC 6062 asks
+	// only that the ConnectionBind come on a new connection).
+	server := a.client.TURNServerAddr().String()
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	dialDone := make(chan dialed, 1)
+	go func() {
+		c, err := a.dial(ctx, "tcp", server)
+		dialDone <- dialed{c, err}
+	}()
+	spare := func() {
+		if d := <-dialDone; d.c != nil {
+			_ = d.c.Close()
+		}
+	}
+
 	select {
 	case <-a.attempts:
 	case <-ctx.Done():
+		cancel()
+		spare()
 		return nil, a.acceptErr(ctx, ctx.Err())
 	case <-a.lost:
+		cancel()
+		spare()
 		return nil, fmt.Errorf("turn: accept: %w", a.lostErr)
 	}
 	if a.life.Err() != nil {
 		// The token may announce an attempt pion dropped after Close.
+		cancel()
+		spare()
 		return nil, fmt.Errorf("turn: accept: %w", ErrClosed)
 	}
 
-	server := a.client.TURNServerAddr().String()
-	conn, err := a.dial(ctx, "tcp", server)
+	d := <-dialDone
+	conn, err := d.c, d.err
 	if err != nil {
 		a.attempts <- struct{}{} // still queued in pion: leave it to the next Accept
 		return nil, a.acceptErr(ctx, fmt.Errorf("connect to %s: %w", server, err))

@@ -47,7 +47,7 @@ type Allocation struct {
 	srv     Server
 	log     *slog.Logger
 	dial    func(ctx context.Context, network, address string) (net.Conn, error)
-	ctrl    net.Conn
+	ctrl    *writtenConn
 	client  *turn.Client
 	pa      pionAllocation
 	relayed netip.AddrPort
@@ -95,10 +95,11 @@ func Allocate(ctx context.Context, cfg Config) (*Allocation, error) {
 		dial = (&net.Dialer{}).DialContext
 	}
 
-	ctrl, err := dial(ctx, "tcp", srv.Addr())
+	raw, err := dial(ctx, "tcp", srv.Addr())
 	if err != nil {
 		return nil, fmt.Errorf("turn: connect to %s: %w", srv.Addr(), err)
 	}
+	ctrl := newWrittenConn(raw)
 	family := turn.RequestedAddressFamilyIPv4
 	if cfg.IPv6 {
 		family = turn.RequestedAddressFamilyIPv6
@@ -175,6 +176,19 @@ func (a *Allocation) Server() Server { return a.srv }
 // to extend it. It only governs new connections: an accepted connection does
 // not need it.
 func (a *Allocation) Permit(ctx context.Context, ips ...netip.Addr) error {
+	return a.permit(ctx, nil, ips)
+}
+
+// PermitSent is Permit that also calls sent once the CreatePermission
+// request is written to the server, before its answer: a peer told to
+// connect from then on reaches the server after the request, unless its
+// way (signaling, then its own connection) is shorter than ours to the
+// server. sent is not called when the request could not be written.
+func (a *Allocation) PermitSent(ctx context.Context, sent func(), ips ...netip.Addr) error {
+	return a.permit(ctx, sent, ips)
+}
+
+func (a *Allocation) permit(ctx context.Context, sent func(), ips []netip.Addr) error {
 	if len(ips) == 0 {
 		return errors.New("turn: permit: no addresses")
 	}
@@ -201,8 +215,27 @@ func (a *Allocation) Permit(ctx context.Context, ips ...netip.Addr) error {
 	}
 	a.wg.Add(1)
 	a.mu.Unlock()
+	finished := make(chan struct{})
+	watched := make(chan struct{}) // the watcher is done: sent was called, or will not be
+	if sent == nil {
+		close(watched)
+	} else {
+		_, written := a.ctrl.mark()
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			defer close(watched)
+			select {
+			case <-written:
+				sent()
+			case <-finished:
+			case <-a.life.Done():
+			}
+		}()
+	}
 	go func() {
 		defer a.wg.Done()
+		defer close(finished)
 		var err error
 		for range 3 {
 			// On 438 Stale Nonce pion stores the new nonce and returns an
@@ -216,6 +249,7 @@ func (a *Allocation) Permit(ctx context.Context, ips ...netip.Addr) error {
 
 	select {
 	case err := <-done:
+		<-watched // sent, if at all, before we return
 		if err != nil {
 			return fmt.Errorf("turn: permit %v: %w", ips, a.requestErr("permit", ctx, err))
 		}

@@ -113,3 +113,27 @@ func TestAcceptedConnOutlivesPermission(t *testing.T) {
 		t.Fatalf("after the permission expired: %v", err)
 	}
 }
+
+// TestPermitSent: PermitSent tells when the request is on its way, before
+// it returns, and the permission then admits the peer as Permit's does.
+func TestPermitSent(t *testing.T) {
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			a := allocate(t, srv.start(t))
+			sent := make(chan struct{})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := a.PermitSent(ctx, func() { close(sent) }, loopback2); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-sent:
+			default:
+				t.Fatal("PermitSent returned without saying the request was sent")
+			}
+			allowed := dialFrom(t, loopback2, a.RelayedAddr())
+			c := accept(t, a)
+			exchange(t, c, allowed, 1024)
+		})
+	}
+}

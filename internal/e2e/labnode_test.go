@@ -88,6 +88,10 @@ type connection struct {
 		MS         int64  `json:"ms"`
 		StartedMS  int64  `json:"started_ms"`
 		FinishedMS int64  `json:"finished_ms"`
+		Steps      []struct {
+			Name string `json:"name"`
+			MS   int64  `json:"ms"`
+		} `json:"steps"`
 	} `json:"attempts"`
 	Detail string `json:"detail"`
 }

@@ -1054,7 +1054,7 @@ export interface components {
         /** @description A moment of an attempt. */
         AttemptStep: {
             /**
-             * @description `turn_allocated`: the relay's TURN allocation permits the peer; `signaling_sent` and `signaling_answered`: the strategy's request and the peer's reply; `meeting_time`: the time a punch's two sides dial (it may lie after moments reported before it); `first_syn`: a punch's first dial; `tcp_established`: the transport is connected; `tls_done`: the path's handshake is done; `committed`: the connect kept this path.
+             * @description `turn_allocated`: the relay's TURN allocation is made (its permission goes out with the request); `signaling_sent` and `signaling_answered`: the strategy's request and the peer's reply; `meeting_time`: the time a punch's two sides dial (it may lie after moments reported before it); `first_syn`: a punch's first dial; `tcp_established`: the transport is connected; `tls_done`: the path's handshake is done; `committed`: the connect kept this path.
              * @enum {string}
              */
             name: "turn_allocated" | "signaling_sent" | "signaling_answered" | "meeting_time" | "first_syn" | "tcp_established" | "tls_done" | "committed";

@@ -22,6 +22,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -81,7 +82,18 @@ func Run(ctx context.Context, keys Keys, r strategy.Raw, expected string) (Path,
 			return fail(fmt.Errorf("write preamble: %w", err))
 		}
 	}
-	if r.CheckPreamble {
+	// Both sides dialled (a punch): the TLS client answers at once and
+	// starts TLS behind the answer, and checks the peer's preamble when
+	// it comes, ahead of the peer's answer and TLS bytes; half a round
+	// trip earlier than reading it first. A preamble that names another
+	// attempt then ends the handshake without an answer.
+	early := r.SendPreamble && r.CheckPreamble && r.Client
+	if early {
+		if err := WriteAnswer(raw, AnswerOK); err != nil {
+			return fail(fmt.Errorf("answer preamble: %w", err))
+		}
+	}
+	if r.CheckPreamble && !early {
 		got, err := ReadPreamble(raw)
 		if errors.Is(err, ErrVersion) {
 			WriteAnswer(raw, AnswerVersion)
@@ -101,7 +113,11 @@ func Run(ctx context.Context, keys Keys, r strategy.Raw, expected string) (Path,
 	// start TLS without waiting for it.
 	var conn net.Conn = raw
 	if r.SendPreamble {
-		conn = &answeredConn{Conn: raw}
+		ac := &answeredConn{Conn: raw}
+		if early {
+			ac.check = func() error { return checkPreamble(raw, r.Ticket, expected) }
+		}
+		conn = ac
 	}
 	tc, peer, err := secure(ctx, conn, keys.Cert, r.Client, expected)
 	if err != nil {
@@ -113,15 +129,35 @@ func Run(ctx context.Context, keys Keys, r strategy.Raw, expected string) (Path,
 	return Path{tc, raw}, peer, nil
 }
 
+// checkPreamble reads the peer's preamble and checks that it names
+// ticket, from expected (anyone when empty).
+func checkPreamble(r io.Reader, ticket strategy.Ticket, expected string) error {
+	got, err := ReadPreamble(r)
+	if err != nil {
+		return err
+	}
+	if got.Ticket != ticket || (expected != "" && got.From != expected) {
+		return fmt.Errorf("the peer's preamble names ticket %s of %s, want %s of %s", got.Ticket, got.From, ticket, expected)
+	}
+	return nil
+}
+
 // answeredConn reads the peer's answer to our preamble before the first
-// byte of TLS, so a refusal ends the handshake with a *RefusedError.
+// byte of TLS, so a refusal ends the handshake with a *RefusedError; with
+// check, the peer's preamble ahead of it, which check reads and checks.
 type answeredConn struct {
 	net.Conn
+	check    func() error
 	answered bool
 }
 
 func (c *answeredConn) Read(p []byte) (int, error) {
 	if !c.answered {
+		if c.check != nil {
+			if err := c.check(); err != nil {
+				return 0, err
+			}
+		}
 		if err := ReadAnswer(c.Conn); err != nil {
 			return 0, err
 		}

@@ -3,6 +3,8 @@ package handshake
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -76,6 +78,10 @@ func TestRunRoles(t *testing.T) {
 		{"no preamble", strategy.Raw{Client: true}, strategy.Raw{}},
 		{"dialer sends, acceptor checks", strategy.Raw{Client: true, SendPreamble: true, Ticket: ticket}, strategy.Raw{CheckPreamble: true, Ticket: ticket}},
 		{"acceptor is the TLS client", strategy.Raw{SendPreamble: true, Ticket: ticket}, strategy.Raw{Client: true, CheckPreamble: true, Ticket: ticket}},
+		{"both dialled, dialer the TLS client", strategy.Raw{Client: true, SendPreamble: true, CheckPreamble: true, Ticket: ticket},
+			strategy.Raw{SendPreamble: true, CheckPreamble: true, Ticket: ticket}},
+		{"both dialled, acceptor the TLS client", strategy.Raw{SendPreamble: true, CheckPreamble: true, Ticket: ticket},
+			strategy.Raw{Client: true, SendPreamble: true, CheckPreamble: true, Ticket: ticket}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ca, cb := tcpPair(t)
@@ -126,6 +132,15 @@ func TestRunRefusals(t *testing.T) {
 			t.Fatal("acceptor secured a path of another ticket")
 		}
 	})
+	t.Run("both dialled, the server's preamble of another ticket", func(t *testing.T) {
+		ca, cb := tcpPair(t)
+		oa, ob := both(t,
+			a, strategy.Raw{Conn: ca, Client: true, SendPreamble: true, CheckPreamble: true, Ticket: ticket}, b.ID,
+			b, strategy.Raw{Conn: cb, SendPreamble: true, CheckPreamble: true, Ticket: strategy.NewTicket()}, a.ID)
+		if oa.err == nil || ob.err == nil {
+			t.Fatalf("a path of two tickets: client %v, server %v", oa.err, ob.err)
+		}
+	})
 	t.Run("preamble of another node", func(t *testing.T) {
 		ca, cb := tcpPair(t)
 		_, ob := both(t,
@@ -168,5 +183,48 @@ func TestAwaitCommitEndsWithContext(t *testing.T) {
 	defer cancel()
 	if err := ob.path.AwaitCommit(ctx); err == nil {
 		t.Fatal("await commit returned nil with no commit sent")
+	}
+}
+
+// TestBothDialledClientDoesNotWait: when both sides dialled, the TLS
+// client sends its preamble, its answer and its ClientHello before the
+// peer's preamble arrives (half a round trip sooner), and still checks that
+// preamble: a peer that withholds its own until it has read the
+// ClientHello's first byte gets it, and its refusal ends the handshake.
+func TestBothDialledClientDoesNotWait(t *testing.T) {
+	a, b := keysOf(t), keysOf(t)
+	ticket := strategy.NewTicket()
+	ca, cb := tcpPair(t)
+	peer := make(chan error, 1)
+	go func() {
+		peer <- func() error {
+			if _, err := ReadPreamble(cb); err != nil {
+				return err
+			}
+			if err := ReadAnswer(cb); err != nil {
+				return err
+			}
+			var rec [1]byte
+			if _, err := io.ReadFull(cb, rec[:]); err != nil {
+				return err
+			}
+			if rec[0] != 0x16 { // a TLS handshake record
+				return fmt.Errorf("got %#x after the answer, want a TLS handshake record", rec[0])
+			}
+			if err := WritePreamble(cb, Preamble{Ticket: ticket, From: b.ID}); err != nil {
+				return err
+			}
+			return WriteAnswer(cb, AnswerNotAllowed)
+		}()
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, _, err := Run(ctx, a, strategy.Raw{Conn: ca, Client: true, SendPreamble: true, CheckPreamble: true, Ticket: ticket}, b.ID)
+	if perr := <-peer; perr != nil {
+		t.Fatalf("peer: %v", perr)
+	}
+	var refused *RefusedError
+	if !errors.As(err, &refused) || refused.Reason != answerReasons[AnswerNotAllowed] {
+		t.Fatalf("client: %v, want refused by policy", err)
 	}
 }

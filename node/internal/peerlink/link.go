@@ -67,12 +67,23 @@ func (l *Link) Heard(addr address.Address) {
 // node/internal/handshake path) made by strategy name; dir says which
 // side initiated it.
 func (l *Link) Attach(ctx context.Context, path net.Conn, name string, dir Direction) error {
+	return l.attach(ctx, path, name, dir, l.link.Attach)
+}
+
+// AttachEarly is Attach that does not wait for the peer's hello
+// (session.Link.AttachEarly): for a path our connect made and will open
+// its stream on at once.
+func (l *Link) AttachEarly(ctx context.Context, path net.Conn, name string) error {
+	return l.attach(ctx, path, name, Outbound, l.link.AttachEarly)
+}
+
+func (l *Link) attach(ctx context.Context, path net.Conn, name string, dir Direction, attach func(context.Context, io.ReadWriteCloser) error) error {
 	meta := &pathMeta{Path: Path{Strategy: name, LocalAddr: path.LocalAddr().String(), RemoteAddr: path.RemoteAddr().String()}, dir: dir, conn: path}
 	l.mu.Lock()
 	l.metas[path] = meta
 	l.dialled = l.dialled || dir == Outbound
 	l.mu.Unlock()
-	err := l.link.Attach(ctx, path)
+	err := attach(ctx, path)
 	if err != nil {
 		l.mu.Lock()
 		delete(l.metas, path)

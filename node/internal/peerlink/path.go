@@ -110,3 +110,7 @@ func (l *Link) Drop(keep func(Path) bool) bool {
 	c.Close()
 	return true
 }
+
+// RTT is the round trip the session's pings last measured on the link's
+// path (0 before the first).
+func (l *Link) RTT() time.Duration { return l.link.RTT() }

@@ -49,8 +49,10 @@ type Deps interface {
 	// Attempt runs st's initiator towards peer and secures the path it
 	// makes, within ctx; eta is told when the strategy expects to finish,
 	// once it knows, and mark of each moment of its timeline
-	// (strategy.Call.Mark).
-	Attempt(ctx context.Context, st strategy.Strategy, peer address.Address, eta func(time.Time), mark func(name string, at time.Time)) (Path, error)
+	// (strategy.Call.Mark). It calls wait between the two, once the
+	// transport is up: wait holds the handshake while a preferred step
+	// whose transport is up too finishes its own (see yield).
+	Attempt(ctx context.Context, st strategy.Strategy, peer address.Address, eta func(time.Time), mark func(name string, at time.Time), wait func(context.Context)) (Path, error)
 	// Echo measures the signaling round trip to peer, which sizes a
 	// fallback's head start.
 	Echo(ctx context.Context, peer address.Address) (time.Duration, error)
@@ -89,8 +91,12 @@ type racer struct {
 	rtt      time.Duration // the signaling round trip, once measured
 	echoing  bool
 
-	mu       sync.Mutex
-	timeline [][]Step // each attempt's timeline so far; under mu
+	mu        sync.Mutex
+	timeline  [][]Step      // each attempt's timeline so far; under mu
+	connected []bool        // the attempt's transport is up (MarkTCPEstablished); under mu
+	ended     []bool        // the attempt returned; under mu
+	secured   []bool        // it returned a path; under mu
+	changed   chan struct{} // closed and replaced when connected or ended change; under mu
 }
 
 type result struct {
@@ -124,6 +130,11 @@ func Run(ctx context.Context, deps Deps, peer address.Address, steps []strategy.
 		gates:    make([]chan struct{}, len(steps)),
 		eta:      make([]time.Time, len(steps)),
 		timeline: make([][]Step, len(steps)),
+
+		connected: make([]bool, len(steps)),
+		ended:     make([]bool, len(steps)),
+		secured:   make([]bool, len(steps)),
+		changed:   make(chan struct{}),
 	}
 	pending := 0
 	for i, st := range steps {
@@ -192,9 +203,15 @@ func Run(ctx context.Context, deps Deps, peer address.Address, steps []strategy.
 func (r *racer) run(i int) {
 	st := r.steps[i]
 	res := result{i: i}
+	defer func() { r.setEnded(i, res.err == nil) }()
 	select {
 	case <-r.gates[i]:
 	case <-r.ctx.Done():
+		res.err = r.ctx.Err()
+		r.results <- res
+		return
+	}
+	if !r.behindLikely(i) {
 		res.err = r.ctx.Err()
 		r.results <- res
 		return
@@ -208,7 +225,7 @@ func (r *racer) run(i int) {
 		case r.etas <- stepETA{i, at}:
 		default:
 		}
-	}, func(name string, at time.Time) { r.mark(i, name, at) })
+	}, func(name string, at time.Time) { r.mark(i, name, at) }, func(ctx context.Context) { r.yield(ctx, i) })
 	switch {
 	case err == nil || sctx.Err() == nil:
 	case r.ctx.Err() == nil:
@@ -386,6 +403,84 @@ func (r *racer) mark(i int, name string, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.timeline[i] = append(r.timeline[i], Step{Name: name, MS: max(at.Sub(r.start).Milliseconds(), 0)})
+	if name == strategy.MarkTCPEstablished && !r.connected[i] {
+		r.connected[i] = true
+		r.changedLocked()
+	}
+}
+
+// setEnded records that step i's attempt returned, with a path or not.
+func (r *racer) setEnded(i int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended[i], r.secured[i] = true, ok
+	r.changedLocked()
+}
+
+func (r *racer) changedLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// behindLikely holds step i, once released, while a Likely step ranked
+// before it (not a fallback) has not returned, or returned a path (which
+// the race is committing), until TieWindow after the race's start: a path that finished within that time would lose to the
+// preferred one anyway (the tie window), so the preferred step has the
+// first moments, and the CPU, to itself. A preferred path that is quick
+// (a LAN, loopback) wins before the others start; on longer paths they
+// start TieWindow late. False when the race ended meanwhile.
+func (r *racer) behindLikely(i int) bool {
+	t := time.NewTimer(time.Until(r.start.Add(TieWindow)))
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		busy := false
+		for j := range i {
+			st := r.steps[j]
+			busy = busy || st.Skip == "" && !st.Fallback && st.Chance == strategy.Likely && (!r.ended[j] || r.secured[j])
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		if !busy {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return true
+		case <-r.ctx.Done():
+			return false
+		}
+	}
+}
+
+// yield holds step i's handshake while a step ranked before it has its
+// transport up and has not returned, for at most TieWindow: a path that
+// finished first would wait that long for the preferred one anyway (the
+// tie window), and meanwhile the preferred handshake has the CPU to
+// itself. Nothing changes for which path wins.
+func (r *racer) yield(ctx context.Context, i int) {
+	t := time.NewTimer(TieWindow)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		busy := false
+		for j := range i {
+			busy = busy || r.connected[j] && !r.ended[j]
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		if !busy {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // classOf sorts a failure, a peer presenting the wrong key or refusing

@@ -51,6 +51,9 @@ type script struct {
 	// early one is reported as it starts (a moment still to come, like a
 	// meeting time), the others as they pass.
 	marks []fakeMark
+	// wait: after its marks, it waits its turn (Deps.Attempt's wait), as
+	// the node does before the handshake.
+	wait bool
 }
 
 type fakeMark struct {
@@ -94,16 +97,17 @@ type fakeDeps struct {
 	mu        sync.Mutex
 	started   map[string]time.Duration // when each attempt started
 	cancelled map[string]time.Duration // when an attempt saw its context end first
+	waited    map[string]time.Duration // when an attempt's wait returned
 	paths     map[string]*fakePath
 	reports   []Attempt
 }
 
 func newDeps(scripts map[string]script) *fakeDeps {
 	return &fakeDeps{t0: time.Now(), scripts: scripts, started: map[string]time.Duration{},
-		cancelled: map[string]time.Duration{}, paths: map[string]*fakePath{}}
+		cancelled: map[string]time.Duration{}, waited: map[string]time.Duration{}, paths: map[string]*fakePath{}}
 }
 
-func (d *fakeDeps) Attempt(ctx context.Context, st strategy.Strategy, _ address.Address, eta func(time.Time), mark func(string, time.Time)) (Path, error) {
+func (d *fakeDeps) Attempt(ctx context.Context, st strategy.Strategy, _ address.Address, eta func(time.Time), mark func(string, time.Time), wait func(context.Context)) (Path, error) {
 	name := st.Name()
 	sc := d.scripts[name]
 	start := time.Now()
@@ -117,6 +121,12 @@ func (d *fakeDeps) Attempt(ctx context.Context, st strategy.Strategy, _ address.
 			time.Sleep(time.Until(start.Add(m.at))) // the bubble's clock
 			mark(m.name, time.Now())
 		}
+	}
+	if sc.wait {
+		wait(ctx)
+		d.mu.Lock()
+		d.waited[name] = time.Since(d.t0)
+		d.mu.Unlock()
 	}
 	d.mu.Lock()
 	d.started[name] = time.Since(d.t0)
@@ -453,4 +463,71 @@ func steps(a Attempt) string {
 		out = append(out, fmt.Sprintf("%s@%d", s.Name, s.MS))
 	}
 	return strings.Join(out, " ")
+}
+
+// TestYield: a step whose transport is up waits to secure it while a
+// preferred step whose transport is up too has not finished, at most
+// TieWindow, and not at all for a preferred step still connecting.
+func TestYield(t *testing.T) {
+	up := func(at time.Duration) []fakeMark { return []fakeMark{{name: strategy.MarkTCPEstablished, at: at}} }
+	for _, tc := range []struct {
+		name   string
+		direct script
+		want   time.Duration // when reverse's wait returns
+	}{
+		{"until the preferred one ends", script{after: 40 * time.Millisecond, marks: up(10 * time.Millisecond)}, 40 * time.Millisecond},
+		{"at most the tie window", script{after: time.Second, marks: up(10 * time.Millisecond)}, 20*time.Millisecond + TieWindow},
+		{"not for one still connecting", script{after: time.Second}, 20 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				d := newDeps(map[string]script{
+					"direct":  tc.direct,
+					"reverse": {after: 100 * time.Millisecond, marks: up(20 * time.Millisecond), wait: true},
+				})
+				if _, err := race(t, d, []strategy.Step{step("direct", strategy.Possible), step("reverse", strategy.Possible)}, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+				if got := d.waited["reverse"]; got != tc.want {
+					t.Errorf("reverse waited until %v, want %v", got, tc.want)
+				}
+			})
+		})
+	}
+}
+
+// TestBehindLikely: the steps ranked after a Likely one start when it
+// ends or TieWindow after the race's start, whichever comes first; one
+// that wins in time leaves them unstarted.
+func TestBehindLikely(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		direct      script
+		wantStarted time.Duration // when reverse started; -1: never
+		wantWinner  string
+	}{
+		{"a quick winner", script{after: 10 * time.Millisecond}, -1, "direct"},
+		{"a quick failure", script{after: 10 * time.Millisecond, err: errors.New("refused")}, 10 * time.Millisecond, "reverse"},
+		{"a slow one", script{after: time.Second, err: errors.New("timed out")}, TieWindow, "reverse"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				d := newDeps(map[string]script{"direct": tc.direct, "reverse": {after: 5 * time.Millisecond}})
+				win, err := race(t, d, []strategy.Step{step("direct", strategy.Likely), step("reverse", strategy.Likely)}, time.Minute)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if win.Strategy != tc.wantWinner {
+					t.Errorf("%s won, want %s", win.Strategy, tc.wantWinner)
+				}
+				got, ok := d.started["reverse"]
+				switch {
+				case tc.wantStarted < 0 && ok:
+					t.Errorf("reverse started at %v, want never", got)
+				case tc.wantStarted >= 0 && (!ok || got != tc.wantStarted):
+					t.Errorf("reverse started at %v (%v), want %v", got, ok, tc.wantStarted)
+				}
+			})
+		})
+	}
 }
