@@ -27,6 +27,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"port out of range", []string{"run", "--port", "70000"}, nil, "--port 70000"},
 		{"port not a number", []string{"run", "--port", "x"}, nil, `invalid value "x" for flag -port`},
 		{"bad broker scheme", []string{"run", "--mqtt", "http://h:1"}, nil, `scheme "http"`},
+		{"bad cluster member", []string{"run", "--mqtt", "mqtt://a:1|http://b:1"}, nil, `cluster member "http://b:1"`},
 		{"broker without host", []string{"run", "--mqtt", "mqtt://"}, nil, "missing host"},
 		{"bad stun", []string{"run", "--stun", "nohostport"}, nil, `"nohostport"`},
 		{"stun bad port", []string{"run", "--stun", "h:99999"}, nil, `bad port "99999"`},
