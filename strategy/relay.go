@@ -44,15 +44,25 @@ func (relay) Judge(_, _ address.Address, cfg PlanConfig) Judgement {
 	return Judgement{Chance: Likely, Fallback: true}
 }
 
+// AllocateTimeout bounds taking one TURN allocation (the TCP connect, the
+// Allocate exchange and the permission), so that a server that went
+// silent leaves the rest of the strategy's budget to the next one.
+const AllocateTimeout = 3 * time.Second
+
 func (relay) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	self, _ := env.Self()
-	urls := relayOrder(ctx, env.TURN(), self, call.Peer)
+	urls := env.TURN()
+	pool := env.TURNPool()
+	if pool != nil {
+		urls = pool.Order()
+	}
+	urls = relayOrder(ctx, urls, self, call.Peer)
 	if len(urls) == 0 {
 		return Raw{}, ErrNoTURN
 	}
 	var errs []error
 	for _, url := range urls {
-		raw, err := relayVia(ctx, env, url, call)
+		raw, err := relayVia(ctx, env, url, call, pool)
 		if err == nil {
 			return raw, nil
 		}
@@ -67,7 +77,7 @@ func (relay) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 // relayOrder puts first the TURN servers of a family that both we and the
 // peer have an interface of (a relay the peer cannot dial, or we cannot
 // reach, is no use): an IPv6-only peer gets the IPv6 TURN address. The
-// rest keep their configured order, after.
+// rest keep their given order (the pool's, or the configured one), after.
 func relayOrder(ctx context.Context, urls []string, self, peer address.Address) []string {
 	both := func(v6 bool) bool {
 		if v6 {
@@ -97,15 +107,20 @@ func hasRoutable(list []address.Interface) bool {
 	return false
 }
 
-func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) {
-	peer := call.Peer
-	alloc, err := turn.Allocate(ctx, turn.Config{URL: url, Logger: env.Logger()})
+// allocate takes an allocation on url that permits the peer's IPs, within
+// AllocateTimeout, and tells pool (if any) how it went.
+func allocate(ctx context.Context, env Env, url string, peer address.Address, pool *turn.Pool) (*turn.Allocation, error) {
+	actx, cancel := context.WithTimeout(ctx, AllocateTimeout)
+	defer cancel()
+	start := time.Now()
+	alloc, err := turn.Allocate(actx, turn.Config{URL: url, Logger: env.Logger()})
 	if err != nil {
-		return Raw{}, err
+		if pool != nil && ctx.Err() == nil { // not our own deadline's fault
+			pool.Report(url, 0, err)
+		}
+		return nil, err
 	}
-	// Close stops accepting; the allocation lives on with the accepted
-	// connection.
-	defer alloc.Close()
+	took := time.Since(start)
 	relayed := alloc.RelayedAddr().Addr()
 	var permit []netip.Addr
 	for _, ip := range peerIPs(peer) {
@@ -117,9 +132,30 @@ func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) 
 		// A relay on loopback is reached from this machine only.
 		permit = append(permit, relayed)
 	}
-	if err := alloc.Permit(ctx, permit...); err != nil {
+	if err := alloc.Permit(actx, permit...); err != nil {
+		alloc.Close()
+		if pool != nil && ctx.Err() == nil {
+			pool.Report(url, 0, err)
+		}
+		return nil, err
+	}
+	if pool != nil {
+		// An allocation takes about two round trips after the connect:
+		// count it as one, to compare with the probes.
+		pool.Report(url, took/3, nil)
+	}
+	return alloc, nil
+}
+
+func relayVia(ctx context.Context, env Env, url string, call Call, pool *turn.Pool) (Raw, error) {
+	peer := call.Peer
+	alloc, err := allocate(ctx, env, url, peer, pool)
+	if err != nil {
 		return Raw{}, err
 	}
+	// Close stops accepting; the allocation lives on with the accepted
+	// connection.
+	defer alloc.Close()
 	call.mark(MarkTURNAllocated)
 	s := NewTicket()
 	replied := make(chan error, 1)
