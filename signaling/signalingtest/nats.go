@@ -17,7 +17,20 @@ import (
 )
 
 // NATSPath is where Debian's nats-server package installs the server.
-const NATSPath = "/usr/bin/nats-server"
+const NATSPath = "/usr/sbin/nats-server"
+
+// NATSBinary returns the path of nats-server: NATSPath, else the one on
+// PATH.
+func NATSBinary() (string, error) {
+	path, err := exec.LookPath(NATSPath)
+	if err != nil {
+		path, err = exec.LookPath("nats-server")
+	}
+	if err != nil {
+		return "", fmt.Errorf("nats-server not found (install the Debian package nats-server): %w", err)
+	}
+	return path, nil
+}
 
 // NATSCluster is a cluster of nats-server processes on 127.0.0.1, each
 // with its MQTT gateway (which needs JetStream) on a port of its own.
@@ -73,15 +86,12 @@ func NATSReady(line string) bool { return strings.Contains(line, "metadata leade
 // CI=true, where it fails.
 func StartNATSCluster(tb testing.TB, n int) *NATSCluster {
 	tb.Helper()
-	path, err := exec.LookPath(NATSPath)
-	if err != nil {
-		path, err = exec.LookPath("nats-server")
-	}
+	path, err := NATSBinary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			tb.Fatalf("nats-server not found (install the Debian package nats-server): %v", err)
+			tb.Fatal(err)
 		}
-		tb.Skipf("nats-server not found (install the Debian package nats-server): %v", err)
+		tb.Skip(err)
 	}
 	dir := tb.TempDir()
 	members := make([]NATSMember, n)
