@@ -178,6 +178,16 @@ func (c *NATSCluster) URLs() []string {
 	return out
 }
 
+// Pid returns member i's process ID, or 0 once it was killed.
+func (c *NATSCluster) Pid(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.procs[i] == nil {
+		return 0
+	}
+	return c.procs[i].cmd.Process.Pid
+}
+
 // Entry returns the cluster as one broker entry: the URLs joined by '|'.
 func (c *NATSCluster) Entry() string { return strings.Join(c.URLs(), "|") }
 
