@@ -51,7 +51,9 @@ type PoolConfig struct {
 	// request over a new TCP connection to the server, timed from the
 	// request to its answer.
 	Probe func(ctx context.Context, url string) (time.Duration, error)
-	// Interval is the time between two rounds of probes. Default 30s.
+	// Interval is the time between two rounds of probes. Default 5m: a
+	// round is a TCP connection to every server, which 100,000 nodes make
+	// 333 times a second per server at 5m; allocations report in between.
 	Interval time.Duration
 	// ProbeTimeout bounds one probe. Default 3s.
 	ProbeTimeout time.Duration
@@ -71,7 +73,7 @@ type PoolConfig struct {
 
 // Defaults for the zero fields of PoolConfig.
 const (
-	DefaultPoolInterval   = 30 * time.Second
+	DefaultPoolInterval   = 5 * time.Minute
 	DefaultProbeTimeout   = 3 * time.Second
 	DefaultPoolHysteresis = 0.25
 	DefaultPoolMinGain    = 2 * time.Millisecond
