@@ -93,42 +93,78 @@ func StartNATSCluster(tb testing.TB, n int) *NATSCluster {
 		}
 		tb.Skip(err)
 	}
-	dir := tb.TempDir()
-	members := make([]NATSMember, n)
-	for i := range members {
-		ports := make([]int, 3)
-		for j := range ports {
-			if ports[j], err = freePort(); err != nil {
-				tb.Fatalf("nats: %v", err)
-			}
-		}
-		members[i] = NATSMember{Name: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Client: ports[0], Route: ports[1], MQTT: ports[2],
-			Storage: filepath.Join(dir, fmt.Sprintf("js%d", i))}
-	}
 	c := &NATSCluster{tb: tb}
 	tb.Cleanup(func() {
 		for i := range c.procs {
 			c.Kill(i)
 		}
 	})
+	// Free ports can be taken by someone else between our probe and the
+	// servers' binds; try a few times.
+	var lastErr error
+	for range 3 {
+		if lastErr = c.start(path, tb.TempDir(), n); lastErr == nil {
+			break
+		}
+		for i := range c.procs {
+			c.Kill(i)
+		}
+		c.procs, c.mqtt = nil, nil
+	}
+	if lastErr != nil {
+		tb.Fatalf("nats: %v", lastErr)
+	}
+	// NATS makes its MQTT streams for the first MQTT client; first clients
+	// of other members meanwhile time out (4s). Connect one to each member
+	// in turn, so tests start on a cluster that serves.
+	for i, u := range c.URLs() {
+		o := mqtt.NewClientOptions().AddBroker(strings.Replace(u, "mqtt://", "tcp://", 1)).
+			SetClientID(fmt.Sprintf("warmup%d", i)).SetCleanSession(true).SetConnectTimeout(startTimeout)
+		cl := mqtt.NewClient(o)
+		tok := cl.Connect()
+		if !tok.WaitTimeout(startTimeout) || tok.Error() != nil {
+			tb.Fatalf("nats member %d: MQTT connect: %v", i, tok.Error())
+		}
+		cl.Disconnect(0)
+	}
+	return c
+}
+
+// start runs n members with their state in dir and waits for their
+// JetStream leader.
+func (c *NATSCluster) start(path, dir string, n int) error {
+	members := make([]NATSMember, n)
+	for i := range members {
+		ports := make([]int, 3)
+		for j := range ports {
+			var err error
+			if ports[j], err = freePort(); err != nil {
+				return err
+			}
+		}
+		members[i] = NATSMember{Name: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Client: ports[0], Route: ports[1], MQTT: ports[2],
+			Storage: filepath.Join(dir, fmt.Sprintf("js%d", i))}
+	}
 	ready := make([]chan struct{}, n)
 	for i, m := range members {
 		conf := filepath.Join(dir, m.Name+".conf")
 		if err := os.WriteFile(conf, []byte(NATSConf("reachd-test", members, i)), 0o600); err != nil {
-			tb.Fatalf("nats: %v", err)
+			return err
 		}
 		cmd := exec.Command(path, "-c", conf)
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
-			tb.Fatalf("nats: %v", err)
+			return err
 		}
 		if err := cmd.Start(); err != nil {
-			tb.Fatalf("nats: %v", err)
+			return err
 		}
 		p := &process{cmd: cmd, done: make(chan struct{})}
 		ready[i] = make(chan struct{})
+		c.mu.Lock()
 		c.procs = append(c.procs, p)
 		c.mqtt = append(c.mqtt, m.MQTT)
+		c.mu.Unlock()
 		go func() { // owned by p: ends when the process exits and the pipe closes
 			defer close(p.done)
 			s := bufio.NewScanner(stderr)
@@ -148,25 +184,12 @@ func StartNATSCluster(tb testing.TB, n int) *NATSCluster {
 		select {
 		case <-ready[i]:
 		case <-c.procs[i].done:
-			tb.Fatalf("nats member %d exited before its cluster formed (ports in use?)", i)
+			return fmt.Errorf("member %d exited before its cluster formed (ports in use?)", i)
 		case <-t.C:
-			tb.Fatalf("nats member %d: no JetStream leader within %v", i, startTimeout)
+			return fmt.Errorf("member %d: no JetStream leader within %v", i, startTimeout)
 		}
 	}
-	// NATS makes its MQTT streams for the first MQTT client; first clients
-	// of other members meanwhile time out (4s). Connect one to each member
-	// in turn, so tests start on a cluster that serves.
-	for i, u := range c.URLs() {
-		o := mqtt.NewClientOptions().AddBroker(strings.Replace(u, "mqtt://", "tcp://", 1)).
-			SetClientID(fmt.Sprintf("warmup%d", i)).SetCleanSession(true).SetConnectTimeout(startTimeout)
-		cl := mqtt.NewClient(o)
-		tok := cl.Connect()
-		if !tok.WaitTimeout(startTimeout) || tok.Error() != nil {
-			tb.Fatalf("nats member %d: MQTT connect: %v", i, tok.Error())
-		}
-		cl.Disconnect(0)
-	}
-	return c
+	return nil
 }
 
 // URLs returns the members' MQTT URLs, in member order.
