@@ -12,6 +12,9 @@ require (
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/getkin/kin-openapi v0.152.0
 	github.com/go-chi/chi/v5 v5.5.0
+	github.com/gtank/ristretto255 v0.1.2
+	github.com/huin/goupnp v1.3.1
+	github.com/jackpal/go-nat-pmp v1.1.0
 	github.com/mochi-mqtt/server/v2 v2.7.9
 	github.com/pion/logging v0.2.4
 	github.com/pion/stun/v4 v4.0.1

@@ -3,12 +3,14 @@ package natprobe_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +18,6 @@ import (
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/natprobe"
-	"github.com/reachd/reachd/rendezvous"
 )
 
 func TestDialBackCodec(t *testing.T) {
@@ -208,11 +209,12 @@ func TestProbeReach(t *testing.T) {
 		state   natprobe.ReachState
 		outcome natprobe.DialBackOutcome
 		nat     address.NATType
+		udp     address.NATType
 	}{
-		{"our listener answers", answerer(t, "O"), natprobe.ReachReachable, natprobe.DialBackAnswered, address.NATOpen},
-		{"another listener answers", answerer(t, "S"), natprobe.ReachUnreachable, natprobe.DialBackAnswered, address.NATPortRestrictedCone},
-		{"silent listener", answerer(t, ""), natprobe.ReachUnreachable, natprobe.DialBackSilent, address.NATPortRestrictedCone},
-		{"closed port", closedPort(t), natprobe.ReachUnreachable, natprobe.DialBackRefused, address.NATPortRestrictedCone},
+		{"our listener answers", answerer(t, "O"), natprobe.ReachReachable, natprobe.DialBackAnswered, address.NATOpen, address.NATOpen},
+		{"another listener answers", answerer(t, "S"), natprobe.ReachUnreachable, natprobe.DialBackAnswered, address.NATPortRestrictedCone, address.NATSymmetricUDPFirewall},
+		{"silent listener", answerer(t, ""), natprobe.ReachUnreachable, natprobe.DialBackSilent, address.NATPortRestrictedCone, address.NATSymmetricUDPFirewall},
+		{"closed port", closedPort(t), natprobe.ReachUnreachable, natprobe.DialBackRefused, address.NATPortRestrictedCone, address.NATSymmetricUDPFirewall},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newProber(t, natprobe.Config{STUNServers: []string{addrs[0].String()}})
@@ -229,23 +231,20 @@ func TestProbeReach(t *testing.T) {
 			if ifc.TCP.NAT != tt.nat {
 				t.Errorf("tcp NAT %s, want %s (notes %q)", ifc.TCP.NAT, tt.nat, ifc.TCP.Notes)
 			}
-			if ifc.UDP.NAT != address.NATOpen {
-				t.Errorf("udp NAT %s, want open: dial-back is about TCP", ifc.UDP.NAT)
+			// UDP saw no NAT and could not test filtering (one server
+			// address): a filtered TCP port says the interface is filtered.
+			if ifc.UDP.NAT != tt.udp {
+				t.Errorf("udp NAT %s, want %s (notes %q)", ifc.UDP.NAT, tt.udp, ifc.UDP.Notes)
 			}
 		})
 	}
 }
 
-// TestProbeReachUnknown: a server without the extension (here the TURN
-// server's Binding answers) leaves reachability unknown and the TCP
-// result as STUN saw it; Probe alone checks nothing.
+// TestProbeReachUnknown: a server without the extension (plainSTUN)
+// leaves reachability unknown and the TCP result as STUN saw it; Probe
+// alone checks nothing.
 func TestProbeReachUnknown(t *testing.T) {
-	rv, err := rendezvous.New(rendezvous.Config{MQTTListen: "127.0.0.1:0", TURNListen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rv.Close() })
-	p := newProber(t, natprobe.Config{STUNServers: []string{rv.TURNAddr().String()}})
+	p := newProber(t, natprobe.Config{STUNServers: []string{plainSTUN(t).String()}})
 	port := closedPort(t)
 	rep := p.ProbeReach(context.Background(), natprobe.DialBack{Port: port})
 	ifc := rep.Interfaces[0]
@@ -295,4 +294,80 @@ func FuzzDialBackAttrs(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestApplyReachUDP(t *testing.T) {
+	open := natprobe.Result{NAT: address.NATOpen, Filtering: natprobe.BehaviorUntested}
+	openTested := natprobe.Result{NAT: address.NATOpen, Filtering: natprobe.BehaviorEndpointIndependent}
+	cone := natprobe.Result{NAT: address.NATPortRestrictedCone, Filtering: natprobe.BehaviorAddressPortDependent}
+	unreachable := natprobe.Reach{State: natprobe.ReachUnreachable, Port: 40000}
+	for _, tt := range []struct {
+		name  string
+		in    natprobe.Result
+		reach natprobe.Reach
+		nat   address.NATType
+	}{
+		{"open while tcp is filtered is a firewall", open, unreachable, address.NATSymmetricUDPFirewall},
+		{"open with endpoint-independent filtering stays", openTested, unreachable, address.NATOpen},
+		{"open while tcp is reachable stays", open, natprobe.Reach{State: natprobe.ReachReachable}, address.NATOpen},
+		{"open when nothing was checked stays", open, natprobe.Reach{State: natprobe.ReachUnknown}, address.NATOpen},
+		{"a cone stays", cone, unreachable, address.NATPortRestrictedCone},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := natprobe.ApplyReachUDP(tt.in, tt.reach)
+			if got.NAT != tt.nat {
+				t.Errorf("nat %v, want %v", got.NAT, tt.nat)
+			}
+			if noted := len(got.Notes) > 0; noted != (got.NAT != tt.in.NAT) {
+				t.Errorf("notes %q: want one exactly when the result changed", got.Notes)
+			}
+		})
+	}
+}
+
+// plainSTUN answers Binding requests over TCP on loopback with the
+// source's mapped address and nothing else: a STUN server that knows no
+// dial-back.
+func plainSTUN(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				src := c.RemoteAddr().(*net.TCPAddr)
+				for {
+					buf := make([]byte, 1500)
+					if _, err := io.ReadFull(c, buf[:20]); err != nil {
+						return
+					}
+					n := int(binary.BigEndian.Uint16(buf[2:4]))
+					if _, err := io.ReadFull(c, buf[20:20+n]); err != nil {
+						return
+					}
+					var req stun.Message
+					if stun.Decode(buf[:20+n], &req) != nil {
+						return
+					}
+					m, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
+						&stun.XORMappedAddress{IP: src.IP, Port: src.Port}, stun.Fingerprint)
+					if err != nil {
+						return
+					}
+					c.Write(m.Raw)
+				}
+			})
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).AddrPort()
 }

@@ -190,6 +190,7 @@ func (p *Prober) probe(ctx context.Context, db *DialBack) Report {
 		ifc := &rep.Interfaces[i]
 		markBlocked(ifc)
 		ifc.TCP = ApplyReach(ifc.TCP, ifc.Reach)
+		ifc.UDP = ApplyReachUDP(ifc.UDP, ifc.Reach)
 	}
 	rep.Finished = p.cfg.Now()
 	return rep

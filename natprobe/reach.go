@@ -215,3 +215,29 @@ func ApplyReach(r Result, reach Reach) Result {
 	}
 	return r
 }
+
+// CheckPort asks every server that offers dial-back, over TCP from local,
+// to dial db.Port at our source IP as it sees it: for a port the gateway
+// forwards (package portmap), which may differ from the listen port.
+func (p *Prober) CheckPort(ctx context.Context, local netip.Addr, db DialBack) Reach {
+	targets, _, reason := targetsFor(p.resolve(ctx), local)
+	if len(targets) == 0 {
+		return Reach{State: ReachUnknown, Reason: reason}
+	}
+	return p.checkReach(ctx, LocalAddr{IP: local}, targets, &db)
+}
+
+// ApplyReachUDP corrects a UDP result with what the dial-back checks of
+// the same interface found: a UDP result of no NAT at all (open) while the
+// listen port is unreachable over TCP means a firewall filters the
+// interface; unless the UDP filtering tests showed endpoint-independent
+// filtering, UDP is reported filtered too (a symmetric UDP firewall), not
+// open. (An IPv6 interface behind a stateful firewall is the usual case:
+// no translation, and the UDP filtering tests untested or refused.)
+func ApplyReachUDP(r Result, reach Reach) Result {
+	if reach.State == ReachUnreachable && r.NAT == address.NATOpen && r.Filtering != BehaviorEndpointIndependent {
+		r.note(fmt.Sprintf("dial-back could not reach tcp listen port %d and no udp test showed endpoint-independent filtering: filtered, not open", reach.Port))
+		r.NAT = address.NATSymmetricUDPFirewall
+	}
+	return r
+}

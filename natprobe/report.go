@@ -23,7 +23,8 @@ type Interface struct {
 	Name  string     `json:"name"`
 	Index int        `json:"index"`
 	IP    netip.Addr `json:"ip"`
-	UDP   Result     `json:"udp"`
+	// UDP is corrected by the dial-back checks too (see ApplyReachUDP).
+	UDP Result `json:"udp"`
 	// TCP is corrected by the dial-back checks (see ApplyReach).
 	TCP Result `json:"tcp"`
 	// Reach is the reachability of the listen port, from dial-back checks.

@@ -9,6 +9,8 @@ import (
 // Info describes a joined network.
 type Info struct {
 	Name string `json:"name"`
+	// Host is the host name this node announces in the network.
+	Host string `json:"host,omitempty"`
 	// State is StateJoining, StateWaiting or StateJoined; Detail says
 	// what it means, when there is more to say.
 	State  string `json:"state"`
@@ -33,7 +35,10 @@ type Info struct {
 
 // Member is one row of the peer table.
 type Member struct {
-	NodeID    string `json:"node_id"`
+	NodeID string `json:"node_id"`
+	// Host is the host name the member announces: it is host.network
+	// wherever a peer is named.
+	Host      string `json:"host,omitempty"`
 	Address   string `json:"address"`
 	IP        string `json:"ip"`
 	MAC       string `json:"mac"`

@@ -79,6 +79,7 @@ type member struct {
 	auto      bool
 	ready     bool   // its device is up: it takes links
 	linkLocal string // its device's IPv6 link-local address, as announced
+	host      string // its host name, as announced (a DNS label, or empty)
 	lastSeen  time.Time
 	ipSince   time.Time     // when it took ip, as far as we can tell (see mustMove)
 	announces *rate.Limiter // its announces we act on
@@ -299,7 +300,7 @@ func (n *Network) announce(ctx context.Context, reply bool) {
 	n.mu.Lock()
 	addr := n.m.cfg.Host.Address()
 	a := announce{Address: addr, IP: n.ip.String(), MAC: n.mac.String(), Auto: n.auto, Ready: n.up, Reply: reply,
-		Held: max(n.m.cfg.Now().Sub(n.ipSince).Milliseconds(), 0)}
+		Held: max(n.m.cfg.Now().Sub(n.ipSince).Milliseconds(), 0), Host: n.m.cfg.HostName}
 	if n.up {
 		a.LinkLocal = n.linkLocalLocked()
 	}
@@ -449,6 +450,10 @@ func (n *Network) learn(from string, a announce, ip netip.Prefix, mac net.Hardwa
 	}
 	mb.address, mb.ip, mb.mac, mb.auto, mb.lastSeen = addr, ip, mac, a.Auto, now
 	mb.ready = mb.ready || a.Ready
+	mb.host = ""
+	if ValidHostName(a.Host) {
+		mb.host = a.Host
+	}
 	if ll, err := netip.ParseAddr(a.LinkLocal); err == nil && ll.Is6() && ll.IsLinkLocalUnicast() {
 		mb.linkLocal = ll.String()
 	}
@@ -753,7 +758,7 @@ func (n *Network) Info() Info {
 	defer n.mu.Unlock()
 	st, detail := n.stateLocked(n.m.cfg.Now())
 	info := Info{Name: n.name, State: st, Detail: detail, IP: n.ip.String(), Auto: n.auto, MAC: n.mac.String(),
-		LinkLocal: n.linkLocalLocked(), JoinedAt: n.joined, Members: []Member{}, AddressMoves: n.moves}
+		LinkLocal: n.linkLocalLocked(), JoinedAt: n.joined, Members: []Member{}, AddressMoves: n.moves, Host: n.m.cfg.HostName}
 	var ports map[string]tap.PortStats
 	if n.up {
 		info.Device = n.dev.Name()
@@ -769,7 +774,7 @@ func (n *Network) Info() Info {
 		row := Member{
 			NodeID: mb.id, Address: mb.address, IP: mb.ip.String(), MAC: mb.mac.String(),
 			LinkLocal: cmpOr(mb.linkLocal, linkLocal(mb.mac)), Link: mb.state, Since: mb.since, LastSeen: mb.lastSeen,
-			Dials: n.dials(mb.id), Attempts: mb.attempts, LastError: mb.err,
+			Dials: n.dials(mb.id), Attempts: mb.attempts, LastError: mb.err, Host: mb.host,
 		}
 		if mb.link != nil {
 			row.ConnectionID, row.Strategy, row.RemoteAddr = mb.link.ID(), mb.link.Strategy(), mb.link.RemoteAddr()

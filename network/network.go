@@ -78,6 +78,9 @@ type Signal interface {
 type Config struct {
 	Host   Host   // required
 	Signal Signal // required
+	// HostName is the host name this node announces in its networks (a
+	// DNS label; see ValidHostName); empty announces none.
+	HostName string
 	// Grace is how long a member's link may stay down (or never come up)
 	// before the member drops out of the peer table. Zero means 30s.
 	Grace time.Duration

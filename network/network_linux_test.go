@@ -445,3 +445,35 @@ func TestJoinStates(t *testing.T) {
 		t.Errorf("the wrong secret's member: %q with %d members", info.State, len(info.Members))
 	}
 }
+
+// TestMemberHostNames: each member announces its host name; the others
+// list it and find the member by it; an announce with a host name that is
+// no DNS label is listed without one.
+func TestMemberHostNames(t *testing.T) {
+	requireTAP(t)
+	b := newBus()
+	a := startMemberWith(t, b, testNodeID(t), func(c *Config) { c.HostName = "alpha" })
+	c := startMemberWith(t, b, testNodeID(t), func(c *Config) { c.HostName = "gamma" })
+	d := startMemberWith(t, b, testNodeID(t), func(c *Config) { c.HostName = "Not A Label" })
+	for _, tm := range []*testMember{a, c, d} {
+		tm.join(t, "lab", testSecret, "auto")
+	}
+	info := waitMembers(t, a, "lab", c, d)
+	hosts := map[string]string{}
+	for _, mb := range info.Members {
+		hosts[mb.NodeID] = mb.Host
+	}
+	if info.Host != "alpha" || hosts[c.host.id] != "gamma" || hosts[d.host.id] != "" {
+		t.Errorf("a's table: own host %q, members %v", info.Host, hosts)
+	}
+	mb, err := a.host.m.MemberByHost("lab", "gamma")
+	if err != nil || mb.NodeID != c.host.id || mb.Address == "" {
+		t.Errorf("MemberByHost(gamma): %+v %v", mb, err)
+	}
+	if _, err := a.host.m.MemberByHost("lab", "delta"); !errors.Is(err, ErrNoHost) {
+		t.Errorf("MemberByHost(delta): %v, want ErrNoHost", err)
+	}
+	if _, err := a.host.m.MemberByHost("other", "gamma"); !errors.Is(err, ErrNotJoined) {
+		t.Errorf("MemberByHost in a network not joined: %v, want ErrNotJoined", err)
+	}
+}

@@ -43,6 +43,9 @@ type announce struct {
 	// Held: how long the member has held IP, in milliseconds (see
 	// mustMove; believed only by members newer than the claim).
 	Held int64 `json:"held_ms,omitempty"`
+	// Host: the member's host name, a DNS label (Config.HostName); the
+	// other members reach it as host.network.
+	Host string `json:"host,omitempty"`
 }
 
 // parse checks an announce's fields.

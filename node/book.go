@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/address"
+	"github.com/reachd/reachd/names"
+	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/state"
 )
@@ -36,7 +38,9 @@ var (
 	// ErrNoPeer: no address book entry has that name.
 	ErrNoPeer = errors.New("no peer of that name in the address book")
 	// ErrNoAddress: a node ID alone, of a peer whose address the node
-	// does not know (neither the address book nor a link has it).
+	// does not know (neither the address book nor a link has it). Resolve
+	// now asks the peer instead (ErrNoAnswer when none answers); the
+	// sentinel stays for callers that test for it.
 	ErrNoAddress = errors.New("no address is known for this node ID (not in the address book, no link with it): give its full address")
 	// ErrBadPeerRef: neither an address, a node ID nor a name.
 	ErrBadPeerRef = errors.New("not a peer address, a node ID or a name")
@@ -47,6 +51,12 @@ const (
 	SourceAddress = "address" // the reference was a full address
 	SourceBook    = "book"    // an address book entry
 	SourceLink    = "link"    // the current link with the peer
+	// SourceNetwork: a member of a named network that announces the host
+	// name (host.network).
+	SourceNetwork = "network"
+	// SourceSignaling: the peer told its address when asked by node ID
+	// over signaling (locate.go), now or within the last minutes.
+	SourceSignaling = "signaling"
 )
 
 // book is the address book.
@@ -230,13 +240,18 @@ func (n *Node) learnAddress(a address.Address) {
 	}
 }
 
-// Resolve turns a peer reference into an address: a name in the address
-// book, a full address, or a node ID (its address from the address book,
-// else from the current link with the peer). source says which
-// (SourceBook, SourceAddress or SourceLink). A failure is a
-// *service.FieldError naming field "address", wrapping ErrNoPeer or
-// ErrNoAddress (nothing known: 404) or another error (bad input: 400).
-func (n *Node) Resolve(_ context.Context, ref string) (address.Address, string, error) {
+// Resolve turns a peer reference into an address: a name (in the address
+// book, else on the name services: SourceNames), host.network (the member
+// of a joined named network that announces that host name:
+// SourceNetwork), a full address, or a node ID (its address from the address book,
+// else from the current link with the peer, else from the peer itself,
+// asked over signaling: locate.go). source says which (SourceBook,
+// SourceAddress, SourceLink or SourceSignaling). A failure is a
+// *service.FieldError naming field "address", wrapping ErrNoPeer,
+// ErrNoAnswer (nothing known: 404) or another error (bad
+// input: 400); a lookup that could not be made (no broker, not ready)
+// is an error of its own.
+func (n *Node) Resolve(ctx context.Context, ref string) (address.Address, string, error) {
 	fail := func(err error) (address.Address, string, error) {
 		return address.Address{}, "", &service.FieldError{Field: "address", Err: err}
 	}
@@ -248,7 +263,14 @@ func (n *Node) Resolve(_ context.Context, ref string) (address.Address, string, 
 			if a, ok := n.linkAddress(p.NodeID); ok {
 				return a, SourceLink, nil
 			}
-			return fail(fmt.Errorf("peer %q (%s): %w", ref, p.NodeID, ErrNoAddress))
+			a, err := n.locate(ctx, p.NodeID)
+			switch {
+			case errors.Is(err, ErrNoAnswer):
+				return fail(fmt.Errorf("peer %q: %w", ref, err))
+			case err != nil:
+				return address.Address{}, "", err
+			}
+			return a, SourceSignaling, nil
 		}
 		a, err := address.Parse(p.Address)
 		if err != nil {
@@ -272,13 +294,34 @@ func (n *Node) Resolve(_ context.Context, ref string) (address.Address, string, 
 		if a, ok := n.linkAddress(ref); ok {
 			return a, SourceLink, nil
 		}
-		return fail(fmt.Errorf("node ID %s: %w", ref, ErrNoAddress))
+		a, err := n.locate(ctx, ref)
+		switch {
+		case errors.Is(err, ErrNoAnswer), errors.Is(err, ErrSelf):
+			return fail(err)
+		case err != nil:
+			return address.Address{}, "", err
+		}
+		return a, SourceSignaling, nil
 	}
 	if strings.Count(ref, "-") >= 4 {
 		return fail(perr) // it looks like an address: say what is wrong with it
 	}
+	if host, net, ok := strings.Cut(ref, "."); ok && network.ValidHostName(host) {
+		a, err := n.memberByHost(host, net)
+		if err != nil {
+			return fail(err)
+		}
+		return a, SourceNetwork, nil
+	}
 	if service.ValidName(ref) {
-		return fail(fmt.Errorf("%q: %w", ref, ErrNoPeer))
+		a, err := n.resolveName(ctx, ref)
+		switch {
+		case err == nil:
+			return a, SourceNames, nil
+		case errors.Is(err, names.ErrNotFound), errors.Is(err, ErrNoNameService):
+			return fail(fmt.Errorf("%q: %w, the networks or the name services", ref, ErrNoPeer))
+		}
+		return address.Address{}, "", err
 	}
 	return fail(fmt.Errorf("%q: %w", ref, ErrBadPeerRef))
 }

@@ -57,8 +57,8 @@ func TestAddressBookSurvivesRestart(t *testing.T) {
 }
 
 // TestConnectByNameAndNodeID: a name and a bare node ID resolve (from the
-// book, then from a current link) and connect; what is known nowhere is
-// ErrNoAddress.
+// book, then from a current link, else over signaling) and connect; a
+// node ID no node answers for is ErrNoAnswer.
 func TestConnectByNameAndNodeID(t *testing.T) {
 	rv := rendezvoustest.Start(t)
 	a := nodetest.Start(t, rv)
@@ -85,9 +85,10 @@ func TestConnectByNameAndNodeID(t *testing.T) {
 		c.Close()
 	}
 
-	// e is in no book; once linked, its node ID resolves from the link.
-	if _, _, err := a.Resolve(ctx, e.ID()); !errors.Is(err, node.ErrNoAddress) {
-		t.Fatalf("Resolve of an unknown node ID before a link: %v, want ErrNoAddress", err)
+	// e is in no book: its node ID resolves over signaling, and once
+	// linked, from the link.
+	if _, source, err := a.Resolve(ctx, e.ID()); err != nil || source != node.SourceSignaling {
+		t.Fatalf("Resolve of an unknown node ID before a link: %q %v, want over signaling", source, err)
 	}
 	eAddr, _ := address.Parse(e.Address())
 	c, err := a.Connect(ctx, eAddr, nil)
@@ -100,10 +101,11 @@ func TestConnectByNameAndNodeID(t *testing.T) {
 		t.Fatalf("Resolve(e's node ID) with a link: %v %q %v, want from the link", addr, source, err)
 	}
 
-	_, _, err = a.Resolve(ctx, stranger.ID())
+	near := nearMiss(t, stranger.ID())
+	_, _, err = a.Resolve(ctx, near)
 	var fe *service.FieldError
-	if !errors.Is(err, node.ErrNoAddress) || !errors.As(err, &fe) || fe.Field != "address" || !strings.Contains(err.Error(), stranger.ID()) {
-		t.Errorf("Resolve of a node ID known nowhere: %v, want ErrNoAddress on field address naming it", err)
+	if !errors.Is(err, node.ErrNoAnswer) || !errors.As(err, &fe) || fe.Field != "address" || !strings.Contains(err.Error(), near) {
+		t.Errorf("Resolve of a node ID known nowhere: %v, want ErrNoAnswer on field address naming it", err)
 	}
 }
 

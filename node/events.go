@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/reachd/reachd/network"
+	"github.com/reachd/reachd/pair"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 )
 
 // Event types.
 const (
-	EventProbe      = "probe"      // a NAT probe finished; Node holds the new state
+	EventProbe      = "probe"      // a NAT probe finished, or the port mapping changed; Node holds the new state
 	EventBroker     = "broker"     // a broker went up or down; Brokers holds them all
 	EventConnection = "connection" // a connection opened or changed state
 	EventAttempt    = "attempt"    // a strategy attempt started or ended
@@ -22,6 +23,8 @@ const (
 	EventNetwork    = "network"    // a named network's state changed (joining, waiting, joined)
 	EventService    = "service"    // a service was offered, changed or removed; Services holds them all
 	EventForward    = "forward"    // a forward started or stopped; Forwards holds them all
+	EventPair       = "pair"       // a pairing started, completed, failed or expired; Pair says which
+	EventAddress    = "address"    // the node's address changed; AddrChange says how and why
 )
 
 // Event is something that happened on the node, as /v1/events streams it.
@@ -38,6 +41,8 @@ type Event struct {
 	Network     *network.StateChange     `json:"network,omitempty"`
 	Services    []service.Service        `json:"services,omitzero"`
 	Forwards    []service.ForwardInfo    `json:"forwards,omitzero"`
+	Pair        *pair.Event              `json:"pair,omitempty"`
+	AddrChange  *AddressChange           `json:"address,omitempty"`
 }
 
 // PathEvent is a change of the path under a peer's connections.

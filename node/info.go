@@ -20,9 +20,9 @@ type Info struct {
 	WaitingFor []string `json:"waiting_for"`
 	ListenPort uint16   `json:"listen_port"`
 	// Interfaces are the probed interfaces with their UDP and TCP NAT
-	// results; the address carries the TCP ones.
-	Interfaces []natprobe.Interface `json:"interfaces"`
-	Probe      ProbeInfo            `json:"probe"`
+	// results and port mappings; the address carries the TCP ones.
+	Interfaces []Interface `json:"interfaces"`
+	Probe      ProbeInfo   `json:"probe"`
 	// Brokers are the signaling brokers and their state.
 	Brokers   []signaling.BrokerStatus `json:"brokers"`
 	Clock     ClockInfo                `json:"clock"`
@@ -61,7 +61,7 @@ func (n *Node) Info() Info {
 		NodeID:       n.id.NodeID(),
 		MachineID:    n.machine,
 		ListenPort:   n.port,
-		Interfaces:   rep.Interfaces,
+		Interfaces:   n.interfaces(rep),
 		Brokers:      n.sig.Brokers(),
 		StartedAt:    n.started,
 		ReadyAfterMS: readyAfter.Milliseconds(),
@@ -76,9 +76,6 @@ func (n *Node) Info() Info {
 	}
 	info.WaitingFor = n.waitingFor(probed, rep, info.Brokers)
 	info.Ready = len(info.WaitingFor) == 0
-	if info.Interfaces == nil {
-		info.Interfaces = []natprobe.Interface{}
-	}
 	if probed {
 		info.Address = n.buildAddress(rep).String()
 	}
@@ -162,6 +159,7 @@ func (n *Node) buildAddress(rep natprobe.Report) address.Address {
 			a.IPv6 = append(a.IPv6, item)
 		}
 	}
+	n.advertiseMapping(&a, rep)
 	return a
 }
 

@@ -33,7 +33,7 @@ func (n *Node) networks() *network.Manager {
 	n.netMu.Lock()
 	defer n.netMu.Unlock()
 	if n.nets == nil {
-		m, err := network.New(network.Config{Host: nodeHost{n}, Signal: nodeSignal{n}, Grace: n.cfg.NetworkGrace,
+		m, err := network.New(network.Config{Host: nodeHost{n}, Signal: nodeSignal{n}, HostName: n.cfg.HostName, Grace: n.cfg.NetworkGrace,
 			MaxMembers: n.cfg.NetworkMaxMembers, Range: n.cfg.NetworkRange, Logger: n.cfg.Logger,
 			OnState: func(s network.StateChange) { n.emit(Event{Type: EventNetwork, Network: &s}) }})
 		if err != nil {
@@ -209,3 +209,22 @@ func (l *memberLink) PeerID() string              { return l.c.PeerID() }
 func (l *memberLink) ID() string                  { return l.c.Info().ID }
 func (l *memberLink) Strategy() string            { return l.c.Info().Strategy }
 func (l *memberLink) RemoteAddr() string          { return l.c.Info().RemoteAddr }
+
+// memberByHost is the address of the member of network that announces
+// host (host.network as a peer reference). Not found is ErrNoPeer.
+func (n *Node) memberByHost(host, name string) (address.Address, error) {
+	n.netMu.Lock()
+	m := n.nets
+	n.netMu.Unlock()
+	if m == nil {
+		return address.Address{}, fmt.Errorf("%s.%s: %w (network %s is not joined)", host, name, ErrNoPeer, name)
+	}
+	mb, err := m.MemberByHost(name, host)
+	switch {
+	case errors.Is(err, network.ErrNotJoined), errors.Is(err, network.ErrNoHost):
+		return address.Address{}, fmt.Errorf("%s.%s: %w (%w)", host, name, ErrNoPeer, err)
+	case err != nil:
+		return address.Address{}, err
+	}
+	return address.Parse(mb.Address)
+}

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -37,6 +38,8 @@ import (
 	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node/internal/peerlink"
 	"github.com/reachd/reachd/node/internal/race"
+	"github.com/reachd/reachd/pair"
+	"github.com/reachd/reachd/portmap"
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/state"
@@ -75,6 +78,11 @@ type Config struct {
 	// ResyncEvery is how often the clock and the NAT probe are refreshed;
 	// 0 means 10 minutes.
 	ResyncEvery time.Duration
+	// WatchEvery is how often the node checks that its NATs still map it
+	// to the external address of its last probe (one STUN binding per NATed
+	// interface; see addrchange.go); 0 means DefaultWatchEvery, negative
+	// turns the check off.
+	WatchEvery time.Duration
 	// Accept is the inbound policy: AcceptAny (the default) or
 	// AcceptAllowlist, which lets in only the node IDs in Allow. A policy
 	// saved in the data dir's state file wins over Accept and Allow
@@ -88,6 +96,10 @@ type Config struct {
 	// NetworkMaxMembers caps each named network's peer table: members
 	// past it are not admitted; 0 means network.DefaultMaxMembers.
 	NetworkMaxMembers int
+	// HostName is the host name the node announces in its named networks,
+	// where the other members name it host.network: a DNS label. Empty
+	// means the machine's host name as a label (network.HostLabel).
+	HostName string
 	// NetworkRange is where named networks derive the subnet of their
 	// automatic addresses (a /24 each); zero means network.DefaultRange.
 	NetworkRange netip.Prefix
@@ -97,6 +109,13 @@ type Config struct {
 	// Limits bound what peers can make the node do; zero fields take
 	// their defaults.
 	Limits Limits
+	// NoPortMap turns port mapping off: by default the node asks its
+	// gateway to forward the listen port by PCP, NAT-PMP or UPnP IGD
+	// (package portmap, node/portmap.go).
+	NoPortMap bool
+	// PortMapLease is the lease asked for a port mapping, renewed at half
+	// what the gateway grants; 0 means 2 hours.
+	PortMapLease time.Duration
 	// Logger receives the node's logs; nil discards.
 	Logger *slog.Logger
 }
@@ -134,17 +153,27 @@ type Node struct {
 	netMu sync.Mutex
 	nets  *network.Manager // named networks; started on first use (network.go)
 
-	probeMu  sync.Mutex // one probe a lost path triggers at a time (reprobe)
-	probedAt time.Time  // when the last probe finished; stateMu
+	pairMu sync.Mutex
+	pairs  *pair.Manager // pairing offers and joins; started on first use (pair.go)
+
+	probeMu    sync.Mutex // one probe at a time
+	probedAt   time.Time  // when the last probe finished; stateMu
+	probeBegan time.Time  // when the last probe began; stateMu
+	reprobes   *debouncer // probes asked for by triggers (addrchange.go)
 
 	tickets tickets // connections strategies wait for on the listener
+
+	mapper *portmap.Mapper // the listen port's mapping; nil with NoPortMap
 
 	// state is the node's one state file (state.json in the data dir):
 	// every feature keeps its section through this Store, as two Stores of
 	// one file would overwrite each other's sections.
-	state    *state.Store
-	book     *book            // the address book, section "peers" of state
-	services *service.Manager // services offered and forwards (service.go)
+	state     *state.Store
+	book      *book            // the address book, section "peers" of state
+	located   located          // addresses learnt by node ID over signaling (locate.go)
+	names     *nameRegs        // names registered on the name services, section "names" (names.go)
+	nameCache nameCache        // names resolved as peer references (names.go)
+	services  *service.Manager // services offered and forwards (service.go)
 
 	policyMu sync.Mutex
 	policy   Policy
@@ -172,6 +201,9 @@ func New(cfg Config) (_ *Node, retErr error) {
 	if len(cfg.NTP) == 0 {
 		cfg.NTP = DefaultNTP
 	}
+	if cfg.WatchEvery == 0 {
+		cfg.WatchEvery = DefaultWatchEvery
+	}
 	if cfg.ResyncEvery == 0 {
 		cfg.ResyncEvery = 10 * time.Minute
 	}
@@ -183,6 +215,12 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	if cfg.NetworkGrace == 0 {
 		cfg.NetworkGrace = 30 * time.Second
+	}
+	if cfg.HostName == "" {
+		h, _ := os.Hostname()
+		cfg.HostName = network.HostLabel(h)
+	} else if !network.ValidHostName(cfg.HostName) {
+		return nil, fmt.Errorf("node: host name %q: want a DNS label: 1 to 63 of a-z, 0-9 and -", cfg.HostName)
 	}
 	if cfg.NetworkRange.IsValid() {
 		if _, err := network.CheckRange(cfg.NetworkRange); err != nil {
@@ -266,6 +304,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 		counters:  newCounters(),
 		peerTasks: make(chan struct{}, maxPeerTasks),
 		limits:    newLimiter(cfg.Limits),
+		reprobes:  newDebouncer(reprobeQuiet, reprobeMost),
 		policy:    policy,
 		persist:   persist,
 		lock:      lock,
@@ -280,6 +319,11 @@ func New(cfg Config) (_ *Node, retErr error) {
 		sig.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if n.names, err = openNames(n); err != nil {
+		n.links.Close()
+		sig.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if n.services, err = newServices(n); err != nil {
 		sig.Close()
 		return nil, err
@@ -289,9 +333,17 @@ func New(cfg Config) (_ *Node, retErr error) {
 		sig.Close()
 		return nil, err
 	}
+	if n.mapper, err = n.newMapper(); err != nil {
+		n.ln.Close()
+		n.services.Close()
+		sig.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.handlePeerTasks()
 	n.sig.Handle(msgAddress, n.answerAddress)
+	n.sig.Handle(msgLocate, n.answerLocate)
+	n.sig.Handle(msgAddressMoved, n.answerAddressMoved)
 	return n, nil
 }
 
@@ -353,6 +405,13 @@ func (n *Node) Start() {
 	n.wg.Go(n.watchBrokers)
 	n.wg.Go(n.reportBytes)
 	n.wg.Go(n.restoreNetworks)
+	n.wg.Go(n.keepNames)
+	if n.mapper != nil {
+		n.wg.Go(func() { n.mapper.Run(n.ctx) })
+	}
+	n.wg.Go(n.reprobeLoop)
+	n.wg.Go(n.watchExternal)
+	n.wg.Go(n.watchNetwork)
 	if n.relays != nil {
 		n.wg.Go(func() { n.relays.Run(n.ctx) })
 	}
@@ -382,7 +441,7 @@ func (n *Node) maintain() {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			n.probe()
+			n.probe("periodic")
 		}()
 		go func() {
 			defer wg.Done()
@@ -406,7 +465,18 @@ func (n *Node) maintain() {
 	}
 }
 
-func (n *Node) probe() {
+// probe probes the NATs; trigger says why (see AddressChange).
+func (n *Node) probe(trigger string) {
+	n.probeMu.Lock()
+	defer n.probeMu.Unlock()
+	n.probeLocked(trigger)
+}
+
+// probeLocked is probe with probeMu held.
+func (n *Node) probeLocked(trigger string) {
+	n.stateMu.Lock()
+	n.probeBegan = time.Now()
+	n.stateMu.Unlock()
 	db, done := n.reachCheck()
 	rep := n.prober.ProbeReach(n.ctx, db)
 	done()
@@ -414,16 +484,21 @@ func (n *Node) probe() {
 		return
 	}
 	n.stateMu.Lock()
+	old, had := n.report, n.probed
 	n.report = rep
 	n.probed = true
 	n.probedAt = time.Now()
 	n.stateMu.Unlock()
 	n.emit(Event{Type: EventProbe, Node: ptr(n.Info())})
+	if had {
+		n.addressChanged(old, rep, trigger)
+	}
 }
 
 // Close stops the node and waits for its goroutines.
 func (n *Node) Close() error {
 	n.closeNetworks() // first: members hear that we leave
+	n.closePairing()
 	n.services.Close()
 	n.links.Close() // peers hear that we close; no resume runs after
 	n.cancel()
@@ -434,15 +509,25 @@ func (n *Node) Close() error {
 	return err
 }
 
-// watchBrokers emits an event whenever a broker goes up or down.
+// watchBrokers emits an event whenever a broker goes up or down, and asks
+// for a probe when one reconnects: its connection went through our NAT,
+// and may have died because our address changed.
 func (n *Node) watchBrokers() {
 	var last []bool
+	var connects []uint64
 	for {
 		changed := n.sig.Changes()
 		brokers := n.sig.Brokers()
 		now := make([]bool, len(brokers))
 		for i, b := range brokers {
 			now[i] = b.Connected
+			if i < len(connects) && connects[i] > 0 && b.Connects > connects[i] {
+				n.reprobeSoon("broker reconnect")
+			}
+		}
+		connects = make([]uint64, len(brokers))
+		for i, b := range brokers {
+			connects[i] = b.Connects
 		}
 		if !slices.Equal(now, last) {
 			n.emit(Event{Type: EventBroker, Brokers: brokers})

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -109,14 +108,7 @@ func learnedAddress(self address.Address, peer string, m *signaling.Message, onL
 	if err != nil {
 		return address.Address{}, err
 	}
-	a, err := address.Parse(body.Address)
-	if err != nil {
-		return address.Address{}, err
-	}
-	if a.NodeID != peer {
-		return address.Address{}, fmt.Errorf("the peer answered with the address of %s", a.NodeID)
-	}
-	return strategy.CheckLearned(self, a, onLink)
+	return checkLearned(self, peer, body.Address, onLink)
 }
 
 func (h linkHost) Reprobe() { h.n.reprobe() }
@@ -146,6 +138,11 @@ func (h linkHost) PathChanged(l *peerlink.Link, ev session.Event, p Path) {
 	h.n.log.Info("peer path "+string(ev.Kind), "peer", l.Peer(), "strategy", p.Strategy,
 		"remote", p.RemoteAddr, "reason", ev.Reason, "gap", ev.Gap.Round(time.Millisecond))
 	h.n.emit(Event{Type: EventPath, PathChange: pe})
+	if ev.Kind == session.EventLost && h.n.probedBefore(reprobeEvery) {
+		// Our address may have changed under it. Spaced as reprobe: a
+		// stranger can make its paths die at will.
+		h.n.reprobeSoon("path lost")
+	}
 }
 
 // openOn opens a connection to the peer on its link.
@@ -189,6 +186,13 @@ func (n *Node) answerAddress(ctx context.Context, m *signaling.Message) {
 	n.sig.Reply(ctx, m, msgAddressReply, addressBody{Address: addr})
 }
 
+// probedBefore reports whether the last probe finished more than d ago.
+func (n *Node) probedBefore(d time.Duration) bool {
+	n.stateMu.Lock()
+	defer n.stateMu.Unlock()
+	return time.Since(n.probedAt) >= d
+}
+
 // reprobe probes the NATs again, unless a probe finished within
 // reprobeEvery: a path that died may mean our address changed.
 func (n *Node) reprobe() {
@@ -200,5 +204,5 @@ func (n *Node) reprobe() {
 	if time.Since(at) < reprobeEvery {
 		return
 	}
-	n.probe()
+	n.probeLocked("resume")
 }

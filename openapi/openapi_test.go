@@ -66,7 +66,8 @@ func TestProblemTypes(t *testing.T) {
 		"no-tap", "connection-tapped", "connection-busy", "tap-conflict", "tap-unsupported", "tap-unavailable",
 		"network-not-joined", "network-joined", "network-subnet-taken", "not-ready",
 		"connection-closed", "connection-aborted", "peer-refused", "connect-failed", "no-broker", "peer-timeout",
-		"no-service", "no-forward", "address-in-use", "no-peer"}
+		"no-service", "no-forward", "address-in-use", "no-peer", "pair-refused", "pair-conflict", "pair-offers",
+		"no-name", "name-taken", "name-refused", "no-name-service"}
 	if len(types) != len(want) {
 		t.Fatalf("problem types %v, want %d", types, len(want))
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,14 +37,18 @@ const (
 // so it cannot be used to scan third parties; TCP (not UDP) proves the
 // source. Requests are rate-limited per source IP and in all.
 type dialBacker struct {
+	from                netip.Addr // STUNConfig.DialBackFrom
+	ipsMu               sync.Mutex
+	ips                 []netip.Addr // this server's listen IPs, for the default source; ipsMu
 	timeout, answerWait time.Duration
 	sources             *keyrate.Limiter[netip.Addr]
-	dial                func(ctx context.Context, network, addr string) (net.Conn, error)
+	dial                func(ctx context.Context, from netip.Addr, network, addr string) (net.Conn, error)
 	log                 *slog.Logger
 }
 
 func newDialBacker(cfg STUNConfig, log *slog.Logger) *dialBacker {
 	d := &dialBacker{
+		from:       cfg.DialBackFrom.Unmap(),
 		log:        log,
 		timeout:    cfg.DialBackTimeout,
 		answerWait: defaultDialBackAnswer,
@@ -62,15 +68,52 @@ func newDialBacker(cfg STUNConfig, log *slog.Logger) *dialBacker {
 		Global: defaultDialBackRate, GlobalBurst: 2 * defaultDialBackRate,
 		MaxKeys: maxDialBackSources,
 	})
-	var nd net.Dialer
-	d.dial = nd.DialContext
+	d.dial = func(ctx context.Context, from netip.Addr, network, addr string) (net.Conn, error) {
+		var nd net.Dialer
+		if from.IsValid() {
+			nd.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0))
+		}
+		return nd.DialContext(ctx, network, addr)
+	}
 	return d
 }
 
-// serve answers a dial-back request received over TCP from src: either
+// addIP records one of the server's listen IPs (unspecified ones aside),
+// candidates for the default dial-back source.
+func (d *dialBacker) addIP(ip netip.Addr) {
+	ip = ip.Unmap()
+	d.ipsMu.Lock()
+	defer d.ipsMu.Unlock()
+	if ip.IsValid() && !ip.IsUnspecified() && !slices.Contains(d.ips, ip) {
+		d.ips = append(d.ips, ip)
+	}
+}
+
+// source is the IP a dial-back to target goes from, for a request that
+// came in on local (see STUNConfig.DialBackFrom); invalid: the kernel's
+// choice.
+func (d *dialBacker) source(local, target netip.Addr) netip.Addr {
+	if d.from.IsValid() {
+		if d.from.Is4() != target.Is4() {
+			return netip.Addr{}
+		}
+		return d.from
+	}
+	d.ipsMu.Lock()
+	defer d.ipsMu.Unlock()
+	for _, ip := range d.ips {
+		if ip != local.Unmap() && ip.Is4() == target.Is4() && ip.IsLoopback() == target.IsLoopback() {
+			return ip
+		}
+	}
+	return netip.Addr{}
+}
+
+// serve answers a dial-back request received over TCP from src on the
+// server's address local: either
 // the setter of the result to add to the Binding success response, or an
 // error code (with its reason) to answer instead.
-func (d *dialBacker) serve(ctx context.Context, req *stun.Message, src netip.AddrPort) (stun.Setter, *stun.ErrorCodeAttribute) {
+func (d *dialBacker) serve(ctx context.Context, req *stun.Message, src netip.AddrPort, local netip.Addr) (stun.Setter, *stun.ErrorCodeAttribute) {
 	var r natprobe.DialBackRequest
 	if err := r.GetFrom(req); err != nil {
 		return nil, &stun.ErrorCodeAttribute{Code: stun.CodeBadRequest, Reason: []byte(err.Error())}
@@ -91,18 +134,42 @@ func (d *dialBacker) serve(ctx context.Context, req *stun.Message, src netip.Add
 		timeout = min(max(r.Timeout, minDialBackTimeout), d.timeout)
 	}
 	target := netip.AddrPortFrom(srcIP, r.Target.Port())
-	res := d.dialBack(ctx, target, r.Data, timeout)
-	d.log.Debug("dial-back", "target", target, "timeout", timeout, "outcome", res.Outcome, "connect", res.Connect)
+	from := d.source(local, target.Addr())
+	res := d.dialBack(ctx, from, target, r.Data, timeout)
+	d.log.Debug("dial-back", "target", target, "from", from, "timeout", timeout, "outcome", res.Outcome, "connect", res.Connect)
 	return res, nil
+}
+
+// answer is the whole answer to req, a Binding request with DIAL-BACK
+// from src on the server's address local, where the TURN server serves
+// Binding requests (see turnConn.serveDialBacks): a Binding success with
+// the mapped address and the dial-back's result, or an error response.
+func (d *dialBacker) answer(ctx context.Context, req *stun.Message, src netip.AddrPort, local netip.Addr) ([]byte, error) {
+	setters := []stun.Setter{stun.NewTransactionIDSetter(req.TransactionID)}
+	res, fail := d.serve(ctx, req, src, local)
+	if fail != nil {
+		setters = append(setters, stun.BindingError, fail)
+	} else {
+		ip := net.IP(src.Addr().Unmap().AsSlice())
+		port := int(src.Port())
+		setters = append(setters, stun.BindingSuccess, &stun.XORMappedAddress{IP: ip, Port: port},
+			&stun.MappedAddress{IP: ip, Port: port}, res)
+	}
+	setters = append(setters, stun.Fingerprint)
+	var m stun.Message
+	if err := m.Build(setters...); err != nil {
+		return nil, err
+	}
+	return m.Raw, nil
 }
 
 // dialBack connects to target within timeout, writes data and reads the
 // answer.
-func (d *dialBacker) dialBack(ctx context.Context, target netip.AddrPort, data []byte, timeout time.Duration) natprobe.DialBackResult {
+func (d *dialBacker) dialBack(ctx context.Context, from netip.Addr, target netip.AddrPort, data []byte, timeout time.Duration) natprobe.DialBackResult {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	c, err := d.dial(dctx, "tcp", target.String())
+	c, err := d.dial(dctx, from, "tcp", target.String())
 	if err != nil {
 		var ne net.Error
 		switch {

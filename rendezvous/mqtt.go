@@ -66,6 +66,7 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (_ *broker, er
 		Capabilities:           limits.capabilities(),
 		Logger:                 mqttLogger(log),
 		SysTopicResendInterval: mqttSysInterval,
+		InlineClient:           !cfg.NamesOff, // the name service publishes its replies
 	})
 	// Signaling is signed and sealed end to end, but who talks to whom, and
 	// when, is not: by default only nodes signed in with their node key may
@@ -81,6 +82,15 @@ func newBroker(ctx context.Context, cfg Config, log *slog.Logger) (_ *broker, er
 	}
 	if err := b.srv.AddHook(&limitHook{srv: b.srv, limits: limits, nodesOnly: !cfg.MQTTAnonymous, log: log}, nil); err != nil {
 		return nil, fmt.Errorf("rendezvous: mqtt limit hook: %w", err)
+	}
+	if !cfg.NamesOff {
+		h, err := newNamesHook(b.srv, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.srv.AddHook(h, nil); err != nil {
+			return nil, fmt.Errorf("rendezvous: mqtt names hook: %w", err)
+		}
 	}
 	for _, l := range []*mqttListener{b.tcp, b.ws} {
 		if l == nil {

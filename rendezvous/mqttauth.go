@@ -88,12 +88,15 @@ func (h *nodeAuth) reached(cl *mqtt.Client, addr string) bool {
 	return mc.local.Addr().IsLoopback() && addr == "localhost:"+strconv.Itoa(int(mc.local.Port()))
 }
 
-// OnACLCheck lets a node write to node and group topics and read its own
-// topic and group topics. mochi also asks, with write false, before it
+// OnACLCheck lets a node write to node, group and service topics and read
+// its own topic and group topics. mochi also asks, with write false, before it
 // delivers a message to a subscriber.
 func (h *nodeAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if signaling.ValidGroupTopic(topic) == nil {
 		return true
+	}
+	if signaling.ValidServiceTopic(topic) == nil {
+		return write // a service's requests are for the broker alone
 	}
 	rest, ok := strings.CutPrefix(topic, signaling.TopicPrefix)
 	if !ok {

@@ -124,16 +124,26 @@ func (h *limitHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if mc, ok := cl.Net.Conn.(*mqttConn); ok {
 		mc.bind(func(code packets.Code) { _ = h.srv.DisconnectClient(cl, code) }, cl.Properties.ProtocolVersion == 5)
 	}
-	if _, ok := h.srv.Clients.Get(cl.ID); ok || h.srv.Clients.Len() < h.limits.maxClients {
+	if _, ok := h.srv.Clients.Get(cl.ID); ok || h.sessions() < h.limits.maxClients {
 		return nil
 	}
 	code := packets.ErrServerBusy
 	if cl.Properties.ProtocolVersion < 5 {
 		code = packets.ErrServerUnavailable
 	}
-	h.log.Debug("mqtt client refused", "reason", "session limit", "sessions", h.srv.Clients.Len(), "remote", cl.Net.Remote)
+	h.log.Debug("mqtt client refused", "reason", "session limit", "sessions", h.sessions(), "remote", cl.Net.Remote)
 	_ = h.srv.SendConnack(cl, code, false, nil)
 	return code
+}
+
+// sessions counts the broker's sessions, not its inline client (the name
+// service's, which publishes its replies).
+func (h *limitHook) sessions() int {
+	n := h.srv.Clients.Len()
+	if c, ok := h.srv.Clients.Get(mqtt.InlineClientId); ok && c.Net.Inline {
+		n--
+	}
+	return n
 }
 
 // OnPacketRead caps the session expiry a DISCONNECT asks for, and refuses

@@ -10,7 +10,10 @@
 // (signaling.Login): a node reads only its own topic and the group topics it
 // names exactly, and may write to any node's or group's topic. With
 // Config.MQTTAnonymous anyone may connect, publish and subscribe (reachd
-// signs and seals every signaling message end to end all the same). It
+// signs and seals every signaling message end to end all the same). The
+// broker also answers a name service (package names, rendezvous/names.go)
+// on its service topic, unless Config.NamesOff: public names that nodes
+// register with records signed by their key, kept in memory. It
 // keeps no retained messages and limits the number of sessions, packet size,
 // queues and session lifetimes (Config.MQTT*), which MQTT 5 clients learn
 // from the CONNACK. TURN uses long-term
@@ -33,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reachd/reachd/names"
 	"github.com/reachd/reachd/signaling"
 )
 
@@ -121,8 +125,20 @@ type Config struct {
 	// need an IPv6 TURNListen). Default: TURNListen's IP, or 127.0.0.1 when
 	// it is unspecified, which only serves the local host.
 	PublicIP netip.Addr
+	// DialBackFrom is the source IP of reachability dial-backs, on the
+	// STUN addresses and on the one TURN shares with STUN (see
+	// STUNConfig.DialBackFrom): an address of this host that nodes never
+	// contact. Zero: another of the STUN and TURN IPs than the one asked.
+	DialBackFrom netip.Addr
 	// Realm is the TURN realm. Default DefaultRealm.
 	Realm string
+	// NamesOff turns the name service off. By default the broker serves a
+	// registry of public names (package names; rendezvous/names.go).
+	NamesOff bool
+	// Names configures the name service's registry (limits per key and
+	// per source IP, the longest record life); zero fields take the names
+	// package's defaults.
+	Names names.RegistryConfig
 	// Logger receives the logs of every part, mochi's and pion's included,
 	// with a "component" attribute ("mqtt", "stun", "turn"). Nil discards
 	// them.
@@ -176,14 +192,20 @@ func New(cfg Config) (_ *Server, err error) {
 			_ = s.Close()
 		}
 	}()
-	if !cfg.NoTURN {
-		if s.turn, err = newTURN(ctx, cfg, cfg.Logger.With("component", "turn")); err != nil {
+	// One dial-back service for the STUN server and the address TURN
+	// shares with it, so that both can check reachability.
+	var db *dialBacker
+	if len(stunListen) > 0 {
+		s.stun, err = NewSTUNServer(STUNConfig{Listen: stunListen, DialBackFrom: cfg.DialBackFrom, Logger: cfg.Logger})
+		if err != nil {
 			return nil, err
 		}
+		db = s.stun.dialBack
+	} else {
+		db = newDialBacker(STUNConfig{DialBackFrom: cfg.DialBackFrom}, cfg.Logger.With("component", "stun"))
 	}
-	if len(stunListen) > 0 {
-		s.stun, err = NewSTUNServer(STUNConfig{Listen: stunListen, Logger: cfg.Logger})
-		if err != nil {
+	if !cfg.NoTURN {
+		if s.turn, err = newTURN(ctx, cfg, db, cfg.Logger.With("component", "turn")); err != nil {
 			return nil, err
 		}
 	}

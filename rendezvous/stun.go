@@ -68,6 +68,15 @@ type STUNConfig struct {
 	// 6s and 10. All sources together get 20 a second.
 	DialBackEvery time.Duration
 	DialBackBurst int
+	// DialBackFrom is the source IP of dial-backs: an address of this host
+	// that nodes never contact (no STUN, MQTT or TURN on it), so that a NAT
+	// that lets in only hosts its node has sent to (a restricted cone)
+	// cannot make a closed port look reachable. Zero: the IP of the other
+	// listen address than the one the request came in on, when the server
+	// has two IPs (nodes contact both in their probe, so this only keeps
+	// the dial-back off the request's own connection); else the kernel's
+	// choice, the request's own IP.
+	DialBackFrom netip.Addr
 	// Logger receives debug and error logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -133,6 +142,9 @@ func NewSTUNServer(cfg STUNConfig) (*STUNServer, error) {
 	}
 	s.log = s.log.With("component", "stun")
 	s.dialBack = newDialBacker(cfg, s.log)
+	for _, a := range addrs {
+		s.dialBack.addIP(a.Addr())
+	}
 	if s.idleTimeout <= 0 {
 		s.idleTimeout = defaultSTUNIdleTimeout
 	}
@@ -395,7 +407,7 @@ func (s *STUNServer) serveTCP(c net.Conn) {
 		}
 		var extra []stun.Setter
 		if req.Type == stun.BindingRequest && req.Contains(natprobe.AttrDialBack) {
-			res, fail := s.dialBack.serve(s.ctx, req, remote)
+			res, fail := s.dialBack.serve(s.ctx, req, remote, local.Addr())
 			if fail != nil {
 				s.log.Debug("tcp: dial-back refused", "remote", remote, "code", fail.Code, "reason", string(fail.Reason))
 				if err := s.writeTCP(c, s.errorResponse(req, fail.Code, nil, false, fail.Reason...)); err != nil {

@@ -29,8 +29,9 @@ type turnServer struct {
 	ln   *turnListener
 }
 
-// newTURN binds cfg.TURNListen and starts pion. cfg has its defaults filled.
-func newTURN(ctx context.Context, cfg Config, log *slog.Logger) (*turnServer, error) {
+// newTURN binds cfg.TURNListen and starts pion; its TCP listener serves
+// dial-back requests with db. cfg has its defaults filled.
+func newTURN(ctx context.Context, cfg Config, db *dialBacker, log *slog.Logger) (*turnServer, error) {
 	listenIP, _, err := parseHostPort(cfg.TURNListen)
 	if err != nil {
 		return nil, fmt.Errorf("%w: turn listen %q: %v", ErrInvalidConfig, cfg.TURNListen, err)
@@ -73,7 +74,8 @@ func newTURN(ctx context.Context, cfg Config, log *slog.Logger) (*turnServer, er
 		log.Warn("turn has no users: every allocation will be refused")
 	}
 
-	ln := &turnListener{Listener: acceptor.New(tl, acceptor.Config{Logger: log}), patch: patch}
+	db.addIP(bound.Addr())
+	ln := &turnListener{Listener: acceptor.New(tl, acceptor.Config{Logger: log}), patch: patch, dialBack: db, ctx: ctx}
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm: cfg.Realm,
 		// pion logs an error for some malformed requests, one per

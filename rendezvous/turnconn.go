@@ -1,8 +1,11 @@
 package rendezvous
 
 import (
+	"context"
 	"encoding/binary"
+	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/pion/stun/v4"
 
 	"github.com/reachd/reachd/internal/acceptor"
+	"github.com/reachd/reachd/natprobe"
 )
 
 // TCP connections to TURN carry framed messages (RFC 8656 section 12.5): a
@@ -38,6 +42,8 @@ type turnListener struct {
 	*acceptor.Listener // waits out accept failures: pion stops accepting at the first error
 	t                  tracker
 	patch              *turnPatch
+	dialBack           *dialBacker     // serves dial-back requests; nil: pion answers them (420)
+	ctx                context.Context // the server's lifetime, for dial-backs
 }
 
 func (l *turnListener) Accept() (net.Conn, error) {
@@ -55,7 +61,7 @@ func (l *turnListener) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	_ = tc.SetReadDeadline(time.Now().Add(turnFirstByteTimeout))
-	conn := &turnConn{TCPConn: tc, t: &l.t, patch: l.patch, deadline: true}
+	conn := &turnConn{TCPConn: tc, t: &l.t, patch: l.patch, deadline: true, dialBack: l.dialBack, ctx: l.ctx}
 	conn.frames.whole = func(msg []byte) { conn.patch.inspect(msg, &conn.verdicts) }
 	return conn, nil
 }
@@ -71,14 +77,29 @@ type turnConn struct {
 	verdicts turnVerdicts
 	once     sync.Once
 	raw      atomic.Bool // a ConnectionBind succeeded: no more framing, no deadline
+	dialBack *dialBacker
+	ctx      context.Context
 
 	// Used by the reading goroutine only.
 	frames   turnFramer
-	deadline bool // a read deadline is set
+	deadline bool   // a read deadline is set
+	started  bool   // serveDialBacks ran
+	pending  []byte // read by serveDialBacks, for pion
 }
 
-func (c *turnConn) Read(p []byte) (int, error) {
-	n, err := c.TCPConn.Read(p)
+func (c *turnConn) Read(p []byte) (n int, err error) {
+	if !c.started {
+		c.started = true
+		if c.pending, err = c.serveDialBacks(); err != nil {
+			return 0, err
+		}
+	}
+	if len(c.pending) > 0 {
+		n = copy(p, c.pending)
+		c.pending = c.pending[n:]
+	} else {
+		n, err = c.TCPConn.Read(p)
+	}
 	if n == 0 || c.raw.Load() {
 		return n, err
 	}
@@ -92,6 +113,52 @@ func (c *turnConn) Read(p []byte) (int, error) {
 		c.deadline = false
 	}
 	return n, err
+}
+
+// serveDialBacks answers the dial-back requests a new connection opens
+// with (a node checking its reachability sends one Binding request with
+// DIAL-BACK on a connection of its own), which pion would refuse with 420
+// as it does not know the attribute. It returns the first bytes of
+// anything else, which are pion's to read.
+func (c *turnConn) serveDialBacks() ([]byte, error) {
+	if c.dialBack == nil {
+		return nil, nil
+	}
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr()
+	remote := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	for {
+		var hdr [4]byte
+		if _, err := io.ReadFull(c.TCPConn, hdr[:1]); err != nil {
+			return nil, err
+		}
+		// A message started: the rest of it is due within turnMessageTimeout.
+		_ = c.TCPConn.SetReadDeadline(time.Now().Add(turnMessageTimeout))
+		if _, err := io.ReadFull(c.TCPConn, hdr[1:4]); err != nil {
+			return nil, err
+		}
+		size := int(binary.BigEndian.Uint16(hdr[2:4]))
+		if hdr[0]&0xc0 != 0 || stunHeaderSize+size > turnMaxInspect {
+			return hdr[:], nil // ChannelData, or too large: pion's to read or refuse
+		}
+		msg := make([]byte, stunHeaderSize+size)
+		copy(msg, hdr[:])
+		if _, err := io.ReadFull(c.TCPConn, msg[4:]); err != nil {
+			return nil, err
+		}
+		var m stun.Message
+		if stun.Decode(msg, &m) != nil || m.Type != stun.BindingRequest || !m.Contains(natprobe.AttrDialBack) {
+			return msg, nil
+		}
+		ans, err := c.dialBack.answer(c.ctx, &m, remote, local)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.TCPConn.Write(ans); err != nil {
+			return nil, err
+		}
+		_ = c.TCPConn.SetReadDeadline(time.Now().Add(turnFirstByteTimeout))
+	}
 }
 
 func (c *turnConn) Write(p []byte) (int, error) {

@@ -34,12 +34,19 @@ type connectRequest struct {
 	Service    string   `json:"service"`
 }
 
+// connectAnswer is the connection a connect made, with where its peer
+// reference was resolved.
+type connectAnswer struct {
+	node.ConnInfo
+	PeerSource string `json:"peer_source,omitempty"`
+}
+
 func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
 	var req connectRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	addr, err := s.resolvePeer(r.Context(), req.Address)
+	addr, source, err := s.resolvePeer(r.Context(), req.Address)
 	if err != nil {
 		return err
 	}
@@ -64,7 +71,7 @@ func (s *Server) postConnection(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case err == nil:
 		w.Header().Set("Location", "/v1/connections/"+c.ID())
-		return writeJSON(w, http.StatusCreated, c.Info())
+		return writeJSON(w, http.StatusCreated, connectAnswer{c.Info(), source})
 	case errors.Is(err, node.ErrSelf):
 		return badRequest("address: %v", err)
 	case errors.As(err, &ce):

@@ -25,7 +25,7 @@ func (s *Server) postEcho(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	addr, err := s.resolvePeer(r.Context(), req.Address)
+	addr, _, err := s.resolvePeer(r.Context(), req.Address)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,22 @@ package server
 import (
 	"strings"
 	"testing"
+
+	"github.com/reachd/reachd/identity"
 )
+
+// nearMiss is id with one character changed that is still a valid node
+// ID (an Ed25519 key), as a typo that happens to decode would be.
+func nearMiss(t testing.TB, id string) string {
+	t.Helper()
+	for _, c := range "abcdefghijklmnopqrstuvwxyz234567" {
+		if near := id[:20] + string(c) + id[21:]; near != id && identity.ValidNodeID(near) == nil {
+			return near
+		}
+	}
+	t.Fatalf("no valid node ID one character from %s", id)
+	return ""
+}
 
 // TestPeerRoutes: the address book's routes, and a connect, an echo and a
 // ping by name and by node ID.
@@ -40,10 +55,11 @@ func TestPeerRoutes(t *testing.T) {
 }
 
 // TestPeerRoutesBadInput: bad input is a 400 naming its field; a name or a
-// node ID the node knows nothing of is a 404 naming it.
+// node ID the node knows nothing of (and no node answers for) is a 404
+// naming it.
 func TestPeerRoutesBadInput(t *testing.T) {
 	p := startPair(t)
-	stranger := p.b.ID() // b is in no book and has no link with a yet
+	stranger := nearMiss(t, p.b.ID()) // b's with a typo: no node owns it
 	for _, tt := range []struct {
 		method, path, body string
 		status             int
@@ -54,7 +70,7 @@ func TestPeerRoutesBadInput(t *testing.T) {
 		{"PUT", "/v1/peers/bee", `{}`, 400, "address", "required"},
 		{"PUT", "/v1/peers/bee", `{"address":"0-0-0-x-y"}`, 400, "address", "node id"},
 		{"POST", "/v1/connections", `{"address":"nobody"}`, 404, "address", "no peer of that name"},
-		{"POST", "/v1/echo", `{"address":"` + stranger + `"}`, 404, "address", "no address is known"},
+		{"POST", "/v1/echo", `{"address":"` + stranger + `"}`, 404, "address", "no node with this ID answered"},
 		{"POST", "/v1/ping", `{"address":"` + stranger[:51] + `b"}`, 400, "address", "node ID"},
 		{"POST", "/v1/connections", `{"address":"Not A Peer"}`, 400, "address", "not a peer address"},
 	} {

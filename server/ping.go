@@ -31,7 +31,7 @@ func (s *Server) postPing(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	addr, err := s.resolvePeer(r.Context(), req.Address)
+	addr, _, err := s.resolvePeer(r.Context(), req.Address)
 	if err != nil {
 		return err
 	}

@@ -85,6 +85,12 @@ type Node interface {
 	PutPeer(name, addr, nodeID string) (node.Peer, bool, error)
 	DeletePeer(name string) error
 	Resolve(ctx context.Context, ref string) (address.Address, string, error)
+	Pair(ctx context.Context, name string) (node.PairOffer, error)
+	PairJoin(ctx context.Context, code, name string) (node.Peer, error)
+	Names() []node.NameInfo
+	RegisterName(ctx context.Context, name string) (node.NameInfo, bool, error)
+	LookupName(ctx context.Context, name string) (node.NameInfo, address.Address, error)
+	DropName(ctx context.Context, name string) error
 }
 
 var _ Node = (*node.Node)(nil)
@@ -272,6 +278,12 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/v1/peers", s.handle(s.listPeers))
 	r.Put("/v1/peers/{name}", s.handle(s.putPeer))
 	r.Delete("/v1/peers/{name}", s.handle(s.deletePeer))
+	r.Post("/v1/pair", s.handle(s.postPair))
+	r.Post("/v1/pair/join", s.handle(s.postPairJoin))
+	r.Get("/v1/names", s.handle(s.listNames))
+	r.Put("/v1/names/{name}", s.handle(s.putName))
+	r.Get("/v1/names/{name}", s.handle(s.getName))
+	r.Delete("/v1/names/{name}", s.handle(s.deleteName))
 	r.Get("/metrics", s.handle(s.metrics))
 	r.Method("GET", "/openapi.json", openapi.Handler())
 	r.Method("GET", "/", web.Handler())

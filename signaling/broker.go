@@ -45,6 +45,9 @@ type broker struct {
 	log    *slog.Logger
 	wake   chan struct{} // capacity 1: a connection came up
 
+	life    sync.Mutex // orders reconnect against run's end
+	stopped bool       // run ended: nothing connects again; life
+
 	mu        sync.Mutex
 	epoch     uint64 // bumped on every connect and every loss
 	connected bool
@@ -123,7 +126,10 @@ func newBroker(e *entry, raw string) (*broker, error) {
 func (b *broker) run(ctx context.Context) {
 	b.paho.Connect() // with ConnectRetry the token completes only once connected; not waited on
 	defer func() {
+		b.life.Lock()
+		b.stopped = true
 		b.paho.Disconnect(disconnectQuiesce)
+		b.life.Unlock()
 		b.mu.Lock()
 		b.connected = false
 		b.epoch++
@@ -206,18 +212,26 @@ func (b *broker) onConnect() {
 	}
 }
 
-func (b *broker) onLost(err error) {
+func (b *broker) onLost(err error) { b.lost(err, true) }
+
+// lost records the loss of the connection; failed says whether it counts
+// against the broker (a cluster then takes another member), which a
+// connection we dropped ourselves (Reconnect) does not.
+func (b *broker) lost(err error, failed bool) {
 	b.mu.Lock()
 	b.epoch++
 	was := b.connected
 	b.connected = false
-	b.since, b.failed = time.Now(), true
+	b.since = time.Now()
+	b.failed = b.failed || failed
 	if err != nil {
 		b.lastErr = "connection lost: " + err.Error()
 	}
 	b.mu.Unlock()
 	b.log.Info("connection lost", "err", err)
-	b.e.wakeManager()
+	if failed {
+		b.e.wakeManager()
+	}
 	if was {
 		b.c.notify()
 	}

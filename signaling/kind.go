@@ -9,8 +9,8 @@ import (
 // The message set is closed and typed. Each message type is a Type value,
 // made once by NewType in the package that handles it, next to its body's
 // Go type (strategy: connect_back, punch, relay and their replies; node:
-// address; network: net_announce, net_leave; this package: echo and
-// error). A Client sends, requests, replies to and handles only Types, so
+// address and locate; network: net_announce, net_leave; names: the name
+// service's; this package: echo and error). A Client sends, requests, replies to and handles only Types, so
 // nothing sends or waits for a type no package declared, and a message is
 // read by one Decode that checks its type before its body.
 

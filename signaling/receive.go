@@ -72,7 +72,7 @@ func (c *Client) dispatch(b *broker, m *Message) {
 	c.mu.Lock()
 	var h Handler
 	p, ok := c.pending[m.Re]
-	if ok && m.Re != "" && p.from == m.From {
+	if ok && m.Re != "" && p.answers(m) {
 		delete(c.pending, m.Re)
 	} else {
 		p = nil

@@ -78,8 +78,18 @@ type inbound struct {
 }
 
 type pending struct {
-	from string
-	ch   chan *Message // capacity 1
+	from    string        // the peer asked; empty for a service (service.go)
+	service int           // for a service: the offset of its broker
+	ch      chan *Message // capacity 1
+}
+
+// answers reports whether m may answer the request: it comes from the
+// peer asked, or, for a service, through the service's broker.
+func (p *pending) answers(m *Message) bool {
+	if p.from == "" {
+		return m.BrokerOffset == p.service
+	}
+	return p.from == m.From
 }
 
 var dropIndex = func() map[DropReason]int {

@@ -79,12 +79,13 @@ func runDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var nodes []demoNode
 	for _, name := range []string{"alice", "bob"} {
 		n, err := node.New(node.Config{
-			DataDir: filepath.Join(*dataDir, name),
-			MQTT:    []string{"mqtt://" + rv.MQTTAddr()},
-			STUN:    stun,
-			TURN:    []string{fmt.Sprintf("turn://%s:%s@%s", demoTURNUser, demoTURNPass, rv.TURNAddr())},
-			NTP:     []string{"off"}, // both nodes share this machine's clock
-			Logger:  logger.With("node", name),
+			DataDir:   filepath.Join(*dataDir, name),
+			MQTT:      []string{"mqtt://" + rv.MQTTAddr()},
+			STUN:      stun,
+			TURN:      []string{fmt.Sprintf("turn://%s:%s@%s", demoTURNUser, demoTURNPass, rv.TURNAddr())},
+			NTP:       []string{"off"}, // both nodes share this machine's clock
+			NoPortMap: true,            // both on loopback: nothing to map
+			Logger:    logger.With("node", name),
 		})
 		if err != nil {
 			return fmt.Errorf("start node %s: %w", name, err)

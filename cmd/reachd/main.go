@@ -39,12 +39,17 @@ usage:
   reachd nc PEER/SERVICE            stdin and stdout to a peer's service (ssh ProxyCommand)
   reachd peers [add NAME PEER | rm NAME]
                                     the address book: names for peers, usable as PEER
+  reachd pair [--name NAME]         offer a pairing code and wait; reachd pair CODE --name NAME
+                                    on the other machine: each saves the other in its book
+  reachd names [register NAME | rm NAME | NAME]
+                                    public names on the name services (list, register,
+                                    drop, resolve)
   reachd demo [--once]              a rendezvous and two connected nodes on loopback
   reachd version [--json]           the version and the commit built
   reachd completion bash|zsh|fish   a shell completion script
   reachd help                       this text
 
-status, connect, ping, nc, network, serve, forward and peers talk to a node's REST API:
+status, connect, ping, nc, network, serve, forward, peers, pair and names talk to a node's REST API:
 --api host:port (default 127.0.0.1:12333) and --api-token T when it has a token.
 
 Every flag can also be set as REACHD_<NAME> (for example --mqtt as

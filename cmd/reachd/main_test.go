@@ -52,6 +52,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"rendezvous no role", []string{"rendezvous", "--mqtt-listen", "", "--stun-listen", "", "--turn-listen", ""}, nil, "no role left"},
 		{"rendezvous websocket without broker", []string{"rendezvous", "--mqtt-listen", "", "--mqtt-ws-listen", "127.0.0.1:0"}, nil, "the broker is off"},
 		{"rendezvous bad public ip", []string{"rendezvous", "--public-ip", "x.y"}, nil, "not an IP address"},
+		{"rendezvous bad dialback-from", []string{"rendezvous", "--dialback-from", "x.y"}, nil, "not an IP address"},
 		{"rendezvous zero max clients", []string{"rendezvous", "--mqtt-max-clients", "0"}, nil, "--mqtt-max-clients 0"},
 		{"rendezvous short session expiry", []string{"rendezvous", "--mqtt-session-expiry", "10ms"}, nil, "--mqtt-session-expiry"},
 		{"rendezvous inflight beyond mqtt", []string{"rendezvous", "--mqtt-max-inflight", "70000", "--mqtt-listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--stun-listen", "127.0.0.1:0"}, nil, "mqtt max inflight 70000"},

@@ -182,9 +182,9 @@ func writeNetworks(w io.Writer, nets []network.Info) {
 			continue
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  NODE\tIP\tMAC\tLINK\tSTRATEGY\tCONNECTION")
+		fmt.Fprintln(tw, "  NODE\tHOST\tIP\tMAC\tLINK\tSTRATEGY\tCONNECTION")
 		for _, m := range n.Members {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", shortID(m.NodeID), m.IP, m.MAC, m.Link,
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(m.NodeID), dash(m.Host), m.IP, m.MAC, m.Link,
 				dash(m.Strategy), dash(m.ConnectionID))
 		}
 		tw.Flush()

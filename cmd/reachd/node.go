@@ -62,6 +62,12 @@ type nodeFlags struct {
 	networkRange string
 	// networkMaxMembers caps each named network's peer table.
 	networkMaxMembers int
+	// hostName is announced in named networks (host.network).
+	hostName string
+	// portmap asks the gateway to forward the listen port; portmapLease
+	// is the lease asked.
+	portmap      bool
+	portmapLease time.Duration
 
 	// API connection limits (server.Config).
 	apiMaxConns      int
@@ -110,6 +116,9 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
 	fs.StringVar(&f.networkRange, "network-range", network.DefaultRange.String(), "where named networks derive the subnet (a /24 each) of their automatic addresses (`prefix`)")
 	fs.IntVar(&f.networkMaxMembers, "network-max-members", network.DefaultMaxMembers, "most members of one named network this node admits (`n`)")
+	fs.StringVar(&f.hostName, "hostname", "", "the host `name` this node announces in named networks, where members reach it as name.network (a DNS label; default: the machine's host name)")
+	fs.BoolVar(&f.portmap, "portmap", true, "ask the gateway to forward the listen port (PCP, NAT-PMP or UPnP IGD); advertised once a dial-back reaches it")
+	fs.DurationVar(&f.portmapLease, "portmap-lease", 2*time.Hour, "the lease a port mapping asks for (`duration`, at least 2s), renewed at half what the gateway grants")
 }
 
 // config turns the flags into the node's and the API server's configs.
@@ -178,12 +187,20 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if err != nil {
 		return node.Config{}, server.Config{}, usagef("--network-range %q: want an IPv4 prefix from a /8 to a /30 (10.64.0.0/10)", f.networkRange)
 	}
+	if f.hostName != "" && !network.ValidHostName(f.hostName) {
+		return node.Config{}, server.Config{}, usagef("--hostname %q: want a DNS label: 1 to 63 of a-z, 0-9 and -", f.hostName)
+	}
 	if f.networkMaxMembers < 1 {
 		return node.Config{}, server.Config{}, usagef("--network-max-members %d: want at least 1", f.networkMaxMembers)
 	}
+	if f.portmapLease < 2*time.Second {
+		return node.Config{}, server.Config{}, usagef("--portmap-lease %s: want at least 2s", f.portmapLease)
+	}
 	nc := node.Config{
-		Accept: f.accept,
-		Allow:  f.allow.items,
+		NoPortMap:    !f.portmap,
+		PortMapLease: f.portmapLease,
+		Accept:       f.accept,
+		Allow:        f.allow.items,
 		Limits: node.Limits{
 			PeerRequestRate:        f.peerRequestRate,
 			RequestRate:            f.requestRate,
@@ -208,6 +225,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	}
 	nc.NetworkGrace = f.networkGrace
 	nc.NetworkMaxMembers = f.networkMaxMembers
+	nc.HostName = f.hostName
 	nc.NetworkRange = netRange
 	sc := server.Config{Addr: f.api, Token: f.apiToken, CORSOrigins: f.apiCORS.items, Logger: logger,
 		MaxConns: f.apiMaxConns, IdleTimeout: f.apiIdleTimeout, HeaderTimeout: f.apiHeaderTimeout}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reachd/reachd/names"
 	"github.com/reachd/reachd/rendezvous"
 )
 
@@ -23,6 +24,8 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	fs.Var(&turnUsers, "turn-user", "a long-term TURN credential `user:pass` (repeatable)")
 	var publicIP ipFlag
 	fs.Var(&publicIP, "public-ip", "the `IP` TURN relays advertise (default: the TURN listen IP)")
+	var dialBackFrom ipFlag
+	fs.Var(&dialBackFrom, "dialback-from", "the source `IP` of reachability dial-backs: an address of this host that nodes never contact (default: the other STUN IP)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	mqttAnonymous := fs.Bool("mqtt-anonymous", false,
 		"open the broker to any MQTT client; by default only nodes signed in with their node key may use it")
@@ -38,12 +41,16 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		"packets waiting to be written to one connected client")
 	mqttMaxPacket := fs.Int("mqtt-max-packet", rendezvous.DefaultMQTTMaxPacket,
 		"largest MQTT packet accepted, in `bytes`; a client sending a larger one is disconnected")
+	namesOn := fs.Bool("names", true, "serve the name service on the broker: public names nodes register and look up")
+	namesPerKey := fs.Int("names-per-key", names.DefaultMaxPerKey, "names one node ID may hold at once")
+	namesPerIP := fs.Int("names-per-ip", names.DefaultMaxPerIP, "names registered last from one source IP, at once")
 	logFormat := registerDaemonFlags(fs, true)
 	if _, err := parseFlags(fs, args, stderr, 0); err != nil {
 		return err
 	}
 	for name, v := range map[string]int{"mqtt-max-clients": *mqttMaxClients, "mqtt-max-inflight": *mqttMaxInflight,
-		"mqtt-max-queued": *mqttMaxQueued, "mqtt-max-packet": *mqttMaxPacket} {
+		"mqtt-max-queued": *mqttMaxQueued, "mqtt-max-packet": *mqttMaxPacket,
+		"names-per-key": *namesPerKey, "names-per-ip": *namesPerIP} {
 		if v <= 0 {
 			return usagef("--%s %d: want a positive number", name, v)
 		}
@@ -86,6 +93,7 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		TURNListen:   *turnListen,
 		TURNUsers:    users,
 		PublicIP:     publicIP.addr,
+		DialBackFrom: dialBackFrom.addr,
 		Logger:       logger,
 
 		MQTTAnonymous:     *mqttAnonymous,
@@ -95,6 +103,9 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		MQTTMaxInflight:   *mqttMaxInflight,
 		MQTTMaxQueued:     *mqttMaxQueued,
 		MQTTMaxPacket:     *mqttMaxPacket,
+
+		NamesOff: !*namesOn,
+		Names:    names.RegistryConfig{MaxPerKey: *namesPerKey, MaxPerIP: *namesPerIP},
 	})
 	if errors.Is(err, rendezvous.ErrInvalidConfig) {
 		return usageError{err}

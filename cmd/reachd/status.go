@@ -80,6 +80,13 @@ type nodeStatus struct {
 		IP   string    `json:"ip"`
 		TCP  natStatus `json:"tcp"`
 		UDP  natStatus `json:"udp"`
+		// Portmap is the interface's port mapping; nil without one.
+		Portmap *struct {
+			Protocol  string `json:"protocol"`
+			External  string `json:"external"`
+			Confirmed bool   `json:"confirmed"`
+			Reason    string `json:"reason"`
+		} `json:"portmap"`
 	} `json:"interfaces"`
 	Brokers []struct {
 		URL       string   `json:"url"`
@@ -146,6 +153,13 @@ func writeStatus(w io.Writer, api string, info nodeStatus, conns []node.ConnInfo
 		fmt.Fprintf(w, "  %s %s\n", ifc.Name, ifc.IP)
 		fmt.Fprintf(w, "    tcp  %s\n", ifc.TCP)
 		fmt.Fprintf(w, "    udp  %s\n", ifc.UDP)
+		if pm := ifc.Portmap; pm != nil {
+			state := "confirmed"
+			if !pm.Confirmed {
+				state = "not advertised: " + pm.Reason
+			}
+			fmt.Fprintf(w, "    map  %s %s, %s\n", pm.Protocol, pm.External, state)
+		}
 	}
 
 	fmt.Fprintln(w, "brokers")

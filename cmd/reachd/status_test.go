@@ -169,3 +169,28 @@ func TestAPIToken(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusPortmap: an interface's port mapping is a line of its own,
+// with why it is not advertised.
+func TestStatusPortmap(t *testing.T) {
+	var info nodeStatus
+	if err := json.Unmarshal([]byte(`{"interfaces": [
+		{"name": "eth0", "ip": "10.1.0.2", "portmap": {"protocol": "pcp", "external": "203.0.113.11:40000", "confirmed": true}},
+		{"name": "eth1", "ip": "10.9.0.2", "portmap": {"protocol": "upnp", "external": "192.168.1.2:40000", "confirmed": false, "reason": "external address 192.168.1.2 is not public"}},
+		{"name": "eth2", "ip": "10.8.0.2"}]}`), &info); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	writeStatus(&b, "http://api", info, nil)
+	for _, want := range []string{
+		"    map  pcp 203.0.113.11:40000, confirmed\n",
+		"    map  upnp 192.168.1.2:40000, not advertised: external address 192.168.1.2 is not public\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status:\n%s\nwant %q", b.String(), want)
+		}
+	}
+	if n := strings.Count(b.String(), "map  "); n != 2 {
+		t.Errorf("status:\n%s\nwant 2 mapping lines, got %d", b.String(), n)
+	}
+}

@@ -75,6 +75,20 @@ func TestIPv6(t *testing.T) {
 			if it := a.IPv6[0]; it.NAT != address.NATPortRestrictedCone || it.Delta != address.DeltaEqual || it.ExternalIP != hosts[name].IP6() {
 				t.Errorf("%s: IPv6 interface %+v, want port-restricted (5), delta equal (2), external %s", name, it, hosts[name].IP6())
 			}
+			// Its UDP result is not open either (issue 23).
+			found := false
+			for _, ifc := range nodes[name].info.Interfaces {
+				if ifc.IP != hosts[name].IP6() {
+					continue
+				}
+				found = true
+				if ifc.UDP.NAT == "open" || ifc.UDP.NAT == "" {
+					t.Errorf("%s: IPv6 interface's udp %+v, want filtered, not open", name, ifc.UDP)
+				}
+			}
+			if !found {
+				t.Errorf("%s: no interface %s in %+v", name, hosts[name].IP6(), nodes[name].info.Interfaces)
+			}
 		}
 		a, _ := address.Parse(nodes["pub"].info.Address)
 		if len(a.IPv6) == 0 || a.IPv6[0].NAT != address.NATOpen {

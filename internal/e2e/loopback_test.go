@@ -20,9 +20,11 @@ import (
 // from their startup lines.
 
 // cleanEnv is the environment without REACHD_* variables, which would
-// configure the nodes (and clients) behind the test's back.
+// configure the nodes (and clients) behind the test's back, but for
+// REACHD_PORTMAP=false: a node on loopback asks no gateway of this machine
+// for a port mapping.
 func cleanEnv() []string {
-	var env []string
+	env := []string{"REACHD_PORTMAP=false"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "REACHD_") {
 			env = append(env, kv)

@@ -112,8 +112,9 @@ func waitFor(t testing.TB, what string, p *natlab.Process, timeout time.Duration
 
 // startRendezvous runs reachd rendezvous in the lab's WAN namespace with
 // STUN on both WAN addresses (RFC 5780), TURN, and MQTT, and waits until it
-// accepts MQTT connections (everything is bound before that).
-func startRendezvous(t testing.TB, lab *natlab.Lab) wanServices {
+// accepts MQTT connections (everything is bound before that). extra are
+// further flags of reachd rendezvous.
+func startRendezvous(t testing.TB, lab *natlab.Lab, extra ...string) wanServices {
 	t.Helper()
 	w := lab.WANAddrs()
 	s := wanServices{
@@ -121,12 +122,12 @@ func startRendezvous(t testing.TB, lab *natlab.Lab) wanServices {
 		STUN: fmt.Sprintf("%s:3478", w[0]),
 		TURN: fmt.Sprintf("turn://lab:labpass@%s:3480", w[0]),
 	}
-	p := lab.WAN().Start(t, reachdBin, "rendezvous",
+	p := lab.WAN().Start(t, reachdBin, append([]string{"rendezvous",
 		"--mqtt-listen", fmt.Sprintf("%s:1883", w[0]),
 		"--stun-listen", fmt.Sprintf("%s:3478,%s:3479", w[0], w[1]),
 		"--turn-listen", fmt.Sprintf("%s:3480", w[0]),
 		"--turn-user", "lab:labpass",
-		"--public-ip", w[0].String())
+		"--public-ip", w[0].String()}, extra...)...)
 	waitFor(t, "rendezvous up", p, 15*time.Second, func() (bool, error) {
 		err := lab.WAN().Do(func() error {
 			c, err := net.DialTimeout("tcp", fmt.Sprintf("%s:1883", w[0]), time.Second)

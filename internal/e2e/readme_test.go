@@ -90,7 +90,7 @@ set -x
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", prelude+script)
-	cmd.Env = append(cleanEnv(), "PEER="+b.Address)
+	cmd.Env = append(cleanEnv(), "PEER="+b.Address, "OTHER="+nodes[1].api)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -107,6 +107,8 @@ set -x
 		"/v1/connections/{id}/stream", // openapi paths
 		`"closed"`,                    // DELETE
 		`"left": "lab"`,               // and left
+		`"name": "laptop"`,            // the paired peer, saved by the joiner
+		`"name": "desk"`,              // and by the offerer
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

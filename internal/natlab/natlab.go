@@ -7,10 +7,13 @@
 // 203.0.113.0/24 (TEST-NET-3) with the addresses WANAddrs (203.0.113.1 and
 // 203.0.113.2) on which tests run rendezvous services and NTP. Routers hang off
 // that bridge, each in its own namespace, and hosts hang off a router's LAN
-// bridge. Every router is one of five kinds (see Kind): Public (no NAT),
+// bridge. Every router is one of six kinds (see Kind): Public (no NAT),
 // Forwarded (NAT plus port forwards), Easy (endpoint-independent mapping),
-// Hard (endpoint-dependent mapping) and FullCone (endpoint-independent
-// mapping and filtering).
+// Hard (endpoint-dependent mapping), FullCone (endpoint-independent
+// mapping and filtering) and RestrictedCone (port forwards that admit only
+// the addresses the host sent to). An Easy router added with the UPnP
+// option also runs miniupnpd, which maps ports for its hosts by PCP,
+// NAT-PMP or UPnP IGD (upnp.go).
 //
 // Addressing plan (N is the router's number, 1 for the first router):
 //
@@ -154,6 +157,14 @@ const (
 	// destinations share the mapped port; the map then holds the first
 	// (a full-cone NAT in a box would give the second another port).
 	FullCone
+	// RestrictedCone maps like Easy and forwards ports like Forwarded (see
+	// Router.Forward), but filters by address (RFC 4787 address-dependent
+	// filtering, a "restricted cone"): a new connection from the WAN to a
+	// forwarded port passes only from an IP address the LAN host has sent
+	// to in the last 2 minutes, from any port. The router keeps those
+	// (host, remote IP) pairs in an nftables set. Its IPv6 firewall is the
+	// other kinds'.
+	RestrictedCone
 )
 
 // String returns the kind's lowercase name.
@@ -169,6 +180,8 @@ func (k Kind) String() string {
 		return "hard"
 	case FullCone:
 		return "fullcone"
+	case RestrictedCone:
+		return "restrictedcone"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -22,8 +22,12 @@ type Router struct {
 	lanIP  netip.Addr
 	lan6   netip.Prefix // IPv6 LAN, a /64; invalid without IPv6
 	lanIP6 netip.Addr
-	reset  bool       // RejectWithReset
-	fwd    *forwarder // the WAN link's forwarder; nil without a Link option
+	reset  bool        // RejectWithReset
+	fwd    *forwarder  // the WAN link's forwarder; nil without a Link option
+	upnp   *upnpConfig // miniupnpd's; nil without the UPnP option
+
+	upnpMu   sync.Mutex
+	upnpProc *Process // the running miniupnpd
 
 	mu       sync.Mutex
 	next     int // the LAN's next free address index (lanAddr), from 2
@@ -43,6 +47,7 @@ type routerConfig struct {
 	reset  bool
 	v4only bool
 	link   *Link
+	upnp   *upnpConfig
 }
 
 type optionFunc func(*routerConfig)
@@ -72,7 +77,11 @@ func IPv4Only() RouterOption {
 // IPv4Only leaves IPv6 out in a lab built WithIPv6.
 func (l *Lab) AddRouter(kind Kind, opts ...RouterOption) *Router {
 	l.tb.Helper()
-	r, err := l.addRouter(kind, routerOptions(opts), nil, false)
+	cfg := routerOptions(opts)
+	if cfg.upnp != nil {
+		needMiniupnpd(l.tb)
+	}
+	r, err := l.addRouter(kind, cfg, nil, false)
 	if err != nil {
 		l.tb.Fatalf("natlab: add %s router: %v", kind, err)
 	}
@@ -104,14 +113,17 @@ func (l *Lab) addRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 // its addresses, its LANs.
 func (l *Lab) newRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*Router, error) {
 	switch {
-	case kind < Public || kind > FullCone:
+	case kind < Public || kind > RestrictedCone:
 		return nil, fmt.Errorf("unknown kind %d", int(kind))
-	case cgnat && (kind == Public || kind == Forwarded):
+	case cgnat && (kind == Public || kind == Forwarded || kind == RestrictedCone):
 		return nil, fmt.Errorf("a cgnat maps like %s, %s or %s, not %s", Easy, Hard, FullCone, kind)
 	case up != nil && !up.cgnat:
 		return nil, fmt.Errorf("router %s is no cgnat", up.Name())
 	case up != nil && kind == Public:
 		return nil, fmt.Errorf("a %s router behind a cgnat: its lan would not be routed", kind)
+	}
+	if cfg.upnp != nil && (kind != Easy || up != nil) {
+		return nil, fmt.Errorf("miniupnpd runs on an %s router on the WAN, not %s", Easy, kind)
 	}
 	if cfg.link != nil {
 		if err := cfg.link.validate(); err != nil {
@@ -178,6 +190,7 @@ func (l *Lab) newRouter(kind Kind, cfg routerConfig, up *Router, cgnat bool) (*R
 		lan6:   lan6,
 		lanIP6: lanIP6,
 		reset:  cfg.reset,
+		upnp:   cfg.upnp,
 		next:   2,
 	}
 	l.routers = append(l.routers, r)
@@ -283,7 +296,12 @@ func (r *Router) build(link *Link) error {
 		return err
 	}
 	if r.fwd != nil {
-		return r.awaitLink()
+		if err := r.awaitLink(); err != nil {
+			return err
+		}
+	}
+	if r.upnp != nil {
+		return r.StartUPnP()
 	}
 	return nil
 }
@@ -375,7 +393,8 @@ func (r *Router) Ruleset() string {
 }
 
 // Forward forwards TCP and UDP port on the router's WAN address to the same
-// port on h, which must be on the router's LAN. Only Forwarded routers take
+// port on h, which must be on the router's LAN. Only Forwarded and
+// RestrictedCone routers (which admit only the hosts h sent to) take
 // forwards; a port can be forwarded once. In a lab built WithIPv6 the
 // router's IPv6 firewall also lets new connections to that port of h's
 // IPv6 address in (a pinhole).
@@ -387,8 +406,8 @@ func (r *Router) Forward(h *Host, port uint16) {
 }
 
 func (r *Router) forward(h *Host, port uint16) error {
-	if r.kind != Forwarded {
-		return fmt.Errorf("router kind is %s, not %s", r.kind, Forwarded)
+	if r.kind != Forwarded && r.kind != RestrictedCone {
+		return fmt.Errorf("router kind is %s, not %s or %s", r.kind, Forwarded, RestrictedCone)
 	}
 	if h == nil || h.router != r {
 		return fmt.Errorf("host is not on this router's lan")
@@ -413,8 +432,12 @@ func (r *Router) forward(h *Host, port uint16) error {
 
 // applyLocked renders the ruleset and loads it into the router's namespace.
 func (r *Router) applyLocked() error {
-	rules := ruleset(rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards,
-		Reset: r.reset, IPv6: r.lan6.IsValid(), CGNAT: r.cgnat})
+	spec := rulesetSpec{Kind: r.kind, WANIP: r.self.ip, LAN: r.lan, Forwards: r.forwards,
+		Reset: r.reset, IPv6: r.lan6.IsValid(), CGNAT: r.cgnat}
+	if r.upnp != nil {
+		spec.UPnP, spec.STUN = r.upnp.protos, r.upnp.stun.Addr()
+	}
+	rules := ruleset(spec)
 	if err := run(rules, "ip", "netns", "exec", r.Name(), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("load ruleset: %w", err)
 	}

@@ -17,7 +17,7 @@ func TestNewRouterRefuses(t *testing.T) {
 		cgnat   bool
 		wantErr string
 	}{
-		{"unknown kind", FullCone + 1, nil, false, "unknown kind"},
+		{"unknown kind", RestrictedCone + 1, nil, false, "unknown kind"},
 		{"public cgnat", Public, nil, true, "a cgnat maps like easy, hard or fullcone, not public"},
 		{"forwarded cgnat", Forwarded, nil, true, "not forwarded"},
 		{"behind a home router", Easy, home, false, "router home is no cgnat"},

@@ -34,6 +34,10 @@ type rulesetSpec struct {
 	IPv6 bool
 	// CGNAT routes IPv6 unfiltered, as carriers do.
 	CGNAT bool
+	// UPnP adds miniupnpd's table and lets what it DNATs in; STUN is the
+	// server whose answers reach miniupnpd's STUN test (see UPnP).
+	UPnP MapProtocol
+	STUN netip.Addr
 }
 
 // mappingTimeout is how long a FullCone mapping outlives its last outbound
@@ -59,6 +63,10 @@ const mappingTimeout = "2m"
 // map, so that any WAN host reaches the mapping; the forward chain accepts
 // what was so DNATed.
 //
+// RestrictedCone DNATs its forwards like Forwarded, records every (LAN
+// host, remote IP) pair a host sends to in a dynamic set, and accepts a
+// DNATed new connection only from a remote IP in the host's pairs.
+//
 // IPv6 (s.IPv6) is routed without translation: the NAT kinds are stateful
 // firewalls (outbound and established or related inbound pass, plus the
 // ICMPv6 that RFC 4890 says must: errors, packet too big, echo request),
@@ -76,6 +84,13 @@ func ruleset(s rulesetSpec) string {
 	}
 	w("flush ruleset")
 	w("table ip natlab {")
+	if s.Kind == RestrictedCone {
+		w("\tset contacted {")
+		w("\t\ttype ipv4_addr . ipv4_addr")
+		w("\t\tflags dynamic,timeout")
+		w("\t\ttimeout %s", mappingTimeout)
+		w("\t}")
+	}
 	if s.Kind == FullCone {
 		w("\tmap fullcone {")
 		w("\t\ttype inet_proto . inet_service : ipv4_addr . inet_service")
@@ -83,7 +98,8 @@ func ruleset(s rulesetSpec) string {
 		w("\t\ttimeout %s", mappingTimeout)
 		w("\t}")
 	}
-	if (s.Kind == Forwarded && len(s.Forwards) > 0) || s.Kind == FullCone {
+	forwards := (s.Kind == Forwarded || s.Kind == RestrictedCone) && len(s.Forwards) > 0
+	if forwards || s.Kind == FullCone {
 		w("\tchain prerouting {")
 		w("\t\ttype nat hook prerouting priority dstnat; policy accept;")
 		for _, f := range s.Forwards {
@@ -107,7 +123,7 @@ func ruleset(s rulesetSpec) string {
 		} else {
 			w("\t\toifname %q masquerade", wanIface)
 		}
-		if s.Kind == Forwarded && len(s.Forwards) > 0 {
+		if forwards {
 			// Hairpin: a LAN host reaching a forward by the WAN address gets
 			// answers through the router, not straight from the LAN peer.
 			w("\t\toifname %q ip saddr %s ct status dnat masquerade", lanIface, s.LAN.Masked())
@@ -123,6 +139,19 @@ func ruleset(s rulesetSpec) string {
 	}
 	w("\tchain input {")
 	w("\t\ttype filter hook input priority filter; policy accept;")
+	if s.UPnP != 0 {
+		// PCP and NAT-PMP share a port and miniupnpd serves both or
+		// neither: drop the one not asked for by its version byte.
+		if s.UPnP&PCP == 0 {
+			w("\t\tiifname %q udp dport 5351 @th,64,8 2 drop", lanIface)
+		}
+		if s.UPnP&NATPMP == 0 {
+			w("\t\tiifname %q udp dport 5351 @th,64,8 0 drop", lanIface)
+		}
+		// miniupnpd's STUN test asks for answers from other addresses.
+		w("\t\tiifname %q ip saddr %s udp sport 1024-65535 accept", wanIface, s.STUN)
+		w("\t\tiifname %q ip saddr %s udp sport 1024-65535 accept", wanIface, wanAddrs[1])
+	}
 	w("\t\tiifname %q ct state established,related accept", wanIface)
 	w("\t\tiifname %q icmp type echo-request accept", wanIface)
 	refuse()
@@ -130,9 +159,17 @@ func ruleset(s rulesetSpec) string {
 	if s.Kind != Public {
 		w("\tchain forward {")
 		w("\t\ttype filter hook forward priority filter; policy accept;")
+		if s.Kind == RestrictedCone {
+			// Before NAT on the way out: saddr is the LAN host.
+			w("\t\tiifname %q oifname %q update @contacted { ip saddr . ip daddr }", lanIface, wanIface)
+		}
 		w("\t\tiifname %q ct state established,related accept", wanIface)
-		if s.Kind == Forwarded || s.Kind == FullCone {
+		switch {
+		case s.Kind == Forwarded || s.Kind == FullCone || s.UPnP != 0:
 			w("\t\tiifname %q ct status dnat accept", wanIface)
+		case s.Kind == RestrictedCone:
+			// After DNAT on the way in: daddr is the LAN host.
+			w("\t\tiifname %q ct status dnat ip daddr . ip saddr @contacted accept", wanIface)
 		}
 		refuse()
 		w("\t}")
@@ -140,6 +177,9 @@ func ruleset(s rulesetSpec) string {
 	w("}")
 	if s.IPv6 {
 		ruleset6(s, w, refuse)
+	}
+	if s.UPnP != 0 {
+		b.WriteString(miniupnpdTable)
 	}
 	return b.String()
 }

@@ -120,9 +120,46 @@ func TestRuleset(t *testing.T) {
 			wantNot: []string{"fully-random"},
 		},
 		{
+			// Forwards DNATed; a new inbound one accepted only from an
+			// address the host sent to.
+			name: "restricted cone",
+			spec: rulesetSpec{Kind: RestrictedCone, WANIP: wanIP, LAN: lan, Forwards: []forward{{Port: 4000, To: host}}},
+			want: []string{
+				"type ipv4_addr . ipv4_addr",
+				`ip daddr 203.0.113.12 tcp dport 4000 dnat to 10.2.0.2:4000`,
+				`iifname "lan" oifname "wan" update @contacted { ip saddr . ip daddr }`,
+				`iifname "wan" ct status dnat ip daddr . ip saddr @contacted accept`,
+				`iifname "wan" drop`,
+			},
+			wantNot: []string{`iifname "wan" ct status dnat accept`},
+		},
+		{
 			name:    "ipv4 only",
 			spec:    rulesetSpec{Kind: Hard, WANIP: wanIP, LAN: lan},
 			wantNot: []string{"ip6", "icmpv6"},
+		},
+		{
+			// miniupnpd's table, what it DNATs let in, its STUN test's
+			// answers let in, NAT-PMP (version 0) dropped when only PCP
+			// is served.
+			name: "easy with miniupnpd serving pcp",
+			spec: rulesetSpec{Kind: Easy, WANIP: wanIP, LAN: lan, UPnP: PCP, STUN: netip.MustParseAddr("203.0.113.1")},
+			want: []string{
+				"table inet filter {",
+				"jump miniupnpd",
+				"jump prerouting_miniupnpd",
+				"jump postrouting_miniupnpd",
+				`iifname "wan" ct status dnat accept`,
+				`iifname "wan" ip saddr 203.0.113.1 udp sport 1024-65535 accept`,
+				`iifname "lan" udp dport 5351 @th,64,8 0 drop`,
+			},
+			wantNot: []string{"@th,64,8 2 drop"},
+		},
+		{
+			name:    "easy with miniupnpd serving igd",
+			spec:    rulesetSpec{Kind: Easy, WANIP: wanIP, LAN: lan, UPnP: IGD, STUN: netip.MustParseAddr("203.0.113.1")},
+			want:    []string{`iifname "lan" udp dport 5351 @th,64,8 0 drop`, `iifname "lan" udp dport 5351 @th,64,8 2 drop`},
+			wantNot: []string{},
 		},
 		{
 			name:    "forwarded without forwards",

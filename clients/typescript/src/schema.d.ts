@@ -405,6 +405,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/pair": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Offer a pairing code
+         * @description Opens a pairing offer: a code of a number and three words, valid for 10 minutes and one use. Another node joins with it (`POST /v1/pair/join`); the two run CPace (a password-authenticated key exchange) over signaling, exchange their addresses sealed under its key, and each saves the other in the address book. The first node to try the code uses the offer: a wrong code ends it. The outcome is a `pair` event (`completed`, `failed` or `expired`).
+         */
+        post: operations["postPair"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/pair/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Join a pairing with its code
+         * @description Finds the offer of the code over signaling, runs the exchange and saves the offering node under `name`. Takes a few signaling round trips; a code nobody answers fails after 15 s.
+         */
+        post: operations["postPairJoin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/names": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The names this node registers
+         * @description Each with its record's expiry and each name service's answer at the last registration. The node renews them every 5 minutes (records live 15), when its address changes and when a broker reconnects; they are saved in the data dir and registered again at start.
+         */
+        get: operations["listNames"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/names/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A public name: a DNS label. */
+                name: components["parameters"]["PublicName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Resolve a public name
+         * @description Asks every connected broker's name service and answers with the first record whose signature verifies for its node ID, for this name, not expired; `service` names the broker that answered. The same lookup resolves a name used as a peer reference, after the address book and the networks.
+         */
+        get: operations["getName"];
+        /**
+         * Register a public name for this node
+         * @description Sends a record signed by the node key (name, node ID, address, expiry) to every connected broker's name service. The first node ID to register a name owns it until its record expires unrenewed; a service limits names per node ID and per source IP. Succeeds when at least one service registered it; `services` says what each answered.
+         */
+        put: operations["putName"];
+        post?: never;
+        /**
+         * Drop a name this node registered
+         * @description Sends a signed drop to the name services and stops renewing it; a service that misses the drop lets the record expire.
+         */
+        delete: operations["deleteName"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/policy": {
         parameters: {
             query?: never;
@@ -471,7 +562,7 @@ export interface paths {
          *
          *     ```
          *
-         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state), `bytes` (byte counters of connections whose counts changed, at most once a second) and `network` (a named network's state changed: joining, waiting, joined). An idle stream gets a `: keepalive` comment every 15 s.
+         *     where the data is an `Event` (see the schema; its `type` equals the SSE event name): `probe` (a NAT probe finished, or the port mapping changed; `node` is the new state), `broker` (a broker went up or down; `brokers` lists them all), `attempt` (a strategy attempt started (`trying`) or ended (`ok`, `failed`)), `connection` (a connection opened or changed state), `bytes` (byte counters of connections whose counts changed, at most once a second), `network` (a named network's state changed: joining, waiting, joined) and `address` (the node's address changed: a WAN address renumbered, another network joined; `address` says from what to what and what noticed it). An idle stream gets a `: keepalive` comment every 15 s.
          *
          *     A new client starts at the present. A client that reconnects with the last event ID it saw (`Last-Event-ID` header, as `EventSource` sends it, or the `last_event_id` query parameter) first gets the events it missed from a buffer of the last 1024. When some of them were dropped from the buffer, the stream starts with an event `reset` without `id`, whose data is a `ResetEvent`: reload the state (`GET /v1/node`, `GET /v1/connections`).
          *
@@ -728,6 +819,26 @@ export interface components {
             /** @description The TCP result, corrected by the dial-back checks: a reachable listen port is `open` (forwarded ports included); an `open`-looking one that cannot be reached is `port_restricted_cone` with delta `equal`. The peer address carries it. */
             tcp: components["schemas"]["NATResult"];
             reach: components["schemas"]["Reach"];
+            portmap?: components["schemas"]["Portmap"];
+        };
+        /** @description The listen port's mapping on this interface's gateway (PCP, NAT-PMP or UPnP IGD); absent without one, or with `reachd run --portmap=false`. Only a confirmed mapping is in the peer address. */
+        Portmap: {
+            /**
+             * @description The protocol that made the mapping.
+             * @enum {string}
+             */
+            protocol: "pcp" | "nat-pmp" | "upnp";
+            /**
+             * @description The mapping's external address, ip:port.
+             * @example 203.0.113.11:40000
+             */
+            external: string;
+            /** @description When the mapping ends unless renewed (it is renewed at half its lease). */
+            expires_at: components["schemas"]["Timestamp"];
+            /** @description Whether a dial-back from outside reached the listener through the mapping since it was made or last renewed. False behind a second NAT (the mapping's external address is private, or not the one the Internet sees). */
+            confirmed: boolean;
+            /** @description Why the mapping is not confirmed. */
+            reason?: string;
         };
         /** @description Whether the listen port is reachable from the Internet over this interface, as STUN servers that offer dial-back (the rendezvous) found by connecting to it at the interface's external IP. */
         Reach: {
@@ -874,6 +985,11 @@ export interface components {
             id: components["schemas"]["ConnectionID"];
             /** @description The peer's node ID, authenticated by TLS. */
             peer_id: components["schemas"]["NodeID"];
+            /**
+             * @description In the answer to `POST /v1/connections` only: where the request's peer reference was resolved: a full `address`, the address `book`, the current `link` with the peer, the peer itself asked by node ID over `signaling`, a named `network`'s member (host.network), or a name service (`names`).
+             * @enum {string}
+             */
+            peer_source?: "address" | "book" | "link" | "signaling" | "network" | "names";
             /**
              * @description Which side asked for the connection.
              * @enum {string}
@@ -1070,8 +1186,28 @@ export interface components {
         /** @description An event ID in decimal (0: from the oldest event kept). */
         EventIDText: string;
         /** @description Something that happened on the node. `type` says which; each type has its own payload member. */
-        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"] | components["schemas"]["ServiceEvent"] | components["schemas"]["ForwardEvent"];
-        /** @description A NAT probe finished; `node` is the node's new state. */
+        Event: components["schemas"]["ProbeEvent"] | components["schemas"]["BrokerEvent"] | components["schemas"]["AttemptEvent"] | components["schemas"]["ConnectionEvent"] | components["schemas"]["BytesEvent"] | components["schemas"]["PathEvent"] | components["schemas"]["NetworkEvent"] | components["schemas"]["ServiceEvent"] | components["schemas"]["ForwardEvent"] | components["schemas"]["PairEvent"] | components["schemas"]["AddressEvent"];
+        /** @description The node's address changed (a probe found other interfaces, NAT results or external IPs than the last). The node then tells the peers it has links with, and the paths of an interface whose external address changed are replaced. */
+        AddressEvent: {
+            id: components["schemas"]["EventID"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "address";
+            time: components["schemas"]["Timestamp"];
+            address: {
+                /** @description The new peer address. */
+                address: string;
+                /** @description The address before. */
+                previous: string;
+                /** @description What made the node probe, comma-separated when several did: `local address`, `default route`, `broker reconnect`, `path lost`, `external address watch`, `resume`, `periodic`. */
+                trigger: string;
+                /** @description Local IPs whose external address changed or that went away. */
+                moved?: string[];
+            };
+        };
+        /** @description A NAT probe finished, or the port mapping changed (made, confirmed, lost); `node` is the node's new state. */
         ProbeEvent: {
             id: components["schemas"]["EventID"];
             /**
@@ -1182,7 +1318,7 @@ export interface components {
             reason: string;
         };
         /**
-         * @description A peer: its full address (`PeerAddress`), its node ID (52 characters; the address comes from the address book, else from the node's current link with it; 404 `no-peer` when neither knows it), or a name in the address book (404 `no-peer` when there is none).
+         * @description A peer: its full address (`PeerAddress`), its node ID (52 characters; the address comes from the address book, else from the node's current link with it, else from the node that owns the node ID, asked over signaling on this node's brokers: it answers with its signed address when its inbound policy would accept this node; 404 `no-peer`, `no node with this ID answered`, when none answers within about one signaling round trip plus 0.5 s), or a name: from the address book, else from a name service (`GET /v1/names/{name}`; 404 `no-peer` when none has it), or `host.network`: the member of the joined network `network` that announces the host name `host` (404 `no-peer` when none does).
          * @example laptop
          * @example 5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba
          * @example 0-[4,0,192.0.2.2,192.0.2.2,27676,1,2,0]-0-5jrsgjbuxktsfdrpkecgvlhinqphbcb5qgygoyiwvvfczpf76sba-91a2f46e3b13177d
@@ -1204,6 +1340,34 @@ export interface components {
              */
             updated_at: string;
         };
+        NameInfo: {
+            name: components["schemas"]["PeerName"];
+            node_id: components["schemas"]["NodeID"];
+            /** @description The address the record names (resolved: cut to what this node may dial); absent for a restored name not yet registered again. */
+            address?: components["schemas"]["PeerAddress"];
+            /**
+             * Format: date-time
+             * @description When the record expires unless renewed.
+             */
+            expires_at: string;
+            /** @description Resolved: the broker whose name service answered. */
+            service?: string;
+            /**
+             * @description Resolved: where the name came from (`names`: a name service).
+             * @enum {string}
+             */
+            source?: "names";
+            /** @description Registered by this node: each name service's answer at the last registration. */
+            services?: components["schemas"]["NameService"][];
+        };
+        NameService: {
+            /** @description The broker URL. */
+            broker: string;
+            /** @description The service holds the record. */
+            registered: boolean;
+            /** @description Why not: the service's refusal, or no answer (a broker without a name service). */
+            error?: string;
+        };
         /**
          * @description Exactly one of `address` and `node_id`.
          * @example {
@@ -1215,6 +1379,66 @@ export interface components {
             address?: components["schemas"]["PeerAddress"];
             /** @description The peer's node ID alone. */
             node_id?: components["schemas"]["NodeID"];
+        };
+        /**
+         * @description A pairing code: a number (1 to 9999, the public rendezvous) and three words from a list of 256 (the secret: one guess in 16,777,216). Joining also takes it in capitals or with spaces.
+         * @example 4821-amber-falcon-river
+         */
+        PairCode: string;
+        /**
+         * @example {
+         *       "name": "laptop"
+         *     }
+         */
+        PairRequest: {
+            /** @description The name to save the joining peer under; without it, its host name (or `peer-` and the start of its node ID). */
+            name?: components["schemas"]["PeerName"];
+        };
+        PairOffer: {
+            code: components["schemas"]["PairCode"];
+            /**
+             * Format: date-time
+             * @description When the offer ends unused.
+             */
+            expires_at: string;
+        };
+        /**
+         * @example {
+         *       "code": "4821-amber-falcon-river",
+         *       "name": "office"
+         *     }
+         */
+        PairJoinRequest: {
+            code: components["schemas"]["PairCode"];
+            /** @description The name to save the offering peer under. */
+            name: components["schemas"]["PeerName"];
+        };
+        /** @description A step of a pairing: an offer got a joiner (`started`), a pairing `completed` (the peer is saved under `name`) or `failed` (`reason`: a wrong code, a silent peer), or an offer `expired` unused. */
+        PairEvent: {
+            id: components["schemas"]["EventID"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "pair";
+            time: components["schemas"]["Timestamp"];
+            pair: {
+                /** @description The code's number. */
+                offer: number;
+                /**
+                 * @description This node's side.
+                 * @enum {string}
+                 */
+                role: "offer" | "join";
+                /** @enum {string} */
+                state: "started" | "completed" | "failed" | "expired";
+                /** @description The other node, once known. */
+                peer?: components["schemas"]["NodeID"];
+                /** @description The name the peer was saved under (`completed`). */
+                name?: components["schemas"]["PeerName"];
+                /** @description Why it failed. */
+                reason?: string;
+            };
         };
         /**
          * @description A DNS label: 1 to 63 of a-z, 0-9 and `-`.
@@ -1342,6 +1566,8 @@ export interface components {
         };
         Network: {
             name: components["schemas"]["NetworkName"];
+            /** @description The host name this node announces in the network (`reachd run --hostname`, default the machine's): the members reach it as host.network. */
+            host?: string;
             state: components["schemas"]["NetworkState"];
             /** @description What the state means, when there is more to say (for `waiting`: that a wrong secret looks the same). */
             detail?: string;
@@ -1368,6 +1594,8 @@ export interface components {
         /** @description One row of the peer table. */
         NetworkMember: {
             node_id: components["schemas"]["NodeID"];
+            /** @description The host name the member announces (a DNS label; absent when it announces none): `host.network` names it wherever a peer is named. */
+            host?: string;
             /** @description The member's peer address as it announced it, cut to the IPs this node may dial on a peer's word (empty while unknown). */
             address: string;
             /** @description Its address in the network, with prefix. */
@@ -1433,12 +1661,19 @@ export interface components {
          *     | `https://reachd.dev/problems/no-service` | 404 | no service of that name |
          *     | `https://reachd.dev/problems/no-forward` | 404 | no forward with that ID |
          *     | `https://reachd.dev/problems/address-in-use` | 409 | a forward's listen address is in use (`field`) |
-         *     | `https://reachd.dev/problems/no-peer` | 404 | no peer of that name in the address book, or no address known for a node ID (`field`) |
+         *     | `https://reachd.dev/problems/no-peer` | 404 | no peer of that name in the address book, or no address known for a node ID and no node answered for it (`field`) |
+         *     | `https://reachd.dev/problems/pair-refused` | 403 | a wrong pairing code, a used or ended offer, or a code no node offers |
+         *     | `https://reachd.dev/problems/pair-conflict` | 409 | this node offers that code itself, or joins it already |
+         *     | `https://reachd.dev/problems/pair-offers` | 429 | too many pairing offers open |
+         *     | `https://reachd.dev/problems/no-name` | 404 | no name service has a record of that name, or this node has not registered it |
+         *     | `https://reachd.dev/problems/name-taken` | 409 | the name belongs to another node ID |
+         *     | `https://reachd.dev/problems/name-refused` | 429 | a name service's limits refused the registration |
+         *     | `https://reachd.dev/problems/no-name-service` | 503 | no connected broker answered as a name service |
          *
          *     Plain HTTP errors (404 no route or file, 405, 417, 426, 431, 500, 501) have no `type` (`about:blank`).
          * @enum {string}
          */
-        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout" | "https://reachd.dev/problems/no-service" | "https://reachd.dev/problems/no-forward" | "https://reachd.dev/problems/address-in-use" | "https://reachd.dev/problems/no-peer";
+        ProblemType: "https://reachd.dev/problems/bad-request" | "https://reachd.dev/problems/unauthorized" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin" | "https://reachd.dev/problems/no-connection" | "https://reachd.dev/problems/no-tap" | "https://reachd.dev/problems/connection-tapped" | "https://reachd.dev/problems/connection-busy" | "https://reachd.dev/problems/tap-conflict" | "https://reachd.dev/problems/tap-unsupported" | "https://reachd.dev/problems/tap-unavailable" | "https://reachd.dev/problems/network-not-joined" | "https://reachd.dev/problems/network-joined" | "https://reachd.dev/problems/network-subnet-taken" | "https://reachd.dev/problems/not-ready" | "https://reachd.dev/problems/connection-closed" | "https://reachd.dev/problems/connection-aborted" | "https://reachd.dev/problems/peer-refused" | "https://reachd.dev/problems/connect-failed" | "https://reachd.dev/problems/no-broker" | "https://reachd.dev/problems/peer-timeout" | "https://reachd.dev/problems/no-service" | "https://reachd.dev/problems/no-forward" | "https://reachd.dev/problems/address-in-use" | "https://reachd.dev/problems/no-peer" | "https://reachd.dev/problems/pair-refused" | "https://reachd.dev/problems/pair-conflict" | "https://reachd.dev/problems/pair-offers" | "https://reachd.dev/problems/no-name" | "https://reachd.dev/problems/name-taken" | "https://reachd.dev/problems/name-refused" | "https://reachd.dev/problems/no-name-service";
         /**
          * @description An RFC 9457 problem. Problems may carry extension members (see `BadRequestProblem`, `ConnectProblem`); clients ignore those they do not know.
          * @example {
@@ -1706,7 +1941,55 @@ export interface components {
                 "application/problem+json": components["schemas"]["ConnectProblem"];
             };
         };
-        /** @description A name that is not in the address book, or a node ID whose address the node does not know (`no-peer`); `field` names the request field. */
+        /** @description No name service has a record of that name, or (DELETE) this node has not registered it (`no-name`). */
+        NoName: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type: "https://reachd.dev/problems/no-name";
+                };
+            };
+        };
+        /** @description The name belongs to another node ID until its record expires unrenewed (`name-taken`). */
+        NameTaken: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type: "https://reachd.dev/problems/name-taken";
+                };
+            };
+        };
+        /** @description A name service refused the registration for its limits: names per node ID, per source IP, in all, or the request rate (`name-refused`). */
+        NameRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @constant */
+                    type: "https://reachd.dev/problems/name-refused";
+                };
+            };
+        };
+        /** @description No connected broker answered as a name service within 2 s (`no-name-service`), or the node does not know its address yet (`not-ready`). */
+        NoNameService: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {unknown} */
+                    type: "https://reachd.dev/problems/no-name-service" | "https://reachd.dev/problems/not-ready";
+                };
+            };
+        };
+        /** @description A name that is not in the address book, or a node ID whose address the node does not know and whose node did not answer over signaling (`no-peer`; detail: `no node with this ID answered`, after about one signaling round trip plus 0.5 s, before any race); `field` names the request field. */
         NoPeer: {
             headers: {
                 [name: string]: unknown;
@@ -1748,6 +2031,8 @@ export interface components {
     parameters: {
         /** @description The peer's name in the address book. */
         PeerName: components["schemas"]["PeerName"];
+        /** @description A public name: a DNS label. */
+        PublicName: components["schemas"]["PeerName"];
         /** @description The service's name. */
         ServiceName: components["schemas"]["ServiceName"];
         /** @description The forward's ID. */
@@ -2647,6 +2932,223 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NoPeer"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    postPair: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PairRequest"];
+            };
+        };
+        responses: {
+            /** @description The offer. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PairOffer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description Too many offers open (`pair-offers`). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type: "https://reachd.dev/problems/pair-offers";
+                    };
+                };
+            };
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NotReady"];
+        };
+    };
+    postPairJoin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PairJoinRequest"];
+            };
+        };
+        responses: {
+            /** @description The peer, saved. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Peer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description A wrong code, a used or ended offer, or a code no node offers (`pair-refused`); or refused before routing (`bad-host`, `bad-origin`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        type: "https://reachd.dev/problems/pair-refused" | "https://reachd.dev/problems/bad-host" | "https://reachd.dev/problems/bad-origin";
+                    };
+                };
+            };
+            /** @description This node offers that code itself, or joins it already (`pair-conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @constant */
+                        type: "https://reachd.dev/problems/pair-conflict";
+                    };
+                };
+            };
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NotReady"];
+        };
+    };
+    listNames: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The names, by name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        names: components["schemas"]["NameInfo"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getName: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A public name: a DNS label. */
+                name: components["parameters"]["PublicName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The name's record. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NameInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoName"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NoNameService"];
+        };
+    };
+    putName: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A public name: a DNS label. */
+                name: components["parameters"]["PublicName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Registered again (renewed now). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NameInfo"];
+                };
+            };
+            /** @description Registered, new to this node. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NameInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["NameTaken"];
+            429: components["responses"]["NameRefused"];
+            431: components["responses"]["HeaderTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NoNameService"];
+        };
+    };
+    deleteName: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A public name: a DNS label. */
+                name: components["parameters"]["PublicName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Dropped. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NoName"];
             431: components["responses"]["HeaderTooLarge"];
             500: components["responses"]["InternalError"];
         };

@@ -54,11 +54,20 @@ func (l *Link) Learn(addr address.Address, strategies []string) {
 	}
 }
 
+// Heard records the address the peer told us it moved to, without
+// making us a side that dials it (see Learn): a peer that only ever
+// dialled us resumes the link itself.
+func (l *Link) Heard(addr address.Address) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addr = addr
+}
+
 // Attach gives the link a secured path (the TLS connection of a
 // node/internal/handshake path) made by strategy name; dir says which
 // side initiated it.
 func (l *Link) Attach(ctx context.Context, path net.Conn, name string, dir Direction) error {
-	meta := &pathMeta{Path: Path{Strategy: name, LocalAddr: path.LocalAddr().String(), RemoteAddr: path.RemoteAddr().String()}, dir: dir}
+	meta := &pathMeta{Path: Path{Strategy: name, LocalAddr: path.LocalAddr().String(), RemoteAddr: path.RemoteAddr().String()}, dir: dir, conn: path}
 	l.mu.Lock()
 	l.metas[path] = meta
 	l.dialled = l.dialled || dir == Outbound
@@ -141,6 +150,15 @@ func (l *Link) idleSince() (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.idleAt, len(l.conns) == 0
+}
+
+// InUse reports whether the link carries a connection, or we once dialled
+// the peer (or named its address): a link a stranger only dialled in and
+// left idle is neither.
+func (l *Link) InUse() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dialled || len(l.conns) > 0
 }
 
 func (l *Link) connList() []Conn {

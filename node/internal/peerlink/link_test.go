@@ -512,3 +512,42 @@ func TestPathEventWhileTableLocked(t *testing.T) {
 		t.Fatal("the path event waited for the table's lock while holding the session's: deadlock")
 	}
 }
+
+// TestDrop: Drop closes the current path only when keep refuses it, and
+// the link resumes at once, as after any loss; InUse tells a link with a
+// connection from a stranger's idle one.
+func TestDrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var wg sync.WaitGroup
+		a, b := pair(t, &wg)
+		defer closeAll(a, b, &wg)
+		l, out, in := connect(t, a, b, strategy.Direct)
+		readAll(t, in, 1)
+		if !l.InUse() {
+			t.Error("a link with a connection we dialled: not in use")
+		}
+		var seen Path
+		if l.Drop(func(p Path) bool { seen = p; return true }) {
+			t.Error("Drop closed a path keep kept")
+		}
+		if seen.Strategy != strategy.Direct {
+			t.Errorf("keep saw %+v, want the direct path", seen)
+		}
+		if !l.Drop(func(Path) bool { return false }) {
+			t.Fatal("Drop closed nothing")
+		}
+		synctest.Wait()
+		if _, err := out.Write([]byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, in, 5); got != "after" {
+			t.Fatalf("read %q after the drop", got)
+		}
+		if n := len(a.raceList()); n != 2 || !a.sawKind(session.EventResumed) {
+			t.Errorf("a raced %d times, saw %v: want one resume after the drop", n, a.changes)
+		}
+		if bl := b.table.Get("a"); bl == nil || !bl.InUse() {
+			t.Error("b's link carries the stream a opened: want in use")
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package peerlink
 
 import (
+	"net"
 	"slices"
 	"time"
 )
@@ -32,7 +33,8 @@ const pathHistory = 32
 // pathMeta is what the link knows of a path it was given.
 type pathMeta struct {
 	Path
-	dir Direction // Outbound: we initiated the race that made it
+	dir  Direction // Outbound: we initiated the race that made it
+	conn net.Conn  // the path's connection, closed by Drop
 }
 
 // endPath moves the current path to the history; l.mu is held.
@@ -86,4 +88,25 @@ func (l *Link) Current() (name string, dir Direction) {
 		return "", ""
 	}
 	return l.cur.Strategy, l.cur.dir
+}
+
+// Drop closes the link's current path when keep says it cannot carry on
+// (keep gets the path), so that the link looks for a new one now rather
+// than after its pings go unanswered (our own address changed under it,
+// or the peer's). It reports whether it closed one.
+func (l *Link) Drop(keep func(Path) bool) bool {
+	l.mu.Lock()
+	cur := l.cur
+	l.mu.Unlock()
+	if cur == nil || cur.conn == nil || keep(cur.Path) {
+		return false
+	}
+	// The connection beneath TLS: closing TLS itself would first write a
+	// close_notify, which a dead path may hold up for seconds.
+	c := cur.conn
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	c.Close()
+	return true
 }

@@ -1,0 +1,33 @@
+package signaling
+
+import "errors"
+
+// errReconnect is why a connection Reconnect dropped was lost.
+var errReconnect = errors.New("dropped to reconnect: our address changed")
+
+// Reconnect drops the connection to every connected broker and connects
+// again at once. After the node's external address changed, a connection
+// made through the old one is dead, but nothing says so until the MQTT
+// keepalive (Config.KeepAlive) goes unanswered; meanwhile nothing sent to
+// the node arrives. A broker already reconnecting is left to it.
+func (c *Client) Reconnect() {
+	if c.closed.Load() || !c.started.Load() {
+		return
+	}
+	for _, e := range c.entries {
+		for _, b := range e.brokers() {
+			b.reconnect()
+		}
+	}
+}
+
+func (b *broker) reconnect() {
+	b.life.Lock()
+	defer b.life.Unlock()
+	if b.stopped || !b.paho.IsConnectionOpen() {
+		return
+	}
+	b.paho.Disconnect(disconnectQuiesce)
+	b.lost(errReconnect, false)
+	b.paho.Connect() // with ConnectRetry it keeps trying; onConnect subscribes
+}
