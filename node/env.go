@@ -12,6 +12,7 @@ import (
 	"github.com/reachd/reachd/punch"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
+	"github.com/reachd/reachd/turn"
 )
 
 // env is what the strategies get from the node.
@@ -24,6 +25,7 @@ func (e env) Self() (address.Address, bool)              { return e.n.selfAddres
 func (e env) Now() time.Time                             { return e.n.Now() }
 func (e env) Mapper() punch.Mapper                       { return e.n.prober }
 func (e env) TURN() []string                             { return e.n.cfg.TURN }
+func (e env) TURNPool() *turn.Pool                       { return e.n.relays }
 func (e env) Logger() *slog.Logger                       { return e.n.log }
 func (e env) LastTCPMapping(ip netip.Addr) punch.Mapping { return e.n.lastTCPMapping(ip) }
 

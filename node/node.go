@@ -43,6 +43,7 @@ import (
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/state"
+	"github.com/reachd/reachd/turn"
 )
 
 // Defaults used when a Config list is empty. They name public services;
@@ -127,6 +128,7 @@ type Node struct {
 	machine string
 	prober  *natprobe.Prober
 	sig     *signaling.Client
+	relays  *turn.Pool // nil without TURN servers
 	clock   *clock.Clock
 	cert    tls.Certificate
 	ln      net.Listener
@@ -278,7 +280,14 @@ func New(cfg Config) (_ *Node, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	var relays *turn.Pool
+	if len(cfg.TURN) > 0 {
+		if relays, err = turn.NewPool(turn.PoolConfig{URLs: cfg.TURN, Logger: cfg.Logger}); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
 	n := &Node{
+		relays:  relays,
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "node"),
 		id:      id,
@@ -403,6 +412,9 @@ func (n *Node) Start() {
 	n.wg.Go(n.reprobeLoop)
 	n.wg.Go(n.watchExternal)
 	n.wg.Go(n.watchNetwork)
+	if n.relays != nil {
+		n.wg.Go(func() { n.relays.Run(n.ctx) })
+	}
 }
 
 // signalingWait is how long the node waits for a first broker before it

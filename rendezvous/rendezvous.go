@@ -49,7 +49,16 @@ const (
 
 // Config configures a rendezvous Server. The zero value serves MQTT on
 // :1883 and STUN/TURN on :3478 (UDP and TCP) with no TURN users.
+//
+// A server may run one role alone (NoBroker, NoTURN, an empty STUNListen),
+// so that relays scale apart from signaling; at least one must remain.
 type Config struct {
+	// NoBroker turns the MQTT broker off (the MQTT fields are then ignored):
+	// a STUN/TURN machine of a pool whose signaling runs elsewhere.
+	NoBroker bool
+	// NoTURN turns the TURN server off (TURNListen, TURNUsers, PublicIP and
+	// Realm are then ignored); STUN is then served on STUNListen only.
+	NoTURN bool
 	// MQTTListen is the broker's TCP address, "host:port". Port 0 picks a
 	// free port (see Server.MQTTAddr). Default DefaultMQTTListen.
 	MQTTListen string
@@ -100,7 +109,7 @@ type Config struct {
 	// for NAT filtering tests give STUN its own two addresses.
 	//
 	// Empty: no separate STUN server; Binding requests are answered on
-	// TURNListen only.
+	// TURNListen only (none at all with NoTURN).
 	STUNListen []string
 	// TURNListen is the TURN address, served over UDP and TCP on the same
 	// port. The host must be an IP literal or empty (all addresses). Port 0
@@ -171,8 +180,8 @@ func New(cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	stunListen := cfg.STUNListen
-	shared := len(stunListen) == 0
-	if !shared && sameFixedAddr(stunListen[0], cfg.TURNListen) {
+	shared := !cfg.NoTURN && len(stunListen) == 0
+	if !cfg.NoTURN && !shared && sameFixedAddr(stunListen[0], cfg.TURNListen) {
 		shared, stunListen = true, stunListen[1:]
 	}
 
@@ -195,16 +204,23 @@ func New(cfg Config) (_ *Server, err error) {
 	} else {
 		db = newDialBacker(STUNConfig{DialBackFrom: cfg.DialBackFrom}, cfg.Logger.With("component", "stun"))
 	}
-	if s.turn, err = newTURN(ctx, cfg, db, cfg.Logger.With("component", "turn")); err != nil {
-		return nil, err
+	if !cfg.NoTURN {
+		if s.turn, err = newTURN(ctx, cfg, db, cfg.Logger.With("component", "turn")); err != nil {
+			return nil, err
+		}
 	}
-	if s.broker, err = newBroker(ctx, cfg, cfg.Logger.With("component", "mqtt")); err != nil {
-		return nil, err
+	if !cfg.NoBroker {
+		if s.broker, err = newBroker(ctx, cfg, cfg.Logger.With("component", "mqtt")); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
 
 func validate(cfg Config) error {
+	if cfg.NoBroker && cfg.NoTURN && len(cfg.STUNListen) == 0 {
+		return fmt.Errorf("%w: no role left: the broker, STUN and TURN are all off", ErrInvalidConfig)
+	}
 	if len(cfg.STUNListen) > 2 {
 		return fmt.Errorf("%w: stun listen: need at most 2 addresses, got %d", ErrInvalidConfig, len(cfg.STUNListen))
 	}
@@ -236,14 +252,19 @@ func sameFixedAddr(a, b string) bool {
 }
 
 // MQTTAddr returns the broker's bound TCP address, "host:port"
-// (clients use mqtt://MQTTAddr()).
-func (s *Server) MQTTAddr() string { return s.broker.tcp.Address() }
+// (clients use mqtt://MQTTAddr()), or "" when the broker is off.
+func (s *Server) MQTTAddr() string {
+	if s.broker == nil {
+		return ""
+	}
+	return s.broker.tcp.Address()
+}
 
 // MQTTWSAddr returns the bound MQTT-over-WebSocket address, "host:port"
 // (clients use ws://MQTTWSAddr()/mqtt or any other path), or "" when
 // WebSocket is off.
 func (s *Server) MQTTWSAddr() string {
-	if s.broker.ws == nil {
+	if s.broker == nil || s.broker.ws == nil {
 		return ""
 	}
 	return s.broker.ws.Address()
@@ -264,8 +285,14 @@ func (s *Server) STUNAddrs() []netip.AddrPort {
 	return addrs
 }
 
-// TURNAddr returns the TURN server's bound address (UDP and TCP).
-func (s *Server) TURNAddr() netip.AddrPort { return s.turn.addr }
+// TURNAddr returns the TURN server's bound address (UDP and TCP), or the
+// zero AddrPort when TURN is off.
+func (s *Server) TURNAddr() netip.AddrPort {
+	if s.turn == nil {
+		return netip.AddrPort{}
+	}
+	return s.turn.addr
+}
 
 // Close stops every service, closes every connection and waits for the
 // goroutines of this package. mochi and pion do not wait for all of their own;

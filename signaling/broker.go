@@ -20,24 +20,28 @@ const subscribeFailed = 0x80
 // disconnectQuiesce is how long Close lets a broker connection flush.
 const disconnectQuiesce = 250 // ms
 
-// BrokerStatus is one configured broker's state.
+// BrokerStatus is one configured broker's state (for a cluster, of the
+// members the node uses).
 type BrokerStatus struct {
-	URL       string `json:"url"`
-	Offset    int    `json:"offset"`               // index in Config.Brokers
-	Connected bool   `json:"connected"`            // connected and subscribed to our topic
-	LastError string `json:"last_error,omitempty"` // last connect, subscribe or publish error
-	Connects  uint64 `json:"connects"`             // successful (re)subscriptions
-	In        uint64 `json:"messages_in"`          // messages received on our topic
-	Out       uint64 `json:"messages_out"`         // messages published (acknowledged or not)
-	Drops     uint64 `json:"drops"`                // received messages dropped, any reason
+	URL       string   `json:"url"`                  // as configured: a cluster's members joined by '|'
+	Offset    int      `json:"offset"`               // index in Config.Brokers
+	Connected bool     `json:"connected"`            // connected and subscribed to our topic
+	Members   []string `json:"members,omitempty"`    // of a cluster: the members connected and subscribed
+	LastError string   `json:"last_error,omitempty"` // last connect, subscribe or publish error
+	Connects  uint64   `json:"connects"`             // successful (re)subscriptions
+	In        uint64   `json:"messages_in"`          // messages received on our topic
+	Out       uint64   `json:"messages_out"`         // messages published (acknowledged or not)
+	Drops     uint64   `json:"drops"`                // received messages dropped, any reason
 }
 
-// broker owns one paho client. Paho callbacks never block: OnConnect wakes
-// run, which subscribes; messages go to the Client's bounded queue.
+// broker owns one paho client: the connection to one broker, or to one
+// member of a cluster. Paho callbacks never block: OnConnect wakes run,
+// which subscribes; messages go to the Client's bounded queue.
 type broker struct {
 	c      *Client
-	offset int
-	url    string
+	e      *entry
+	offset int    // of the entry
+	url    string // of this broker or member
 	paho   mqtt.Client
 	log    *slog.Logger
 	wake   chan struct{} // capacity 1: a connection came up
@@ -48,14 +52,15 @@ type broker struct {
 	mu        sync.Mutex
 	epoch     uint64 // bumped on every connect and every loss
 	connected bool
+	since     time.Time // when it was started or last lost its connection
+	failed    bool      // a connect failed or the connection was lost since then
 	lastErr   string
-	connects  uint64
 
-	in, out, drops atomic.Uint64
-	rtt            atomic.Int64 // ns of the last SUBACK or PUBACK round trip
+	rtt atomic.Int64 // ns of the last SUBACK or PUBACK round trip
 }
 
-func newBroker(c *Client, offset int, raw string) (*broker, error) {
+func newBroker(e *entry, raw string) (*broker, error) {
+	c, offset := e.c, e.offset
 	u, err := pahoURL(raw)
 	if err != nil {
 		return nil, err
@@ -66,10 +71,12 @@ func newBroker(c *Client, offset int, raw string) (*broker, error) {
 	}
 	b := &broker{
 		c:      c,
+		e:      e,
 		offset: offset,
 		url:    raw,
 		log:    c.log.With("broker", raw),
 		wake:   make(chan struct{}, 1),
+		since:  time.Now(),
 	}
 	cfg := &c.cfg
 	o := mqtt.NewClientOptions()
@@ -107,6 +114,10 @@ func newBroker(c *Client, offset int, raw string) (*broker, error) {
 	o.SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {
 		if f, ok := n.(mqtt.ConnectionNotificationFailed); ok {
 			b.setErr(fmt.Errorf("connect: %w", f.Reason))
+			b.mu.Lock()
+			b.failed = true
+			b.mu.Unlock()
+			e.wakeManager()
 		}
 	})
 	b.paho = mqtt.NewClient(o)
@@ -181,11 +192,12 @@ func (b *broker) subscribe(ctx context.Context) bool {
 	ok := b.epoch == epoch && b.paho.IsConnectionOpen()
 	if ok {
 		b.connected = true
-		b.connects++
+		b.failed = false
 		b.lastErr = ""
 	}
 	b.mu.Unlock()
 	if ok {
+		b.e.connects.Add(1)
 		b.log.Info("subscribed", "topic", b.c.topic)
 		for _, topic := range b.c.groupTopics() {
 			b.subscribeGroup(topic)
@@ -205,16 +217,26 @@ func (b *broker) onConnect() {
 	}
 }
 
-func (b *broker) onLost(err error) {
+func (b *broker) onLost(err error) { b.lost(err, true) }
+
+// lost records the loss of the connection; failed says whether it counts
+// against the broker (a cluster then takes another member), which a
+// connection we dropped ourselves (Reconnect) does not.
+func (b *broker) lost(err error, failed bool) {
 	b.mu.Lock()
 	b.epoch++
 	was := b.connected
 	b.connected = false
+	b.since = time.Now()
+	b.failed = b.failed || failed
 	if err != nil {
 		b.lastErr = "connection lost: " + err.Error()
 	}
 	b.mu.Unlock()
 	b.log.Info("connection lost", "err", err)
+	if failed {
+		b.e.wakeManager()
+	}
 	if was {
 		b.c.notify()
 	}
@@ -222,7 +244,7 @@ func (b *broker) onLost(err error) {
 
 // onMessage runs on a paho goroutine; it must not block.
 func (b *broker) onMessage(_ mqtt.Client, m mqtt.Message) {
-	b.in.Add(1)
+	b.e.in.Add(1)
 	b.c.enqueue(b, m.Topic(), m.Payload())
 }
 
@@ -239,24 +261,33 @@ func (b *broker) isConnected() bool {
 	return b.connected
 }
 
-func (b *broker) status() BrokerStatus {
+func (b *broker) state() (connected bool, lastErr string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return BrokerStatus{
-		URL:       b.url,
-		Offset:    b.offset,
-		Connected: b.connected,
-		LastError: b.lastErr,
-		Connects:  b.connects,
-		In:        b.in.Load(),
-		Out:       b.out.Load(),
-		Drops:     b.drops.Load(),
+	return b.connected, b.lastErr
+}
+
+func (b *broker) lastError() string {
+	_, err := b.state()
+	return err
+}
+
+// down reports whether the broker is to be given up on at now: not
+// connected, and it failed or has not connected for stuck. Otherwise wait
+// is how long until it would be for being stuck (0: it is connected).
+func (b *broker) down(now time.Time, stuck time.Duration) (down bool, wait time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.connected {
+		return false, 0
 	}
+	left := b.since.Add(stuck).Sub(now)
+	return b.failed || left <= 0, max(left, time.Millisecond)
 }
 
 // publish hands payload to the broker for topic at QoS 1 and returns the
 // token that completes on PUBACK.
 func (b *broker) publish(topic string, payload []byte) mqtt.Token {
-	b.out.Add(1)
+	b.e.out.Add(1)
 	return b.paho.Publish(topic, 1, false, payload)
 }

@@ -21,8 +21,10 @@ type Config struct {
 	// mqtts:// (8883), ws:// (80) and wss:// (443); the websocket ones keep
 	// their path (e.g. /mqtt). user:password in the URL is sent as the MQTT
 	// username and password; without it the node signs in with its node key
-	// (see LoginPassword), which brokers that do not check ignore. At least
-	// one is required.
+	// (see LoginPassword), which brokers that do not check ignore. An entry
+	// may list the members of one broker cluster separated by '|': the node
+	// then uses two of them and fails over to the others (see cluster.go).
+	// At least one is required.
 	Brokers []string
 	// TLSConfig is used for mqtts:// and wss:// brokers. Default: system roots,
 	// server name from the URL.

@@ -79,10 +79,8 @@ func (c *Client) JoinGroup(topic string, key [32]byte, h Handler) (*Group, error
 	}
 	c.groups[topic] = g
 	c.mu.Unlock()
-	for _, b := range c.brokers {
-		if b.isConnected() {
-			b.subscribeGroup(topic)
-		}
+	for _, b := range c.connectedBrokers() {
+		b.subscribeGroup(topic)
 	}
 	return g, nil
 }
@@ -101,16 +99,15 @@ func (g *Group) Leave() {
 	}
 	delete(c.groups, g.topic)
 	c.mu.Unlock()
-	for _, b := range c.brokers {
-		if b.isConnected() {
-			b.paho.Unsubscribe(g.topic) // not waited on: messages that still come are dropped
-		}
+	for _, b := range c.connectedBrokers() {
+		b.paho.Unsubscribe(g.topic) // not waited on: messages that still come are dropped
 	}
 }
 
 // Publish seals body (marshalled to JSON) in a group message of type k
-// and publishes it on every connected broker, so members that share only
-// one broker with us hear it (they drop the duplicates). It returns once
+// and publishes it on every connected broker (on one member of a cluster),
+// so members that share only one broker with us hear it (they drop the
+// duplicates). It returns once
 // one broker acknowledged it, or the error of every attempt.
 func (g *Group) Publish(ctx context.Context, k Kind, body any) error {
 	typ := k.Name()
@@ -136,8 +133,8 @@ func (g *Group) Publish(ctx context.Context, k Kind, body any) error {
 	}
 	var toks []mqtt.Token
 	var bs []*broker
-	for _, b := range c.brokers {
-		if b.isConnected() {
+	for _, e := range c.entries {
+		if b := e.pick(); b != nil {
 			toks = append(toks, b.publish(g.topic, data))
 			bs = append(bs, b)
 		}

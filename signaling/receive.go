@@ -98,7 +98,7 @@ func (c *Client) dropped(b *broker, err error, size int, attrs ...any) {
 	if i, ok := dropIndex[de.Reason]; ok {
 		c.drops[i].Add(1)
 	}
-	b.drops.Add(1)
+	b.e.drops.Add(1)
 	c.notify()
 	c.log.Debug("drop", append([]any{"reason", de.Reason, "broker", b.url, "bytes", size, "err", err}, attrs...)...)
 }

@@ -14,8 +14,10 @@ func (c *Client) Reconnect() {
 	if c.closed.Load() || !c.started.Load() {
 		return
 	}
-	for _, b := range c.brokers {
-		b.reconnect()
+	for _, e := range c.entries {
+		for _, b := range e.brokers() {
+			b.reconnect()
+		}
 	}
 }
 
@@ -26,6 +28,6 @@ func (b *broker) reconnect() {
 		return
 	}
 	b.paho.Disconnect(disconnectQuiesce)
-	b.onLost(errReconnect)
+	b.lost(errReconnect, false)
 	b.paho.Connect() // with ConnectRetry it keeps trying; onConnect subscribes
 }

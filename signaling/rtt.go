@@ -68,12 +68,14 @@ func (c *Client) NoteRTT(peer string, rtt time.Duration) {
 // last SUBACK or PUBACK; false before any.
 func (c *Client) BrokerRTT() (time.Duration, bool) {
 	var best time.Duration
-	for _, b := range c.brokers {
-		if !b.isConnected() {
-			continue
-		}
-		if r := time.Duration(b.rtt.Load()); r > 0 && (best == 0 || r < best) {
-			best = r
+	for _, e := range c.entries {
+		for _, b := range e.brokers() {
+			if !b.isConnected() {
+				continue
+			}
+			if r := time.Duration(b.rtt.Load()); r > 0 && (best == 0 || r < best) {
+				best = r
+			}
 		}
 	}
 	return best, best > 0

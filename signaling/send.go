@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -73,11 +74,30 @@ func (c *Client) send(ctx context.Context, peer Peer, typ string, body any, re, 
 	}
 	sent := time.Now()
 	live := make([]attempt, 0, maxFanout)
+	tried := slices.Clone(targets)
 	for _, b := range targets {
 		live = append(live, attempt{b, b.publish(topic, data)})
 	}
 	var errs []error
+	retry := func(b *broker) { // on another member of b's cluster, if any
+		if nb := b.e.other(tried); nb != nil {
+			tried = append(tried, nb)
+			live = append(live, attempt{nb, nb.publish(topic, data)})
+		}
+	}
 	for len(live) > 0 {
+		changes := c.Changes()
+		// A publish on a cluster member that lost its connection waits for
+		// that member to come back (paho resends it then): send it through
+		// another member of the cluster instead.
+		for i := 0; i < len(live); i++ {
+			if b := live[i].b; !b.isConnected() && b.e.other(tried) != nil {
+				errs = append(errs, fmt.Errorf("publish to %s: connection lost", b.url))
+				live = append(live[:i], live[i+1:]...)
+				retry(b)
+				i--
+			}
+		}
 		var done [maxFanout]<-chan struct{} // nil channels never fire
 		for i, a := range live {
 			done[i] = a.tok.Done()
@@ -88,6 +108,8 @@ func (c *Client) send(ctx context.Context, peer Peer, typ string, body any, re, 
 			i = 0
 		case <-done[1]:
 			i = 1
+		case <-changes:
+			continue
 		case <-ctx.Done():
 			return fmt.Errorf("signaling: send %s to %s: %w", typ, short(peer.NodeID), ctx.Err())
 		case <-c.ctx.Done():
@@ -99,6 +121,7 @@ func (c *Client) send(ctx context.Context, peer Peer, typ string, body any, re, 
 			a.b.setErr(err)
 			errs = append(errs, err)
 			live = append(live[:i], live[i+1:]...)
+			retry(a.b)
 			continue
 		}
 		a.b.rtt.Store(int64(time.Since(sent))) // the PUBACK's round trip
@@ -109,19 +132,23 @@ func (c *Client) send(ctx context.Context, peer Peer, typ string, body any, re, 
 }
 
 // route picks the brokers a message to a peer with the given signal offsets
-// goes to.
+// goes to: one connection per broker entry (one member of a cluster).
 func (c *Client) route(offsets []int) []*broker {
 	out := make([]*broker, 0, maxFanout)
 	for _, o := range offsets {
-		if o < 0 || o >= len(c.brokers) || !c.brokers[o].isConnected() {
+		if o < 0 || o >= len(c.entries) {
+			continue
+		}
+		b := c.entries[o].pick()
+		if b == nil {
 			continue
 		}
 		dup := false
-		for _, b := range out {
-			dup = dup || b.offset == o
+		for _, x := range out {
+			dup = dup || x.offset == o
 		}
 		if !dup {
-			out = append(out, c.brokers[o])
+			out = append(out, b)
 		}
 		if len(out) == maxFanout {
 			return out
@@ -130,8 +157,8 @@ func (c *Client) route(offsets []int) []*broker {
 	if len(out) > 0 {
 		return out
 	}
-	for _, b := range c.brokers {
-		if b.isConnected() {
+	for _, e := range c.entries {
+		if b := e.pick(); b != nil {
 			out = append(out, b)
 			if len(out) == maxFanout {
 				break

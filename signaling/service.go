@@ -69,12 +69,12 @@ func (c *Client) RequestService(ctx context.Context, offset int, topic string, k
 		return nil, ErrClosed
 	case !c.started.Load():
 		return nil, ErrNotStarted
-	case offset < 0 || offset >= len(c.brokers):
+	case offset < 0 || offset >= len(c.entries):
 		return nil, fmt.Errorf("signaling: %s: no broker %d", typ, offset)
 	}
-	b := c.brokers[offset]
-	if !b.isConnected() {
-		return nil, fmt.Errorf("signaling: %s to %s: %w", typ, b.url, ErrNoBroker)
+	b := c.entries[offset].pick() // of a cluster, one connected member
+	if b == nil {
+		return nil, fmt.Errorf("signaling: %s to %s: %w", typ, c.entries[offset].raw, ErrNoBroker)
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {

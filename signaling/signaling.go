@@ -1,7 +1,8 @@
 // Package signaling carries reachd's small control messages between nodes
 // over MQTT brokers.
 //
-// A Client keeps one MQTT connection per configured broker, signed in with
+// A Client keeps one MQTT connection per configured broker (two per broker
+// cluster, see cluster.go), signed in with
 // the node key (see LoginPassword) and subscribed to the node's topic
 // reachd/v1/<node id> at QoS 1, and renews the subscription on every
 // reconnect. Each message travels in a signed JSON envelope whose body is
@@ -51,7 +52,7 @@ type Client struct {
 	replay *replayCache
 	keys   *keyCache
 
-	brokers []*broker
+	entries []*entry // one per configured broker entry
 	queue   chan inbound
 
 	ctx    context.Context // lifetime; cancelled by Close
@@ -123,12 +124,12 @@ func New(cfg Config) (*Client, error) {
 		drops:    make([]atomic.Uint64, len(DropReasons)),
 	}
 	for i, raw := range cfg.Brokers {
-		b, err := newBroker(c, i, raw)
+		e, err := newEntry(c, i, raw)
 		if err != nil {
 			cancel()
 			return nil, err
 		}
-		c.brokers = append(c.brokers, b)
+		c.entries = append(c.entries, e)
 	}
 	c.handlers[Echo.Name()] = c.handleEcho
 	return c, nil
@@ -145,8 +146,8 @@ func (c *Client) Start(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("signaling: Start called twice")
 	}
-	for _, b := range c.brokers {
-		c.wg.Go(func() { b.run(c.ctx) })
+	for _, e := range c.entries {
+		c.wg.Go(func() { e.run(c.ctx) })
 	}
 	for range c.cfg.Workers {
 		c.wg.Go(c.work)
@@ -196,9 +197,9 @@ func (c *Client) Handle(k Kind, h Handler) {
 
 // Brokers returns the state of every configured broker, in configured order.
 func (c *Client) Brokers() []BrokerStatus {
-	out := make([]BrokerStatus, len(c.brokers))
-	for i, b := range c.brokers {
-		out[i] = b.status()
+	out := make([]BrokerStatus, len(c.entries))
+	for i, e := range c.entries {
+		out[i] = e.status()
 	}
 	return out
 }
@@ -207,9 +208,23 @@ func (c *Client) Brokers() []BrokerStatus {
 // that are connected and subscribed, ascending: the node's signal offsets.
 func (c *Client) ConnectedOffsets() []int {
 	var out []int
-	for i, b := range c.brokers {
-		if b.isConnected() {
+	for i, e := range c.entries {
+		if e.isConnected() {
 			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// connectedBrokers returns every connected broker connection: one per
+// broker, up to ClusterMembers per cluster.
+func (c *Client) connectedBrokers() []*broker {
+	var out []*broker
+	for _, e := range c.entries {
+		for _, b := range e.brokers() {
+			if b.isConnected() {
+				out = append(out, b)
+			}
 		}
 	}
 	return out

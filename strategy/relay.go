@@ -44,15 +44,25 @@ func (relay) Judge(_, _ address.Address, cfg PlanConfig) Judgement {
 	return Judgement{Chance: Likely, Fallback: true}
 }
 
+// AllocateTimeout bounds taking one TURN allocation (the TCP connect, the
+// Allocate exchange and the permission), so that a server that went
+// silent leaves the rest of the strategy's budget to the next one.
+const AllocateTimeout = 3 * time.Second
+
 func (relay) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 	self, _ := env.Self()
-	urls := relayOrder(ctx, env.TURN(), self, call.Peer)
+	urls := env.TURN()
+	pool := env.TURNPool()
+	if pool != nil {
+		urls = pool.Order()
+	}
+	urls = relayOrder(ctx, urls, self, call.Peer)
 	if len(urls) == 0 {
 		return Raw{}, ErrNoTURN
 	}
 	var errs []error
 	for _, url := range urls {
-		raw, err := relayVia(ctx, env, url, call)
+		raw, err := relayVia(ctx, env, url, call, pool)
 		if err == nil {
 			return raw, nil
 		}
@@ -67,7 +77,7 @@ func (relay) Initiate(ctx context.Context, env Env, call Call) (Raw, error) {
 // relayOrder puts first the TURN servers of a family that both we and the
 // peer have an interface of (a relay the peer cannot dial, or we cannot
 // reach, is no use): an IPv6-only peer gets the IPv6 TURN address. The
-// rest keep their configured order, after.
+// rest keep their given order (the pool's, or the configured one), after.
 func relayOrder(ctx context.Context, urls []string, self, peer address.Address) []string {
 	both := func(v6 bool) bool {
 		if v6 {
@@ -97,9 +107,42 @@ func hasRoutable(list []address.Interface) bool {
 	return false
 }
 
-func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) {
+// allocate takes an allocation on url within AllocateTimeout (its
+// permission too: permitCtx is for that) and tells pool (if any) when it
+// fails; report tells the pool how the permission went.
+func allocate(ctx context.Context, env Env, url string, pool *turn.Pool) (alloc *turn.Allocation, permitCtx context.Context, report func(error) error, err error) {
+	actx, cancel := context.WithTimeout(ctx, AllocateTimeout)
+	start := time.Now()
+	fail := func(err error) error {
+		if pool != nil && ctx.Err() == nil { // not our own deadline's fault
+			pool.Report(url, 0, err)
+		}
+		return err
+	}
+	alloc, err = turn.Allocate(actx, turn.Config{URL: url, Logger: env.Logger()})
+	if err != nil {
+		cancel()
+		return nil, nil, nil, fail(err)
+	}
+	took := time.Since(start)
+	report = func(err error) error {
+		cancel()
+		if err != nil {
+			return fail(err)
+		}
+		if pool != nil {
+			// An allocation takes about two round trips after the
+			// connect: count it as one, to compare with the probes.
+			pool.Report(url, took/3, nil)
+		}
+		return nil
+	}
+	return alloc, actx, report, nil
+}
+
+func relayVia(ctx context.Context, env Env, url string, call Call, pool *turn.Pool) (Raw, error) {
 	peer := call.Peer
-	alloc, err := turn.Allocate(ctx, turn.Config{URL: url, Logger: env.Logger()})
+	alloc, pctx, report, err := allocate(ctx, env, url, pool)
 	if err != nil {
 		return Raw{}, err
 	}
@@ -125,7 +168,7 @@ func relayVia(ctx context.Context, env Env, url string, call Call) (Raw, error) 
 	permitted := make(chan error, 1)
 	onWire := make(chan struct{})
 	go func() {
-		permitted <- alloc.PermitSent(ctx, func() { close(onWire) }, permit...)
+		permitted <- report(alloc.PermitSent(pctx, func() { close(onWire) }, permit...))
 	}()
 	permittedOK := false
 	select {

@@ -16,6 +16,7 @@ import (
 	"github.com/reachd/reachd/punch"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/strategy"
+	"github.com/reachd/reachd/turn"
 )
 
 // fakeEnv is a responder's node: a public address (not on loopback), a
@@ -32,6 +33,7 @@ func (e *fakeEnv) Now() time.Time                          { return time.Now() }
 func (e *fakeEnv) Mapper() punch.Mapper                    { return nil }
 func (e *fakeEnv) LastTCPMapping(netip.Addr) punch.Mapping { return punch.Mapping{} }
 func (e *fakeEnv) TURN() []string                          { return e.turn }
+func (e *fakeEnv) TURNPool() *turn.Pool                    { return nil }
 func (e *fakeEnv) OnLink(netip.Addr) bool                  { return false }
 func (e *fakeEnv) Logger() *slog.Logger                    { return slog.New(slog.DiscardHandler) }
 func (e *fakeEnv) Expect(strategy.Ticket, string) (<-chan net.Conn, func()) {

@@ -26,6 +26,7 @@ import (
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/punch"
 	"github.com/reachd/reachd/signaling"
+	"github.com/reachd/reachd/turn"
 )
 
 // Strategy names.
@@ -161,6 +162,9 @@ type Env interface {
 	LastTCPMapping(ip netip.Addr) punch.Mapping
 	// TURN lists the configured TURN server URLs.
 	TURN() []string
+	// TURNPool orders the TURN servers for an allocation and learns from
+	// each; nil: the configured order.
+	TURNPool() *turn.Pool
 	// OnLink reports whether ip is on one of our links (a shared LAN).
 	OnLink(ip netip.Addr) bool
 	// Logger is the node's logger.

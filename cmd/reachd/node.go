@@ -87,7 +87,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.UintVar(&f.port, "port", 0, "peer listen `port` (default: a stable port derived from the node ID)")
 	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "`dir`ectory of the node key")
 	f.mqtt.validate = validBrokerURL
-	fs.Var(&f.mqtt, "mqtt", "MQTT broker `urls`, comma-separated (mqtt://, mqtts://, ws://, wss://)")
+	fs.Var(&f.mqtt, "mqtt", "MQTT broker `urls`, comma-separated (mqtt://, mqtts://, ws://, wss://); the members of one broker cluster joined by '|' count as one")
 	f.stun.validate = validHostPort
 	fs.Var(&f.stun, "stun", "STUN servers `host:port`, comma-separated")
 	f.turn.validate = validTURNURL
@@ -283,7 +283,17 @@ func defaultDataDir() string {
 	return "reachd-data"
 }
 
+// validBrokerURL checks one --mqtt entry: a broker URL, or the URLs of one
+// broker cluster's members joined by '|'.
 func validBrokerURL(s string) error {
+	if members := strings.Split(s, "|"); len(members) > 1 {
+		for _, m := range members {
+			if err := validBrokerURL(m); err != nil {
+				return fmt.Errorf("cluster member %q: %w", m, err)
+			}
+		}
+		return nil
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return err

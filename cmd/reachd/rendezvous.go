@@ -15,11 +15,11 @@ import (
 
 func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reachd rendezvous", flag.ContinueOnError)
-	mqttListen := fs.String("mqtt-listen", ":1883", "MQTT broker TCP `host:port`")
+	mqttListen := fs.String("mqtt-listen", ":1883", "MQTT broker TCP `host:port`; empty turns the broker off (STUN/TURN only)")
 	mqttWS := fs.String("mqtt-ws-listen", "", "MQTT over WebSocket `host:port` (optional)")
 	stunListen := listFlag{items: []string{":3478"}, validate: validHostPort}
-	fs.Var(&stunListen, "stun-listen", "STUN answer `addrs`, comma-separated; a second one enables the filtering tests")
-	turnListen := fs.String("turn-listen", ":3478", "TURN server `host:port`, UDP and TCP (may equal the first STUN address)")
+	fs.Var(&stunListen, "stun-listen", "STUN answer `addrs`, comma-separated; a second one enables the filtering tests; empty: no STUN server of its own (the TURN address still answers)")
+	turnListen := fs.String("turn-listen", ":3478", "TURN server `host:port`, UDP and TCP (may equal the first STUN address); empty turns TURN off")
 	turnUsers := multiFlag{validate: validTURNUser}
 	fs.Var(&turnUsers, "turn-user", "a long-term TURN credential `user:pass` (repeatable)")
 	var publicIP ipFlag
@@ -58,18 +58,22 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if *mqttSessionExpiry < time.Second {
 		return usagef("--mqtt-session-expiry %v: want at least 1s", *mqttSessionExpiry)
 	}
-	for name, v := range map[string]string{"mqtt-listen": *mqttListen, "turn-listen": *turnListen} {
+	for name, v := range map[string]string{"mqtt-listen": *mqttListen, "turn-listen": *turnListen, "mqtt-ws-listen": *mqttWS} {
+		if v == "" {
+			continue // that role is off
+		}
 		if err := validHostPort(v); err != nil {
 			return usagef("--%s %q: %v", name, v, err)
 		}
 	}
-	if *mqttWS != "" {
-		if err := validHostPort(*mqttWS); err != nil {
-			return usagef("--mqtt-ws-listen %q: %v", *mqttWS, err)
-		}
+	if *mqttListen == "" && *mqttWS != "" {
+		return usagef("--mqtt-ws-listen %q: the broker is off (--mqtt-listen is empty)", *mqttWS)
 	}
-	if n := len(stunListen.items); n == 0 || n > 2 {
-		return usagef("--stun-listen: want one or two addresses, got %d", n)
+	if n := len(stunListen.items); n > 2 {
+		return usagef("--stun-listen: want at most two addresses, got %d", n)
+	}
+	if *mqttListen == "" && *turnListen == "" && len(stunListen.items) == 0 {
+		return usagef("no role left: --mqtt-listen, --stun-listen and --turn-listen are all empty; keep at least one")
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
@@ -81,6 +85,8 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		users[name] = pass
 	}
 	srv, err := rendezvous.New(rendezvous.Config{
+		NoBroker:     *mqttListen == "",
+		NoTURN:       *turnListen == "",
 		MQTTListen:   *mqttListen,
 		MQTTWSListen: *mqttWS,
 		STUNListen:   stunListen.items,
@@ -108,8 +114,16 @@ func runRendezvous(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		return err
 	}
 	defer srv.Close()
-	logger.Info("rendezvous running", "mqtt", srv.MQTTAddr(), "mqtt_ws", srv.MQTTWSAddr(), "mqtt_anonymous", *mqttAnonymous,
-		"stun", fmt.Sprint(srv.STUNAddrs()), "turn", srv.TURNAddr().String(), "turn_users", len(users))
+	turnAddr := "off"
+	if srv.TURNAddr().IsValid() {
+		turnAddr = srv.TURNAddr().String()
+	}
+	mqttAddr := srv.MQTTAddr()
+	if mqttAddr == "" {
+		mqttAddr = "off"
+	}
+	logger.Info("rendezvous running", "mqtt", mqttAddr, "mqtt_ws", srv.MQTTWSAddr(), "mqtt_anonymous", *mqttAnonymous,
+		"stun", fmt.Sprint(srv.STUNAddrs()), "turn", turnAddr, "turn_users", len(users))
 	<-ctx.Done()
 	return nil
 }

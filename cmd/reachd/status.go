@@ -89,9 +89,10 @@ type nodeStatus struct {
 		} `json:"portmap"`
 	} `json:"interfaces"`
 	Brokers []struct {
-		URL       string `json:"url"`
-		Connected bool   `json:"connected"`
-		LastError string `json:"last_error"`
+		URL       string   `json:"url"`
+		Connected bool     `json:"connected"`
+		Members   []string `json:"members"`
+		LastError string   `json:"last_error"`
 	} `json:"brokers"`
 	Clock node.ClockInfo    `json:"clock"`
 	Peers []node.PeerStatus `json:"peers"`
@@ -167,6 +168,9 @@ func writeStatus(w io.Writer, api string, info nodeStatus, conns []node.ConnInfo
 	}
 	for _, b := range info.Brokers {
 		state := "connected"
+		if len(b.Members) > 0 { // a broker cluster
+			state += " to " + strings.Join(b.Members, ", ")
+		}
 		if !b.Connected {
 			state = "not connected"
 			if b.LastError != "" {

@@ -941,7 +941,7 @@ export interface components {
         /** @description A signaling broker and its state. */
         BrokerStatus: {
             /**
-             * @description The broker URL (`mqtt://`, `mqtts://`, `ws://`, `wss://`).
+             * @description The broker URL (`mqtt://`, `mqtts://`, `ws://`, `wss://`), or a broker cluster's member URLs joined by `|`, as configured.
              * @example mqtt://127.0.0.1:1883
              */
             url: string;
@@ -949,6 +949,8 @@ export interface components {
             offset: number;
             /** @description Connected and subscribed to the node's topic. */
             connected: boolean;
+            /** @description Of a broker cluster: the members the node is connected and subscribed to now (two at most). */
+            members?: string[];
             /** @description The last connect, subscribe or publish error. */
             last_error?: string;
             /** @description Successful (re)subscriptions. */

@@ -1,0 +1,240 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/reachd/reachd/internal/natlab"
+	"github.com/reachd/reachd/signaling/signalingtest"
+)
+
+// startRoles runs a reachd rendezvous with the given flags in the lab's WAN
+// namespace and waits until tcpAddr accepts connections.
+func startRoles(t testing.TB, lab *natlab.Lab, tcpAddr string, args ...string) *natlab.Process {
+	t.Helper()
+	p := lab.WAN().Start(t, reachdBin, append([]string{"rendezvous"}, args...)...)
+	waitTCP(t, lab, p, tcpAddr)
+	return p
+}
+
+func waitTCP(t testing.TB, lab *natlab.Lab, p *natlab.Process, addr string) {
+	t.Helper()
+	waitFor(t, addr+" up", p, 15*time.Second, func() (bool, error) {
+		err := lab.WAN().Do(func() error {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		return err == nil, err
+	})
+}
+
+// brokerMembers returns the cluster members n uses now (broker entry 0).
+func (n *labNode) brokerMembers(t testing.TB) []string {
+	t.Helper()
+	var info struct {
+		Brokers []struct {
+			Members []string `json:"members"`
+		} `json:"brokers"`
+	}
+	if status, err := n.api.getJSON("/v1/node", &info); err != nil || status != http.StatusOK {
+		t.Fatalf("GET /v1/node: %d %v", status, err)
+	}
+	if len(info.Brokers) == 0 {
+		return nil
+	}
+	return info.Brokers[0].Members
+}
+
+// echo asks from for a signaling round trip to to; it returns the status.
+func echo(t testing.TB, from, to *labNode) int {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"address": to.info.Address, "timeout_ms": 3000})
+	status, err := from.api.do("POST", "/v1/echo", string(b), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status
+}
+
+// TestClusterBrokerLab runs signaling on a three-member NATS cluster (its
+// MQTT gateway) in the lab, STUN and TURN on a rendezvous without broker:
+// two NATed nodes, each on two members, echo and connect; a member one of
+// them uses is killed while a connection carries data: the data arrives
+// intact, the node takes another member, and echoes and a new connect
+// work within 10 s.
+func TestClusterBrokerLab(t *testing.T) {
+	lab := natlab.New(t)
+	ntp := lab.StartNTP(t)
+	w := lab.WANAddrs()
+	nats, err := signalingtest.NATSBinary()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	members := make([]signalingtest.NATSMember, 3)
+	var urls []string
+	for i := range members {
+		members[i] = signalingtest.NATSMember{Name: fmt.Sprintf("m%d", i), Host: w[0].String(),
+			Client: 4222 + i, Route: 6222 + i, MQTT: 1883 + i, Storage: filepath.Join(dir, fmt.Sprintf("js%d", i))}
+		urls = append(urls, fmt.Sprintf("mqtt://%s:%d", w[0], 1883+i))
+	}
+	procs := make([]*natlab.Process, len(members))
+	for i, m := range members {
+		conf := filepath.Join(dir, m.Name+".conf")
+		if err := os.WriteFile(conf, []byte(signalingtest.NATSConf("lab", members, i)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		procs[i] = lab.WAN().Start(t, nats, "-c", conf)
+	}
+	for i, p := range procs {
+		waitFor(t, fmt.Sprintf("nats member %d has a JetStream leader", i), p, 30*time.Second, func() (bool, error) {
+			return strings.Contains(p.Output(), "metadata leader"), nil
+		})
+	}
+	wan := wanServices{
+		MQTT: strings.Join(urls, "|"),
+		STUN: fmt.Sprintf("%s:3478", w[0]),
+		TURN: fmt.Sprintf("turn://lab:labpass@%s:3480", w[0]),
+	}
+	wan.proc = startRoles(t, lab, fmt.Sprintf("%s:3480", w[0]), "--mqtt-listen", "",
+		"--stun-listen", fmt.Sprintf("%s:3478,%s:3479", w[0], w[1]),
+		"--turn-listen", fmt.Sprintf("%s:3480", w[0]), "--turn-user", "lab:labpass", "--public-ip", w[0].String())
+	nodes := startLabNodes(t, wan, ntp.Addr().String(), map[string]*natlab.Host{
+		"a": lab.AddRouter(natlab.Easy).AddHost(),
+		"b": lab.AddRouter(natlab.Easy).AddHost(),
+	})
+	a, b := nodes["a"], nodes["b"]
+	var usedA, usedB []string
+	waitFor(t, "both nodes on two members", nil, 20*time.Second, func() (bool, error) {
+		usedA, usedB = a.brokerMembers(t), b.brokerMembers(t)
+		return len(usedA) == 2 && len(usedB) == 2, nil
+	})
+	t.Logf("a uses %v, b uses %v", usedA, usedB)
+	for _, p := range [][2]*labNode{{a, b}, {b, a}} {
+		if s := echo(t, p[0], p[1]); s != http.StatusOK {
+			t.Fatalf("echo %s -> %s: %d", p[0].name, p[1].name, s)
+		}
+	}
+	status, c := connect(t, a, b)
+	if status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, c.Detail)
+	}
+	in := b.inbound(t, a.info.NodeID, c.Strategy)
+
+	// Kill a member a uses and b does not, if there is one.
+	victim := usedA[0]
+	for _, u := range usedA {
+		if !slices.Contains(usedB, u) {
+			victim = u
+		}
+	}
+	// The kill, the echoes and the new connect happen while the transfer
+	// runs: its data must arrive intact.
+	var killedAt time.Time
+	transferDuring(t, a, b, c.ID, in.ID, 8<<20, func() {
+		p := procs[slices.Index(urls, victim)]
+		if err := syscall.Kill(p.Pid(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.Done()
+		killedAt = time.Now()
+		deadline := killedAt.Add(10 * time.Second)
+		waitFor(t, "echoes both ways and a new connect", a.proc, time.Until(deadline), func() (bool, error) {
+			for _, p := range [][2]*labNode{{a, b}, {b, a}} {
+				if s := echo(t, p[0], p[1]); s != http.StatusOK {
+					return false, fmt.Errorf("echo %s -> %s: %d", p[0].name, p[1].name, s)
+				}
+			}
+			status, c := connectFresh(t, b, a)
+			if status != http.StatusCreated {
+				return false, fmt.Errorf("connect: %d %s", status, c.Detail)
+			}
+			return true, nil
+		})
+		t.Logf("echoes and a new connect succeeded %v after %s died", time.Since(killedAt).Round(time.Millisecond), victim)
+	})
+	// NATS refuses new MQTT subscriptions until its JetStream cluster has
+	// re-elected the leaders the dead member held: the second member may
+	// take longer than the first connect.
+	var now []string
+	waitFor(t, "a on two live members", a.proc, 30*time.Second, func() (bool, error) {
+		now = a.brokerMembers(t)
+		return len(now) == 2 && !slices.Contains(now, victim), nil
+	})
+	t.Logf("a uses %v, %v after the kill", now, time.Since(killedAt).Round(time.Millisecond))
+}
+
+// TestRelayPoolLab runs two hard-NATed nodes (only a relay connects them)
+// with two TURN-only rendezvous servers, and makes the one under their
+// relayed connection go silent (SIGSTOP: it holds its sockets and answers
+// nothing, as a host that hangs or drops off the network) while data flows
+// both ways: the link resumes on the other relay within its grace and the
+// data arrives intact.
+func TestRelayPoolLab(t *testing.T) {
+	lab := natlab.New(t)
+	ntp := lab.StartNTP(t)
+	wan := startRendezvous(t, lab)
+	w := lab.WANAddrs()
+	relays := map[string]*natlab.Process{}
+	var turnURLs []string
+	for i, ip := range w[:2] {
+		addr := fmt.Sprintf("%s:%d", ip, 3490+i)
+		relays[ip.String()] = startRoles(t, lab, addr, "--mqtt-listen", "", "--stun-listen", "",
+			"--turn-listen", addr, "--turn-user", "lab:labpass", "--public-ip", ip.String())
+		turnURLs = append(turnURLs, "turn://lab:labpass@"+addr)
+	}
+	wan.TURN = strings.Join(turnURLs, ",")
+	nodes := startLabNodes(t, wan, ntp.Addr().String(), map[string]*natlab.Host{
+		"a": lab.AddRouter(natlab.Hard).AddHost(),
+		"b": lab.AddRouter(natlab.Hard).AddHost(),
+	})
+	a, b := nodes["a"], nodes["b"]
+	status, c := connect(t, a, b, "relay")
+	if status != http.StatusCreated {
+		t.Fatalf("connect: %d %s", status, c.Detail)
+	}
+	in := b.inbound(t, a.info.NodeID, "relay")
+	// b dialled the relayed address: its remote address is on the TURN
+	// server.
+	first := hostOf(in.RemoteAddr)
+	victim, ok := relays[first]
+	if !ok {
+		t.Fatalf("b reached a at %s, not on one of %v", in.RemoteAddr, turnURLs)
+	}
+	after := transferDuring(t, a, b, c.ID, in.ID, 8<<20, func() {
+		if err := syscall.Kill(victim.Pid(), syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(victim.Pid(), syscall.SIGKILL) })
+	})
+	hist, gap := gaps(after.Paths)
+	t.Logf("paths: %s; time without a path: %v", hist, gap)
+	seen := b.conn(t, in.ID)
+	last := seen.Paths[len(seen.Paths)-1]
+	if len(seen.Paths) < 2 || after.State != "open" || last.Strategy != "relay" || hostOf(last.RemoteAddr) == first {
+		t.Errorf("paths %s (last via %s), state %s: want a relay path on the other server than %s, open", hist, last.RemoteAddr, after.State, first)
+	}
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}

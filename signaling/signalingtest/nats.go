@@ -1,0 +1,229 @@
+package signalingtest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// NATSPath is where Debian's nats-server package installs the server.
+const NATSPath = "/usr/sbin/nats-server"
+
+// NATSBinary returns the path of nats-server: NATSPath, else the one on
+// PATH.
+func NATSBinary() (string, error) {
+	path, err := exec.LookPath(NATSPath)
+	if err != nil {
+		path, err = exec.LookPath("nats-server")
+	}
+	if err != nil {
+		return "", fmt.Errorf("nats-server not found (install the Debian package nats-server): %w", err)
+	}
+	return path, nil
+}
+
+// NATSCluster is a cluster of nats-server processes on 127.0.0.1, each
+// with its MQTT gateway (which needs JetStream) on a port of its own.
+type NATSCluster struct {
+	tb    testing.TB
+	mqtt  []int
+	procs []*process // nil once killed
+	mu    sync.Mutex
+}
+
+// NATSMember describes one member of a NATS cluster for NATSConf.
+type NATSMember struct {
+	Name    string // server_name, unique in the cluster
+	Host    string // IP the member listens on
+	Client  int    // NATS client port
+	Route   int    // cluster route port
+	MQTT    int    // MQTT port
+	Storage string // JetStream store directory
+}
+
+// NATSConf returns the configuration of member i of a cluster named
+// cluster whose members are all: NATS clients, routes to every member,
+// JetStream (required by the MQTT gateway; the cluster keeps MQTT state
+// with 3 replicas when it has 3 members), MQTT without authentication.
+func NATSConf(cluster string, members []NATSMember, i int) string {
+	m := members[i]
+	var routes []string
+	for _, o := range members {
+		routes = append(routes, fmt.Sprintf("nats-route://%s", net.JoinHostPort(o.Host, strconv.Itoa(o.Route))))
+	}
+	return fmt.Sprintf(`server_name: %s
+listen: %s
+jetstream { store_dir: %q }
+cluster {
+  name: %s
+  listen: %s
+  routes: [%s]
+}
+mqtt { listen: %s }
+`, m.Name, net.JoinHostPort(m.Host, strconv.Itoa(m.Client)), m.Storage, cluster,
+		net.JoinHostPort(m.Host, strconv.Itoa(m.Route)), strings.Join(routes, ", "),
+		net.JoinHostPort(m.Host, strconv.Itoa(m.MQTT)))
+}
+
+// NATSReady reports whether a line of nats-server's log says that it
+// serves and that its JetStream cluster has a leader, which MQTT clients
+// need.
+func NATSReady(line string) bool { return strings.Contains(line, "metadata leader") }
+
+// StartNATSCluster starts n nats-server processes on free loopback ports,
+// clustered, and waits until each has a JetStream leader. It kills them
+// when the test ends. It skips the test when the binary is missing, unless
+// CI=true, where it fails.
+func StartNATSCluster(tb testing.TB, n int) *NATSCluster {
+	tb.Helper()
+	path, err := NATSBinary()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(err)
+		}
+		tb.Skip(err)
+	}
+	c := &NATSCluster{tb: tb}
+	tb.Cleanup(func() {
+		for i := range c.procs {
+			c.Kill(i)
+		}
+	})
+	// Free ports can be taken by someone else between our probe and the
+	// servers' binds; try a few times.
+	var lastErr error
+	for range 3 {
+		if lastErr = c.start(path, tb.TempDir(), n); lastErr == nil {
+			break
+		}
+		for i := range c.procs {
+			c.Kill(i)
+		}
+		c.procs, c.mqtt = nil, nil
+	}
+	if lastErr != nil {
+		tb.Fatalf("nats: %v", lastErr)
+	}
+	// NATS makes its MQTT streams for the first MQTT client; first clients
+	// of other members meanwhile time out (4s). Connect one to each member
+	// in turn, so tests start on a cluster that serves.
+	for i, u := range c.URLs() {
+		o := mqtt.NewClientOptions().AddBroker(strings.Replace(u, "mqtt://", "tcp://", 1)).
+			SetClientID(fmt.Sprintf("warmup%d", i)).SetCleanSession(true).SetConnectTimeout(startTimeout)
+		cl := mqtt.NewClient(o)
+		tok := cl.Connect()
+		if !tok.WaitTimeout(startTimeout) || tok.Error() != nil {
+			tb.Fatalf("nats member %d: MQTT connect: %v", i, tok.Error())
+		}
+		cl.Disconnect(0)
+	}
+	return c
+}
+
+// start runs n members with their state in dir and waits for their
+// JetStream leader.
+func (c *NATSCluster) start(path, dir string, n int) error {
+	members := make([]NATSMember, n)
+	for i := range members {
+		ports := make([]int, 3)
+		for j := range ports {
+			var err error
+			if ports[j], err = freePort(); err != nil {
+				return err
+			}
+		}
+		members[i] = NATSMember{Name: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Client: ports[0], Route: ports[1], MQTT: ports[2],
+			Storage: filepath.Join(dir, fmt.Sprintf("js%d", i))}
+	}
+	ready := make([]chan struct{}, n)
+	for i, m := range members {
+		conf := filepath.Join(dir, m.Name+".conf")
+		if err := os.WriteFile(conf, []byte(NATSConf("reachd-test", members, i)), 0o600); err != nil {
+			return err
+		}
+		cmd := exec.Command(path, "-c", conf)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		p := &process{cmd: cmd, done: make(chan struct{})}
+		ready[i] = make(chan struct{})
+		c.mu.Lock()
+		c.procs = append(c.procs, p)
+		c.mqtt = append(c.mqtt, m.MQTT)
+		c.mu.Unlock()
+		go func() { // owned by p: ends when the process exits and the pipe closes
+			defer close(p.done)
+			s := bufio.NewScanner(stderr)
+			signalled := false
+			for s.Scan() {
+				if !signalled && NATSReady(s.Text()) {
+					signalled = true
+					close(ready[i])
+				}
+			}
+			_ = cmd.Wait()
+		}()
+	}
+	t := time.NewTimer(startTimeout)
+	defer t.Stop()
+	for i := range ready {
+		select {
+		case <-ready[i]:
+		case <-c.procs[i].done:
+			return fmt.Errorf("member %d exited before its cluster formed (ports in use?)", i)
+		case <-t.C:
+			return fmt.Errorf("member %d: no JetStream leader within %v", i, startTimeout)
+		}
+	}
+	return nil
+}
+
+// URLs returns the members' MQTT URLs, in member order.
+func (c *NATSCluster) URLs() []string {
+	out := make([]string, len(c.mqtt))
+	for i, p := range c.mqtt {
+		out[i] = "mqtt://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	}
+	return out
+}
+
+// Pid returns member i's process ID, or 0 once it was killed.
+func (c *NATSCluster) Pid(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.procs[i] == nil {
+		return 0
+	}
+	return c.procs[i].cmd.Process.Pid
+}
+
+// Entry returns the cluster as one broker entry: the URLs joined by '|'.
+func (c *NATSCluster) Entry() string { return strings.Join(c.URLs(), "|") }
+
+// Kill kills member i (SIGKILL, as a crash would) and waits for it to
+// exit. Killing it again does nothing.
+func (c *NATSCluster) Kill(i int) {
+	c.mu.Lock()
+	p := c.procs[i]
+	c.procs[i] = nil
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
