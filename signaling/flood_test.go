@@ -25,7 +25,10 @@ func TestFutureDatedFloodKeepsEchoAnswered(t *testing.T) {
 	const cacheSize = 1000
 	// This test is about the replay cache: neither the broker nor the
 	// receive queue may drop any of the flood.
-	url := rendezvoustest.MQTTURL(rendezvoustest.Start(t, func(c *rendezvous.Config) { c.MQTTMaxInflight = 4 * cacheSize }))
+	url := rendezvoustest.MQTTURL(rendezvoustest.Start(t, func(c *rendezvous.Config) {
+		c.MQTTMaxInflight = 4 * cacheSize
+		c.MQTTMaxQueued = 4 * cacheSize // writes pending to the target: a slow reader loses none
+	}))
 	self, genuineID, stranger := newIdentity(t), newIdentity(t), newIdentity(t)
 	target := startClient(t, self, []string{url}, func(cfg *signaling.Config) {
 		cfg.ReplayCacheSize = cacheSize

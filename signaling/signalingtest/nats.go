@@ -94,6 +94,10 @@ func StartNATSCluster(tb testing.TB, n int) *NATSCluster {
 		tb.Skip(err)
 	}
 	c := &NATSCluster{tb: tb}
+	// The state directory is made before the kill is registered, so that
+	// (cleanups running last-in first-out) the members are gone before it
+	// is removed.
+	dir := tb.TempDir()
 	tb.Cleanup(func() {
 		for i := range c.procs {
 			c.Kill(i)
@@ -102,8 +106,12 @@ func StartNATSCluster(tb testing.TB, n int) *NATSCluster {
 	// Free ports can be taken by someone else between our probe and the
 	// servers' binds; try a few times.
 	var lastErr error
-	for range 3 {
-		if lastErr = c.start(path, tb.TempDir(), n); lastErr == nil {
+	for try := range 3 {
+		d := filepath.Join(dir, strconv.Itoa(try))
+		if lastErr = os.Mkdir(d, 0o700); lastErr != nil {
+			break
+		}
+		if lastErr = c.start(path, d, n); lastErr == nil {
 			break
 		}
 		for i := range c.procs {
