@@ -19,7 +19,10 @@
 // answer to cross the path (sized from Config.RTT), and a dial abandoned
 // is aborted, so that it never holds the 4-tuple the next dial needs. The
 // dials follow a grid anchored at the meeting time, so both sides' SYNs
-// keep leaving together; that counts where a NAT answers an early SYN with a reset (see nextSlot). A SYN that arrives
+// keep leaving together; that counts where a NAT answers an early SYN with a reset (see nextSlot).
+// A dial that such a NAT refused is followed at once, not at the next
+// slot, so that the two sides' SYNs soon cross on the way (see
+// refusedRedial). A SYN that arrives
 // between two dials would be refused by our kernel, so by default Punch
 // also listens on the same port (SO_REUSEPORT) and accepts the peer from
 // there; a pending connect still wins any SYN for it, because the kernel
@@ -252,7 +255,13 @@ func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan
 		if ctx.Err() != nil {
 			return nil, p.closed()
 		}
-		if next := nextSlot(start, dialAt, time.Now(), p.cfg.Interval, randomDither); next.Before(end) {
+		next := nextSlot(start, dialAt, time.Now(), p.cfg.Interval, randomDither)
+		if errors.Is(r.err, syscall.ECONNREFUSED) {
+			// The peer's NAT resets SYNs it has no mapping for: see
+			// refusedRedial.
+			next = time.Now().Add(refusedRedial(p.cfg.Interval, randomDither))
+		}
+		if next.Before(end) {
 			timer.Reset(time.Until(next))
 		} else {
 			slots = nil
