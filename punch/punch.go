@@ -211,6 +211,7 @@ type puncher struct {
 	log     *slog.Logger
 	network string
 	dials   int
+	redials int // dials made at once after a reset (refusedRedial)
 	lastErr error
 }
 
@@ -241,9 +242,10 @@ func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan
 		if r.err == nil {
 			return p.won(r.conn, "dialed")
 		}
-		if ctx.Err() == nil || p.lastErr == nil {
-			// A dial cut short by the window's end says less than the
-			// failure before it.
+		if (ctx.Err() == nil && time.Now().Before(end)) || p.lastErr == nil {
+			// A dial cut short by the window's end (its dialer's deadline
+			// may pass before ctx says so) says less than the failure
+			// before it.
 			p.lastErr = r.err
 		}
 		p.log.Debug("punch dial failed", "attempt", p.dials, "err", r.err)
@@ -256,9 +258,10 @@ func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan
 			return nil, p.closed()
 		}
 		next := nextSlot(start, dialAt, time.Now(), p.cfg.Interval, randomDither)
-		if errors.Is(r.err, syscall.ECONNREFUSED) {
+		if errors.Is(r.err, syscall.ECONNREFUSED) && p.redials < maxRefusedRedials {
 			// The peer's NAT resets SYNs it has no mapping for: see
 			// refusedRedial.
+			p.redials++
 			next = time.Now().Add(refusedRedial(p.cfg.Interval, randomDither))
 		}
 		if next.Before(end) {

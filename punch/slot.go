@@ -40,6 +40,11 @@ func randomDither(interval time.Duration) time.Duration {
 // default), not at the next slot.
 const refusedGapDivisor = 100
 
+// maxRefusedRedials bounds the dials one punch makes at once after a
+// reset; the rest keep to the grid. Through two resetting NATs at 0.1ms
+// a punch needed a few hundred (BenchmarkPunchResettingRouters).
+const maxRefusedRedials = 1000
+
 // refusedRedial is how long after a refused dial to dial again: a random
 // part of interval/refusedGapDivisor (at least a microsecond).
 //
