@@ -1,7 +1,11 @@
 package strategy_test
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/reachd/reachd/address"
 	"github.com/reachd/reachd/strategy"
@@ -39,5 +43,51 @@ func TestPlanBirthday(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// birthdayEnv is fakeEnv with birthday punching on.
+type birthdayEnv struct{ fakeEnv }
+
+func (e *birthdayEnv) Birthday() strategy.Birthday { return strategy.Birthday{} }
+func (e *birthdayEnv) BeginBirthday() (func(), bool) {
+	return func() {}, true
+}
+
+// TestBirthdayRequestRefused: a birthday request is refused, before any
+// reply or SYN, by a node with birthday punching off, by a node that is
+// not the pair's other half (hard to hard), and when its endpoint is not
+// the sender's; an unknown mode is a bad request.
+func TestBirthdayRequestRefused(t *testing.T) {
+	hardSender := host(nodeB, 2, address.NATSymmetric, address.DeltaRandom)
+	ext := hardSender.IPv4[0].ExternalIP
+	off := &fakeEnv{self: host(nodeA, 1, address.NATPortRestrictedCone, address.DeltaEqual)}
+	hardOn := &birthdayEnv{fakeEnv{self: host(nodeA, 1, address.NATSymmetric, address.DeltaRandom)}}
+	easyOn := &birthdayEnv{fakeEnv{self: host(nodeA, 1, address.NATPortRestrictedCone, address.DeltaEqual)}}
+	for _, tt := range []struct {
+		name     string
+		env      strategy.Env
+		endpoint string
+		mode     string
+		want     error
+	}{
+		{"birthday off", off, ext.String() + ":0", "birthday", strategy.ErrUnpunchable},
+		{"hard to hard", hardOn, ext.String() + ":0", "birthday", strategy.ErrUnpunchable},
+		{"not the sender's IP", easyOn, "198.51.100.7:0", "birthday", strategy.ErrForbiddenTarget},
+		{"unknown mode", easyOn, ext.String() + ":0", "lottery", strategy.ErrBadRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := map[string]any{"session": strings.Repeat("ab", 16), "address": hardSender.String(),
+				"endpoint": tt.endpoint, "at_ms": time.Now().Add(time.Second).UnixMilli(), "mode": tt.mode}
+			_, err := responder(t, strategy.Punch).Respond(context.Background(), tt.env, message(t, "punch", nodeB, body))
+			if !errors.Is(err, tt.want) {
+				t.Errorf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
+	for _, e := range []*fakeEnv{off, &hardOn.fakeEnv, &easyOn.fakeEnv} {
+		if n := e.replies.Load(); n != 0 {
+			t.Errorf("%d replies sent, want none", n)
+		}
 	}
 }
