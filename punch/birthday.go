@@ -28,14 +28,19 @@ import (
 // The schedule, on the shared clock, from the meeting time At:
 //
 //	[At, At+Spread)                      the hard side sends its N SYNs, paced
-//	At+Spread+margin, for Spread         the easy side sends its M probes, paced
-//	then each probe waits probeLife      for the hard side's answer
+//	At+Spread+margin, for Spread         the easy side sends its M probes, paced,
+//	                                     each pending until the punch ends
+//	At+2*Spread+margin+answerWait/2      the hard side's second pass, for Spread,
+//	                                     only when the easy NAT reset its SYNs
+//	until At+BirthdayDuration            the answers to the last SYNs
 //
 // The hard side goes first so that a probe finds its mapping made: a hard
 // NAT that resets unsolicited SYNs kills the probes that come too early.
-// An easy NAT that resets is not helped by this: the hard side's SYNs
-// reach it before the probes open it, and each reset takes a mapping
-// away (see README.md, "Birthday punching").
+// An easy NAT that resets kills each mapping whose SYN reaches it before
+// a probe opened it; so the hard side, once its first SYN is reset, keeps
+// the rest of its budget for a second pass after the probes: a SYN whose
+// random port a probe went to reaches that probe's pending socket.
+// Where both NATs reset, neither order works.
 //
 // Several probes may hit. The easy side picks the first connection it
 // gets and writes one byte, pickByte, on it; it aborts the others. The
@@ -161,9 +166,9 @@ func (c *BirthdayConfig) fill() error {
 	return nil
 }
 
-// probeLife is how long an easy-side probe waits for the hard side's
-// answer: two round trips, and at least 250ms.
-func probeLife(rtt time.Duration) time.Duration { return max(250*time.Millisecond, 2*rtt) }
+// answerWait is how long a phase's last SYN waits for its answer: two
+// round trips, and at least 250ms.
+func answerWait(rtt time.Duration) time.Duration { return max(250*time.Millisecond, 2*rtt) }
 
 // phaseMargin separates the hard side's SYNs from the easy side's probes,
 // for the clock error between the peers and the way across.
@@ -171,12 +176,13 @@ func phaseMargin(rtt time.Duration) time.Duration { return max(100*time.Millisec
 
 // BirthdayDuration is how long a birthday punch runs after its meeting
 // time at most, given the spread and the round trip: both phases, the
-// last probe's life, and a round trip for the pick byte.
+// hard side's second pass (see birthday.hard), the last probe's life, and
+// a round trip for the pick byte.
 func BirthdayDuration(spread, rtt time.Duration) time.Duration {
 	if spread == 0 {
 		spread = DefaultBirthdaySpread
 	}
-	return 2*spread + phaseMargin(rtt) + probeLife(rtt) + 2*rtt + 100*time.Millisecond
+	return 3*spread + phaseMargin(rtt) + answerWait(rtt) + 2*rtt + 100*time.Millisecond
 }
 
 // Birthday makes one TCP connection to the peer by a birthday punch (see
@@ -219,7 +225,7 @@ func Birthday(ctx context.Context, cfg BirthdayConfig) (net.Conn, error) {
 	b := &birthday{cfg: cfg, log: log, network: tcpNetwork(cfg.LocalAddr.Addr())}
 	var conn net.Conn
 	if cfg.Side == BirthdayHard {
-		conn, err = b.hard(wctx, origin)
+		conn, err = b.hard(wctx, origin, origin.Add(2*cfg.Spread+phaseMargin(cfg.RTT)+answerWait(cfg.RTT)/2))
 	} else {
 		conn, err = b.easy(wctx, origin.Add(cfg.Spread+phaseMargin(cfg.RTT)))
 	}

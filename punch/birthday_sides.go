@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,7 +15,14 @@ import (
 // sockets, paced over Spread from start, all held pending until the
 // punch ends; it keeps the connection on which the easy side writes
 // pickByte.
-func (b *birthday) hard(ctx context.Context, start time.Time) (net.Conn, error) {
+//
+// When the easy side's NAT resets our SYNs (it has no mapping for them
+// yet, and each reset takes one of ours away), the first pass stops at
+// the first reset and the rest of the budget goes into a second pass
+// after the easy side's probes have opened its NAT (from second): a SYN
+// whose random port a probe went to then gets through to the easy side's
+// listener.
+func (b *birthday) hard(ctx context.Context, start, second time.Time) (net.Conn, error) {
 	dctx, cancelDials := context.WithCancel(ctx)
 	defer cancelDials()
 	established := make(chan net.Conn, b.cfg.SYNs) // never blocks a dial
@@ -24,23 +32,35 @@ func (b *birthday) hard(ctx context.Context, start time.Time) (net.Conn, error) 
 	remote := b.cfg.Remote.String()
 	var dials, readers sync.WaitGroup
 	var lastErr errBox
+	var resets atomic.Int32
 	open := &connSet{}
 
 	stop := make(chan struct{})
 	pacer := make(chan struct{})
+	send := func(int) {
+		dials.Go(func() {
+			c, err := d.DialContext(dctx, b.network, remote)
+			if err != nil {
+				if refused(err) {
+					resets.Add(1)
+				}
+				socks.release()
+				lastErr.set(err)
+				return
+			}
+			established <- c
+		})
+	}
 	go func() {
 		defer close(pacer)
-		b.paced(dctx, start, b.cfg.SYNs, stop, socks.acquire, func(int) {
-			dials.Go(func() {
-				c, err := d.DialContext(dctx, b.network, remote)
-				if err != nil {
-					socks.release()
-					lastErr.set(err)
-					return
-				}
-				established <- c
-			})
-		})
+		b.paced(dctx, start, b.cfg.SYNs, stop, func() bool { return resets.Load() == 0 && socks.acquire() }, send)
+		if resets.Load() == 0 {
+			return
+		}
+		b.log.Debug("birthday: the easy side's NAT resets; second pass after its probes", "sent", b.sent)
+		if left := b.cfg.SYNs - b.sent; left > 0 {
+			b.paced(dctx, second, left, stop, socks.acquire, send)
+		}
 	}()
 
 	var winner net.Conn
@@ -89,6 +109,7 @@ wait:
 		open.add(c)
 	}
 	open.abortAll(winner)
+	b.log.Debug("birthday: hard side done", "sent", b.sent, "resets", resets.Load(), "won", winner != nil)
 	if winner == nil {
 		return nil, b.closed(lastErr.get())
 	}
@@ -100,10 +121,14 @@ wait:
 }
 
 // easy is the easy side: probes from LocalAddr to random ports of the
-// peer's IP, paced over Spread from start, each pending for probeLife;
-// plus a listener on LocalAddr for the hard side's SYNs that come after a
-// probe opened our NAT. It keeps the first connection it gets and writes
-// pickByte on it.
+// peer's IP, paced over Spread from start, each pending until the punch
+// ends (or refused); plus a listener on LocalAddr. It keeps the first
+// connection it gets and writes pickByte on it.
+//
+// A probe stays pending because a hard-side SYN that comes after it (the
+// hard side's second pass, see hard) completes only with the probe's own
+// socket: our NAT tracks the probe's sequence numbers, and a SYN-ACK from
+// the listener, with a sequence of its own, would be dropped as invalid.
 func (b *birthday) easy(ctx context.Context, start time.Time) (net.Conn, error) {
 	lc := net.ListenConfig{Control: ReuseControl}
 	ln, err := lc.Listen(ctx, b.network, b.cfg.LocalAddr.String())
@@ -113,11 +138,10 @@ func (b *birthday) easy(ctx context.Context, start time.Time) (net.Conn, error) 
 	dctx, cancelDials := context.WithCancel(ctx)
 	defer cancelDials()
 	established := make(chan net.Conn, b.cfg.SYNs+1) // never blocks a dial or the acceptor
-	socks := newSockets(b.cfg.Sockets - 1)           // the listener holds one
+	socks := newSockets(max(1, b.cfg.Sockets-1))     // the listener holds one
 	d := b.dialer()
 	peer := b.cfg.Remote.Addr()
 	ports := b.cfg.Ports(b.cfg.SYNs)
-	life := probeLife(b.cfg.RTT)
 	var dials sync.WaitGroup
 	var lastErr errBox
 
@@ -149,9 +173,7 @@ func (b *birthday) easy(ctx context.Context, start time.Time) (net.Conn, error) 
 			target := netip.AddrPortFrom(peer, ports[k]).String()
 			dials.Go(func() {
 				defer socks.release()
-				pctx, cancel := context.WithTimeout(dctx, life)
-				defer cancel()
-				c, err := d.DialContext(pctx, b.network, target)
+				c, err := d.DialContext(dctx, b.network, target)
 				if err != nil {
 					if !errors.Is(err, context.DeadlineExceeded) && !refused(err) {
 						lastErr.set(err)

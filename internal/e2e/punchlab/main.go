@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"time"
@@ -23,6 +24,7 @@ func main() {
 	at := flag.Int64("at", 0, "meeting time, unix nanoseconds")
 	side := flag.String("side", "", "birthday side: hard or easy")
 	syns := flag.Int("syns", 0, "birthday SYN budget (0: default)")
+	verbose := flag.Bool("v", false, "debug logs on stderr")
 	flag.Parse()
 	cfg := punch.BirthdayConfig{
 		LocalAddr: netip.MustParseAddrPort(*local),
@@ -30,6 +32,9 @@ func main() {
 		At:        time.Unix(0, *at),
 		SYNs:      *syns,
 		Side:      punch.BirthdayEasy,
+	}
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if *side == "hard" {
 		cfg.Side = punch.BirthdayHard
