@@ -239,8 +239,6 @@ func Birthday(ctx context.Context, cfg BirthdayConfig) (net.Conn, error) {
 	return nil, err
 }
 
-var errNoDescriptors = errors.New("no file descriptors to spare")
-
 type birthday struct {
 	cfg     BirthdayConfig
 	log     *slog.Logger

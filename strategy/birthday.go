@@ -2,7 +2,6 @@ package strategy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -44,8 +43,17 @@ type BirthdayEnv interface {
 	BeginBirthday() (end func(), ok bool)
 }
 
-// ErrBirthdayBusy: another birthday punch of ours is running.
-var ErrBirthdayBusy = errors.New("another birthday punch is running")
+// beginBirthday takes the node's birthday slot (BirthdayEnv.BeginBirthday)
+// before anything is signalled, so that a busy node says so at once.
+func beginBirthday(env Env) (end func(), err error) {
+	if be, ok := env.(BirthdayEnv); ok {
+		if end, ok := be.BeginBirthday(); ok {
+			return end, nil
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUnpunchable, ErrBirthdayBusy)
+	}
+	return nil, fmt.Errorf("%w: birthday punching is off", ErrUnpunchable)
+}
 
 func birthdayOf(env Env) Birthday {
 	if b, ok := env.(BirthdayEnv); ok {
@@ -98,6 +106,11 @@ func initiateBirthday(ctx context.Context, env Env, call Call, self address.Addr
 	if conf.Off || !ok {
 		return Raw{}, fmt.Errorf("%w: %s", ErrUnpunchable, why)
 	}
+	end, err := beginBirthday(env)
+	if err != nil {
+		return Raw{}, err
+	}
+	defer end()
 	prep, err := prepareBirthday(ctx, env, ours, side)
 	if err != nil {
 		return Raw{}, err
@@ -155,6 +168,11 @@ func respondBirthday(ctx context.Context, env Env, m *signaling.Message, b punch
 	default:
 		return Raw{}, fmt.Errorf("%w: not a hard-easy pair for a birthday punch", ErrUnpunchable)
 	}
+	end, err := beginBirthday(env)
+	if err != nil {
+		return Raw{}, err
+	}
+	defer end()
 	prep, err := prepareBirthday(ctx, env, ours, side)
 	if err != nil {
 		return Raw{}, err
@@ -189,15 +207,6 @@ func prepareBirthday(ctx context.Context, env Env, ifc address.Interface, side p
 // and the node IDs give the TLS roles.
 func meetBirthday(ctx context.Context, env Env, conf Birthday, prep punchPrep, side punch.BirthdaySide, remote netip.AddrPort, at time.Time, rtt time.Duration, s Ticket, peer string, call Call) (Raw, error) {
 	prep.release() // Birthday binds the port itself
-	be, ok := env.(BirthdayEnv)
-	if !ok {
-		return Raw{}, fmt.Errorf("%w: birthday punching is off", ErrUnpunchable)
-	}
-	end, ok := be.BeginBirthday()
-	if !ok {
-		return Raw{}, fmt.Errorf("%w: %w", ErrUnpunchable, ErrBirthdayBusy)
-	}
-	defer end()
 	c, err := punch.Birthday(ctx, punch.BirthdayConfig{
 		Side:      side,
 		LocalAddr: prep.local,

@@ -46,24 +46,30 @@ func TestPlanBirthday(t *testing.T) {
 	}
 }
 
-// birthdayEnv is fakeEnv with birthday punching on.
-type birthdayEnv struct{ fakeEnv }
+// birthdayEnv is fakeEnv with birthday punching on; busy: another birthday
+// punch runs.
+type birthdayEnv struct {
+	fakeEnv
+	busy bool
+}
 
 func (e *birthdayEnv) Birthday() strategy.Birthday { return strategy.Birthday{} }
 func (e *birthdayEnv) BeginBirthday() (func(), bool) {
-	return func() {}, true
+	return func() {}, !e.busy
 }
 
 // TestBirthdayRequestRefused: a birthday request is refused, before any
 // reply or SYN, by a node with birthday punching off, by a node that is
-// not the pair's other half (hard to hard), and when its endpoint is not
-// the sender's; an unknown mode is a bad request.
+// not the pair's other half (hard to hard), by one that runs another
+// birthday punch, and when its endpoint is not the sender's; an unknown
+// mode is a bad request.
 func TestBirthdayRequestRefused(t *testing.T) {
 	hardSender := host(nodeB, 2, address.NATSymmetric, address.DeltaRandom)
 	ext := hardSender.IPv4[0].ExternalIP
 	off := &fakeEnv{self: host(nodeA, 1, address.NATPortRestrictedCone, address.DeltaEqual)}
-	hardOn := &birthdayEnv{fakeEnv{self: host(nodeA, 1, address.NATSymmetric, address.DeltaRandom)}}
-	easyOn := &birthdayEnv{fakeEnv{self: host(nodeA, 1, address.NATPortRestrictedCone, address.DeltaEqual)}}
+	hardOn := &birthdayEnv{fakeEnv: fakeEnv{self: host(nodeA, 1, address.NATSymmetric, address.DeltaRandom)}}
+	easyOn := &birthdayEnv{fakeEnv: fakeEnv{self: host(nodeA, 1, address.NATPortRestrictedCone, address.DeltaEqual)}}
+	easyBusy := &birthdayEnv{fakeEnv: fakeEnv{self: host(nodeA, 1, address.NATPortRestrictedCone, address.DeltaEqual)}, busy: true}
 	for _, tt := range []struct {
 		name     string
 		env      strategy.Env
@@ -73,6 +79,7 @@ func TestBirthdayRequestRefused(t *testing.T) {
 	}{
 		{"birthday off", off, ext.String() + ":0", "birthday", strategy.ErrUnpunchable},
 		{"hard to hard", hardOn, ext.String() + ":0", "birthday", strategy.ErrUnpunchable},
+		{"busy", easyBusy, ext.String() + ":0", "birthday", strategy.ErrBirthdayBusy},
 		{"not the sender's IP", easyOn, "198.51.100.7:0", "birthday", strategy.ErrForbiddenTarget},
 		{"unknown mode", easyOn, ext.String() + ":0", "lottery", strategy.ErrBadRequest},
 	} {
@@ -85,7 +92,7 @@ func TestBirthdayRequestRefused(t *testing.T) {
 			}
 		})
 	}
-	for _, e := range []*fakeEnv{off, &hardOn.fakeEnv, &easyOn.fakeEnv} {
+	for _, e := range []*fakeEnv{off, &hardOn.fakeEnv, &easyOn.fakeEnv, &easyBusy.fakeEnv} {
 		if n := e.replies.Load(); n != 0 {
 			t.Errorf("%d replies sent, want none", n)
 		}
