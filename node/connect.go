@@ -158,7 +158,7 @@ func (n *Node) linkTo(ctx context.Context, addr address.Address, o ConnectOption
 	if !ok {
 		return nil, nil, ErrNotReady
 	}
-	plan := strategy.Plan(self, addr, strategy.PlanConfig{Strategies: strategies, TURN: len(n.cfg.TURN) > 0})
+	plan := strategy.Plan(self, addr, strategy.PlanConfig{Strategies: strategies, TURN: len(n.cfg.TURN) > 0, Birthday: !n.cfg.Birthday.Off})
 	for try := 0; ; try++ {
 		win, err := n.race(ctx, addr, plan)
 		if err != nil {

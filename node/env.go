@@ -28,6 +28,16 @@ func (e env) TURN() []string                             { return e.n.cfg.TURN }
 func (e env) TURNPool() *turn.Pool                       { return e.n.relays }
 func (e env) Logger() *slog.Logger                       { return e.n.log }
 func (e env) LastTCPMapping(ip netip.Addr) punch.Mapping { return e.n.lastTCPMapping(ip) }
+func (e env) Birthday() strategy.Birthday                { return e.n.cfg.Birthday }
+
+func (e env) BeginBirthday() (func(), bool) {
+	if !e.n.birthdayMu.TryLock() {
+		return nil, false
+	}
+	return e.n.birthdayMu.Unlock, true
+}
+
+var _ strategy.BirthdayEnv = env{}
 
 func (e env) Request(ctx context.Context, peer signaling.Peer, k signaling.Kind, body any) (*signaling.Message, error) {
 	return e.n.sig.Request(ctx, peer, k, body)

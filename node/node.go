@@ -43,6 +43,7 @@ import (
 	"github.com/reachd/reachd/service"
 	"github.com/reachd/reachd/signaling"
 	"github.com/reachd/reachd/state"
+	"github.com/reachd/reachd/strategy"
 	"github.com/reachd/reachd/turn"
 )
 
@@ -72,6 +73,9 @@ type Config struct {
 	STUN []string
 	// TURN lists TURN servers turn://user:pass@host:port.
 	TURN []string
+	// Birthday is the birthday punch setting for hard-easy pairs
+	// (strategy.Birthday): on with punch's default budget unless Off.
+	Birthday strategy.Birthday
 	// NTP lists NTP servers host[:port]; empty means DefaultNTP, and the
 	// single entry "off" uses the local clock as it is.
 	NTP []string
@@ -160,6 +164,10 @@ type Node struct {
 	probedAt   time.Time  // when the last probe finished; stateMu
 	probeBegan time.Time  // when the last probe began; stateMu
 	reprobes   *debouncer // probes asked for by triggers (addrchange.go)
+
+	// birthdayMu is held by the one birthday punch that may run at a time
+	// (env.BeginBirthday).
+	birthdayMu sync.Mutex
 
 	tickets tickets // connections strategies wait for on the listener
 

@@ -64,7 +64,7 @@ func (h linkHost) Plan(peer address.Address, strategies []string) ([]strategy.St
 	if !ok {
 		return nil, ErrNotReady
 	}
-	return strategy.Plan(self, peer, strategy.PlanConfig{Strategies: strategies, TURN: len(h.n.cfg.TURN) > 0}), nil
+	return strategy.Plan(self, peer, strategy.PlanConfig{Strategies: strategies, TURN: len(h.n.cfg.TURN) > 0, Birthday: !h.n.cfg.Birthday.Off}), nil
 }
 
 func (h linkHost) Race(ctx context.Context, peer address.Address, steps []strategy.Step) (net.Conn, string, error) {

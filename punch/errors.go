@@ -18,6 +18,9 @@ var (
 	// ErrUnsupported means this operating system cannot share a port
 	// between sockets (no SO_REUSEPORT).
 	ErrUnsupported = errors.New("punch: unsupported on this system")
+
+	// errNoDescriptors: the file limit leaves a birthday punch no socket.
+	errNoDescriptors = errors.New("no file descriptors to spare")
 )
 
 // Attempt is one candidate DialDirect tried, with why it failed.

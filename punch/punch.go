@@ -19,7 +19,10 @@
 // answer to cross the path (sized from Config.RTT), and a dial abandoned
 // is aborted, so that it never holds the 4-tuple the next dial needs. The
 // dials follow a grid anchored at the meeting time, so both sides' SYNs
-// keep leaving together; that counts where a NAT answers an early SYN with a reset (see nextSlot). A SYN that arrives
+// keep leaving together; that counts where a NAT answers an early SYN with a reset (see nextSlot).
+// A dial that such a NAT refused is followed at once, not at the next
+// slot, so that the two sides' SYNs soon cross on the way (see
+// refusedRedial). A SYN that arrives
 // between two dials would be refused by our kernel, so by default Punch
 // also listens on the same port (SO_REUSEPORT) and accepts the peer from
 // there; a pending connect still wins any SYN for it, because the kernel
@@ -210,6 +213,7 @@ type puncher struct {
 	log     *slog.Logger
 	network string
 	dials   int
+	redials int // dials made at once after a reset (refusedRedial)
 	lastErr error
 }
 
@@ -240,9 +244,10 @@ func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan
 		if r.err == nil {
 			return p.won(r.conn, "dialed")
 		}
-		if ctx.Err() == nil || p.lastErr == nil {
-			// A dial cut short by the window's end says less than the
-			// failure before it.
+		if (ctx.Err() == nil && time.Now().Before(end)) || p.lastErr == nil {
+			// A dial cut short by the window's end (its dialer's deadline
+			// may pass before ctx says so) says less than the failure
+			// before it.
 			p.lastErr = r.err
 		}
 		p.log.Debug("punch dial failed", "attempt", p.dials, "err", r.err)
@@ -254,7 +259,14 @@ func (p *puncher) run(ctx context.Context, start, end time.Time, accepted <-chan
 		if ctx.Err() != nil {
 			return nil, p.closed()
 		}
-		if next := nextSlot(start, dialAt, time.Now(), p.cfg.Interval, randomDither); next.Before(end) {
+		next := nextSlot(start, dialAt, time.Now(), p.cfg.Interval, randomDither)
+		if errors.Is(r.err, syscall.ECONNREFUSED) && p.redials < maxRefusedRedials {
+			// The peer's NAT resets SYNs it has no mapping for: see
+			// refusedRedial.
+			p.redials++
+			next = time.Now().Add(refusedRedial(p.cfg.Interval, randomDither))
+		}
+		if next.Before(end) {
 			timer.Reset(time.Until(next))
 		} else {
 			slots = nil

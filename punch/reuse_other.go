@@ -18,3 +18,8 @@ func ReuseControl(network, address string, c syscall.RawConn) error {
 func abortControl(network, address string, c syscall.RawConn) error {
 	return ReuseControl(network, address, c)
 }
+
+// lingerControl refuses like ReuseControl.
+func lingerControl(network, address string, c syscall.RawConn) error {
+	return ReuseControl(network, address, c)
+}

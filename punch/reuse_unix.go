@@ -54,3 +54,20 @@ func abortControl(network, address string, c syscall.RawConn) error {
 	}
 	return nil
 }
+
+// lingerControl sets SO_LINGER with a zero timeout only: the birthday
+// punch's hard-side sockets, each on a port of its own, are aborted when
+// given up (see abortControl).
+func lingerControl(network, address string, c syscall.RawConn) error {
+	var opErr error
+	err := c.Control(func(fd uintptr) {
+		opErr = unix.SetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	})
+	if err != nil {
+		return fmt.Errorf("punch: socket control for %s: %w", address, err)
+	}
+	if opErr != nil {
+		return fmt.Errorf("punch: set SO_LINGER on %s: %w", address, opErr)
+	}
+	return nil
+}

@@ -49,3 +49,21 @@ func TestRandomDither(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedRedial: after a reset, the next dial comes within
+// Interval/refusedGapDivisor, never at once.
+func TestRefusedRedial(t *testing.T) {
+	t.Parallel()
+	interval := 20 * time.Millisecond
+	for _, d := range []time.Duration{0, 77 * time.Microsecond, interval/refusedGapDivisor - 1} {
+		got := refusedRedial(interval, func(max time.Duration) time.Duration {
+			if max != interval/refusedGapDivisor {
+				t.Errorf("dither asked for %v, want %v", max, interval/refusedGapDivisor)
+			}
+			return d
+		})
+		if want := max(d, time.Microsecond); got != want {
+			t.Errorf("dither %v: redial after %v, want %v", d, got, want)
+		}
+	}
+}

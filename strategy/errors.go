@@ -32,6 +32,9 @@ var (
 	// ErrAnswered is wrapped by a responder's error when the strategy has
 	// already answered the peer: nothing more is sent.
 	ErrAnswered = errors.New("peer answered already")
+	// ErrBirthdayBusy: another birthday punch of ours is running (a node
+	// runs one at a time).
+	ErrBirthdayBusy = errors.New("another birthday punch is running")
 )
 
 // RefusedError is a peer's refusal of a request: errors.Is finds

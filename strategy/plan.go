@@ -50,6 +50,9 @@ type PlanConfig struct {
 	Strategies []string
 	// TURN is whether a TURN server is configured.
 	TURN bool
+	// Birthday is whether we may birthday-punch a pair of a random and a
+	// predictable NAT (strategy/birthday.go); otherwise the punch skips it.
+	Birthday bool
 }
 
 // Step is one strategy in a plan.

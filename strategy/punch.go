@@ -25,6 +25,7 @@ type (
 		Endpoint string `json:"endpoint"`         // the sender's predicted external ip:port
 		AtMS     int64  `json:"at_ms"`            // meeting time, unix ms on the NTP clock
 		RTTMS    int64  `json:"rtt_ms,omitempty"` // the sender's signaling round trip, which sizes both sides' dial attempts
+		Mode     string `json:"mode,omitempty"`   // "birthday" for a birthday punch (strategy/birthday.go), else empty
 		// InitiatorClient asks that the initiator be the TLS client
 		// (see meet); the reply says whether the responder agrees.
 		InitiatorClient bool `json:"initiator_client,omitempty"`
@@ -59,9 +60,9 @@ func (punchStrategy) Name() string            { return Punch }
 func (punchStrategy) Timeout() time.Duration  { return punchTimeout }
 func (punchStrategy) Request() signaling.Kind { return msgPunch }
 
-func (punchStrategy) Judge(self, peer address.Address, _ PlanConfig) Judgement {
+func (punchStrategy) Judge(self, peer address.Address, cfg PlanConfig) Judgement {
 	if _, _, why := punchPair(self, peer); why != "" {
-		return Judgement{Skip: why}
+		return birthdayJudge(self, peer, cfg, why)
 	}
 	return Judgement{Chance: Likely}
 }
@@ -100,7 +101,7 @@ func (punchStrategy) Initiate(ctx context.Context, env Env, call Call) (Raw, err
 	}
 	ours, _, why := punchPair(self, call.Peer)
 	if why != "" {
-		return Raw{}, fmt.Errorf("%w: %s", ErrUnpunchable, why)
+		return initiateBirthday(ctx, env, call, self, why)
 	}
 	prep, err := preparePunch(ctx, env, ours)
 	if err != nil {
@@ -168,6 +169,16 @@ func (punchStrategy) Respond(ctx context.Context, env Env, m *signaling.Message)
 	at := time.UnixMilli(b.AtMS)
 	if d := at.Sub(env.Now()); d > maxMeetingAhead {
 		return Raw{}, badRequest("meeting time %v is too far ahead", d.Round(time.Millisecond))
+	}
+	switch b.Mode {
+	case "":
+	case modeBirthday:
+		if !isExternal(peer, ip) {
+			return Raw{}, fmt.Errorf("%w: endpoint %s is not the sender's external address", ErrForbiddenTarget, remote)
+		}
+		return respondBirthday(ctx, env, m, b, s, self, remote)
+	default:
+		return Raw{}, badRequest("unknown punch mode %q", b.Mode)
 	}
 	// Punch from our interface of the endpoint's family.
 	list := self.IPv4

@@ -19,7 +19,9 @@ import (
 	"github.com/reachd/reachd/identity"
 	"github.com/reachd/reachd/network"
 	"github.com/reachd/reachd/node"
+	"github.com/reachd/reachd/punch"
 	"github.com/reachd/reachd/server"
+	"github.com/reachd/reachd/strategy"
 )
 
 // nodeFlags are the flags of reachd run, shared with reachd demo's nodes.
@@ -50,6 +52,11 @@ type nodeFlags struct {
 	recvBudget             sizeFlag
 	maxLinks               int
 	linkIdle               time.Duration
+
+	// Birthday punching of hard-easy pairs (node.Config.Birthday).
+	birthdayPunch   bool
+	birthdaySYNs    int
+	birthdaySockets int
 
 	// grace is how long a connection waits for a new path after its path
 	// died (node.Config).
@@ -113,6 +120,9 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxLinks, "max-links", 1024, "most peer links at once (`n`, one per peer with a path to this node); past it a new one replaces the link idle the longest, or is refused")
 	fs.DurationVar(&f.linkIdle, "link-idle", 2*time.Minute, "close a peer link that has carried no connection for this `duration`")
 	fs.IntVar(&f.maxHandshakesPerPrefix, "max-handshakes-per-prefix", 32, "most inbound connections in their handshake from one /24 (IPv4) or /64 (IPv6) (`n`); beyond, the oldest still silent one makes room")
+	fs.BoolVar(&f.birthdayPunch, "birthday-punch", true, "punch a peer whose NAT maps to random ports when the other NAT is predictable, by many SYNs from one side and probes of random ports from the other (false: such pairs relay)")
+	fs.IntVar(&f.birthdaySYNs, "birthday-syns", punch.DefaultBirthdaySYNs, "most SYNs one birthday punch sends from this node (`n`)")
+	fs.IntVar(&f.birthdaySockets, "birthday-sockets", punch.DefaultBirthdaySockets, "most sockets one birthday punch holds open at once on this node (`n`; lowered to what the open-file limit leaves)")
 	fs.DurationVar(&f.networkGrace, "network-grace", 30*time.Second, "drop a named network's member whose link stays down this `duration`")
 	fs.StringVar(&f.networkRange, "network-range", network.DefaultRange.String(), "where named networks derive the subnet (a /24 each) of their automatic addresses (`prefix`)")
 	fs.IntVar(&f.networkMaxMembers, "network-max-members", network.DefaultMaxMembers, "most members of one named network this node admits (`n`)")
@@ -146,7 +156,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 			return node.Config{}, server.Config{}, usagef("%s %v: want a positive rate", name, v)
 		}
 	}
-	for name, v := range map[string]int{"--max-inbound": f.maxInbound, "--max-inbound-per-peer": f.maxInboundPerPeer, "--max-handshakes-per-ip": f.maxHandshakesPerIP, "--max-handshakes-per-prefix": f.maxHandshakesPerPrefix, "--max-links": f.maxLinks} {
+	for name, v := range map[string]int{"--max-inbound": f.maxInbound, "--max-inbound-per-peer": f.maxInboundPerPeer, "--max-handshakes-per-ip": f.maxHandshakesPerIP, "--max-handshakes-per-prefix": f.maxHandshakesPerPrefix, "--max-links": f.maxLinks, "--birthday-syns": f.birthdaySYNs, "--birthday-sockets": f.birthdaySockets} {
 		if v < 1 {
 			return node.Config{}, server.Config{}, usagef("%s %d: want at least 1", name, v)
 		}
@@ -223,6 +233,7 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 		NTP:        f.ntp.items,
 		Logger:     logger,
 	}
+	nc.Birthday = strategy.Birthday{Off: !f.birthdayPunch, SYNs: f.birthdaySYNs, Sockets: f.birthdaySockets}
 	nc.NetworkGrace = f.networkGrace
 	nc.NetworkMaxMembers = f.networkMaxMembers
 	nc.HostName = f.hostName
