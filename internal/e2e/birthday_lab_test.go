@@ -143,3 +143,38 @@ func TestBirthdayPunchHardEasy(t *testing.T) {
 		t.Logf("connect %d, %s -> %s: birthday punch in %v", i+1, from.name, to.name, took.Round(time.Millisecond))
 	}
 }
+
+// TestBirthdayUpgradesRelay: between a hard NAT and an easy one the default
+// race answers on the relay (it has a head start over a birthday punch,
+// which the plan rates only possible), and the link's first upgrade
+// attempts race the birthday punch too: the connection moves to a punched
+// path on its own.
+func TestBirthdayUpgradesRelay(t *testing.T) {
+	lab := natlab.New(t)
+	ntp := lab.StartNTP(t)
+	wan := startRendezvous(t, lab)
+	nodes := startLabNodes(t, wan, ntp.Addr().String(), map[string]*natlab.Host{
+		"hard": lab.AddRouter(natlab.Hard).AddHost(),
+		"easy": lab.AddRouter(natlab.Easy).AddHost(),
+	})
+	hard, easy := nodes["hard"], nodes["easy"]
+	status, c := connect(t, easy, hard)
+	if status != http.StatusCreated {
+		t.Fatalf("connect: status %d: %s %+v", status, c.Detail, c.Attempts)
+	}
+	t.Logf("the race answered by %s", c.Strategy)
+	deadline := time.Now().Add(30 * time.Second) // upgrades at 1 s and 5 s, each a 10 s race at most
+	for {
+		got := easy.conn(t, c.ID)
+		if got.Strategy == "punch" {
+			hist, _ := gaps(got.Paths)
+			t.Logf("paths: %s", hist)
+			return
+		}
+		if time.Now().After(deadline) {
+			hist, _ := gaps(got.Paths)
+			t.Fatalf("connection still on %s after 30 s (paths %s), want a punched path", got.Strategy, hist)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

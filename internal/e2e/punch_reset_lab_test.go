@@ -52,8 +52,9 @@ func punchFresh(t testing.TB, from, to *labNode, timeout time.Duration) (int, co
 // TestPunchResettingRouters punches 10 times between two easy NATs that
 // reset unsolicited SYNs, at no added delay, where a peer's SYN that
 // reaches a NAT before the NAT's own side has sent its SYN is reset and
-// takes the mapping with it. Each side opens its mapping first with a
-// low-TTL SYN (punch.Config.OpenTTL), so every punch must connect.
+// takes the mapping with it. A dial refused by such a reset is dialled
+// again at once rather than at its next slot (punch/slot.go), so the SYNs
+// soon cross and every punch must connect.
 func TestPunchResettingRouters(t *testing.T) {
 	from, to := resetPair(t, natlab.RejectWithReset())
 	for i := range 10 {

@@ -41,15 +41,22 @@ type fakeHost struct {
 	races    []raceCall // every race, in order
 	accepted chan *session.Stream
 	changes  []session.EventKind
-	pipes    []net.Conn // the ends of the last path a race made
-	inFlight int        // races not returned yet
+	pipes    []net.Conn                 // the ends of the last path a race made
+	inFlight int                        // races not returned yet
+	chances  map[string]strategy.Chance // a strategy's chance in the plan, if not Likely
 }
 
 func (h *fakeHost) Plan(_ address.Address, strategies []string) ([]strategy.Step, error) {
 	var steps []strategy.Step
 	for _, name := range strategies {
 		s, _ := strategy.ByName(name)
-		steps = append(steps, strategy.Step{Strategy: s, Chance: strategy.Likely})
+		chance := strategy.Likely
+		h.mu.Lock()
+		if c, ok := h.chances[name]; ok {
+			chance = c
+		}
+		h.mu.Unlock()
+		steps = append(steps, strategy.Step{Strategy: s, Chance: chance})
 	}
 	return steps, nil
 }
@@ -368,6 +375,35 @@ func TestUpgradeAttempts(t *testing.T) {
 		}
 		if n := len(b.raceList()); n != 0 {
 			t.Errorf("b, which did not make the path, raced %d times", n)
+		}
+	})
+}
+
+// TestUpgradeTriesPossibleFirst: the first two upgrade attempts also race
+// a strategy the plan rates possible (a birthday punch), which the race
+// would otherwise leave to the relay; later ones do not.
+func TestUpgradeTriesPossibleFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var wg sync.WaitGroup
+		a, b := pair(t, &wg)
+		defer closeAll(a, b, &wg)
+		connect(t, a, b, strategy.Relay)
+		start := time.Since(a.t0)
+		a.set(func(h *fakeHost) {
+			h.canReach = false
+			h.chances = map[string]strategy.Chance{strategy.Punch: strategy.Possible}
+		})
+		time.Sleep(91 * time.Second)
+		var got [][]string
+		for _, r := range a.raceList()[1:] {
+			t.Logf("upgrade at %v: %v", r.at-start, r.strategies)
+			got = append(got, r.strategies)
+		}
+		all := []string{strategy.Direct, strategy.Reverse, strategy.Punch}
+		likely := []string{strategy.Direct, strategy.Reverse}
+		want := [][]string{all, all, likely, likely}
+		if !slices.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("upgrades raced %v, want %v", got, want)
 		}
 	})
 }

@@ -34,6 +34,9 @@ const (
 var (
 	upgradeAfter = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}
 	upgradeEvery = 60 * time.Second
+	// upgradePossibleTries is how many of the first upgrade attempts also
+	// race the strategies the plan rates possible.
+	upgradePossibleTries = 2
 )
 
 // resume looks for a new path after the current one died, until the link
@@ -63,7 +66,7 @@ func (l *Link) resume(lostDir Direction) {
 			// The path may have died because our own address changed.
 			l.t.cfg.Host.Reprobe()
 		}
-		err := l.findPath(ctx, nil, false)
+		err := l.findPath(ctx, nil, 0)
 		if err == nil {
 			return
 		}
@@ -120,7 +123,16 @@ func (l *Link) upgrade() {
 		if len(better) == 0 {
 			return
 		}
-		if err := l.findPath(ctx, better, true); errors.Is(err, errNoLikelyStep) {
+		// The first attempts also try what the plan rates possible (a
+		// birthday punch between a hard NAT and an easy one): the race
+		// gives the relay its head start over it, so without them such a
+		// link would stay relayed. Later attempts try only the likely, so
+		// a pair where it fails does not spend its budget every minute.
+		least := strategy.Likely
+		if i < upgradePossibleTries {
+			least = strategy.Possible
+		}
+		if err := l.findPath(ctx, better, least); errors.Is(err, errNoLikelyStep) {
 			continue // the addresses may change
 		} else if err != nil {
 			l.t.log.Info("upgrade attempt failed", "peer", l.peer, "from", name, "err", err)
@@ -183,13 +195,15 @@ func (l *Link) cheaperThan(name string) []string {
 }
 
 // errNoLikelyStep: an upgrade found no cheaper strategy the plan rates
-// likely to work.
+// likely (or possible, when asked) to work.
 var errNoLikelyStep = errors.New("no cheaper strategy is likely to work")
 
 // findPath races the strategies (nil: those the link's connects allow)
 // towards the peer's current address and gives the link the path that
-// wins. An upgrade races only those the plan rates likely.
-func (l *Link) findPath(ctx context.Context, strategies []string, upgrade bool) error {
+// wins. An upgrade (least > 0) races only those the plan rates least or
+// better; a resume (least 0) races every one the plan does not skip.
+func (l *Link) findPath(ctx context.Context, strategies []string, least strategy.Chance) error {
+	upgrade := least > 0
 	why := "resume"
 	if upgrade {
 		why = "upgrade"
@@ -209,7 +223,7 @@ func (l *Link) findPath(ctx context.Context, strategies []string, upgrade bool) 
 	}
 	if upgrade {
 		for i, st := range plan {
-			if st.Skip == "" && st.Chance != strategy.Likely {
+			if st.Skip == "" && st.Chance < least {
 				plan[i].Skip = "not likely to work"
 			}
 		}
