@@ -75,6 +75,9 @@ type nodeFlags struct {
 	// is the lease asked.
 	portmap      bool
 	portmapLease time.Duration
+	// addressWatch is how often the node checks its external address
+	// (node.Config.WatchEvery); 0 turns the check off.
+	addressWatch time.Duration
 
 	// API connection limits (server.Config).
 	apiMaxConns      int
@@ -128,6 +131,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.networkMaxMembers, "network-max-members", network.DefaultMaxMembers, "most members of one named network this node admits (`n`)")
 	fs.StringVar(&f.hostName, "hostname", "", "the host `name` this node announces in named networks, where members reach it as name.network (a DNS label; default: the machine's host name)")
 	fs.BoolVar(&f.portmap, "portmap", true, "ask the gateway to forward the listen port (PCP, NAT-PMP or UPnP IGD); advertised once a dial-back reaches it")
+	fs.DurationVar(&f.addressWatch, "address-watch", node.DefaultWatchEvery, "how often the node checks, with one STUN binding per NATed interface, that its NAT still maps it to the external address it advertises (`duration`; 0: off, a new WAN address is then noticed by a lost path or broker)")
 	fs.DurationVar(&f.portmapLease, "portmap-lease", 2*time.Hour, "the lease a port mapping asks for (`duration`, at least 2s), renewed at half what the gateway grants")
 }
 
@@ -206,7 +210,15 @@ func (f *nodeFlags) config(logger *slog.Logger) (node.Config, server.Config, err
 	if f.portmapLease < 2*time.Second {
 		return node.Config{}, server.Config{}, usagef("--portmap-lease %s: want at least 2s", f.portmapLease)
 	}
+	if f.addressWatch < 0 {
+		return node.Config{}, server.Config{}, usagef("--address-watch %s: want 0 (off) or more", f.addressWatch)
+	}
+	watch := f.addressWatch
+	if watch == 0 {
+		watch = -1 // node.Config: negative is off
+	}
 	nc := node.Config{
+		WatchEvery:   watch,
 		NoPortMap:    !f.portmap,
 		PortMapLease: f.portmapLease,
 		Accept:       f.accept,
