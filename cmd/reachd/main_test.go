@@ -43,6 +43,8 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"api header timeout negative", []string{"run", "--api-header-timeout", "-1s"}, nil, "--api-header-timeout -1s"},
 		{"network grace zero", []string{"run", "--network-grace", "0s"}, nil, "--network-grace 0s"},
 		{"network max members zero", []string{"run", "--network-max-members", "0"}, nil, "--network-max-members 0"},
+		{"negative address watch", []string{"run", "--address-watch", "-1s"}, nil, "--address-watch -1s"},
+		{"short portmap lease", []string{"run", "--portmap-lease", "1s"}, nil, "--portmap-lease 1s"},
 		{"env api max conns", []string{"run"}, map[string]string{"REACHD_API_MAX_CONNS": "many"}, "REACHD_API_MAX_CONNS"},
 		{"extra argument", []string{"run", "extra"}, nil, `unexpected argument "extra"`},
 		{"bad env", []string{"run"}, map[string]string{"REACHD_PORT": "abc"}, "REACHD_PORT"},
