@@ -30,11 +30,18 @@ func (e env) Logger() *slog.Logger                       { return e.n.log }
 func (e env) LastTCPMapping(ip netip.Addr) punch.Mapping { return e.n.lastTCPMapping(ip) }
 func (e env) Birthday() strategy.Birthday                { return e.n.cfg.Birthday }
 
-func (e env) BeginBirthday() (func(), bool) {
-	if !e.n.birthdayMu.TryLock() {
+func (e env) BeginBirthday(ctx context.Context) (func(), bool) {
+	select {
+	case e.n.birthdaySlot <- struct{}{}:
+		return func() { <-e.n.birthdaySlot }, true
+	default:
+	}
+	select {
+	case e.n.birthdaySlot <- struct{}{}:
+		return func() { <-e.n.birthdaySlot }, true
+	case <-ctx.Done():
 		return nil, false
 	}
-	return e.n.birthdayMu.Unlock, true
 }
 
 var _ strategy.BirthdayEnv = env{}

@@ -165,9 +165,9 @@ type Node struct {
 	probeBegan time.Time  // when the last probe began; stateMu
 	reprobes   *debouncer // probes asked for by triggers (addrchange.go)
 
-	// birthdayMu is held by the one birthday punch that may run at a time
-	// (env.BeginBirthday).
-	birthdayMu sync.Mutex
+	// birthdaySlot holds a token while the one birthday punch that may
+	// run at a time runs (env.BeginBirthday); capacity 1.
+	birthdaySlot chan struct{}
 
 	tickets tickets // connections strategies wait for on the listener
 
@@ -295,17 +295,18 @@ func New(cfg Config) (_ *Node, retErr error) {
 		}
 	}
 	n := &Node{
-		relays:  relays,
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "node"),
-		id:      id,
-		machine: identity.MachineID(),
-		cert:    cert,
-		prober:  prober,
-		sig:     sig,
-		clock:   clk,
-		started: started,
-		ready:   make(chan struct{}),
+		birthdaySlot: make(chan struct{}, 1),
+		relays:       relays,
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "node"),
+		id:           id,
+		machine:      identity.MachineID(),
+		cert:         cert,
+		prober:       prober,
+		sig:          sig,
+		clock:        clk,
+		started:      started,
+		ready:        make(chan struct{}),
 
 		conns:     newRegistry(),
 		events:    newEvents(),

@@ -39,15 +39,25 @@ type BirthdayEnv interface {
 	Birthday() Birthday
 	// BeginBirthday takes the node's one birthday punch slot, so that
 	// peers cannot make it hold more than one attempt's sockets at once;
-	// false while another attempt runs. end gives the slot back.
-	BeginBirthday() (end func(), ok bool)
+	// while another attempt runs it waits for its end until ctx is done,
+	// then returns false. end gives the slot back.
+	BeginBirthday(ctx context.Context) (end func(), ok bool)
 }
 
+// birthdayWait is how long an initiator waits for the node's birthday
+// slot: about one attempt (punch.BirthdayDuration at a short round trip).
+const birthdayWait = 4 * time.Second
+
 // beginBirthday takes the node's birthday slot (BirthdayEnv.BeginBirthday)
-// before anything is signalled, so that a busy node says so at once.
-func beginBirthday(env Env) (end func(), err error) {
+// before anything is signalled, waiting at most wait for an attempt that
+// runs: an initiator waits for the end of the one before (an attempt holds
+// its sockets until about 2 s after its meeting time), a responder says at
+// once that it is busy (waiting would miss the meeting time).
+func beginBirthday(ctx context.Context, env Env, wait time.Duration) (end func(), err error) {
 	if be, ok := env.(BirthdayEnv); ok {
-		if end, ok := be.BeginBirthday(); ok {
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		if end, ok := be.BeginBirthday(wctx); ok {
 			return end, nil
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnpunchable, ErrBirthdayBusy)
@@ -106,7 +116,7 @@ func initiateBirthday(ctx context.Context, env Env, call Call, self address.Addr
 	if conf.Off || !ok {
 		return Raw{}, fmt.Errorf("%w: %s", ErrUnpunchable, why)
 	}
-	end, err := beginBirthday(env)
+	end, err := beginBirthday(ctx, env, birthdayWait)
 	if err != nil {
 		return Raw{}, err
 	}
@@ -171,7 +181,7 @@ func respondBirthday(ctx context.Context, env Env, m *signaling.Message, b punch
 	default:
 		return Raw{}, fmt.Errorf("%w: not a hard-easy pair for a birthday punch", ErrUnpunchable)
 	}
-	end, err := beginBirthday(env)
+	end, err := beginBirthday(ctx, env, 0)
 	if err != nil {
 		return Raw{}, err
 	}

@@ -54,7 +54,7 @@ type birthdayEnv struct {
 }
 
 func (e *birthdayEnv) Birthday() strategy.Birthday { return strategy.Birthday{} }
-func (e *birthdayEnv) BeginBirthday() (func(), bool) {
+func (e *birthdayEnv) BeginBirthday(context.Context) (func(), bool) {
 	return func() {}, !e.busy
 }
 

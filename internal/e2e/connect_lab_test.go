@@ -36,11 +36,13 @@ func works(strategy string, from, to natlab.Kind) bool {
 	case "reverse":
 		return dialable(from)
 	case "punch":
-		// A symmetric NAT's port cannot be predicted; only an open host,
-		// whose punch listener takes the peer's connection from any port,
-		// meets it.
+		// A symmetric NAT's port cannot be predicted: an open host, whose
+		// punch listener takes the peer's connection from any port, meets
+		// it, and so does an easy NAT's by a birthday punch; two hard NATs
+		// cannot.
 		if from == natlab.Hard || to == natlab.Hard {
-			return from == natlab.Public || to == natlab.Public
+			return from == natlab.Public || to == natlab.Public ||
+				(from == natlab.Easy || to == natlab.Easy)
 		}
 		return true
 	case "relay":
