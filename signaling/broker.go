@@ -42,9 +42,13 @@ type broker struct {
 	e      *entry
 	offset int    // of the entry
 	url    string // of this broker or member
-	paho   mqtt.Client
 	log    *slog.Logger
-	wake   chan struct{} // capacity 1: a connection came up
+	// newPaho makes a paho client with a client ID of its own; reconnect
+	// replaces the client with a new one (client returns the current).
+	newPaho func() (mqtt.Client, error)
+	pahoMu  sync.Mutex
+	paho    mqtt.Client   // pahoMu
+	wake    chan struct{} // capacity 1: a connection came up
 
 	life    sync.Mutex // orders reconnect against run's end
 	stopped bool       // run ended: nothing connects again; life
@@ -65,10 +69,6 @@ func newBroker(e *entry, raw string) (*broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rnd [4]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("signaling: client id: %w", err)
-	}
 	b := &broker{
 		c:      c,
 		e:      e,
@@ -81,9 +81,6 @@ func newBroker(e *entry, raw string) (*broker, error) {
 	cfg := &c.cfg
 	o := mqtt.NewClientOptions()
 	o.Servers = append(o.Servers, u)
-	// 23 characters, the MQTT 3.1.1 limit every broker accepts; the random
-	// part keeps two processes of one node from taking over each other's session.
-	o.SetClientID("reachd-" + c.id.NodeID()[:8] + hex.EncodeToString(rnd[:]))
 	o.SetCleanSession(true)
 	o.SetResumeSubs(false)
 	o.SetOrderMatters(false)
@@ -120,18 +117,38 @@ func newBroker(e *entry, raw string) (*broker, error) {
 			e.wakeManager()
 		}
 	})
-	b.paho = mqtt.NewClient(o)
+	b.newPaho = func() (mqtt.Client, error) {
+		var rnd [4]byte
+		if _, err := rand.Read(rnd[:]); err != nil {
+			return nil, fmt.Errorf("signaling: client id: %w", err)
+		}
+		// 23 characters, the MQTT 3.1.1 limit every broker accepts; the
+		// random part keeps two processes of one node from taking over
+		// each other's session, and a reconnect from its old one.
+		o.SetClientID("reachd-" + c.id.NodeID()[:8] + hex.EncodeToString(rnd[:]))
+		return mqtt.NewClient(o), nil // NewClient copies the options
+	}
+	if b.paho, err = b.newPaho(); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// client is the current paho client.
+func (b *broker) client() mqtt.Client {
+	b.pahoMu.Lock()
+	defer b.pahoMu.Unlock()
+	return b.paho
 }
 
 // run connects, keeps the subscription in place on every (re)connection and
 // disconnects when ctx ends. Paho does the reconnecting.
 func (b *broker) run(ctx context.Context) {
-	b.paho.Connect() // with ConnectRetry the token completes only once connected; not waited on
+	b.client().Connect() // with ConnectRetry the token completes only once connected; not waited on
 	defer func() {
 		b.life.Lock()
 		b.stopped = true
-		b.paho.Disconnect(disconnectQuiesce)
+		b.client().Disconnect(disconnectQuiesce)
 		b.life.Unlock()
 		b.mu.Lock()
 		b.connected = false
@@ -149,7 +166,7 @@ func (b *broker) run(ctx context.Context) {
 		case <-retry:
 		}
 		retry = nil
-		if !b.subscribe(ctx) && b.paho.IsConnectionOpen() {
+		if !b.subscribe(ctx) && b.client().IsConnectionOpen() {
 			t := time.NewTimer(b.c.cfg.ConnectRetryInterval)
 			retry = t.C
 		}
@@ -165,7 +182,7 @@ func (b *broker) subscribe(ctx context.Context) bool {
 	b.mu.Unlock()
 
 	sent := time.Now()
-	tok := b.paho.Subscribe(b.c.topic, 1, b.onMessage)
+	tok := b.client().Subscribe(b.c.topic, 1, b.onMessage)
 	t := time.NewTimer(b.c.cfg.ConnectTimeout)
 	defer t.Stop()
 	select {
@@ -189,7 +206,7 @@ func (b *broker) subscribe(ctx context.Context) bool {
 	}
 
 	b.mu.Lock()
-	ok := b.epoch == epoch && b.paho.IsConnectionOpen()
+	ok := b.epoch == epoch && b.client().IsConnectionOpen()
 	if ok {
 		b.connected = true
 		b.failed = false
@@ -289,5 +306,5 @@ func (b *broker) down(now time.Time, stuck time.Duration) (down bool, wait time.
 // token that completes on PUBACK.
 func (b *broker) publish(topic string, payload []byte) mqtt.Token {
 	b.e.out.Add(1)
-	return b.paho.Publish(topic, 1, false, payload)
+	return b.client().Publish(topic, 1, false, payload)
 }

@@ -100,7 +100,7 @@ func (g *Group) Leave() {
 	delete(c.groups, g.topic)
 	c.mu.Unlock()
 	for _, b := range c.connectedBrokers() {
-		b.paho.Unsubscribe(g.topic) // not waited on: messages that still come are dropped
+		b.client().Unsubscribe(g.topic) // not waited on: messages that still come are dropped
 	}
 }
 
@@ -231,7 +231,7 @@ func (c *Client) receiveGroup(in inbound) {
 // subscribeGroup subscribes to a group topic on the current connection,
 // without waiting: a failure shows as the broker's last error.
 func (b *broker) subscribeGroup(topic string) {
-	tok := b.paho.Subscribe(topic, 1, b.onMessage)
+	tok := b.client().Subscribe(topic, 1, b.onMessage)
 	b.c.wg.Go(func() {
 		if !tok.WaitTimeout(b.c.cfg.ConnectTimeout) {
 			b.setErr(fmt.Errorf("subscribe %s: no SUBACK within %v", topic, b.c.cfg.ConnectTimeout))

@@ -24,10 +24,23 @@ func (c *Client) Reconnect() {
 func (b *broker) reconnect() {
 	b.life.Lock()
 	defer b.life.Unlock()
-	if b.stopped || !b.paho.IsConnectionOpen() {
+	old := b.client()
+	if b.stopped || !old.IsConnectionOpen() {
 		return
 	}
-	b.paho.Disconnect(disconnectQuiesce)
+	old.Disconnect(disconnectQuiesce)
 	b.lost(errReconnect, false)
-	b.paho.Connect() // with ConnectRetry it keeps trying; onConnect subscribes
+	// A new paho client: one that was disconnected delivers no more
+	// messages when it connects again (its router is stopped), and a new
+	// client ID does not wait for the broker to end the old session
+	// (which it may not know is dead).
+	next, err := b.newPaho()
+	if err != nil {
+		b.setErr(err)
+		next = old
+	}
+	b.pahoMu.Lock()
+	b.paho = next
+	b.pahoMu.Unlock()
+	next.Connect() // with ConnectRetry it keeps trying; onConnect subscribes
 }
