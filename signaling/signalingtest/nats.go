@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,16 +158,20 @@ func StartNATSCluster(tb testing.TB, n int) *NATSCluster {
 	// one client to each member in turn, retrying, so tests start on a
 	// cluster that serves.
 	for i, u := range c.URLs() {
-		if err := warmUp(u, fmt.Sprintf("warmup%d", i)); err != nil {
+		if err := NATSWarmUp(u, fmt.Sprintf("warmup%d", i), nil); err != nil {
 			tb.Fatalf("nats member %d: %v", i, err)
 		}
 	}
 	return c
 }
 
-// warmUp connects an MQTT client to url, retrying for up to
-// 2 × startTimeout, and disconnects it.
-func warmUp(url, id string) error {
+// NATSWarmUp connects an MQTT client with client ID id to the member at
+// url, retrying for up to 2 × startTimeout, and disconnects it. A member
+// sets up its MQTT state (a consumer of its own, among others) for its first
+// client; one that has not by the time another member dies may refuse
+// every client until long after (seen for over 30 s with NATS 2.9.10). dial
+// opens the TCP connection to a host:port (nil: net.Dial).
+func NATSWarmUp(url, id string, dial func(addr string) (net.Conn, error)) error {
 	var (
 		mu   sync.Mutex
 		last error
@@ -174,6 +179,12 @@ func warmUp(url, id string) error {
 	o := mqtt.NewClientOptions().AddBroker(strings.Replace(url, "mqtt://", "tcp://", 1)).
 		SetClientID(id).SetCleanSession(true).SetConnectTimeout(startTimeout).
 		SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
+		SetCustomOpenConnectionFn(func(u *neturl.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			if dial == nil {
+				return net.DialTimeout("tcp", u.Host, startTimeout)
+			}
+			return dial(u.Host)
+		}).
 		SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {
 			if f, ok := n.(mqtt.ConnectionNotificationFailed); ok {
 				mu.Lock()
