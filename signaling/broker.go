@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -58,6 +59,8 @@ type broker struct {
 	connected bool
 	since     time.Time // when it was started or last lost its connection
 	failed    bool      // a connect failed or the connection was lost since then
+	ours      bool      // the connection was dropped by Reconnect and has not come back
+	undialled bool      // the last connect attempt could not even dial (nothing listens)
 	lastErr   string
 
 	rtt atomic.Int64 // ns of the last SUBACK or PUBACK round trip
@@ -112,7 +115,13 @@ func newBroker(e *entry, raw string) (*broker, error) {
 		if f, ok := n.(mqtt.ConnectionNotificationFailed); ok {
 			b.setErr(fmt.Errorf("connect: %w", f.Reason))
 			b.mu.Lock()
-			b.failed = true
+			// After our own Reconnect a broker may refuse the client ID
+			// until it has closed the session we left (NATS does, for up
+			// to its 4 s JetStream timeout per subscription): only not
+			// connecting within ConnectTimeout counts then.
+			b.failed = b.failed || !b.ours
+			var op *net.OpError
+			b.undialled = errors.As(f.Reason, &op) && op.Op == "dial"
 			b.mu.Unlock()
 			e.wakeManager()
 		}
@@ -227,6 +236,8 @@ func (b *broker) subscribe(ctx context.Context) bool {
 func (b *broker) onConnect() {
 	b.mu.Lock()
 	b.epoch++
+	b.ours = false
+	b.undialled = false
 	b.mu.Unlock()
 	select {
 	case b.wake <- struct{}{}:
@@ -238,7 +249,8 @@ func (b *broker) onLost(err error) { b.lost(err, true) }
 
 // lost records the loss of the connection; failed says whether it counts
 // against the broker (a cluster then takes another member), which a
-// connection we dropped ourselves (Reconnect) does not.
+// connection we dropped ourselves (Reconnect) does not, nor do the
+// connect failures that follow it until it connects again.
 func (b *broker) lost(err error, failed bool) {
 	b.mu.Lock()
 	b.epoch++
@@ -246,14 +258,13 @@ func (b *broker) lost(err error, failed bool) {
 	b.connected = false
 	b.since = time.Now()
 	b.failed = b.failed || failed
+	b.ours = !failed
 	if err != nil {
 		b.lastErr = "connection lost: " + err.Error()
 	}
 	b.mu.Unlock()
 	b.log.Info("connection lost", "err", err)
-	if failed {
-		b.e.wakeManager()
-	}
+	b.e.wakeManager() // to give up on it, or to time how long it may take
 	if was {
 		b.c.notify()
 	}
@@ -282,6 +293,13 @@ func (b *broker) state() (connected bool, lastErr string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.connected, b.lastErr
+}
+
+// unreachable reports whether the last connect attempt could not dial.
+func (b *broker) unreachable() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.undialled
 }
 
 func (b *broker) lastError() string {

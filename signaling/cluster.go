@@ -26,8 +26,13 @@ import (
 // connected within Config.ConnectTimeout, the node swaps it for the next
 // member not in use and puts it at the end of its order, not to be taken
 // again for Config.ConnectRetryInterval (so a cluster whose members are
-// all down is not dialled in a loop); with no other member to take, it
-// keeps trying the one it has.
+// all down is not dialled in a loop), or for Config.ConnectTimeout if it
+// could not even be dialled: a member whose process is gone is not taken
+// back in place of a live one that fails for a while (a NATS cluster that
+// lost a member refuses or closes connections on the live ones for
+// seconds, until it has re-elected its JetStream leaders). With no other
+// member to take, it keeps trying the one it has. Failures to connect
+// after the node's own Reconnect do not count (see broker.lost).
 
 // ClusterMembers is how many members of one broker cluster a node uses at
 // a time.
@@ -168,7 +173,11 @@ func (e *entry) run(ctx context.Context) {
 			}
 			e.c.log.Info("cluster member down, taking another", "broker", b.url, "next", spare, "err", b.lastError())
 			stop(b)
-			benched[b.url] = now.Add(e.c.cfg.ConnectRetryInterval)
+			bench := e.c.cfg.ConnectRetryInterval
+			if b.unreachable() {
+				bench = max(bench, e.c.cfg.ConnectTimeout)
+			}
+			benched[b.url] = now.Add(bench)
 			e.order = append(slices.DeleteFunc(e.order, func(u string) bool { return u == b.url }), b.url)
 			start(spare)
 			e.c.notify()

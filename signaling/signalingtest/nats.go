@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,7 @@ type NATSCluster struct {
 	mqtt  []int
 	procs []*process // nil once killed
 	mu    sync.Mutex
+	leads []string // per member, its last log line saying it leads the message stream; mu
 }
 
 // NATSMember describes one member of a NATS cluster for NATSConf.
@@ -73,6 +75,31 @@ mqtt { listen: %s }
 `, m.Name, net.JoinHostPort(m.Host, strconv.Itoa(m.Client)), m.Storage, cluster,
 		net.JoinHostPort(m.Host, strconv.Itoa(m.Route)), strings.Join(routes, ", "),
 		net.JoinHostPort(m.Host, strconv.Itoa(m.MQTT)))
+}
+
+// natsLeadsMessages is what a member logs when it becomes the leader of
+// the stream that holds QoS 1 messages. While that stream has no leader
+// (for seconds after its leader died) every QoS 1 publish on any member
+// stalls, and NATS closes the publisher's connection after 4 s.
+const natsLeadsMessages = "new stream leader for '$G > $MQTT_msgs'"
+
+// NATSMessagesLeader returns the index of the member that leads the stream
+// of QoS 1 messages according to the members' logs (the last to log that it
+// became the leader), or -1 if none did.
+func NATSMessagesLeader(logs []string) int {
+	leader, latest := -1, ""
+	for i, l := range logs {
+		at := strings.LastIndex(l, natsLeadsMessages)
+		if at < 0 {
+			continue
+		}
+		line := l[strings.LastIndex(l[:at], "\n")+1 : at]
+		// "[pid] 2006/01/02 15:04:05.000000 [INF] ...": the time sorts as text
+		if f := strings.Fields(line); len(f) >= 3 && f[1]+" "+f[2] > latest {
+			leader, latest = i, f[1]+" "+f[2]
+		}
+	}
+	return leader
 }
 
 // NATSReady reports whether a line of nats-server's log says that it
@@ -117,25 +144,67 @@ func StartNATSCluster(tb testing.TB, n int) *NATSCluster {
 		for i := range c.procs {
 			c.Kill(i)
 		}
-		c.procs, c.mqtt = nil, nil
+		c.mu.Lock()
+		c.procs, c.mqtt, c.leads = nil, nil, nil
+		c.mu.Unlock()
 	}
 	if lastErr != nil {
 		tb.Fatalf("nats: %v", lastErr)
 	}
 	// NATS makes its MQTT streams for the first MQTT client; first clients
-	// of other members meanwhile time out (4s). Connect one to each member
-	// in turn, so tests start on a cluster that serves.
+	// of other members meanwhile time out (4s), and a member closes a
+	// client's connection (EOF) when one of its JetStream requests times
+	// out, as it does while the cluster is busy electing leaders. Connect
+	// one client to each member in turn, retrying, so tests start on a
+	// cluster that serves.
 	for i, u := range c.URLs() {
-		o := mqtt.NewClientOptions().AddBroker(strings.Replace(u, "mqtt://", "tcp://", 1)).
-			SetClientID(fmt.Sprintf("warmup%d", i)).SetCleanSession(true).SetConnectTimeout(startTimeout)
-		cl := mqtt.NewClient(o)
-		tok := cl.Connect()
-		if !tok.WaitTimeout(startTimeout) || tok.Error() != nil {
-			tb.Fatalf("nats member %d: MQTT connect: %v", i, tok.Error())
+		if err := NATSWarmUp(u, fmt.Sprintf("warmup%d", i), nil); err != nil {
+			tb.Fatalf("nats member %d: %v", i, err)
 		}
-		cl.Disconnect(0)
 	}
 	return c
+}
+
+// NATSWarmUp connects an MQTT client with client ID id to the member at
+// url, retrying for up to 2 × startTimeout, and disconnects it. A member
+// sets up its MQTT state (a consumer of its own, among others) for its first
+// client; one that has not by the time another member dies may refuse
+// every client until long after (seen for over 30 s with NATS 2.9.10). dial
+// opens the TCP connection to a host:port (nil: net.Dial).
+func NATSWarmUp(url, id string, dial func(addr string) (net.Conn, error)) error {
+	var (
+		mu   sync.Mutex
+		last error
+	)
+	o := mqtt.NewClientOptions().AddBroker(strings.Replace(url, "mqtt://", "tcp://", 1)).
+		SetClientID(id).SetCleanSession(true).SetConnectTimeout(startTimeout).
+		SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
+		SetCustomOpenConnectionFn(func(u *neturl.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			if dial == nil {
+				return net.DialTimeout("tcp", u.Host, startTimeout)
+			}
+			return dial(u.Host)
+		}).
+		SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {
+			if f, ok := n.(mqtt.ConnectionNotificationFailed); ok {
+				mu.Lock()
+				last = f.Reason
+				mu.Unlock()
+			}
+		})
+	cl := mqtt.NewClient(o)
+	tok := cl.Connect() // with ConnectRetry it completes once connected
+	ok := tok.WaitTimeout(2 * startTimeout)
+	cl.Disconnect(0)
+	mu.Lock()
+	defer mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no MQTT connection within %v (last error: %v)", 2*startTimeout, last)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("MQTT connect: %w", err)
+	}
+	return nil
 }
 
 // start runs n members with their state in dir and waits for their
@@ -172,12 +241,18 @@ func (c *NATSCluster) start(path, dir string, n int) error {
 		c.mu.Lock()
 		c.procs = append(c.procs, p)
 		c.mqtt = append(c.mqtt, m.MQTT)
+		c.leads = append(c.leads, "")
 		c.mu.Unlock()
 		go func() { // owned by p: ends when the process exits and the pipe closes
 			defer close(p.done)
 			s := bufio.NewScanner(stderr)
 			signalled := false
 			for s.Scan() {
+				if strings.Contains(s.Text(), natsLeadsMessages) {
+					c.mu.Lock()
+					c.leads[i] = s.Text()
+					c.mu.Unlock()
+				}
 				if !signalled && NATSReady(s.Text()) {
 					signalled = true
 					close(ready[i])
@@ -198,6 +273,14 @@ func (c *NATSCluster) start(path, dir string, n int) error {
 		}
 	}
 	return nil
+}
+
+// MessagesLeader returns the index of the member that leads the stream
+// of QoS 1 messages, or -1 if none said so yet.
+func (c *NATSCluster) MessagesLeader() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return NATSMessagesLeader(c.leads)
 }
 
 // URLs returns the members' MQTT URLs, in member order.
