@@ -30,10 +30,9 @@ func (b *broker) reconnect() {
 	}
 	old.Disconnect(disconnectQuiesce)
 	b.lost(errReconnect, false)
-	// A new paho client: one that was disconnected delivers no more
-	// messages when it connects again (its router is stopped), and a new
-	// client ID does not wait for the broker to end the old session
-	// (which it may not know is dead).
+	// A new paho client with a client ID of its own: the broker need not
+	// take over the old session, which it may not know is dead (NATS
+	// refuses the ID until it has ended that session, up to 4 s).
 	next, err := b.newPaho()
 	if err != nil {
 		b.setErr(err)
