@@ -80,8 +80,8 @@ func TestPunchLoopback(t *testing.T) {
 				closeAll(ra.conn, rb.conn)
 				t.Fatalf("punch failed: A: %v; B: %v", ra.err, rb.err)
 			}
-			if n := openFDs(t); n != base+2 {
-				t.Errorf("%d descriptors open with both connections up, want %d (one socket each)", n, base+2)
+			if n := socketsOn(t, pa.Port(), pb.Port()); n != 2 {
+				t.Errorf("%d sockets on the two punch ports with both connections up, want 2 (one each)", n)
 			}
 			checkEnds(t, ra.conn, pa, pb)
 			checkEnds(t, rb.conn, pb, pa)
