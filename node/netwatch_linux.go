@@ -18,12 +18,18 @@ func (n *Node) watchNetwork() {
 	var addrs chan netlink.AddrUpdate
 	var routes chan netlink.RouteUpdate
 	// A subscription ends when done closes its socket, closing its channel
-	// once what it was handing over is read: read them to the end.
+	// once what it was handing over is read: read them to the end. A nil
+	// channel (a subscription that failed, or one read to its end already)
+	// is skipped: ranging over it would block for ever.
 	defer func() {
 		close(done)
-		for range addrs {
+		if addrs != nil {
+			for range addrs {
+			}
 		}
-		for range routes {
+		if routes != nil {
+			for range routes {
+			}
 		}
 	}()
 	a := make(chan netlink.AddrUpdate, 64)

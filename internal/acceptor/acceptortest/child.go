@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reachd/reachd/internal/syncbuf"
 )
@@ -80,6 +82,11 @@ func (c *Child) Send(line string) { fmt.Fprintln(c.stdin, line) }
 // Wait waits for the child to end, failing the test when it failed.
 func (c *Child) Wait() {
 	c.tb.Helper()
+	// A child that does not end within a minute is stuck: SIGQUIT makes
+	// the Go runtime print every goroutine's stack to its stderr, which the
+	// failure shows.
+	stuck := time.AfterFunc(time.Minute, func() { c.cmd.Process.Signal(syscall.SIGQUIT) })
+	defer stuck.Stop()
 	if err := c.cmd.Wait(); err != nil {
 		c.tb.Fatalf("child: %v\n%s", err, c.Stderr())
 	}
