@@ -127,11 +127,13 @@ func (l *Link) frame(p *path, h header, payload []byte) error {
 			p.skip -= size
 			return nil
 		}
+		// Active before the payload is handed on: whoever reads it sees
+		// the link active.
+		l.active.Store(l.now())
 		if err := l.handle(h, payload); err != nil {
 			return err
 		}
 		n := l.recv.Add(size)
-		l.active.Store(l.now())
 		unacked := n - l.ackedSent.Load()
 		switch {
 		case unacked >= ackEvery:

@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -38,7 +39,16 @@ func TestPing(t *testing.T) {
 	if _, err := s.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Accept(ctxT(t)); err != nil {
+	sb, err := b.Accept(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reply read on a: the link marks itself active before it hands
+	// received bytes on, so Active has moved by then.
+	if _, err := sb.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if got := a.Stats().Active; got.Before(before) {
